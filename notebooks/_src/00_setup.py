@@ -1,0 +1,84 @@
+# %% [markdown]
+# # 00 · Setup: real services and the measurement kit
+#
+# Every notebook in this workbook measures techniques on **real** PostgreSQL and Redis.
+# With no configuration the workbook starts its own throwaway pair (or reuses the one
+# `python3 tasks.py workbook` / `python -m perf services up` already started);
+# set `DATABASE_URL` / `REDIS_URL` to use servers you run yourself.
+#
+# This notebook checks that everything works: services, versions, one measurement, one chart.
+
+# %%
+from perf.config import get_settings
+from perf.services import ensure_services
+
+settings = get_settings()
+services = ensure_services(settings)
+print("profile:", settings.profile)
+print("started here" if services.started else "reusing running servers",
+      f"({services.startup_seconds:.2f}s)" if services.started else "")
+
+# %% [markdown]
+# ## What we measure on
+# Every result carries the machine and server versions, because a number without
+# its context cannot be compared with anything.
+
+# %%
+from perf.measure import collect_machine_info
+
+info = await collect_machine_info(database_url=services.database_url, redis_url=services.redis_url)
+info
+
+# %% [markdown]
+# ## A deterministic fact
+# A round trip through both servers. This cell's output is compared by nbval.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+import asyncpg
+import redis.asyncio as redis
+
+conn = await asyncpg.connect(services.database_url)
+cache = redis.from_url(services.redis_url)
+await cache.set("workbook:setup:answer", 42, ex=60)
+print("PostgreSQL says", await conn.fetchval("SELECT 6 * 7"))
+print("Redis says", int(await cache.get("workbook:setup:answer")))
+
+# %% [markdown]
+# ## One tiny measurement
+# `compare_async` runs the variants **interleaved** (round 1: A, B; round 2: B, A; ...),
+# so drift on a shared machine hits both alike, and reports the ratio round by round.
+
+# %%
+from perf.measure import compare_async
+
+comparison = await compare_async(
+    {
+        "PostgreSQL SELECT 1": lambda: conn.fetchval("SELECT 1"),
+        "Redis PING": cache.ping,
+    },
+    warmup=20,
+    repeat=settings.pick(30, 200),
+    number=10,
+)
+summary = comparison.summary()
+summary[["n", "median", "q1", "q3", "ratio_to_baseline"]].style.format(
+    {"median": "{:.2e} s", "q1": "{:.2e} s", "q3": "{:.2e} s", "ratio_to_baseline": "{:.2f}x"})
+
+# %%
+import matplotlib.pyplot as plt
+
+from perf import charts
+
+charts.bar_with_spread(summary, title="One round trip: PostgreSQL vs Redis", unit="µs", info=info)
+plt.show()
+
+# %% [markdown]
+# Both are loopback round trips, so they are in the same order of magnitude; the
+# difference is the server's work per request. Later notebooks build on exactly this
+# kit: warm-up, repeats, median with spread, and ratios measured side by side.
+
+# %%
+await conn.close()
+await cache.aclose()
+services.close()

@@ -1,0 +1,31 @@
+"""The measurement kit every notebook uses.
+
+* :func:`time_sync` / :func:`time_async`: warm up, repeat, keep all samples.
+* :func:`compare_sync` / :func:`compare_async`: interleaved A/B/C with round-by-round ratios.
+* :func:`summarize`: median, min, max, quartiles, IQR.
+* :class:`LatencyHistogram`: HDR percentiles, mergeable across processes.
+* :func:`machine_info` / :func:`service_versions`: what the numbers were measured on.
+"""
+
+from perf.measure.latency import DEFAULT_PERCENTILES, LatencyHistogram, percentile_table
+from perf.measure.machine import collect_machine_info, describe, machine_info, service_versions
+from perf.measure.stats import rate_summary, summarize
+from perf.measure.timing import Comparison, Timing, compare_async, compare_sync, time_async, time_sync
+
+__all__ = [
+    "DEFAULT_PERCENTILES",
+    "Comparison",
+    "LatencyHistogram",
+    "Timing",
+    "collect_machine_info",
+    "compare_async",
+    "compare_sync",
+    "describe",
+    "machine_info",
+    "percentile_table",
+    "rate_summary",
+    "service_versions",
+    "summarize",
+    "time_async",
+    "time_sync",
+]

@@ -1,0 +1,73 @@
+"""What a number was measured on: CPU, Python, PostgreSQL and Redis versions, profile."""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+from perf.config import get_settings
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU count and model, Python version, OS and the workbook profile (no server needed)."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 1
+    return {
+        "cpus": os.cpu_count(),
+        "cpus_usable": usable,
+        "cpu_model": _cpu_model(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "os": f"{platform.system()} {platform.release()}",
+        "profile": get_settings().profile,
+    }
+
+
+async def service_versions(*, database_url: str | None = None, redis_url: str | None = None) -> dict[str, str]:
+    """Ask the servers themselves for their versions (works for embedded and external ones)."""
+    versions: dict[str, str] = {}
+    if database_url:
+        import asyncpg
+
+        conn = await asyncpg.connect(database_url)
+        try:
+            versions["postgres"] = "PostgreSQL " + await conn.fetchval("SHOW server_version")
+        finally:
+            await conn.close()
+    if redis_url:
+        import redis.asyncio as redis
+
+        client = redis.from_url(redis_url)
+        try:
+            info = await client.info("server")
+            versions["redis"] = f"Redis {info['redis_version']}"
+        finally:
+            await client.aclose()
+    return versions
+
+
+def describe(info: dict[str, Any]) -> str:
+    """One line for chart footers: ``2 CPU · Python 3.11.7 · PostgreSQL 16.2 · Redis 6.2.14 · quick``."""
+    parts = [f"{info.get('cpus_usable', info.get('cpus', '?'))} CPU", f"Python {info.get('python', '?')}"]
+    parts += [info[k] for k in ("postgres", "redis") if k in info]
+    parts.append(str(info.get("profile", "")))
+    return " · ".join(p for p in parts if p)
+
+
+async def collect_machine_info(*, database_url: str | None = None, redis_url: str | None = None) -> dict[str, Any]:
+    """:func:`machine_info` plus the servers' own versions: attach this to every result."""
+    return {**machine_info(), **await service_versions(database_url=database_url, redis_url=redis_url)}

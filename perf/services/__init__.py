@@ -1,0 +1,26 @@
+"""Real PostgreSQL and Redis for the workbook: embedded by default, external when configured.
+
+>>> from perf.services import ensure_services
+>>> with ensure_services() as svc:
+...     svc.database_url, svc.redis_url
+
+For experiments that stop and restart a server (fail-open, pool recovery), start a
+private one with :class:`EmbeddedPostgres` or :class:`EmbeddedRedis`.
+"""
+
+from perf.services.binaries import ServiceUnavailable, postgres_bin_dir, redis_server_path
+from perf.services.manager import ServiceHandle, ensure_services, services_status, stop_services
+from perf.services.postgres_server import EmbeddedPostgres
+from perf.services.redis_server import EmbeddedRedis
+
+__all__ = [
+    "EmbeddedPostgres",
+    "EmbeddedRedis",
+    "ServiceHandle",
+    "ServiceUnavailable",
+    "ensure_services",
+    "postgres_bin_dir",
+    "redis_server_path",
+    "services_status",
+    "stop_services",
+]

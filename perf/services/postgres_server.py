@@ -1,0 +1,187 @@
+"""A throwaway PostgreSQL server in a directory of our own, run with ``initdb``/``pg_ctl``.
+
+PostgreSQL refuses to run as root, so when we are root the server runs as a
+dedicated system user (created on first use, as the ``pgserver`` wheel does).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from perf.services.binaries import ServiceUnavailable, postgres_bin_dir
+from perf.services.process import free_port, pid_alive, port_open, read_pid, terminate, wait_until
+
+#: System user the server runs as when the workbook runs as root.
+ROOT_SERVICE_USER = "perfpg"
+
+
+def _ensure_system_user(name: str) -> None:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        try:
+            subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "-s", "/usr/sbin/nologin", name],
+                           check=True, capture_output=True, text=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise ServiceUnavailable(
+                f"PostgreSQL cannot run as root and creating the system user {name!r} failed "
+                f"({exc}). Run the workbook as a normal user, or set DATABASE_URL."
+            ) from exc
+
+
+def _make_traversable(path: Path) -> None:
+    """Let another user reach ``path``: add o+x to every parent directory (as pgserver does)."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            parent.chmod(mode | stat.S_IXOTH | stat.S_IROTH)
+
+
+class EmbeddedPostgres:
+    """One PostgreSQL cluster in ``data_dir``, listening on 127.0.0.1 only.
+
+    ``start()`` runs ``initdb`` the first time and then ``pg_ctl start``; ``stop()``
+    shuts it down (fast mode) and ``restart()`` does both, keeping the port, so
+    clients can practise reconnecting. Usable as a (sync) context manager.
+    """
+
+    def __init__(self, data_dir: Path | str, *, port: int | None = None,
+                 max_connections: int = 200, bin_dir: Path | None = None) -> None:
+        if port is not None and not 0 < port < 65536:
+            raise ValueError(f"port must be between 1 and 65535, got {port!r}")
+        if max_connections < 5:
+            raise ValueError(f"max_connections must be at least 5, got {max_connections!r}")
+        self.base_dir = Path(data_dir).resolve()
+        self.data_dir = self.base_dir / "data"
+        self.log_file = self.base_dir / "postgres.log"
+        self.port = port
+        self.max_connections = max_connections
+        self._bin_dir = bin_dir
+        self._user = ROOT_SERVICE_USER if os.geteuid() == 0 else None
+
+    # -- paths and commands -------------------------------------------------
+    @property
+    def bin_dir(self) -> Path:
+        if self._bin_dir is None:
+            self._bin_dir = postgres_bin_dir()
+        return self._bin_dir
+
+    @property
+    def url(self) -> str:
+        """DSN for the ``postgres`` superuser (trust auth on loopback)."""
+        if self.port is None:
+            raise RuntimeError("EmbeddedPostgres has no port yet: call start() first")
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the postmaster, or None when it is not running."""
+        pid = read_pid(self.data_dir / "postmaster.pid")
+        return pid if pid_alive(pid) else None
+
+    def _run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        cmd = [str(self.bin_dir / args[0]), *args[1:]]
+        try:
+            # Drop group root as well as user root: with gid 0 the directories' group bits
+            # (often ---) would apply instead of the o+x we granted.
+            identity = {} if self._user is None else {"user": self._user, "group": self._user, "extra_groups": []}
+            return subprocess.run(cmd, check=True, capture_output=True, text=True,
+                                  timeout=timeout, cwd=self.base_dir, **identity)
+        except subprocess.CalledProcessError as exc:
+            log_tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
+            raise ServiceUnavailable(
+                f"`{' '.join(args)}` failed (exit {exc.returncode}): {exc.stderr.strip() or exc.stdout.strip()}\n"
+                f"Server log {self.log_file}:\n{log_tail}"
+            ) from exc
+
+    # -- lifecycle ----------------------------------------------------------
+    def _prepare(self) -> None:
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        if self._user is not None:
+            _ensure_system_user(self._user)
+            shutil.chown(self.base_dir, self._user)
+            _make_traversable(self.base_dir)
+            _make_traversable(self.bin_dir)
+        if not (self.data_dir / "PG_VERSION").exists():
+            if self.data_dir.exists():
+                shutil.rmtree(self.data_dir)  # a half-finished initdb from an interrupted run
+            self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
+                      "-E", "UTF8", "--locale=C", "--no-sync", timeout=120)
+
+    def start(self, *, timeout: float = 60) -> str:
+        """Initialise (first time) and start the server; return its DSN."""
+        if self.pid is not None:
+            raise ServiceUnavailable(
+                f"A PostgreSQL server (pid {self.pid}) already runs on data directory {self.data_dir}. "
+                "Stop it with `python -m perf services down`, or remove the directory if it is stale."
+            )
+        self._prepare()
+        if self.port is None:
+            self.port = free_port()
+        elif port_open(self.port):
+            raise ServiceUnavailable(
+                f"Port {self.port} is already in use, so PostgreSQL cannot listen on it. Stop whatever "
+                f"listens there (`ss -ltnp | grep {self.port}`) or leave the port unset to pick a free one."
+            )
+        options = " ".join([
+            f"-p {self.port}",
+            "-c listen_addresses=127.0.0.1",
+            "-c unix_socket_directories=''",
+            f"-c max_connections={self.max_connections}",
+            "-c track_io_timing=on",
+        ])
+        self._run("pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file),
+                  "-o", options, "-w", "-t", str(int(timeout)), timeout=timeout + 10)
+        if not wait_until(lambda: port_open(self.port), timeout=timeout):
+            raise ServiceUnavailable(f"PostgreSQL started but port {self.port} never opened; see {self.log_file}")
+        return self.url
+
+    def stop(self, *, timeout: float = 30) -> None:
+        """Shut the server down (fast mode: roll back open transactions); no-op when stopped."""
+        pid = self.pid
+        if pid is None:
+            return
+        try:
+            self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w",
+                      "-t", str(int(timeout)), timeout=timeout + 10)
+        except (ServiceUnavailable, subprocess.TimeoutExpired):
+            terminate(pid, timeout=5)
+        wait_until(lambda: not pid_alive(pid), timeout=5)
+
+    def restart(self, *, down_for: float = 0.0) -> None:
+        """Stop, stay down for ``down_for`` seconds, and start again on the same port."""
+        self.stop()
+        if down_for:
+            time.sleep(down_for)
+        self.start()
+
+    def destroy(self) -> None:
+        """Stop the server and delete its directory."""
+        self.stop()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def version(self) -> str:
+        """``postgres --version`` of the binaries in use, e.g. ``PostgreSQL 16.2``."""
+        out = subprocess.run([str(self.bin_dir / "postgres"), "--version"],
+                             capture_output=True, text=True, check=False).stdout
+        return "PostgreSQL " + out.strip().split()[-1] if out else "PostgreSQL (unknown)"
+
+    def __enter__(self) -> "EmbeddedPostgres":
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = f"pid={self.pid}" if self.pid else "stopped"
+        return f"<EmbeddedPostgres {self.base_dir} port={self.port} {state}>"

@@ -1,0 +1,131 @@
+"""A throwaway Redis server in a directory of our own (no persistence, loopback only)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from perf.services.binaries import ServiceUnavailable, redis_server_path
+from perf.services.process import free_port, pid_alive, port_open, read_pid, terminate, wait_until
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class EmbeddedRedis:
+    """One ``redis-server`` process keeping its pid file and log in ``data_dir``.
+
+    ``stop()``/``start()`` keep the same port, so clients can practise failing
+    open and recovering. Usable as a (sync) context manager.
+    """
+
+    def __init__(self, data_dir: Path | str, *, port: int | None = None,
+                 server_path: Path | None = None) -> None:
+        if port is not None and not 0 < port < 65536:
+            raise ValueError(f"port must be between 1 and 65535, got {port!r}")
+        self.base_dir = Path(data_dir).resolve()
+        self.pid_file = self.base_dir / "redis.pid"
+        self.log_file = self.base_dir / "redis.log"
+        self.port = port
+        self._server_path = server_path
+
+    @property
+    def server_path(self) -> Path:
+        if self._server_path is None:
+            self._server_path = redis_server_path()
+        return self._server_path
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:PORT/0``."""
+        if self.port is None:
+            raise RuntimeError("EmbeddedRedis has no port yet: call start() first")
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the server, or None when it is not running."""
+        pid = read_pid(self.pid_file)
+        return pid if pid_alive(pid) else None
+
+    def start(self, *, timeout: float = 20) -> str:
+        """Start the server and wait until it answers PING; return its URL."""
+        if self.pid is not None:
+            raise ServiceUnavailable(
+                f"A Redis server (pid {self.pid}) already runs from {self.base_dir}. "
+                "Stop it with `python -m perf services down`."
+            )
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        if self.port is None:
+            self.port = free_port()
+        elif port_open(self.port):
+            raise ServiceUnavailable(
+                f"Port {self.port} is already in use, so Redis cannot listen on it. Stop whatever "
+                f"listens there (`ss -ltnp | grep {self.port}`) or leave the port unset to pick a free one."
+            )
+        self.pid_file.unlink(missing_ok=True)
+        cmd = [str(self.server_path), "--port", str(self.port), "--bind", "127.0.0.1",
+               "--dir", str(self.base_dir), "--daemonize", "yes", "--pidfile", str(self.pid_file),
+               "--logfile", str(self.log_file), "--save", "", "--appendonly", "no",
+               "--protected-mode", "no"]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
+        if result.returncode != 0 or not wait_until(lambda: _answers_ping(self.port), timeout=timeout):
+            log_tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
+            raise ServiceUnavailable(
+                f"redis-server did not come up on port {self.port}: {result.stderr.strip()}\n"
+                f"Log {self.log_file}:\n{log_tail}"
+            )
+        wait_until(lambda: self.pid is not None, timeout=timeout)
+        return self.url
+
+    def stop(self, *, timeout: float = 10) -> None:
+        """Terminate the server (no data is kept); no-op when stopped."""
+        pid = self.pid
+        if pid is None:
+            return
+        terminate(pid, timeout=timeout)
+        wait_until(lambda: not port_open(self.port or 0), timeout=timeout)
+        self.pid_file.unlink(missing_ok=True)
+
+    def restart(self, *, down_for: float = 0.0) -> None:
+        """Stop, stay down for ``down_for`` seconds, and start again on the same port."""
+        self.stop()
+        if down_for:
+            time.sleep(down_for)
+        self.start()
+
+    def destroy(self) -> None:
+        """Stop the server and delete its directory."""
+        self.stop()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def version(self) -> str:
+        """``redis-server --version`` of the binary in use, e.g. ``Redis 6.2.14``."""
+        out = subprocess.run([str(self.server_path), "--version"], capture_output=True,
+                             text=True, check=False).stdout
+        for part in out.split():
+            if part.startswith("v="):
+                return "Redis " + part[2:]
+        return "Redis (unknown)"
+
+    def __enter__(self) -> "EmbeddedRedis":
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = f"pid={self.pid}" if self.pid else "stopped"
+        return f"<EmbeddedRedis {self.base_dir} port={self.port} {state}>"

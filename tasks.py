@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""One entry point for people and CI; needs only Python 3.11+ and pip.
+
+    python3 tasks.py test        # install (first time), then pytest + nbval over notebooks, quick profile
+    python3 tasks.py workbook    # install, then execute every notebook into build/notebooks (+ HTML)
+    python3 tasks.py lab         # install, then JupyterLab on notebooks/ with services up
+    python3 tasks.py services up|status|down
+    python3 tasks.py bench NAME  # python -m perf.bench.NAME (cache, db, pool, compression, api, load)
+    python3 tasks.py setup       # only create .venv and install requirements + perf (editable)
+
+Options after the command go to the tool underneath (pytest, jupyter lab, ...).
+Set PERF_PROFILE=full for real numbers. DATABASE_URL / REDIS_URL point at existing servers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PY = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+STAMP = VENV / ".perf-installed"
+
+
+def run(cmd: list[str], **kwargs: object) -> int:
+    print("+ " + " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kwargs)  # type: ignore[arg-type]
+
+
+def setup() -> None:
+    """Create .venv and (re)install when requirements.txt or pyproject.toml changed."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"Python 3.11+ is needed, this is {sys.version.split()[0]}")
+    digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes()
+                            + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == digest and PY.exists():
+        return
+    t0 = time.perf_counter()
+    if not PY.exists():
+        if run([sys.executable, "-m", "venv", VENV]) != 0:
+            sys.exit("Creating .venv failed: on Debian/Ubuntu install python3-venv (apt-get install python3-venv).")
+    pip = [PY, "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
+    if run([*pip, "-r", "requirements.txt"]) != 0:
+        sys.exit("Installing requirements.txt failed (see the pip output above).")
+    if run([*pip, "--no-deps", "-e", "."]) != 0:
+        sys.exit("Installing the perf package failed (see the pip output above).")
+    STAMP.write_text(digest)
+    print(f"installed in {time.perf_counter() - t0:.0f}s", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(__doc__)
+        return 0
+    command, rest = argv[0], argv[1:]
+    setup()
+    perf = [PY, "-m", "perf"]
+    if command == "setup":
+        return 0
+    if command == "test":
+        t0 = time.perf_counter()
+        code = run([*perf, "services", "exec", "--", PY, "-m", "pytest", *rest])
+        print(f"test command finished in {time.perf_counter() - t0:.0f}s (exit {code})", flush=True)
+        return code
+    if command == "workbook":
+        return run([*perf, "workbook", *rest])
+    if command == "lab":
+        return run([*perf, "lab", *rest])
+    if command == "services":
+        return run([*perf, "services", *rest])
+    if command == "bench":
+        if not rest:
+            print("usage: python3 tasks.py bench NAME [args]  (cache, db, pool, compression, api, load)")
+            return 2
+        return run([PY, "-m", f"perf.bench.{rest[0]}", *rest[1:]])
+    print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
