@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -38,7 +38,8 @@ def save_figure(fig: Figure, name: str, *, directory: Path | None = None) -> Pat
     return path
 
 
-def _finish(fig: Figure, title: str, info: Mapping[str, Any] | None, save_as: str | None) -> Figure:
+def _finish(fig: Figure, title: str, info: Mapping[str, Any] | None,
+            save_as: str | Literal[False] | None) -> Figure:
     fig.suptitle(title, fontsize=12, fontweight="bold")
     fig.text(0.99, 0.005, describe(dict(info or machine_info())), ha="right", va="bottom",
              fontsize=7, color="0.45")
@@ -56,7 +57,7 @@ def _scale(unit: str) -> float:
 
 def bar_with_spread(summary: pd.DataFrame, *, title: str, unit: str = "ms", value_label: str = "time",
                     spread: str = "iqr", info: Mapping[str, Any] | None = None,
-                    save_as: str | None = None, log: bool = False, annotate: bool = True) -> Figure:
+                    save_as: str | Literal[False] | None = None, log: bool = False, annotate: bool = True) -> Figure:
     """Horizontal bars of the median per row of ``summary`` (from :func:`perf.measure.summarize`).
 
     Whiskers show the interquartile range (``spread="iqr"``) or min..max
@@ -77,8 +78,9 @@ def bar_with_spread(summary: pd.DataFrame, *, title: str, unit: str = "ms", valu
     if log:
         ax.set_xscale("log")
     if annotate:
-        for y, value in enumerate(med):
-            ax.annotate(f" {value:,.3g}", (value, y), va="center", fontsize=8)
+        # Label past the whisker so the number never sits on it.
+        for y, (value, right) in enumerate(zip(med, med + err[1])):
+            ax.annotate(f"  {value:,.3g}", (right, y), va="center", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return _finish(fig, title, info, save_as)
 
@@ -86,7 +88,7 @@ def bar_with_spread(summary: pd.DataFrame, *, title: str, unit: str = "ms", valu
 def line_over(frame: pd.DataFrame, *, x: str, y: str, hue: str | None = None, title: str,
               xlabel: str | None = None, ylabel: str | None = None, logx: bool = False,
               logy: bool = False, band: tuple[str, str] | None = None,
-              info: Mapping[str, Any] | None = None, save_as: str | None = None) -> Figure:
+              info: Mapping[str, Any] | None = None, save_as: str | Literal[False] | None = None) -> Figure:
     """One line per ``hue`` group of ``y`` against ``x``; ``band=(low_col, high_col)`` shades spread."""
     for column in [x, y, hue, *(band or ())]:
         if column is not None and column not in frame.columns:
@@ -111,7 +113,8 @@ def line_over(frame: pd.DataFrame, *, x: str, y: str, hue: str | None = None, ti
 
 
 def latency_percentiles(histograms: Mapping[str, LatencyHistogram], *, title: str, unit: str = "ms",
-                        info: Mapping[str, Any] | None = None, save_as: str | None = None) -> Figure:
+                        info: Mapping[str, Any] | None = None,
+                        save_as: str | Literal[False] | None = None) -> Figure:
     """Latency by percentile (x: 50%..99.99% on a "nines" scale), one line per histogram."""
     scale = _scale(unit)
     fig, ax = plt.subplots(figsize=(8, 4.5))
