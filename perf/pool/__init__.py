@@ -1,0 +1,64 @@
+"""A correct, fast async connection pool, and the seed's broken one to learn from.
+
+>>> from perf.pool import create_pool
+>>> async with create_pool(database_url, min_size=2, max_size=10) as pool:
+...     async with pool.acquire() as conn:
+...         await conn.fetchval("SELECT 1")
+...     pool.stats().wait_p99
+
+``await create_pool(...)`` works too (then ``await pool.close()``). Pool anything else by
+passing ``adapter=`` (a :class:`ConnectionAdapter` subclass) instead of a URL.
+:mod:`perf.pool.naive` reproduces the seed tutorial's pool: the thing NOT to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from perf.pool.adapter import ConnectionAdapter
+from perf.pool.asyncpg_adapter import AsyncpgAdapter
+from perf.pool.errors import PoolClosed, PoolConnectError, PoolError, PoolTimeout, PoolTooManyWaiters
+from perf.pool.handles import CloseReport
+from perf.pool.pool import Pool
+from perf.pool.stats import PoolStats
+
+
+def create_pool(dsn: str | None = None, *, adapter: ConnectionAdapter[Any] | None = None,
+                min_size: int = 1, max_size: int = 10, timeout: float | None = 30.0,
+                max_waiting: int | None = None, idle_timeout: float | None = 300.0,
+                max_lifetime: float | None = 3600.0, jitter: float = 0.1, health_check: bool = False,
+                reset: Callable[[Any], Awaitable[None]] | None = None, reset_timeout: float = 5.0,
+                maintenance_interval: float | None = None, **connect_kwargs: Any) -> Pool[Any]:
+    """A :class:`Pool` of asyncpg connections to ``dsn`` (or of whatever ``adapter`` opens).
+
+    Use it as ``pool = await create_pool(...)`` or ``async with create_pool(...) as pool``.
+    ``connect_kwargs`` go to ``asyncpg.connect`` (e.g. ``server_settings=``,
+    ``statement_cache_size=``). See :class:`Pool` for the other options.
+    """
+    if adapter is None:
+        if dsn is None:
+            raise ValueError("create_pool needs dsn (a PostgreSQL URL, e.g. services.database_url) "
+                             "or adapter= (a ConnectionAdapter); got neither")
+        adapter = AsyncpgAdapter(dsn, **connect_kwargs)
+    elif dsn is not None or connect_kwargs:
+        raise ValueError(f"create_pool got adapter={adapter!r} and also dsn/connect kwargs; "
+                         "pass the connection settings to the adapter instead")
+    return Pool(adapter, min_size=min_size, max_size=max_size, timeout=timeout, max_waiting=max_waiting,
+                idle_timeout=idle_timeout, max_lifetime=max_lifetime, jitter=jitter,
+                health_check=health_check, reset=reset, reset_timeout=reset_timeout,
+                maintenance_interval=maintenance_interval)
+
+
+__all__ = [
+    "AsyncpgAdapter",
+    "CloseReport",
+    "ConnectionAdapter",
+    "Pool",
+    "PoolClosed",
+    "PoolConnectError",
+    "PoolError",
+    "PoolStats",
+    "PoolTimeout",
+    "PoolTooManyWaiters",
+    "create_pool",
+]

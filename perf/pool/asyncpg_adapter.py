@@ -1,0 +1,65 @@
+"""asyncpg hooks for :class:`~perf.pool.pool.Pool`: connect, close, broken and in-transaction checks.
+
+Unlike ``asyncpg.create_pool``'s default, releasing a connection costs no round trip
+unless the borrower left a transaction open (then it is rolled back), like psycopg_pool.
+Session state a borrower changed (``SET``, prepared statements, ``LISTEN``) survives;
+pass ``reset=`` to the pool if your code changes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from perf.pool.adapter import ConnectionAdapter
+
+
+class AsyncpgAdapter(ConnectionAdapter[asyncpg.Connection]):
+    """Open asyncpg connections to ``dsn`` with ``connect_kwargs`` (passed to ``asyncpg.connect``)."""
+
+    def __init__(self, dsn: str, **connect_kwargs: Any) -> None:
+        if not isinstance(dsn, str) or not dsn:
+            raise ValueError(f"dsn must be a non-empty PostgreSQL URL, got {dsn!r}; "
+                             "pass e.g. services.database_url")
+        self.dsn = dsn
+        self.connect_kwargs = connect_kwargs
+
+    async def connect(self) -> asyncpg.Connection:
+        """Open a connection with ``asyncpg.connect(dsn, **connect_kwargs)``."""
+        return await asyncpg.connect(self.dsn, **self.connect_kwargs)
+
+    async def close(self, conn: asyncpg.Connection) -> None:
+        """Send Terminate and close the socket."""
+        await conn.close(timeout=5)
+
+    def terminate(self, conn: asyncpg.Connection) -> None:
+        """Close the socket without telling the server."""
+        conn.terminate()
+
+    def is_broken(self, conn: asyncpg.Connection) -> bool:
+        """True once the socket closed (server restart, ``pg_terminate_backend``, network)."""
+        return conn.is_closed()
+
+    def in_transaction(self, conn: asyncpg.Connection) -> bool:
+        """True when ``conn`` needs cleaning: an open (or failed) transaction, or a query
+        the borrower was cancelled in (asyncpg is still cancelling it)."""
+        # The private attributes are the ones asyncpg's own pool consults on release.
+        return (conn.is_in_transaction() or conn._top_xact is not None
+                or conn._protocol._is_cancelling())
+
+    async def rollback(self, conn: asyncpg.Connection) -> None:
+        """Wait for a pending query cancellation, then ``ROLLBACK`` an open transaction."""
+        if conn._protocol._is_cancelling():
+            await conn._protocol._wait_for_cancellation()
+        conn._top_xact = None  # a Transaction object the borrower abandoned
+        if conn.is_in_transaction():
+            await conn.execute("ROLLBACK")
+
+    async def check(self, conn: asyncpg.Connection) -> None:
+        """``SELECT 1`` (raises when the server is gone)."""
+        await conn.fetchval("SELECT 1")
+
+    def describe(self, conn: asyncpg.Connection) -> str:
+        """``pid=<backend pid>``."""
+        return f"asyncpg pid={conn.get_server_pid()}"
