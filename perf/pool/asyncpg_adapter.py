@@ -63,3 +63,17 @@ class AsyncpgAdapter(ConnectionAdapter[asyncpg.Connection]):
     def describe(self, conn: asyncpg.Connection) -> str:
         """``pid=<backend pid>``."""
         return f"asyncpg pid={conn.get_server_pid()}"
+
+
+async def server_connections(conn: asyncpg.Connection, application_name: str) -> dict[str, int]:
+    """PostgreSQL's own count of backends named ``application_name``, by state.
+
+    ``{"idle": 3, "active": 1, "idle in transaction": 0, ...}`` from ``pg_stat_activity``
+    (states with no backend are absent): the server-side truth to hold a pool's stats against.
+    """
+    rows = await conn.fetch(
+        "SELECT state, count(*) AS n FROM pg_stat_activity "
+        "WHERE application_name = $1 AND pid <> pg_backend_pid() GROUP BY state",
+        application_name,
+    )
+    return {(row["state"] or "unknown"): int(row["n"]) for row in rows}
