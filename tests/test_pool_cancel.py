@@ -109,3 +109,34 @@ async def test_random_cancellation_storm_keeps_the_books_straight(database_url: 
         assert stats.in_use == 0 and stats.waiting == 0 and stats.idle == stats.size <= 4
         assert server == {"idle": stats.size}
         assert stats.created - stats.closed == stats.size
+
+
+async def test_cancelled_again_while_releasing_still_returns_the_connection(database_url: str) -> None:
+    """A second cancellation lands while release is doing its round trips (a slow reset here)."""
+    reset_done = asyncio.Event()
+
+    async def slow_reset(conn: asyncpg.Connection) -> None:
+        await conn.fetchval("SELECT pg_sleep(0.2)")
+        reset_done.set()
+
+    async with create_pool(database_url, min_size=1, max_size=1, reset=slow_reset) as pool:
+        started = asyncio.Event()
+
+        async def use() -> None:
+            async with pool.acquire() as conn:
+                await conn.execute("BEGIN")
+                started.set()
+                await asyncio.sleep(10)
+
+        task = asyncio.create_task(use())
+        await started.wait()
+        task.cancel()
+        await asyncio.sleep(0.05)  # now inside release: rolling back, then the slow reset
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.wait_for(reset_done.wait(), 2)
+        await asyncio.sleep(0.01)
+        stats = pool.stats()
+        assert (stats.in_use, stats.idle, stats.size, stats.rolled_back) == (0, 1, 1, 1)
+        async with pool.acquire(timeout=1) as conn:
+            assert not conn.is_in_transaction()
