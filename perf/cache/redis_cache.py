@@ -1,0 +1,258 @@
+"""L2: a namespaced Redis cache on ``redis.asyncio``, with TTLs, tags and versions.
+
+Key layout for ``namespace="products"``::
+
+    products:v3:<key>            an entry (v3 = the namespace version, see bump_version)
+    products:meta:version        the namespace version (INCR to invalidate everything)
+    products:meta:tag:<tag>      a SET of entry keys carrying that tag
+    products:meta:lock:<key>     a single-flight lease
+
+Each entry is ``struct(expires_at, delta) + serialized value``: the wall-clock expiry
+and the loader's duration ride along so any process can apply XFetch.
+
+``delete("products:*")`` (the seed's invalidation) deletes nothing: ``DEL`` takes key
+*names*, not patterns. Patterns need :meth:`RedisCache.clear` (``SCAN`` + ``UNLINK`` in
+batches; never ``KEYS``, which blocks the server while it walks every key), and tags
+avoid scanning altogether. Errors from Redis propagate: :class:`~perf.cache.multilevel.
+MultiLevelCache` decides whether to fail open.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from perf.cache.errors import SerializationError
+from perf.cache.serializers import OrjsonSerializer, Serializer
+
+_HEADER = struct.Struct("!dd")
+_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.\-]+(:[A-Za-z0-9_.\-]+)*$")
+
+# SET the entry, add it to each tag set, and make each tag set live at least as long.
+_SET_WITH_TAGS = """
+local ttl = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+for i = 2, #KEYS do
+  redis.call('SADD', KEYS[i], KEYS[1])
+  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+return 1
+"""
+
+# Collect the members of every tag set, UNLINK them and the sets, return the members.
+_INVALIDATE_TAGS = """
+local out = {}
+for i = 1, #KEYS do
+  for _, member in ipairs(redis.call('SMEMBERS', KEYS[i])) do out[#out + 1] = member end
+end
+for i = 1, #out, 500 do redis.call('UNLINK', unpack(out, i, math.min(i + 499, #out))) end
+if #KEYS > 0 then redis.call('UNLINK', unpack(KEYS)) end
+return out
+"""
+
+
+@dataclass(slots=True)
+class L2Entry:
+    """A value read from Redis with its metadata."""
+
+    value: Any
+    expires_at: float  # wall clock (time.time())
+    delta: float  # seconds the loader took
+
+    def time_to_expire(self, now: float | None = None) -> float:
+        """Seconds until this entry expires in Redis."""
+        return self.expires_at - (time.time() if now is None else now)
+
+
+def create_redis_client(url: str, *, timeout: float = 0.25) -> redis.Redis:
+    """A ``redis.asyncio`` client for caching: short socket timeouts and **no retries**,
+    so an unreachable Redis costs one timeout instead of redis-py's default backoff loop."""
+    if timeout <= 0:
+        raise ValueError(f"timeout={timeout!r} must be > 0 seconds (e.g. 0.25)")
+    return redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                          retry=Retry(NoBackoff(), 0), health_check_interval=0)
+
+
+def validate_namespace(namespace: str) -> str:
+    """Check ``namespace`` holds only letters, digits, ``_.-`` and ``:`` separators (no glob characters)."""
+    if not isinstance(namespace, str) or not _NAMESPACE_RE.match(namespace):
+        raise ValueError(f"namespace={namespace!r} must match {_NAMESPACE_RE.pattern} (e.g. 'products'); "
+                         "glob characters like * ? [ ] would break SCAN-based clearing")
+    return namespace
+
+
+class RedisCache:
+    """The L2 cache: namespaced, versioned, tagged entries in Redis.
+
+    ``client`` is borrowed (the caller closes it); :meth:`from_url` creates one this
+    object owns and closes in :meth:`close`.
+    """
+
+    def __init__(self, client: redis.Redis, *, namespace: str = "cache",
+                 serializer: Serializer | None = None, owns_client: bool = False) -> None:
+        self.client = client
+        self.namespace = validate_namespace(namespace)
+        self.serializer: Serializer = serializer or OrjsonSerializer()
+        self.version = 0
+        self._owns_client = owns_client
+        self._set_with_tags = client.register_script(_SET_WITH_TAGS)
+        self._invalidate_tags = client.register_script(_INVALIDATE_TAGS)
+
+    @classmethod
+    def from_url(cls, url: str, *, namespace: str = "cache", serializer: Serializer | None = None,
+                 timeout: float = 0.25) -> "RedisCache":
+        """A cache with its own client (see :func:`create_redis_client`)."""
+        return cls(create_redis_client(url, timeout=timeout), namespace=namespace,
+                   serializer=serializer, owns_client=True)
+
+    async def close(self) -> None:
+        """Close the client if this object created it."""
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def __aenter__(self) -> "RedisCache":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # keys ------------------------------------------------------------------------------
+    def full_key(self, key: str) -> str:
+        """The Redis key of entry ``key`` under the current version."""
+        return f"{self.namespace}:v{self.version}:{key}"
+
+    def tag_key(self, tag: str) -> str:
+        """The Redis key of the set holding the entries tagged ``tag``."""
+        return f"{self.namespace}:meta:tag:{tag}"
+
+    def lock_key(self, key: str) -> str:
+        """The Redis key of the single-flight lease for ``key``."""
+        return f"{self.namespace}:meta:lock:{key}"
+
+    @property
+    def version_key(self) -> str:
+        """The Redis key holding the namespace version."""
+        return f"{self.namespace}:meta:version"
+
+    @property
+    def channel(self) -> str:
+        """The pub/sub channel carrying this namespace's invalidations."""
+        return f"{self.namespace}:meta:invalidate"
+
+    # encoding --------------------------------------------------------------------------
+    def encode(self, value: Any, ttl: float, delta: float = 0.0) -> bytes:
+        """``header(expires_at, delta) + serializer.dumps(value)``."""
+        return _HEADER.pack(time.time() + ttl, delta) + self.serializer.dumps(value)
+
+    def decode(self, data: bytes) -> L2Entry:
+        """Inverse of :meth:`encode`; raises :class:`SerializationError` on bad bytes."""
+        if len(data) < _HEADER.size:
+            raise SerializationError(f"cached entry has {len(data)} bytes, shorter than its {_HEADER.size}-byte header")
+        expires_at, delta = _HEADER.unpack_from(data)
+        return L2Entry(self.serializer.loads(memoryview(data)[_HEADER.size:].tobytes()), expires_at, delta)
+
+    # reads -----------------------------------------------------------------------------
+    async def get_raw(self, full_key: str) -> bytes | None:
+        """The bytes stored at ``full_key`` (already namespaced), or None."""
+        return await self.client.get(full_key)
+
+    async def get(self, key: str) -> L2Entry | None:
+        """The entry for ``key``, or None. Raises :class:`SerializationError` on undecodable bytes."""
+        data = await self.client.get(self.full_key(key))
+        return None if data is None else self.decode(data)
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """Values of the keys present, in one ``MGET`` round trip (undecodable ones are left out)."""
+        keys = list(keys)
+        if not keys:
+            return {}
+        found: dict[str, Any] = {}
+        for key, data in zip(keys, await self.client.mget([self.full_key(k) for k in keys])):
+            if data is not None:
+                try:
+                    found[key] = self.decode(data).value
+                except SerializationError:
+                    continue
+        return found
+
+    # writes ----------------------------------------------------------------------------
+    async def set(self, key: str, value: Any, ttl: float, *, tags: Iterable[str] = (), delta: float = 0.0) -> None:
+        """Store ``value`` for ``ttl`` seconds, tagged with ``tags`` (one round trip either way)."""
+        if ttl <= 0:
+            raise ValueError(f"ttl={ttl!r} must be > 0 seconds")
+        data = self.encode(value, ttl, delta)
+        tags = list(tags)
+        if tags:
+            await self._set_with_tags(keys=[self.full_key(key), *map(self.tag_key, tags)],
+                                      args=[data, max(int(ttl * 1000), 1)])
+        else:
+            await self.client.set(self.full_key(key), data, px=max(int(ttl * 1000), 1))
+
+    async def set_many(self, mapping: Mapping[str, Any], ttl: float) -> None:
+        """Store several values in one pipelined round trip."""
+        if ttl <= 0:
+            raise ValueError(f"ttl={ttl!r} must be > 0 seconds")
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key, value in mapping.items():
+                pipe.set(self.full_key(key), self.encode(value, ttl), px=max(int(ttl * 1000), 1))
+            await pipe.execute()
+
+    async def delete(self, key: str) -> bool:
+        """Delete ``key``; True if it existed."""
+        return bool(await self.client.unlink(self.full_key(key)))
+
+    async def delete_many(self, keys: Iterable[str]) -> int:
+        """Delete several keys in one round trip; returns how many existed."""
+        full = [self.full_key(k) for k in keys]
+        return int(await self.client.unlink(*full)) if full else 0
+
+    async def clear(self, pattern: str = "*", *, batch: int = 500) -> int:
+        """Delete every entry (of any version) whose key matches the glob ``pattern``.
+
+        ``SCAN`` walks the keyspace incrementally and ``UNLINK`` frees memory in the
+        background, ``batch`` keys at a time, so the server never blocks. Returns the count.
+        """
+        if batch < 1:
+            raise ValueError(f"batch={batch!r} must be >= 1 (e.g. 500)")
+        deleted = 0
+        pending: list[bytes] = []
+        async for name in self.client.scan_iter(match=f"{self.namespace}:v*:{pattern}", count=batch):
+            pending.append(name)
+            if len(pending) >= batch:
+                deleted += await self.client.unlink(*pending)
+                pending.clear()
+        if pending:
+            deleted += await self.client.unlink(*pending)
+        return deleted
+
+    async def invalidate_tags(self, tags: Iterable[str]) -> list[str]:
+        """Delete every entry carrying any of ``tags`` (atomically, no scan); returns their full keys."""
+        tag_keys = [self.tag_key(t) for t in tags]
+        if not tag_keys:
+            return []
+        members = await self._invalidate_tags(keys=tag_keys)
+        return [m.decode() if isinstance(m, bytes) else m for m in members]
+
+    async def tag_members(self, tag: str) -> set[str]:
+        """The full keys currently recorded under ``tag``."""
+        return {m.decode() for m in await self.client.smembers(self.tag_key(tag))}
+
+    # versions --------------------------------------------------------------------------
+    async def load_version(self) -> int:
+        """Read the namespace version from Redis (0 if never bumped) and use it."""
+        raw = await self.client.get(self.version_key)
+        self.version = int(raw) if raw is not None else 0
+        return self.version
+
+    async def bump_version(self) -> int:
+        """Increment the namespace version: every existing entry becomes unreachable at once
+        (and expires by its TTL). Returns the new version."""
+        self.version = int(await self.client.incr(self.version_key))
+        return self.version
