@@ -51,7 +51,8 @@ def disable_compression(response: Any) -> Any:
     """Mark ``response`` (Nexios or Starlette style) so the middleware leaves it as is.
 
     Use it on routes that reflect user input next to a secret (a CSRF token, a session
-    value): compressed size then leaks the secret byte by byte (BREACH).
+    value): compressed size then leaks the secret byte by byte (BREACH). In Nexios call
+    it once the body is set: ``return disable_compression(response.json(data))``.
     """
     if hasattr(response, "set_header"):
         response.set_header(NO_COMPRESSION_HEADER, "1")
