@@ -28,20 +28,21 @@ def create_pool(dsn: str | None = None, *, adapter: ConnectionAdapter[Any] | Non
                 max_waiting: int | None = None, idle_timeout: float | None = 300.0,
                 max_lifetime: float | None = 3600.0, jitter: float = 0.1, health_check: bool = False,
                 reset: Callable[[Any], Awaitable[None]] | None = None, reset_timeout: float = 5.0,
-                maintenance_interval: float | None = None, **connect_kwargs: Any) -> Pool[Any]:
+                maintenance_interval: float | None = None,
+                init: Callable[[Any], Awaitable[None]] | None = None, **connect_kwargs: Any) -> Pool[Any]:
     """A :class:`Pool` of asyncpg connections to ``dsn`` (or of whatever ``adapter`` opens).
 
     Use it as ``pool = await create_pool(...)`` or ``async with create_pool(...) as pool``.
-    ``connect_kwargs`` go to ``asyncpg.connect`` (e.g. ``server_settings=``,
-    ``statement_cache_size=``). See :class:`Pool` for the other options.
+    ``init`` runs once on each new connection; ``connect_kwargs`` go to ``asyncpg.connect``
+    (e.g. ``server_settings=``, ``statement_cache_size=``). See :class:`Pool` for the rest.
     """
     if adapter is None:
         if dsn is None:
             raise ValueError("create_pool needs dsn (a PostgreSQL URL, e.g. services.database_url) "
                              "or adapter= (a ConnectionAdapter); got neither")
-        adapter = AsyncpgAdapter(dsn, **connect_kwargs)
-    elif dsn is not None or connect_kwargs:
-        raise ValueError(f"create_pool got adapter={adapter!r} and also dsn/connect kwargs; "
+        adapter = AsyncpgAdapter(dsn, init=init, **connect_kwargs)
+    elif dsn is not None or connect_kwargs or init is not None:
+        raise ValueError(f"create_pool got adapter={adapter!r} and also dsn/init/connect kwargs; "
                          "pass the connection settings to the adapter instead")
     return Pool(adapter, min_size=min_size, max_size=max_size, timeout=timeout, max_waiting=max_waiting,
                 idle_timeout=idle_timeout, max_lifetime=max_lifetime, jitter=jitter,

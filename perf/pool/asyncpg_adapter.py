@@ -8,7 +8,7 @@ pass ``reset=`` to the pool if your code changes it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import asyncpg
 
@@ -16,18 +16,33 @@ from perf.pool.adapter import ConnectionAdapter
 
 
 class AsyncpgAdapter(ConnectionAdapter[asyncpg.Connection]):
-    """Open asyncpg connections to ``dsn`` with ``connect_kwargs`` (passed to ``asyncpg.connect``)."""
+    """Open asyncpg connections to ``dsn`` with ``connect_kwargs`` (passed to ``asyncpg.connect``).
 
-    def __init__(self, dsn: str, **connect_kwargs: Any) -> None:
+    ``init`` (async, takes the new connection) runs once per connection, e.g. to register
+    type codecs; if it fails or is cancelled the connection is closed, never leaked.
+    """
+
+    def __init__(self, dsn: str, *, init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+                 **connect_kwargs: Any) -> None:
         if not isinstance(dsn, str) or not dsn:
             raise ValueError(f"dsn must be a non-empty PostgreSQL URL, got {dsn!r}; "
                              "pass e.g. services.database_url")
+        if init is not None and not callable(init):
+            raise TypeError(f"init must be an async callable taking the connection, got {init!r}")
         self.dsn = dsn
+        self.init = init
         self.connect_kwargs = connect_kwargs
 
     async def connect(self) -> asyncpg.Connection:
-        """Open a connection with ``asyncpg.connect(dsn, **connect_kwargs)``."""
-        return await asyncpg.connect(self.dsn, **self.connect_kwargs)
+        """Open a connection with ``asyncpg.connect(dsn, **connect_kwargs)``, then run ``init``."""
+        conn = await asyncpg.connect(self.dsn, **self.connect_kwargs)
+        if self.init is not None:
+            try:
+                await self.init(conn)
+            except BaseException:
+                conn.terminate()
+                raise
+        return conn
 
     async def close(self, conn: asyncpg.Connection) -> None:
         """Send Terminate and close the socket."""
