@@ -61,7 +61,11 @@ def call_key(func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[st
     With ``template`` (e.g. ``"product:{product_id}"``) the key is the template formatted
     with the bound arguments; otherwise it is ``module.qualname:<digest of the arguments>``.
     """
-    arguments = bound_arguments(func, args, kwargs, skip_self=skip_self)
+    return format_key(func, bound_arguments(func, args, kwargs, skip_self=skip_self), template=template)
+
+
+def format_key(func: Callable[..., Any], arguments: Mapping[str, Any], *, template: str | None = None) -> str:
+    """The key for ``func`` called with already-bound ``arguments`` (see :func:`call_key`)."""
     if template is not None:
         try:
             return template.format(**arguments)
