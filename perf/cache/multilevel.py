@@ -220,7 +220,7 @@ class MultiLevelCache:
             await self._publish({"version": self.l2.version})
         if self._pending_tags:
             tags = list(self._pending_tags)
-            await self._publish({"keys": await self.l2.invalidate_tags(tags)})
+            await self._publish({"keys": (await self.l2.invalidate_tags(tags))[1]})
         if self._pending_keys:
             keys = list(self._pending_keys)
             await self.l2.client.unlink(*keys)
@@ -473,7 +473,7 @@ class MultiLevelCache:
             self._pending_tags.clear()
 
     async def invalidate_tags(self, *tags: str) -> int:
-        """Delete every entry carrying any of ``tags``, in every process; returns how many keys were tagged.
+        """Delete every entry carrying any of ``tags``, in every process; returns how many entries it deleted.
 
         With Redis down this process clears its whole L1 (it cannot know which keys carry
         the tags) and replays the invalidation when Redis returns.
@@ -482,17 +482,15 @@ class MultiLevelCache:
             raise ValueError("invalidate_tags() needs at least one tag, e.g. invalidate_tags('product:42')")
         if self.l2 is None:
             keys = set().union(*(self._local_tags.pop(t, set()) for t in tags))
-            if self.l1 is not None:
-                self.l1.delete_many(keys)
-            return len(keys)
+            return self.l1.delete_many(keys) if self.l1 is not None else 0
         if await self._l2_ready():
             try:
-                keys = await self.l2.invalidate_tags(tags)
+                deleted, keys = await self.l2.invalidate_tags(tags)
                 if self.l1 is not None:
                     self.l1.delete_many(keys)
                 if keys:
                     await self._publish({"keys": keys})
-                return len(keys)
+                return deleted
             except _REDIS_ERRORS as exc:
                 self._mark_failed(exc)
         if self.l1 is not None:

@@ -46,13 +46,14 @@ end
 return 1
 """
 
-# Collect the members of every tag set, UNLINK them and the sets, return the members.
+# Collect the members of every tag set, UNLINK them and the sets;
+# return {number of entries that existed, member, member, ...}.
 _INVALIDATE_TAGS = """
-local out = {}
+local out = {0}
 for i = 1, #KEYS do
   for _, member in ipairs(redis.call('SMEMBERS', KEYS[i])) do out[#out + 1] = member end
 end
-for i = 1, #out, 500 do redis.call('UNLINK', unpack(out, i, math.min(i + 499, #out))) end
+for i = 2, #out, 500 do out[1] = out[1] + redis.call('UNLINK', unpack(out, i, math.min(i + 499, #out))) end
 if #KEYS > 0 then redis.call('UNLINK', unpack(KEYS)) end
 return out
 """
@@ -232,13 +233,17 @@ class RedisCache:
             deleted += await self.client.unlink(*pending)
         return deleted
 
-    async def invalidate_tags(self, tags: Iterable[str]) -> list[str]:
-        """Delete every entry carrying any of ``tags`` (atomically, no scan); returns their full keys."""
+    async def invalidate_tags(self, tags: Iterable[str]) -> tuple[int, list[str]]:
+        """Delete every entry carrying any of ``tags`` (atomically, no scan).
+
+        Returns ``(entries deleted, full keys that were tagged)``; the keys may include
+        entries already expired or deleted, which other processes' L1 should drop anyway.
+        """
         tag_keys = [self.tag_key(t) for t in tags]
         if not tag_keys:
-            return []
-        members = await self._invalidate_tags(keys=tag_keys)
-        return [m.decode() if isinstance(m, bytes) else m for m in members]
+            return 0, []
+        deleted, *members = await self._invalidate_tags(keys=tag_keys)
+        return int(deleted), [m.decode() if isinstance(m, bytes) else m for m in members]
 
     async def tag_members(self, tag: str) -> set[str]:
         """The full keys currently recorded under ``tag``."""
