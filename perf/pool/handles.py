@@ -24,7 +24,7 @@ class Holder(Generic[C]):
         self.idle_limit = idle_timeout * (1.0 - jitter * random.random()) if idle_timeout else None
         self.idle_since = now
         self.acquired_at = now
-        self.owner = ""
+        self.owner: Any = None  # the asyncio.Task that borrowed it
         self.releasing = False
 
 

@@ -29,6 +29,10 @@ _SLOT = object()  # handed to a waiter instead of a connection: "a slot is free,
 _UNSET: Any = object()
 
 
+def _task_name(task: asyncio.Task[Any] | None) -> str:
+    return task.get_name() if task is not None else "no task"
+
+
 class Pool(Generic[C]):
     """An async pool of connections opened by ``adapter`` (see :func:`create_pool`).
 
@@ -126,7 +130,7 @@ class Pool(Generic[C]):
                 await asyncio.wait_for(asyncio.shield(self._all_returned), timeout)
             except TimeoutError:
                 now = loop.time()
-                still_held = tuple(f"{self._adapter.describe(h.conn)} held by {h.owner} "
+                still_held = tuple(f"{self._adapter.describe(h.conn)} held by {_task_name(h.owner)} "
                                    f"for {now - h.acquired_at:.1f}s" for h in self._in_use.values())
                 for holder in list(self._in_use.values()):
                     self._in_use.pop(id(holder.conn), None)
@@ -177,6 +181,14 @@ class Pool(Generic[C]):
             raise PoolClosed("this pool is closed; create a new one with create_pool(...)")
         loop = asyncio.get_running_loop()
         started = loop.time()
+        if not self._waiters and not self._health_check:
+            holder = self._pop_idle(started)
+            if holder is not None:  # the fast path: no await, no bookkeeping beyond counters
+                holder.acquired_at = started
+                holder.owner = asyncio.current_task()
+                self._counters.acquired += 1
+                self._counters.immediate += 1
+                return holder.conn
         deadline = None if timeout is None else started + timeout
         while True:
             holder = await self._get_holder(loop, deadline, timeout)
@@ -195,8 +207,7 @@ class Pool(Generic[C]):
                     continue
             now = loop.time()
             holder.acquired_at = now
-            task = asyncio.current_task()
-            holder.owner = task.get_name() if task is not None else "?"
+            holder.owner = asyncio.current_task()
             self._counters.acquired += 1
             self._counters.record_wait(now - started)
             return holder.conn
@@ -327,6 +338,7 @@ class Pool(Generic[C]):
 
     def _put_back(self, holder: Holder[C]) -> None:
         self._in_use.pop(id(holder.conn), None)
+        holder.owner = None
         if self._state != "open":
             self._discard(holder, replace=False)
             return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from perf.measure.latency import LatencyHistogram
 
@@ -22,6 +22,7 @@ class PoolCounters:
     rejected: int = 0
     connect_errors: int = 0
     wait_seconds_total: float = 0.0
+    immediate: int = 0  # acquires served at once, folded into ``waits`` as 0 s on snapshot
     waits: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def record_wait(self, seconds: float) -> None:
@@ -64,17 +65,18 @@ class PoolStats:
 
     def as_dict(self) -> dict[str, float | int]:
         """The numeric fields (no histogram), e.g. for a Prometheus ``/metrics`` page."""
-        data = asdict(self)
-        data.pop("waits")
-        return data
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "waits"}
 
 
 def snapshot(counters: PoolCounters, *, min_size: int, max_size: int, size: int, idle: int,
              in_use: int, waiting: int) -> PoolStats:
     """Freeze ``counters`` plus the pool's current gauges into a :class:`PoolStats`."""
+    if counters.immediate:
+        counters.waits.record(0.0, counters.immediate)
+        counters.immediate = 0
     waits = LatencyHistogram().merge(counters.waits)
     has_waits = waits.count > 0
-    values = {k: v for k, v in asdict(counters).items() if k != "waits"}
+    values = {f.name: getattr(counters, f.name) for f in fields(counters) if f.name not in ("waits", "immediate")}
     return PoolStats(
         min_size=min_size, max_size=max_size, size=size, idle=idle, in_use=in_use,
         waiting=waiting, **values, wait_count=waits.count,

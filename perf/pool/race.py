@@ -1,0 +1,155 @@
+"""Race connection strategies on the same query: connect per request, the seed's pool,
+:mod:`perf.pool`, and asyncpg's pool (default reset, and a no-op reset).
+
+Used by ``notebooks/03_pool.ipynb`` and ``python -m perf.bench.pool``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Sequence
+
+import asyncpg
+
+from perf.measure.latency import LatencyHistogram
+from perf.pool import create_pool
+from perf.pool.naive import SeedPoolTypoFixed
+
+CONNECT = "connect per request"
+SEED = "seed pool (typo fixed)"
+OURS = "perf.pool"
+ASYNCPG = "asyncpg pool"
+ASYNCPG_NO_RESET = "asyncpg pool, no-op reset"
+STRATEGIES: tuple[str, ...] = (CONNECT, SEED, OURS, ASYNCPG, ASYNCPG_NO_RESET)
+QUERY = "SELECT $1::int"
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One strategy: how it gets a connection and how it gives it back."""
+
+    name: str
+    acquire: Callable[[], Awaitable[Any]]
+    release: Callable[[Any], Awaitable[None]]
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """A reset that does nothing: asyncpg then only rolls back an open transaction."""
+
+
+class Contenders:
+    """Open every strategy in ``names`` against ``dsn``, each with ``max_size`` connections.
+
+    ``async with Contenders(dsn, max_size=10) as race: race[OURS]``; closing closes
+    every pool (and every connection the seed's pool opened).
+    """
+
+    def __init__(self, dsn: str, *, max_size: int = 10, names: Sequence[str] = STRATEGIES,
+                 application_name: str = "perf-pool-race") -> None:
+        unknown = [n for n in names if n not in STRATEGIES]
+        if unknown:
+            raise ValueError(f"names has unknown strategies {unknown!r}; pick from {STRATEGIES!r}")
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
+            raise ValueError(f"max_size must be an int >= 1, got {max_size!r}")
+        self.dsn, self.max_size, self.names = dsn, max_size, tuple(names)
+        self._settings = {"application_name": application_name}
+        self._contenders: dict[str, Contender] = {}
+        self._closers: list[Callable[[], Awaitable[Any]]] = []
+
+    async def _connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.dsn, server_settings=self._settings)
+
+    async def open(self) -> "Contenders":
+        """Open every pool, filled to ``max_size`` so no race pays for warm-up."""
+        size = self.max_size
+        for name in self.names:
+            if name == CONNECT:
+                async def close_conn(conn: asyncpg.Connection) -> None:
+                    await conn.close()
+                self._contenders[name] = Contender(name, self._connect, close_conn)
+            elif name == SEED:
+                seed = SeedPoolTypoFixed(self._connect, min_size=size, max_size=size)
+                self._closers.append(seed.close_everything)
+                await seed.initialize()
+                self._contenders[name] = Contender(name, seed.acquire, seed.release)
+            elif name == OURS:
+                pool = await create_pool(self.dsn, min_size=size, max_size=size, server_settings=self._settings)
+                self._closers.append(pool.close)
+                self._contenders[name] = Contender(name, pool.acquire, pool.release)
+            else:
+                reset = _no_reset if name == ASYNCPG_NO_RESET else None
+                apool = await asyncpg.create_pool(self.dsn, min_size=size, max_size=size, reset=reset,
+                                                  server_settings=self._settings)
+                self._closers.append(apool.close)
+                self._contenders[name] = Contender(name, apool.acquire, apool.release)
+        return self
+
+    async def close(self) -> None:
+        """Close every pool opened by :meth:`open`."""
+        while self._closers:
+            await self._closers.pop()()
+
+    async def __aenter__(self) -> "Contenders":
+        try:
+            return await self.open()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def __getitem__(self, name: str) -> Contender:
+        return self._contenders[name]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._contenders.values())
+
+
+@dataclass(frozen=True)
+class Burst:
+    """One run: ``queries`` done by ``concurrency`` workers in ``seconds``."""
+
+    name: str
+    concurrency: int
+    queries: int
+    seconds: float
+    waits: LatencyHistogram
+    latencies: LatencyHistogram
+
+    @property
+    def qps(self) -> float:
+        """Queries per second."""
+        return self.queries / self.seconds
+
+
+async def run_burst(contender: Contender, *, concurrency: int, queries: int, query: str = QUERY) -> Burst:
+    """Run ``queries`` queries with ``concurrency`` workers, each borrowing a connection per query.
+
+    Records each acquire's wait (``waits``) and each borrow-query-return's latency.
+    """
+    if concurrency < 1 or queries < concurrency:
+        raise ValueError(f"need 1 <= concurrency <= queries, got concurrency={concurrency!r}, "
+                         f"queries={queries!r}")
+    loop = asyncio.get_running_loop()
+    waits, latencies = LatencyHistogram(), LatencyHistogram()
+    remaining = queries
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            t0 = loop.time()
+            conn = await contender.acquire()
+            t1 = loop.time()
+            try:
+                await conn.fetchval(query, remaining)
+            finally:
+                await contender.release(conn)
+            waits.record(t1 - t0)
+            latencies.record(loop.time() - t0)
+
+    started = loop.time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Burst(contender.name, concurrency, queries, loop.time() - started, waits, latencies)
