@@ -7,10 +7,12 @@ Used by ``notebooks/03_pool.ipynb`` and ``python -m perf.bench.pool``.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Sequence
+import random
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 import asyncpg
+import pandas as pd
 
 from perf.measure.latency import LatencyHistogram
 from perf.pool import create_pool
@@ -153,3 +155,53 @@ async def run_burst(contender: Contender, *, concurrency: int, queries: int, que
     started = loop.time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return Burst(contender.name, concurrency, queries, loop.time() - started, waits, latencies)
+
+
+@dataclass
+class RaceResult:
+    """Every burst of a race: ``frame`` has one row per (round, concurrency, strategy)."""
+
+    frame: pd.DataFrame
+    waits: dict[tuple[str, int], LatencyHistogram] = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        """Median queries/s with quartiles per strategy and concurrency (rows: strategy, concurrency)."""
+        grouped = self.frame.groupby(["strategy", "concurrency"])["qps"]
+        out = pd.DataFrame({"median_qps": grouped.median(), "q1_qps": grouped.quantile(0.25),
+                            "q3_qps": grouped.quantile(0.75), "rounds": grouped.count()})
+        return out.reset_index()
+
+    def ratio(self, variant: str, baseline: str, concurrency: int) -> float:
+        """Median over rounds of ``variant``'s queries/s divided by ``baseline``'s (same round)."""
+        rows = self.frame[self.frame["concurrency"] == concurrency]
+        wide = rows.pivot(index="round", columns="strategy", values="qps")
+        for name in (variant, baseline):
+            if name not in wide.columns:
+                raise KeyError(f"no strategy {name!r} at concurrency={concurrency}; have {sorted(wide.columns)}")
+        return float((wide[variant] / wide[baseline]).median())
+
+
+async def race(contenders: Contenders, *, concurrencies: Sequence[int], rounds: int,
+               queries: Mapping[str, int] | int, seed: int = 0) -> RaceResult:
+    """Run every strategy at every concurrency, ``rounds`` times, interleaved.
+
+    Each round visits the concurrencies in turn and, at each, every strategy in a fresh
+    random order, so drift on a shared machine hits all strategies alike. ``queries`` is
+    the queries per burst (a number, or one per strategy name: connect-per-request is
+    slow, give it fewer); a burst always runs at least ``concurrency`` queries.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds!r}")
+    rng = random.Random(seed)
+    names = [c.name for c in contenders]
+    rows, waits = [], {}
+    for rnd in range(rounds):
+        for conc in concurrencies:
+            for name in rng.sample(names, len(names)):
+                n = queries if isinstance(queries, int) else queries[name]
+                burst = await run_burst(contenders[name], concurrency=conc, queries=max(n, conc))
+                rows.append((rnd, conc, name, burst.queries, burst.seconds, burst.qps))
+                key = (name, conc)
+                waits[key] = waits[key].merge(burst.waits) if key in waits else burst.waits
+    frame = pd.DataFrame(rows, columns=["round", "concurrency", "strategy", "queries", "seconds", "qps"])
+    return RaceResult(frame, waits)
