@@ -1,0 +1,16 @@
+"""A bounded in-process background task queue with status tracking.
+
+>>> async with TaskQueue(workers=4, max_size=1000, timeout=30.0, retries=2) as queue:
+...     task_id = queue.submit(process_upload, payload)   # raises QueueFull, never blocks
+...     queue.status(task_id).state                        # queued | running | done | failed
+...     queue.stats()                                      # depth, running, done, failed, latency
+... # leaving the block stops intake and drains every accepted task (StopReport lists leftovers)
+
+* :mod:`perf.tasks.status`: :class:`TaskRecord` (one task's state) and the errors.
+* :mod:`perf.tasks.queue`: :class:`TaskQueue` (workers, timeouts, retries with backoff, stop).
+"""
+
+from perf.tasks.queue import StopReport, TaskQueue
+from perf.tasks.status import QueueClosed, QueueFull, TaskRecord, TaskState
+
+__all__ = ["QueueClosed", "QueueFull", "StopReport", "TaskQueue", "TaskRecord", "TaskState"]
