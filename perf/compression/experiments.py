@@ -1,0 +1,171 @@
+"""The measurements behind ``notebooks/04_compression`` and ``python -m perf.bench.compression``.
+
+* :func:`codec_curve`: ratio and MB/s per codec and level on one body.
+* :func:`transfer_times`: compress + transfer + decompress time by client bandwidth.
+* :func:`middleware_overhead`: the middleware's CPU per response vs calling the compressor.
+* :func:`asgi_get`: one in-process GET through any ASGI app (no server, no client).
+* :func:`end_to_end`: bytes on the wire and server CPU per response through a real server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from perf.compression.codecs import DEFAULT_LEVELS, Codec, create_codec, decompress
+from perf.compression.middleware import ASGIApp, CompressionMiddleware
+from perf.compression.server import DemoServer
+from perf.measure import compare_sync, time_sync
+
+
+def codec_curve(body: bytes, levels: Mapping[str, Iterable[int]], *, repeat: int = 5,
+                number: int = 1) -> pd.DataFrame:
+    """Ratio and compress / decompress speed for each ``{codec: [levels]}`` on ``body``.
+
+    One row per codec and level: ``codec``, ``level``, ``label``, ``bytes_in``,
+    ``bytes_out``, ``ratio`` (in / out), ``compress_s`` and ``decompress_s`` (medians of
+    ``repeat`` samples), ``compress_mb_s`` and ``decompress_mb_s`` (MB of input per second).
+    """
+    if not body:
+        raise ValueError("body=b'' cannot be measured: pass a payload, e.g. product_list_json(100_000)")
+    rows = []
+    for name, name_levels in levels.items():
+        for level in name_levels:
+            codec = Codec(name, level)
+            out = codec.compress(body)
+            c = time_sync(lambda: codec.compress(body), warmup=1, repeat=repeat, number=number).median
+            d = time_sync(lambda: decompress(name, out), warmup=1, repeat=repeat, number=number).median
+            rows.append({"codec": name, "level": level, "label": codec.label, "bytes_in": len(body),
+                         "bytes_out": len(out), "ratio": len(body) / len(out), "compress_s": c,
+                         "decompress_s": d, "compress_mb_s": len(body) / c / 1e6,
+                         "decompress_mb_s": len(body) / d / 1e6})
+    return pd.DataFrame(rows)
+
+
+def transfer_times(curve: pd.DataFrame, bandwidths_mbit: Sequence[float], *,
+                   rtt_s: float = 0.0) -> pd.DataFrame:
+    """Time to deliver the body at each client bandwidth: compress + transfer + decompress.
+
+    ``curve`` comes from :func:`codec_curve` (pick the rows to compare first). An
+    ``identity`` row (no compression) is added. ``rtt_s`` is added to every row alike.
+    Columns: ``bandwidth_mbit``, ``label``, ``total_s``, ``transfer_s``, ``cpu_s``.
+    """
+    if any(b <= 0 for b in bandwidths_mbit):
+        raise ValueError(f"bandwidths_mbit={list(bandwidths_mbit)!r} must all be > 0 (Mbit/s)")
+    settings = [("identity", int(curve["bytes_in"].iloc[0]), 0.0)]
+    settings += [(r.label, int(r.bytes_out), float(r.compress_s + r.decompress_s)) for r in curve.itertuples()]
+    rows = []
+    for bandwidth in bandwidths_mbit:
+        for label, size, cpu in settings:
+            transfer = size * 8 / (bandwidth * 1e6)
+            rows.append({"bandwidth_mbit": bandwidth, "label": label, "total_s": cpu + transfer + rtt_s,
+                         "transfer_s": transfer, "cpu_s": cpu})
+    return pd.DataFrame(rows)
+
+
+def _http_scope(path: str, accept: str | None) -> dict[str, Any]:
+    path, _, query = path.partition("?")
+    headers = [(b"host", b"bench")] + ([(b"accept-encoding", accept.encode())] if accept else [])
+    return {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
+            "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+            "query_string": query.encode(), "root_path": "", "headers": headers,
+            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
+
+
+async def asgi_get(app: ASGIApp, path: str, *, accept: str | None = "gzip") -> tuple[int, dict[str, str], bytes]:
+    """GET ``path`` from ``app`` in process; return status, headers and the body as sent."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(_http_scope(path, accept), receive, send)
+    start = sent[0]
+    headers = {bytes(k).decode("latin-1").lower(): bytes(v).decode("latin-1") for k, v in start["headers"]}
+    return start["status"], headers, b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def _body_app(body: bytes) -> ASGIApp:
+    start = {"type": "http.response.start", "status": 200,
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(start)
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+    return app
+
+
+def _run_sync(coro: Any) -> None:
+    # The apps here never wait on I/O, so one send() runs the coroutine to the end.
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    coro.close()
+    raise RuntimeError("the ASGI app awaited real I/O: measure it with an event loop instead")
+
+
+def middleware_overhead(body: bytes, *, codings: Sequence[str] = tuple(DEFAULT_LEVELS), repeat: int = 30,
+                        number: int = 5) -> pd.DataFrame:
+    """Per coding: the middleware's time per response vs ``codec.compress(body)`` alone.
+
+    Both run interleaved in one :func:`perf.measure.compare_sync`; the middleware wraps a
+    raw ASGI app sending ``body`` in one message, driven without an event loop, so the
+    difference is the middleware's own work (negotiation, headers, copies). Columns:
+    ``coding``, ``direct_s``, ``middleware_s``, ``ratio`` (median of per-round ratios).
+    """
+    rows = []
+    for coding in codings:
+        codec = create_codec(coding)
+        mw = CompressionMiddleware(_body_app(body), encodings=(coding,), minimum_size=0)
+        scope = _http_scope("/", coding)
+
+        async def noop(message: Any = None) -> Any:
+            return {"type": "http.request"}
+
+        def through_middleware() -> None:
+            _run_sync(mw(scope, noop, noop))
+
+        cmp = compare_sync({"direct": lambda: codec.compress(body), "middleware": through_middleware},
+                           warmup=2, repeat=repeat, number=number)
+        summary = cmp.summary()
+        rows.append({"coding": codec.label, "direct_s": summary.loc["direct", "median"],
+                     "middleware_s": summary.loc["middleware", "median"],
+                     "ratio": cmp.ratio("middleware", "direct")})
+    return pd.DataFrame(rows)
+
+
+def end_to_end(settings: Mapping[str, Mapping[str, Any]], *, path: str, requests: int = 50,
+               accept: str = "zstd, br, gzip, deflate") -> pd.DataFrame:
+    """Serve the demo app once per setting and GET ``path`` ``requests`` times from one client.
+
+    ``settings`` maps a label to :class:`~perf.compression.server.DemoServer` keyword
+    arguments, e.g. ``{"br-4": {"mode": "asgi", "encodings": ("br",), "levels": {"br": 4}}}``.
+    Columns: ``setting``, ``encoding``, ``wire_bytes`` (body bytes per response),
+    ``server_cpu_ms`` (server process CPU per response), ``latency_ms`` (median).
+    """
+    if requests < 1:
+        raise ValueError(f"requests={requests!r} must be >= 1")
+    rows = []
+    for label, kwargs in settings.items():
+        with DemoServer(**kwargs) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+            client.headers["accept-encoding"] = accept
+            for _ in range(3):  # warm the server (payload cache, imports, first connection)
+                client.get(path).read()
+            latencies, wire = [], 0
+            cpu0 = server.cpu_seconds()
+            for _ in range(requests):
+                response = client.get(path)
+                latencies.append(response.elapsed.total_seconds())
+                wire += response.num_bytes_downloaded
+            cpu = server.cpu_seconds() - cpu0
+            rows.append({"setting": label, "encoding": response.headers.get("content-encoding", "identity"),
+                         "wire_bytes": wire / requests, "server_cpu_ms": cpu / requests * 1e3,
+                         "latency_ms": float(pd.Series(latencies).median() * 1e3)})
+    return pd.DataFrame(rows)

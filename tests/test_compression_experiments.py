@@ -1,0 +1,64 @@
+"""The notebook's measurement helpers: shapes, invariants and the transfer-time model."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from perf.compression.codecs import decompress
+from perf.compression.demo_app import create_demo_app
+from perf.compression.experiments import (asgi_get, codec_curve, end_to_end, middleware_overhead,
+                                          transfer_times)
+from perf.compression.naive import create_naive_compression_middleware
+from perf.compression.payloads import product_list_json
+
+BODY = product_list_json(30_000)
+
+
+def test_codec_curve_reports_ratio_and_speed_per_level() -> None:
+    curve = codec_curve(BODY, {"gzip": [1, 9], "zstd": [3]}, repeat=2)
+    assert list(curve["label"]) == ["gzip-1", "gzip-9", "zstd-3"]
+    assert (curve["ratio"] > 2).all()
+    assert curve.loc[1, "bytes_out"] <= curve.loc[0, "bytes_out"]  # a higher level is never bigger here
+    assert (curve["compress_mb_s"] > 0).all() and (curve["decompress_mb_s"] > 0).all()
+    with pytest.raises(ValueError, match="body=b''"):
+        codec_curve(b"", {"gzip": [1]})
+
+
+def test_transfer_model_favours_compression_on_slow_links_only() -> None:
+    curve = pd.DataFrame([{"label": "gzip-6", "bytes_in": 1_000_000, "bytes_out": 250_000,
+                           "compress_s": 0.010, "decompress_s": 0.002}])
+    times = transfer_times(curve, [1, 10_000]).set_index(["bandwidth_mbit", "label"])["total_s"]
+    assert times[(1, "identity")] == pytest.approx(8.0)
+    assert times[(1, "gzip-6")] == pytest.approx(2.012)
+    assert times[(10_000, "identity")] < times[(10_000, "gzip-6")]
+    with pytest.raises(ValueError, match="bandwidths_mbit"):
+        transfer_times(curve, [0])
+
+
+def test_middleware_overhead_has_one_row_per_coding() -> None:
+    table = middleware_overhead(BODY, codings=("gzip", "br"), repeat=3, number=1)
+    assert list(table["coding"]) == ["gzip-6", "br-4"]
+    assert (table[["direct_s", "middleware_s", "ratio"]] > 0).all().all()
+
+
+async def test_asgi_get_drives_nexios_in_process() -> None:
+    status, headers, body = await asgi_get(create_demo_app(mode="asgi"), "/products?size=30000", accept="br")
+    assert status == 200 and headers["content-encoding"] == "br"
+    assert decompress("br", body) == BODY
+    stats: dict[str, int] = {}
+    app = create_demo_app(mode="none")
+    app.add_middleware(create_naive_compression_middleware(stats=stats))
+    status, headers, body = await asgi_get(app, "/products?size=30000", accept="gzip")
+    assert "content-encoding" not in headers and body == BODY
+    assert stats == {"requests": 1, "empty_body": 1, "compressed": 0}
+
+
+def test_end_to_end_measures_wire_bytes_and_server_cpu() -> None:
+    table = end_to_end({"none": {"mode": "none"}, "gzip": {"mode": "asgi", "encodings": ("gzip",)}},
+                       path="/products?size=30000", requests=3).set_index("setting")
+    assert table.loc["none", "encoding"] == "identity" and table.loc["gzip", "encoding"] == "gzip"
+    assert table.loc["gzip", "wire_bytes"] < table.loc["none", "wire_bytes"] / 2
+    assert (table["server_cpu_ms"] >= 0).all()
+    with pytest.raises(ValueError, match="requests=0"):
+        end_to_end({}, path="/", requests=0)
