@@ -1,0 +1,131 @@
+"""The built-in driver: HTTP/1.1 keep-alive on an asyncio Protocol, responses parsed by httptools.
+
+A load generator slower than the server measures itself: httpx spends most of a
+request in its own Python layers, so this driver writes the request bytes directly
+and lets httptools (C) parse the answer. Plain HTTP only; use the httpx driver for
+HTTPS or HTTP/2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httptools
+
+from perf.load.drivers.base import Connection, Driver, RequestFailed, Response
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiter: asyncio.Future[Response] | None = None
+        self.closed = False
+        self._status = 0
+        self._timing: str | None = None
+        self._cache: str | None = None
+        self._nbytes = 0
+        self._keep_alive = True
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(RequestFailed("protocol", str(exc)))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(RequestFailed("reset", str(exc or "server closed the connection")))
+
+    def _fail(self, error: RequestFailed) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(error)
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self._timing = self._cache = None
+        self._nbytes = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lname = name.lower()
+        if lname == b"server-timing":
+            self._timing = value.decode("latin-1") if self._timing is None else f"{self._timing}, {value.decode('latin-1')}"
+        elif lname == b"x-cache":
+            self._cache = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self._status = self.parser.get_status_code()
+        self._keep_alive = self.parser.should_keep_alive()
+
+    def on_body(self, body: bytes) -> None:
+        self._nbytes += len(body)
+
+    def on_message_complete(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(Response(self._status, self._timing, self._nbytes, self._cache))
+        if not self._keep_alive and self.transport is not None:
+            self.transport.close()
+
+
+class RawConnection(Connection):
+    """One keep-alive connection; reconnects after the server closes it."""
+
+    def __init__(self, driver: "RawDriver") -> None:
+        self._driver = driver
+        self._protocol: _Protocol | None = None
+
+    async def _ensure(self) -> _Protocol:
+        if self._protocol is None or self._protocol.closed:
+            loop = asyncio.get_running_loop()
+            try:
+                _, protocol = await loop.create_connection(_Protocol, self._driver.host, self._driver.port)
+            except OSError as exc:
+                raise RequestFailed("connect", str(exc)) from exc
+            self._protocol = protocol
+        return self._protocol
+
+    async def request(self, method: str, target: str, body: bytes | None = None,
+                      headers: dict[str, str] | None = None) -> Response:
+        protocol = await self._ensure()
+        head = [f"{method} {self._driver.base_path}{target} HTTP/1.1\r\nHost: {self._driver.host_header}\r\n"]
+        if headers:
+            head.extend(f"{k}: {v}\r\n" for k, v in headers.items())
+        if body is not None:
+            head.append(f"Content-Length: {len(body)}\r\n")
+        head.append("\r\n")
+        protocol.waiter = asyncio.get_running_loop().create_future()
+        assert protocol.transport is not None
+        protocol.transport.write("".join(head).encode("latin-1") + (body or b""))
+        try:
+            return await protocol.waiter
+        except asyncio.CancelledError:
+            # A response may still arrive for this request: the connection is unusable.
+            protocol.transport.close()
+            raise
+        finally:
+            protocol.waiter = None
+
+    async def close(self) -> None:
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.transport.close()
+        self._protocol = None
+
+
+class RawDriver(Driver):
+    """The fast built-in driver (see the module docstring)."""
+
+    name = "builtin"
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(base_url)
+        if self.scheme != "http":
+            raise ValueError(f"the built-in driver speaks plain HTTP only, got {base_url!r}: "
+                             "use driver='httpx' for HTTPS")
+        self.host_header = f"{self.host}:{self.port}"
+
+    async def connect(self) -> RawConnection:
+        return RawConnection(self)

@@ -1,0 +1,237 @@
+"""Load models: closed (N users in a loop) and open (requests arrive on a schedule).
+
+A **closed** model sends the next request only when the previous one answered, so a
+stalled server also stalls the generator: the requests it *would* have sent are never
+measured (coordinated omission). An **open** model schedules every request in
+advance at the arrival rate and measures latency from the *scheduled* send time, so
+time spent waiting for a free connection counts. Requests that start more than
+``late_after`` after their slot are counted as late; arrivals finding ``max_backlog``
+requests queued are dropped (and reported).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from perf.load.drivers import Driver, RequestFailed, create_driver
+from perf.load.results import LoadResult
+from perf.load.scenarios import Request, Scenario
+
+
+@dataclass(frozen=True)
+class ClosedModel:
+    """``users`` concurrent users, each on its own connection, pausing ``think_time`` between requests."""
+
+    users: int = 10
+    duration: float = 10.0
+    think_time: float = 0.0
+    max_requests: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.users < 1:
+            raise ValueError(f"users must be >= 1, got {self.users!r}")
+        _check_duration(self.duration)
+        if self.think_time < 0:
+            raise ValueError(f"think_time must be >= 0 seconds, got {self.think_time!r}")
+        if self.max_requests is not None and self.max_requests < 1:
+            raise ValueError(f"max_requests must be >= 1 or None, got {self.max_requests!r}")
+
+    def describe(self) -> str:
+        """Short label for results and charts."""
+        think = f", think {self.think_time * 1e3:g} ms" if self.think_time else ""
+        return f"closed, {self.users} users{think}"
+
+    def split(self, parts: int) -> list["ClosedModel"]:
+        """The same load shared by ``parts`` generator processes."""
+        users = [self.users // parts + (1 if i < self.users % parts else 0) for i in range(parts)]
+        cap = None if self.max_requests is None else max(self.max_requests // parts, 1)
+        return [ClosedModel(u, self.duration, self.think_time, cap) for u in users if u]
+
+
+@dataclass(frozen=True)
+class OpenModel:
+    """Arrivals at ``rate`` req/s for ``duration`` s, or ``steps=[(rate, seconds), ...]`` in turn."""
+
+    rate: float = 100.0
+    duration: float = 10.0
+    steps: Sequence[tuple[float, float]] | None = None
+    connections: int = 64
+    max_backlog: int = 10_000
+    late_after: float = 0.010
+
+    def __post_init__(self) -> None:
+        for rate, seconds in self.phases():
+            if not rate > 0:
+                raise ValueError(f"rate must be > 0 requests/s, got {rate!r}")
+            _check_duration(seconds)
+        if self.connections < 1:
+            raise ValueError(f"connections must be >= 1, got {self.connections!r}")
+        if self.max_backlog < 1:
+            raise ValueError(f"max_backlog must be >= 1, got {self.max_backlog!r}")
+
+    def phases(self) -> list[tuple[float, float]]:
+        """``[(rate, seconds), ...]``: the steps, or the one constant phase."""
+        return [(float(r), float(s)) for r, s in self.steps] if self.steps else [(self.rate, self.duration)]
+
+    @property
+    def total_seconds(self) -> float:
+        """Length of the arrival schedule."""
+        return sum(s for _, s in self.phases())
+
+    @property
+    def total_requests(self) -> int:
+        """Requests the schedule offers."""
+        return sum(int(r * s) for r, s in self.phases())
+
+    def schedule(self) -> Iterator[float]:
+        """Offsets (seconds from the start) at which requests are due, evenly spaced per phase."""
+        start = 0.0
+        for rate, seconds in self.phases():
+            for i in range(int(rate * seconds)):
+                yield start + i / rate
+            start += seconds
+
+    def describe(self) -> str:
+        """Short label for results and charts."""
+        if self.steps:
+            return "open, steps " + " → ".join(f"{r:g}" for r, _ in self.phases()) + " req/s"
+        return f"open, {self.rate:g} req/s"
+
+    def split(self, parts: int) -> list["OpenModel"]:
+        """The same load shared by ``parts`` generator processes."""
+        steps = [(r / parts, s) for r, s in self.phases()]
+        return [OpenModel(self.rate / parts, self.duration, steps if self.steps else None,
+                          max(self.connections // parts, 1), self.max_backlog, self.late_after)
+                for _ in range(parts)]
+
+
+LoadModel = ClosedModel | OpenModel
+
+
+def _check_duration(seconds: float) -> None:
+    if not 0 < seconds <= 3600:
+        raise ValueError(f"duration must be in (0, 3600] seconds, got {seconds!r}")
+
+
+async def run_load(base_url: str, *, model: LoadModel, scenario: Scenario | None = None,
+                   driver: str | Driver = "builtin", timeout: float = 10.0, seed: int = 0) -> LoadResult:
+    """Put ``base_url`` under ``model`` load with requests drawn from ``scenario`` (default ``GET /``).
+
+    Every loop is bounded by the model's duration (plus ``timeout`` to drain). A
+    driver passed as an object is left open; one named here is closed before return.
+    """
+    if timeout <= 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    scenario = scenario or Scenario.single("/")
+    owned = isinstance(driver, str)
+    drv = create_driver(driver, base_url) if isinstance(driver, str) else driver
+    result = LoadResult(driver=drv.name, model=model.describe())
+    cpu0 = time.process_time()
+    try:
+        if isinstance(model, ClosedModel):
+            await _run_closed(drv, model, scenario, result, timeout, random.Random(seed))
+        elif isinstance(model, OpenModel):
+            result.offered_rate = model.total_requests / model.total_seconds
+            await _run_open(drv, model, scenario, result, timeout, random.Random(seed))
+        else:
+            raise TypeError(f"model must be a ClosedModel or OpenModel, got {type(model).__name__}")
+    finally:
+        if owned:
+            await drv.close()
+    result.client_cpu = time.process_time() - cpu0
+    return result
+
+
+async def _send(conn, req: Request, timeout: float):  # noqa: ANN001, ANN202
+    async with asyncio.timeout(timeout):
+        return await conn.request(req.method, req.target, req.body, req.headers)
+
+
+async def _run_closed(drv: Driver, model: ClosedModel, scenario: Scenario, result: LoadResult,
+                      timeout: float, rng: random.Random) -> None:
+    start = time.perf_counter()
+    deadline = start + model.duration
+    budget = [model.max_requests if model.max_requests is not None else -1]
+
+    async def user() -> None:
+        conn = await drv.connect()
+        try:
+            while time.perf_counter() < deadline and budget[0] != 0:
+                budget[0] -= 1
+                req = scenario.pick(rng)
+                sent = time.perf_counter()
+                try:
+                    response = await _send(conn, req, timeout)
+                except RequestFailed as exc:
+                    result.record_error(req.endpoint, exc.kind, sent - start)
+                except TimeoutError:
+                    result.record_error(req.endpoint, "timeout", sent - start)
+                else:
+                    done = time.perf_counter()
+                    result.record(req.endpoint, done - sent, response.status, done - start,
+                                  server_timing=response.server_timing)
+                if model.think_time:
+                    await asyncio.sleep(model.think_time)
+        finally:
+            await conn.close()
+
+    await asyncio.gather(*(user() for _ in range(model.users)))
+    result.duration = time.perf_counter() - start
+
+
+async def _run_open(drv: Driver, model: OpenModel, scenario: Scenario, result: LoadResult,
+                    timeout: float, rng: random.Random) -> None:
+    queue: asyncio.Queue[tuple[float, Request]] = asyncio.Queue()
+    start = time.perf_counter()
+
+    async def worker() -> None:
+        conn = await drv.connect()
+        try:
+            while True:
+                due, req = await queue.get()
+                sent = time.perf_counter()
+                if sent - due > model.late_after:
+                    result.late += 1
+                try:
+                    response = await _send(conn, req, timeout)
+                except RequestFailed as exc:
+                    result.record_error(req.endpoint, exc.kind, sent - start)
+                except TimeoutError:
+                    result.record_error(req.endpoint, "timeout", sent - start)
+                else:
+                    done = time.perf_counter()
+                    result.record(req.endpoint, done - due, response.status, done - start,
+                                  naive=done - sent, server_timing=response.server_timing)
+                finally:
+                    queue.task_done()
+        finally:
+            await conn.close()
+
+    workers = [asyncio.create_task(worker()) for _ in range(model.connections)]
+    try:
+        for n, offset in enumerate(model.schedule()):
+            due = start + offset
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif n % 32 == 0:
+                await asyncio.sleep(0)  # let the workers run when we are behind
+            if queue.qsize() >= model.max_backlog:
+                result.dropped += 1
+                continue
+            queue.put_nowait((due, scenario.pick(rng)))
+        try:
+            async with asyncio.timeout(timeout):
+                await queue.join()
+        except TimeoutError:
+            pass
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+    result.dropped += queue.qsize()
+    result.duration = time.perf_counter() - start

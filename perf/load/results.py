@@ -1,0 +1,256 @@
+"""What a load run measured: per-endpoint HDR histograms, time series, status and error counts.
+
+A :class:`LoadResult` is filled by one generator process and travels as JSON
+(:meth:`LoadResult.to_dict`): histograms are HDR-encoded, so results from several
+processes are **merged** (:func:`merge_results`) by adding histograms and counts,
+never by averaging percentiles.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import pandas as pd
+
+from perf.measure.latency import LatencyHistogram
+
+#: The name of the histogram holding every endpoint's latencies together.
+ALL = "ALL"
+
+
+@dataclass
+class LoadResult:
+    """One run (or several merged). Latencies in seconds; ``t`` offsets from the run's start.
+
+    ``histograms`` hold the latency users saw: for an open model it is measured from
+    each request's *scheduled* send time (coordinated omission corrected); ``naive``
+    holds the same requests measured from their actual send time, for contrast.
+    """
+
+    driver: str = ""
+    model: str = ""
+    duration: float = 0.0
+    offered_rate: float | None = None
+    histograms: dict[str, LatencyHistogram] = field(default_factory=dict)
+    naive: dict[str, LatencyHistogram] = field(default_factory=dict)
+    status_counts: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    series: dict[int, list[int]] = field(default_factory=dict)  # second -> [completed, errors]
+    series_hist: dict[int, LatencyHistogram] = field(default_factory=dict)
+    server_timing: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # endpoint -> part -> [sum ms, n]
+    late: int = 0
+    dropped: int = 0
+    client_cpu: float = 0.0  # CPU seconds the generator used
+    processes: int = 1
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # -- recording ---------------------------------------------------------------------
+    def _hist(self, table: dict[str, LatencyHistogram], name: str) -> LatencyHistogram:
+        hist = table.get(name)
+        if hist is None:
+            hist = table[name] = LatencyHistogram()
+        return hist
+
+    def record(self, endpoint: str, latency: float, status: int, t: float, *,
+               naive: float | None = None, server_timing: str | None = None) -> None:
+        """One completed response: ``latency`` seconds, at ``t`` seconds into the run."""
+        self._hist(self.histograms, endpoint).record(latency)
+        if naive is not None:
+            self._hist(self.naive, endpoint).record(naive)
+        self.status_counts[status] += 1
+        second = int(t)
+        bucket = self.series.setdefault(second, [0, 0])
+        bucket[0] += 1
+        if status >= 500:
+            bucket[1] += 1
+        hist = self.series_hist.get(second)
+        if hist is None:  # two significant digits are plenty for a per-second line
+            hist = self.series_hist[second] = LatencyHistogram(significant_figures=2)
+        hist.record(latency)
+        if server_timing:
+            self._add_server_timing(endpoint, server_timing)
+
+    def record_error(self, endpoint: str, kind: str, t: float) -> None:
+        """A request that got no response (``kind``: timeout, connect, reset, protocol...)."""
+        self.errors[f"{endpoint}: {kind}"] += 1
+        self.series.setdefault(int(t), [0, 0])[1] += 1
+
+    def _add_server_timing(self, endpoint: str, header: str) -> None:
+        parts = self.server_timing.setdefault(endpoint, {})
+        for name, ms in parse_server_timing(header).items():
+            entry = parts.setdefault(name, [0.0, 0])
+            entry[0] += ms
+            entry[1] += 1
+
+    # -- reading -----------------------------------------------------------------------
+    @property
+    def completed(self) -> int:
+        """Responses received (any status)."""
+        return sum(self.status_counts.values())
+
+    @property
+    def failed(self) -> int:
+        """Responses with status >= 500 plus requests that got no response."""
+        return sum(n for s, n in self.status_counts.items() if s >= 500) + sum(self.errors.values())
+
+    @property
+    def error_rate(self) -> float:
+        """``failed / (completed + transport errors)``; 0.0 for an empty run."""
+        total = self.completed + sum(self.errors.values())
+        return self.failed / total if total else 0.0
+
+    @property
+    def throughput(self) -> float:
+        """Completed responses per second of the run."""
+        return self.completed / self.duration if self.duration > 0 else 0.0
+
+    @property
+    def client_cpu_fraction(self) -> float:
+        """Generator CPU seconds per wall second per process (1.0 = one busy core each)."""
+        return self.client_cpu / (self.duration * self.processes) if self.duration > 0 else 0.0
+
+    def overall(self, *, naive: bool = False) -> LatencyHistogram:
+        """Every endpoint's latencies in one histogram."""
+        total = LatencyHistogram()
+        for hist in (self.naive if naive else self.histograms).values():
+            total.merge(hist)
+        return total
+
+    def summary(self) -> pd.DataFrame:
+        """One row per endpoint (plus ``ALL``): count, req/s and latency percentiles in ms."""
+        rows = {}
+        for name, hist in {**self.histograms, ALL: self.overall()}.items():
+            if hist.count == 0:
+                continue
+            p = hist.percentiles((50.0, 90.0, 99.0, 99.9))
+            rows[name] = {"count": hist.count, "rps": hist.count / self.duration if self.duration else 0.0,
+                          **{f"{k}_ms": v * 1e3 for k, v in p.items() if k != "count"}}
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    def timeseries(self) -> pd.DataFrame:
+        """Per second: completed responses, errors, p50 and p99 latency (ms)."""
+        rows = []
+        for second in sorted(self.series):
+            done, errors = self.series[second]
+            hist = self.series_hist.get(second)
+            p50 = hist.percentile(50) * 1e3 if hist and hist.count else float("nan")
+            p99 = hist.percentile(99) * 1e3 if hist and hist.count else float("nan")
+            rows.append({"second": second, "rps": done, "errors": errors, "p50_ms": p50, "p99_ms": p99})
+        return pd.DataFrame(rows, columns=["second", "rps", "errors", "p50_ms", "p99_ms"])
+
+    def server_breakdown(self) -> pd.DataFrame:
+        """Mean ``Server-Timing`` milliseconds per endpoint and part (e.g. db, cache, app)."""
+        rows = {endpoint: {part: total / n for part, (total, n) in parts.items() if n}
+                for endpoint, parts in self.server_timing.items()}
+        return pd.DataFrame.from_dict(rows, orient="index").fillna(0.0)
+
+    def describe(self) -> str:
+        """One line: rate, error rate and headline percentiles."""
+        if self.completed == 0:
+            return f"{self.driver}: no responses ({dict(self.errors)})"
+        p = self.overall().percentiles()
+        return (f"{self.driver} {self.model}: {self.completed:,} responses in {self.duration:.1f}s = "
+                f"{self.throughput:,.0f} req/s, errors {self.error_rate:.2%}, p50 {p['p50'] * 1e3:.2f} ms, "
+                f"p99 {p['p99'] * 1e3:.2f} ms, max {p['max'] * 1e3:.2f} ms"
+                + (f", late {self.late}, dropped {self.dropped}" if self.offered_rate else ""))
+
+    # -- transport ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (histograms HDR-encoded); :meth:`from_dict` reverses it."""
+        return {
+            "driver": self.driver, "model": self.model, "duration": self.duration,
+            "offered_rate": self.offered_rate,
+            "histograms": {k: h.encode() for k, h in self.histograms.items()},
+            "naive": {k: h.encode() for k, h in self.naive.items()},
+            "status_counts": {str(k): v for k, v in self.status_counts.items()},
+            "errors": dict(self.errors),
+            "series": {str(k): v for k, v in self.series.items()},
+            "series_hist": {str(k): h.encode() for k, h in self.series_hist.items()},
+            "server_timing": self.server_timing, "late": self.late, "dropped": self.dropped,
+            "client_cpu": self.client_cpu, "processes": self.processes, "meta": self.meta,
+            "summary": {"completed": self.completed, "throughput": self.throughput,
+                        "error_rate": self.error_rate,
+                        "latency_ms": ({k: (v * 1e3 if k != "count" else v)
+                                        for k, v in self.overall().percentiles().items()}
+                                       if self.completed else {})},
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LoadResult":
+        """Rebuild a result from :meth:`to_dict` output (e.g. sent by another process)."""
+        return cls(
+            driver=data["driver"], model=data["model"], duration=data["duration"],
+            offered_rate=data.get("offered_rate"),
+            histograms={k: LatencyHistogram.decode(v) for k, v in data["histograms"].items()},
+            naive={k: LatencyHistogram.decode(v) for k, v in data["naive"].items()},
+            status_counts=Counter({int(k): v for k, v in data["status_counts"].items()}),
+            errors=Counter(data["errors"]),
+            series={int(k): list(v) for k, v in data["series"].items()},
+            series_hist={int(k): LatencyHistogram.decode(v) for k, v in data["series_hist"].items()},
+            server_timing={e: {p: list(v) for p, v in parts.items()} for e, parts in data["server_timing"].items()},
+            late=data["late"], dropped=data["dropped"], client_cpu=data["client_cpu"],
+            processes=data.get("processes", 1), meta=dict(data.get("meta", {})),
+        )
+
+    def merge(self, other: "LoadResult") -> "LoadResult":
+        """Add ``other`` (run at the same time by another process) into this result; returns self."""
+        for mine, theirs in ((self.histograms, other.histograms), (self.naive, other.naive),
+                             (self.series_hist, other.series_hist)):
+            for key, hist in theirs.items():
+                self._hist(mine, key).merge(hist)  # type: ignore[arg-type]
+        self.status_counts.update(other.status_counts)
+        self.errors.update(other.errors)
+        for second, (done, errors) in other.series.items():
+            bucket = self.series.setdefault(second, [0, 0])
+            bucket[0] += done
+            bucket[1] += errors
+        for endpoint, parts in other.server_timing.items():
+            mine_parts = self.server_timing.setdefault(endpoint, {})
+            for part, (total, n) in parts.items():
+                entry = mine_parts.setdefault(part, [0.0, 0])
+                entry[0] += total
+                entry[1] += n
+        self.duration = max(self.duration, other.duration)
+        if other.offered_rate is not None:
+            self.offered_rate = (self.offered_rate or 0.0) + other.offered_rate
+        self.late += other.late
+        self.dropped += other.dropped
+        self.client_cpu += other.client_cpu
+        self.processes += other.processes
+        return self
+
+
+def merge_results(results: Iterable[LoadResult]) -> LoadResult:
+    """One result from several processes' results (histograms added, counts summed)."""
+    results = list(results)
+    if not results:
+        raise ValueError("results is empty: pass at least one LoadResult to merge")
+    first = results[0]
+    merged = LoadResult(driver=first.driver, model=first.model, processes=0, meta=dict(first.meta))
+    for result in results:
+        merged.merge(result)
+    return merged
+
+
+_TIMING = re.compile(r'\s*([^\s,;]+)[^,]*?;\s*dur\s*=\s*"?([0-9.eE+-]+)', re.IGNORECASE)
+
+
+def parse_server_timing(header: str) -> dict[str, float]:
+    """``"db;dur=1.2, app;dur=3"`` -> ``{"db": 1.2, "app": 3.0}`` (entries without ``dur`` skipped)."""
+    out: dict[str, float] = defaultdict(float)
+    for entry in header.split(","):
+        match = _TIMING.match(entry)
+        if match:
+            try:
+                out[match.group(1)] += float(match.group(2))
+            except ValueError:
+                pass
+    return dict(out)
