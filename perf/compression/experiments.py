@@ -27,7 +27,8 @@ def codec_curve(body: bytes, levels: Mapping[str, Iterable[int]], *, repeat: int
 
     One row per codec and level: ``codec``, ``level``, ``label``, ``bytes_in``,
     ``bytes_out``, ``ratio`` (in / out), ``compress_s`` and ``decompress_s`` (medians of
-    ``repeat`` samples), ``compress_mb_s`` and ``decompress_mb_s`` (MB of input per second).
+    ``repeat`` samples), ``compress_iqr_pct`` (their spread), ``compress_mb_s`` and
+    ``decompress_mb_s`` (MB of input per second).
     """
     if not body:
         raise ValueError("body=b'' cannot be measured: pass a payload, e.g. product_list_json(100_000)")
@@ -36,10 +37,12 @@ def codec_curve(body: bytes, levels: Mapping[str, Iterable[int]], *, repeat: int
         for level in name_levels:
             codec = Codec(name, level)
             out = codec.compress(body)
-            c = time_sync(lambda: codec.compress(body), warmup=1, repeat=repeat, number=number).median
+            timing = time_sync(lambda: codec.compress(body), warmup=1, repeat=repeat, number=number).summary()
+            c = float(timing["median"].iloc[0])
             d = time_sync(lambda: decompress(name, out), warmup=1, repeat=repeat, number=number).median
             rows.append({"codec": name, "level": level, "label": codec.label, "bytes_in": len(body),
                          "bytes_out": len(out), "ratio": len(body) / len(out), "compress_s": c,
+                         "compress_iqr_pct": float(timing["iqr_pct"].iloc[0]),
                          "decompress_s": d, "compress_mb_s": len(body) / c / 1e6,
                          "decompress_mb_s": len(body) / d / 1e6})
     return pd.DataFrame(rows)
@@ -137,6 +140,7 @@ def middleware_overhead(body: bytes, *, codings: Sequence[str] = tuple(DEFAULT_L
         summary = cmp.summary()
         rows.append({"coding": codec.label, "direct_s": summary.loc["direct", "median"],
                      "middleware_s": summary.loc["middleware", "median"],
+                     "middleware_iqr_pct": summary.loc["middleware", "iqr_pct"],
                      "ratio": cmp.ratio("middleware", "direct")})
     return pd.DataFrame(rows)
 

@@ -37,6 +37,7 @@ Headers = list[tuple[bytes, bytes]]
 
 #: A response carrying this header is sent uncompressed (the header itself is removed).
 NO_COMPRESSION_HEADER = "x-no-compression"
+_OPT_OUT = NO_COMPRESSION_HEADER.encode()
 
 #: Media types worth compressing: prefixes, plus any ``+json`` / ``+xml`` suffix type.
 DEFAULT_COMPRESSIBLE_TYPES: tuple[str, ...] = (
@@ -45,6 +46,8 @@ DEFAULT_COMPRESSIBLE_TYPES: tuple[str, ...] = (
 )
 _NEVER_COMPRESS = ("text/event-stream",)  # each event must reach the client when sent
 _SKIP_STATUSES = frozenset({204, 206, 304})
+_CACHE_SIZE = 256
+_MISSING = object()
 
 
 def disable_compression(response: Any) -> Any:
@@ -87,17 +90,28 @@ class CompressionMiddleware:
             name: create_codec(name, levels.get(name, DEFAULT_LEVELS.get(name))) for name in encodings}
         self.compressible_types = tuple(t.lower() for t in compressible_types)
         self.exclude_paths = tuple(exclude_paths)
+        self._names = tuple(self.codecs)
+        self._negotiated: dict[bytes | None, Codec | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         codec = None
-        if scope.get("method") != "HEAD" and not scope.get("path", "").startswith(self.exclude_paths or ("\0",)):
-            header = _header(scope.get("headers", []), b"accept-encoding")
-            name = choose_encoding(header.decode("latin-1") if header is not None else None, list(self.codecs))
-            codec = self.codecs[name] if name else None
+        if scope.get("method") != "HEAD" and not (self.exclude_paths and
+                                                  scope.get("path", "").startswith(self.exclude_paths)):
+            codec = self._negotiate(_header(scope.get("headers", ()), b"accept-encoding"))
         await _Responder(self, codec, send).run(scope, receive)
+
+    def _negotiate(self, header: bytes | None) -> Codec | None:
+        # Clients send a handful of distinct headers: parse each once (bounded cache).
+        codec = self._negotiated.get(header, _MISSING)
+        if codec is _MISSING:
+            name = choose_encoding(header.decode("latin-1") if header is not None else None, self._names)
+            codec = self.codecs[name] if name else None
+            if len(self._negotiated) < _CACHE_SIZE:
+                self._negotiated[header] = codec
+        return codec  # type: ignore[return-value]
 
     def is_compressible(self, content_type: str) -> bool:
         """True when ``content_type`` (a ``Content-Type`` value) is worth compressing."""
@@ -124,11 +138,13 @@ class _Responder:
     async def on_send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.start":
-            headers = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers", [])]
-            opted_out = any(k == NO_COMPRESSION_HEADER.encode() for k, _ in headers)
-            headers = _add_vary([(k, v) for k, v in headers if k != NO_COMPRESSION_HEADER.encode()])
+            headers = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers", ())]
+            index = dict(headers)
+            if _OPT_OUT in index:
+                headers = [(k, v) for k, v in headers if k != _OPT_OUT]
+            headers = _add_vary(headers, index.get(b"vary"))
             message = {**message, "headers": headers}
-            if opted_out or self.codec is None or self._skip(message["status"], headers):
+            if _OPT_OUT in index or self.codec is None or self._skip(message["status"], index):
                 self.passthrough = True
                 await self.send(message)
             else:
@@ -143,13 +159,13 @@ class _Responder:
         else:
             await self._next_body(message)
 
-    def _skip(self, status: int, headers: Headers) -> bool:
-        if status < 200 or status in _SKIP_STATUSES or _header(headers, b"content-encoding") is not None:
+    def _skip(self, status: int, index: dict[bytes, bytes]) -> bool:
+        if status < 200 or status in _SKIP_STATUSES or b"content-encoding" in index:
             return True
-        content_type = _header(headers, b"content-type")
+        content_type = index.get(b"content-type")
         if content_type is None or not self.mw.is_compressible(content_type.decode("latin-1")):
             return True
-        length = _header(headers, b"content-length")
+        length = index.get(b"content-length")
         return length is not None and length.isdigit() and int(length) < self.mw.minimum_size
 
     async def _first_body(self, message: Message) -> None:
@@ -196,7 +212,9 @@ def _set_header(headers: Headers, name: bytes, value: bytes) -> Headers:
     return [(k, v) for k, v in headers if k != name] + [(name, value)]
 
 
-def _add_vary(headers: Headers) -> Headers:
+def _add_vary(headers: Headers, any_vary: bytes | None) -> Headers:
+    if any_vary is None:
+        return headers + [(b"vary", b"Accept-Encoding")]
     vary = [v for k, v in headers if k == b"vary"]
     tokens = {t.strip().lower() for v in vary for t in v.split(b",")}
     if b"accept-encoding" in tokens or b"*" in tokens:
