@@ -32,14 +32,12 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Generic, Iterable, Literal, TypeVar
 
 import redis.asyncio as redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from perf.cache.errors import CacheUnavailable, SerializationError
 from perf.cache.invalidation import InvalidationBus
 from perf.cache.lru import LRUCache
-from perf.cache.redis_cache import RedisCache, create_redis_client, validate_namespace
+from perf.cache.redis_cache import RedisCache, create_redis_client, no_wait_retry, validate_namespace
 from perf.cache.serializers import Serializer
 from perf.cache.singleflight import RedisLease, SingleFlight
 from perf.cache.stats import CacheStats
@@ -126,7 +124,7 @@ class MultiLevelCache:
             self._lease = RedisLease(self.l2.client, lease=lock_lease)
             # the subscriber blocks on reads: no socket timeout there, only on connect
             self._pubsub_client = redis.from_url(redis_url, socket_connect_timeout=redis_timeout,
-                                                 retry=Retry(NoBackoff(), 0), health_check_interval=0)
+                                                 retry=no_wait_retry(), health_check_interval=0)
             self._bus = InvalidationBus(self._pubsub_client, self.l2.channel, on_message=self._on_invalidation,
                                         on_connect=self._on_bus_connect, on_error=lambda exc: self.stats.error("pubsub"))
 

@@ -28,6 +28,7 @@ from typing import Any, Iterable, Mapping
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from perf.cache.errors import SerializationError
 from perf.cache.serializers import OrjsonSerializer, Serializer
@@ -72,13 +73,22 @@ class L2Entry:
         return self.expires_at - (time.time() if now is None else now)
 
 
+def no_wait_retry() -> Retry:
+    """One immediate retry on a broken connection, none on timeouts.
+
+    After a Redis restart every pooled connection is dead and fails once; the immediate
+    retry reconnects. A timeout is not retried: a slow Redis costs one timeout, not
+    redis-py's default backoff loop of several.
+    """
+    return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+
+
 def create_redis_client(url: str, *, timeout: float = 0.25) -> redis.Redis:
-    """A ``redis.asyncio`` client for caching: short socket timeouts and **no retries**,
-    so an unreachable Redis costs one timeout instead of redis-py's default backoff loop."""
+    """A ``redis.asyncio`` client for caching: short socket timeouts and :func:`no_wait_retry`."""
     if timeout <= 0:
         raise ValueError(f"timeout={timeout!r} must be > 0 seconds (e.g. 0.25)")
     return redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                          retry=Retry(NoBackoff(), 0), health_check_interval=0)
+                          retry=no_wait_retry(), health_check_interval=0)
 
 
 def validate_namespace(namespace: str) -> str:
