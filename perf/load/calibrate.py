@@ -1,0 +1,66 @@
+"""Self-calibration: how fast can the generator go against a trivial endpoint?
+
+A generator slower than the server measures itself. Before trusting a result,
+measure the generator's ceiling (closed model, many users, a trivial endpoint) and
+flag any result within ``margin`` (20%) of it as client-bound: its throughput is a
+floor for the server's, and its latencies include the generator's own queueing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from perf.load.drivers import run_wrk, wrk_available
+from perf.load.models import ClosedModel, run_load
+from perf.load.results import LoadResult
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The generator's ceiling (req/s) with ``driver`` against ``url``."""
+
+    driver: str
+    url: str
+    ceiling: float
+    cpu_fraction: float
+    result: LoadResult | None = None
+
+    def is_client_bound(self, result: LoadResult, *, margin: float = 0.2) -> bool:
+        """True when ``result`` ran within ``margin`` of this ceiling."""
+        if not 0 < margin < 1:
+            raise ValueError(f"margin must be a fraction in (0, 1), got {margin!r}")
+        return result.throughput >= (1 - margin) * self.ceiling
+
+    def describe(self) -> str:
+        """One line for a notebook or the CLI."""
+        return (f"{self.driver}: ceiling {self.ceiling:,.0f} req/s against {self.url} "
+                f"(generator CPU {self.cpu_fraction:.0%} of a core)")
+
+
+async def calibrate(base_url: str, *, path: str = "/", driver: str = "builtin", users: int = 32,
+                    duration: float = 2.0) -> Calibration:
+    """Measure ``driver``'s ceiling against the trivial endpoint ``base_url + path``.
+
+    ``driver="wrk"`` runs wrk (raises :class:`~perf.load.drivers.DriverUnavailable` when it
+    is not installed).
+    """
+    from perf.load.scenarios import Scenario
+
+    url = base_url.rstrip("/") + path
+    if driver == "wrk":
+        result = await run_wrk(url, connections=users, duration=max(duration, 1.0))
+        return Calibration("wrk", url, result.throughput, float("nan"), result)
+    result = await run_load(base_url, model=ClosedModel(users=users, duration=duration),
+                            scenario=Scenario.single(path), driver=driver)
+    return Calibration(driver, url, result.throughput, result.client_cpu_fraction, result)
+
+
+def flag_client_bound(result: LoadResult, calibration: Calibration, *, margin: float = 0.2) -> str | None:
+    """A warning when ``result`` is client-bound, else None."""
+    if not calibration.is_client_bound(result, margin=margin):
+        return None
+    return (f"client-bound: {result.throughput:,.0f} req/s is within {margin:.0%} of the generator's "
+            f"ceiling {calibration.ceiling:,.0f} req/s ({calibration.driver}); treat it as a floor")
+
+
+__all__ = ["Calibration", "calibrate", "flag_client_bound", "wrk_available"]
