@@ -4,12 +4,15 @@
 * :func:`transfer_times`: compress + transfer + decompress time by client bandwidth.
 * :func:`middleware_overhead`: the middleware's CPU per response vs calling the compressor.
 * :func:`asgi_get`: one in-process GET through any ASGI app (no server, no client).
-* :func:`end_to_end`: bytes on the wire and server CPU per response through a real server.
+* :func:`break_even_mbit`: the client bandwidth below which compressing pays.
+* :func:`end_to_end`: bytes on the wire and server CPU per response through real servers.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
@@ -145,31 +148,57 @@ def middleware_overhead(body: bytes, *, codings: Sequence[str] = tuple(DEFAULT_L
     return pd.DataFrame(rows)
 
 
-def end_to_end(settings: Mapping[str, Mapping[str, Any]], *, path: str, requests: int = 50,
-               accept: str = "zstd, br, gzip, deflate") -> pd.DataFrame:
-    """Serve the demo app once per setting and GET ``path`` ``requests`` times from one client.
+def break_even_mbit(bytes_in: int, bytes_out: int, cpu_s: float) -> float:
+    """Client bandwidth (Mbit/s) below which compressing pays: ``cpu + out/B < in/B``.
+
+    ``cpu_s`` is compress + decompress time. Infinite when compression costs no time.
+    """
+    if bytes_out >= bytes_in:
+        return 0.0
+    if cpu_s <= 0:
+        return float("inf")
+    return (bytes_in - bytes_out) * 8 / cpu_s / 1e6
+
+
+def end_to_end(settings: Mapping[str, Mapping[str, Any]], *, path: str, requests: int = 20,
+               batches: int = 5, accept: str = "zstd, br, gzip, deflate", seed: int = 0) -> pd.DataFrame:
+    """Serve the demo app once per setting (all at once) and GET ``path`` in interleaved batches.
 
     ``settings`` maps a label to :class:`~perf.compression.server.DemoServer` keyword
     arguments, e.g. ``{"br-4": {"mode": "asgi", "encodings": ("br",), "levels": {"br": 4}}}``.
-    Columns: ``setting``, ``encoding``, ``wire_bytes`` (body bytes per response),
-    ``server_cpu_ms`` (server process CPU per response), ``latency_ms`` (median).
+    Each of ``batches`` rounds runs ``requests`` GETs against every server, in a shuffled
+    order, so machine drift hits all settings alike. One row per setting and batch:
+    ``setting``, ``batch``, ``encoding``, ``wire_bytes`` (body bytes per response),
+    ``server_cpu_s`` (server process CPU per response), ``latency_s`` (median in the batch).
     """
-    if requests < 1:
-        raise ValueError(f"requests={requests!r} must be >= 1")
+    if requests < 1 or batches < 1:
+        raise ValueError(f"requests={requests!r} and batches={batches!r} must both be >= 1")
+    rng = random.Random(seed)
     rows = []
-    for label, kwargs in settings.items():
-        with DemoServer(**kwargs) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+    with ExitStack() as stack:
+        clients = {}
+        for label, kwargs in settings.items():
+            server = stack.enter_context(DemoServer(**kwargs))
+            client = stack.enter_context(httpx.Client(base_url=server.url, timeout=30))
             client.headers["accept-encoding"] = accept
-            for _ in range(3):  # warm the server (payload cache, imports, first connection)
+            for _ in range(3):  # warm up: payload cache, first connection
                 client.get(path).read()
-            latencies, wire = [], 0
-            cpu0 = server.cpu_seconds()
-            for _ in range(requests):
-                response = client.get(path)
-                latencies.append(response.elapsed.total_seconds())
-                wire += response.num_bytes_downloaded
-            cpu = server.cpu_seconds() - cpu0
-            rows.append({"setting": label, "encoding": response.headers.get("content-encoding", "identity"),
-                         "wire_bytes": wire / requests, "server_cpu_ms": cpu / requests * 1e3,
-                         "latency_ms": float(pd.Series(latencies).median() * 1e3)})
-    return pd.DataFrame(rows)
+            clients[label] = (server, client)
+        for batch in range(batches):
+            for label in rng.sample(list(clients), len(clients)):
+                server, client = clients[label]
+                latencies, wire = [], 0
+                cpu0 = server.cpu_seconds()
+                for _ in range(requests):
+                    response = client.get(path)
+                    latencies.append(response.elapsed.total_seconds())
+                    wire += response.num_bytes_downloaded
+                rows.append({"setting": label, "batch": batch,
+                             "encoding": response.headers.get("content-encoding", "identity"),
+                             "wire_bytes": wire / requests,
+                             "server_cpu_s": (server.cpu_seconds() - cpu0) / requests,
+                             "latency_s": float(pd.Series(latencies).median())})
+    frame = pd.DataFrame(rows)
+    order = {label: i for i, label in enumerate(settings)}
+    return frame.sort_values(["setting", "batch"], key=lambda c: c.map(order) if c.name == "setting" else c,
+                             ignore_index=True)
