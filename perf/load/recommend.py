@@ -1,0 +1,120 @@
+"""Recommendations: rules over a run's measurements that print prioritized actions with evidence.
+
+Each rule looks at one measurement and fires only when it warrants an action; a
+healthy run yields no recommendations. Priority 1 means "the numbers are not
+trustworthy or the service is failing: fix first"; 2 "the main bottleneck";
+3 "worth a look".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from perf.load.bottleneck import server_shares, time_breakdown
+from perf.load.results import LoadResult
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One action, why (``evidence``, with the numbers) and how urgent (1 = first)."""
+
+    priority: int
+    area: str
+    action: str
+    evidence: str
+
+    def describe(self) -> str:
+        """``[P1 client] evidence → action``."""
+        return f"[P{self.priority} {self.area}] {self.evidence} → {self.action}"
+
+
+@dataclass
+class Measurements:
+    """What the rules look at; leave a field None when it was not measured.
+
+    ``client_cpu``: generator CPU as a fraction of one core per process;
+    ``server_cpu``: server CPU in cores, with ``workers`` processes; ``server_shares``:
+    each ``Server-Timing`` part's share of server time; ``outside_share``: the share of
+    client-seen latency spent outside the server; ``hit_ratio``: cache hits per endpoint.
+    """
+
+    client_cpu: float | None = None
+    client_bound: bool = False
+    error_rate: float = 0.0
+    errors: Mapping[str, int] = field(default_factory=dict)
+    offered: int = 0
+    late: int = 0
+    dropped: int = 0
+    pool_wait_p99_ms: float | None = None
+    pool_max_size: int | None = None
+    hit_ratio: Mapping[str, float] = field(default_factory=dict)
+    server_shares: Mapping[str, float] = field(default_factory=dict)
+    outside_share: float | None = None
+    server_cpu: float | None = None
+    workers: int | None = None
+    p99_ms: float | None = None
+
+
+def measurements_from(result: LoadResult, **extra: object) -> Measurements:
+    """Fill :class:`Measurements` from a result; ``extra`` sets the server-side fields."""
+    breakdown = time_breakdown(result)
+    outside = None
+    if len(breakdown) and "server_ms" in breakdown and breakdown["server_ms"].sum() > 0:
+        weights = breakdown["client_ms"]
+        outside = float((breakdown["outside_server_ms"]).sum() / weights.sum()) if weights.sum() else None
+    offered = result.completed + sum(result.errors.values()) + result.dropped
+    p99 = result.overall().percentile(99) * 1e3 if result.completed else None
+    m = Measurements(client_cpu=result.client_cpu_fraction, error_rate=result.error_rate,
+                     errors=dict(result.errors), offered=offered, late=result.late, dropped=result.dropped,
+                     server_shares=server_shares(result), outside_share=outside, p99_ms=p99)
+    for key, value in extra.items():
+        if not hasattr(m, key):
+            raise TypeError(f"measurements_from got unknown field {key!r}; fields are "
+                            f"{sorted(Measurements.__dataclass_fields__)}")
+        setattr(m, key, value)
+    return m
+
+
+def recommend(m: Measurements, *, hit_ratio_floor: float = 0.8, pool_wait_ms: float = 5.0,
+              busy: float = 0.9, dominant: float = 0.5) -> list[Recommendation]:
+    """The actions ``m`` warrants, most urgent first (empty for a healthy run)."""
+    out: list[Recommendation] = []
+    if m.client_bound or (m.client_cpu is not None and m.client_cpu >= busy):
+        cpu = f"generator at {m.client_cpu:.0%} CPU" if m.client_cpu is not None else "generator at its ceiling"
+        out.append(Recommendation(1, "client", "client-bound, numbers are a floor: add generator "
+                                  "processes (--processes) or calibrate with wrk", cpu))
+    if m.error_rate > 0.01:
+        top = ", ".join(f"{k} ×{v}" for k, v in sorted(m.errors.items(), key=lambda kv: -kv[1])[:3])
+        out.append(Recommendation(1, "errors", "fix the failures before tuning latency",
+                                  f"error rate {m.error_rate:.1%}" + (f" ({top})" if top else "")))
+    if m.offered and (m.dropped + m.late) / m.offered > 0.05:
+        out.append(Recommendation(1, "saturation", "the offered rate is past capacity: lower it, or find "
+                                  "the knee with a stress ramp",
+                                  f"{m.late:,} late and {m.dropped:,} dropped of {m.offered:,} requests"))
+    if m.server_cpu is not None and m.workers and m.server_cpu / m.workers >= busy:
+        out.append(Recommendation(2, "server", f"server CPU-bound: add a worker (have {m.workers})",
+                                  f"server CPU {m.server_cpu:.2f} cores over {m.workers} worker(s)"))
+    if m.pool_wait_p99_ms is not None and m.pool_wait_p99_ms > pool_wait_ms:
+        size = f" at max_size={m.pool_max_size}" if m.pool_max_size else ""
+        out.append(Recommendation(2, "pool", "raise the pool's max_size (or shorten transactions)",
+                                  f"pool wait p99 {m.pool_wait_p99_ms:.0f} ms{size}"))
+    for endpoint, ratio in sorted(m.hit_ratio.items(), key=lambda kv: kv[1]):
+        if ratio < hit_ratio_floor:
+            out.append(Recommendation(2, "cache", f"warm the hottest keys of {endpoint} (e.g. the first "
+                                      "pages per category) or lengthen their TTL",
+                                      f"hit ratio {ratio:.0%} on {endpoint}"))
+    shares = dict(m.server_shares)
+    if shares.get("db", 0.0) >= dominant:
+        out.append(Recommendation(2, "db", "the database dominates: check EXPLAIN and indexes, use keyset "
+                                  "pages, batch N+1 queries, cache hot reads",
+                                  f"db {shares['db']:.0%} of server time"))
+    if shares.get("app", 0.0) >= dominant:
+        out.append(Recommendation(2, "framework", "framework+middleware dominate: move middleware to pure "
+                                  "ASGI, trim per-request work, or add a worker",
+                                  f"framework+middleware (app) {shares['app']:.0%} of server time"))
+    if m.outside_share is not None and m.outside_share >= dominant and not m.client_bound:
+        out.append(Recommendation(3, "network", "most latency is outside the server: check payload size "
+                                  "(compression), connection reuse and queueing in front of the server",
+                                  f"{m.outside_share:.0%} of client-seen latency outside Server-Timing"))
+    return sorted(out, key=lambda r: r.priority)
