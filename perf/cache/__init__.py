@@ -11,6 +11,7 @@ One idea per module:
 * :mod:`perf.cache.singleflight`: one loader per key, in-process and across processes.
 * :mod:`perf.cache.xfetch`: probabilistic early refresh.
 * :mod:`perf.cache.stats`: hits/misses per level, errors, latency percentiles.
+* :mod:`perf.cache.levels`: the plumbing under it (lifecycle, fail-open, pub/sub wiring).
 * :mod:`perf.cache.multilevel`: :class:`MultiLevelCache`, which puts it all together.
 * :mod:`perf.cache.decorator`: ``@cached``.
 * :mod:`perf.cache.warming`: preload a set of keys with bounded concurrency.
