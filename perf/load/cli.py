@@ -1,0 +1,114 @@
+"""``python -m perf load URL``: put a URL under load, print percentiles, gate on SLOs.
+
+    python -m perf load http://127.0.0.1:8000/products --rate 400 --duration 20s \\
+        --slo "p99<50ms" --slo "errors<0.1%"
+
+Without ``--rate`` the model is closed (``--users`` concurrent users). Exit status:
+0 all SLOs met, 1 an SLO was missed, 2 bad arguments (the message says which).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from perf.load.drivers import DriverUnavailable, run_wrk
+from perf.load.models import ClosedModel, LoadModel, OpenModel
+from perf.load.recommend import measurements_from, recommend
+from perf.load.results import LoadResult
+from perf.load.scale import run_event_loop, run_processes
+from perf.load.scenarios import Scenario, load_scenario
+from perf.load.slo import SloError, check_slos, parse_slo
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|)\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """``"20s"``, ``"500ms"``, ``"2m"`` or ``"3"`` (seconds) -> seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"duration must look like 20s, 500ms, 2m or 3, got {text!r}")
+    value, unit = float(match.group(1)), match.group(2)
+    return value * {"ms": 1e-3, "s": 1.0, "m": 60.0, "": 1.0}[unit]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m perf load`` argument parser."""
+    p = argparse.ArgumentParser(prog="python -m perf load", description=__doc__.splitlines()[0])
+    p.add_argument("url", help="http://127.0.0.1:PORT/path (the path is the request, unless --scenario)")
+    p.add_argument("--rate", type=float, help="open model: arrivals per second (latency from the schedule)")
+    p.add_argument("--users", type=int, default=16, help="closed model: concurrent users (default 16)")
+    p.add_argument("--think", default="0", help="closed model: think time between a user's requests")
+    p.add_argument("--duration", default="10s", help="how long to send (default 10s)")
+    p.add_argument("--connections", type=int, default=64, help="open model: max connections (default 64)")
+    p.add_argument("--driver", default="builtin", choices=["builtin", "httpx", "wrk"])
+    p.add_argument("--processes", type=int, default=1, help="generator processes (results merged)")
+    p.add_argument("--scenario", help="package.module:NAME of a perf.load Scenario")
+    p.add_argument("--timeout", default="10s", help="per-request timeout (default 10s)")
+    p.add_argument("--slo", action="append", default=[], help='e.g. "p99<50ms", "errors<0.1%%", "rps>=400"')
+    p.add_argument("--json", help="write the result as JSON to this path ('-' for stdout)")
+    return p
+
+
+def _model(args: argparse.Namespace, duration: float) -> LoadModel:
+    if args.rate is not None:
+        return OpenModel(rate=args.rate, duration=duration, connections=args.connections)
+    return ClosedModel(users=args.users, duration=duration, think_time=parse_duration(args.think))
+
+
+def _run(args: argparse.Namespace) -> LoadResult:
+    duration, timeout = parse_duration(args.duration), parse_duration(args.timeout)
+    parts = urlsplit(args.url)
+    base = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if args.driver == "wrk":
+        if args.rate is not None or args.scenario:
+            raise ValueError("--driver wrk runs a closed model of one URL: drop --rate and --scenario")
+        return run_event_loop(run_wrk(args.url, connections=args.users, duration=duration, timeout=timeout))
+    scenario: str | Scenario = args.scenario or Scenario.single(target)
+    model = _model(args, duration)
+    if args.processes > 1:
+        return run_processes(base, model=model, scenario=scenario, driver=args.driver,
+                             processes=args.processes, timeout=timeout)
+    from perf.load.models import run_load
+
+    scn = load_scenario(scenario) if isinstance(scenario, str) else scenario
+    return run_event_loop(run_load(base, model=model, scenario=scn, driver=args.driver, timeout=timeout))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 met, 1 SLO missed, 2 usage error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help exits 0, bad arguments 2
+        return int(exc.code or 0)
+    try:
+        slos = [parse_slo(s) for s in args.slo]
+        if not urlsplit(args.url).hostname:
+            raise ValueError(f"url must look like http://127.0.0.1:8000/path, got {args.url!r}")
+        result = _run(args)
+    except (SloError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except DriverUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result.describe())
+    if result.completed:
+        print(result.summary().round(3).to_string())
+    for rec in recommend(measurements_from(result)):
+        print(rec.describe())
+    checks = check_slos(result, slos)
+    for check in checks:
+        print(f"SLO {check.describe()}")
+    if args.json:
+        text = result.to_json(indent=1)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text)
+    return 0 if all(c.met for c in checks) else 1
