@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 
 from perf.pool import create_pool
@@ -66,4 +64,3 @@ async def test_seed_hands_the_next_borrower_a_dirty_connection(database_url: str
     async with create_pool(database_url, min_size=1, max_size=1) as pool:
         assert await next_borrower_after_cancel(pool, query_seconds=2) == "in a transaction: False; SELECT 1 -> 1"
         assert pool.stats().rolled_back == 1
-    await asyncio.sleep(0)

@@ -47,7 +47,7 @@ async def run_timeline(work: Callable[[], Awaitable[Any]], *, concurrency: int, 
     if seconds <= 0 or bucket <= 0:
         raise ValueError(f"seconds and bucket must be > 0, got seconds={seconds!r}, bucket={bucket!r}")
     loop = asyncio.get_running_loop()
-    n_buckets = int(seconds / bucket) + 1
+    n_buckets = max(round(seconds / bucket), 1)  # work finishing after the deadline lands in the last one
     ok, err = [0] * n_buckets, [0] * n_buckets
     errors: Counter[str] = Counter()
     start = loop.time()
