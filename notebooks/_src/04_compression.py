@@ -1,0 +1,254 @@
+# %% [markdown]
+# # 04 · Response compression, done right and measured
+#
+# A JSON product list compresses 3-5x. On a slow link that is most of the response time;
+# on a fast one the CPU spent compressing can cost more than the bytes it saves.
+# This notebook measures both sides on a realistic payload and a real Nexios server.
+#
+# It starts with a trap. The tutorial this workbook grew from compresses responses in a
+# Nexios **function middleware**: `response = await call_next()`, then
+# `response.body = gzip.compress(response.body)`. In nexios 3.12.3 that middleware
+# compresses **nothing**: after `call_next()` the body has already been rendered into an
+# ASGI response the object does not expose, so `response.body` reads `b''`. The fix is an
+# **ASGI middleware** that sits where the bytes flow (`app.wrap_asgi(...)`):
+# `perf.compression.middleware.CompressionMiddleware`.
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import Markdown, display
+
+from perf import charts
+from perf.compression.accept_encoding import choose_encoding
+from perf.compression.codecs import DEFAULT_LEVELS, PREFERENCE, decompress
+from perf.compression.demo_app import create_demo_app
+from perf.compression.experiments import (asgi_get, break_even_mbit, codec_curve, end_to_end,
+                                          transfer_times)
+from perf.compression.middleware import CompressionMiddleware
+from perf.compression.naive import create_naive_compression_middleware
+from perf.compression.payloads import product_list_json
+from perf.config import get_settings
+from perf.measure import compare_async, machine_info, summarize
+from perf.services import ensure_services
+
+settings = get_settings()
+services = ensure_services(settings)  # not used for compression itself; kept for the workbook's contract
+info = machine_info()
+print("profile:", settings.profile)
+
+# %% [markdown]
+# ## The trap: the seed's function middleware
+# The demo app (`perf.compression.demo_app`) serves `/products?size=N`, a product-list JSON
+# of about N bytes. We add the seed-style middleware and send one request in process.
+# The middleware counts what it saw.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+seen = {}
+naive_app = create_demo_app(mode="none")
+naive_app.add_middleware(create_naive_compression_middleware(stats=seen))
+status, headers, body = await asgi_get(naive_app, "/products?size=100000", accept="gzip")
+print("status:", status)
+print("Content-Encoding:", headers.get("content-encoding"))
+print("body is the uncompressed JSON:", body == product_list_json(100_000))
+print("what the middleware saw:", seen)
+
+# %% [markdown]
+# Every request took the `if not content: return response` branch: the body it wanted to
+# compress was empty. The seed's code looks right and does nothing but cost a call.
+#
+# ## The fix: an ASGI middleware
+# `CompressionMiddleware` wraps the router with `app.wrap_asgi(...)`. Like Starlette's
+# `GZipMiddleware` it holds back `http.response.start` until the first body chunk arrives,
+# so it can still change the headers: set `Content-Encoding`, fix `Content-Length` (or drop
+# it for a streamed body, which it compresses chunk by chunk with a flush after each) and
+# add `Vary: Accept-Encoding` so a shared cache never serves a compressed body to a client
+# that cannot read it.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+app = create_demo_app(mode="none")
+app.wrap_asgi(CompressionMiddleware, minimum_size=1024)
+for accept in ("gzip", "br", "zstd", "gzip, br, zstd", "identity"):
+    status, headers, body = await asgi_get(app, "/products?size=100000", accept=accept)
+    coding = headers.get("content-encoding", "identity")
+    print(f"Accept-Encoding: {accept:<16} -> {coding:<8} decodes to the JSON: "
+          f"{decompress(coding, body) == product_list_json(100_000)}  "
+          f"under half the size: {len(body) < 50_000}  Vary: {headers['vary']}")
+
+# %% [markdown]
+# ## Negotiation: reading `Accept-Encoding` properly
+# The seed checked `"gzip" in header`, which also matches `gzip;q=0` (an explicit *refusal*).
+# `choose_encoding` parses q-values, `*` and `identity`; among the codings the client accepts
+# it picks the one the client rates highest, and on a tie the server's preference
+# (`zstd`, `br`, `gzip`, `deflate`). A malformed header means identity, never a 500.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+headers_to_try = ["gzip, deflate, br, zstd", "gzip;q=0", "br;q=0.5, gzip", "*", "*;q=0",
+                  "identity;q=1, gzip;q=0.5", "gzip;q=2 (malformed)", ""]
+print("server preference:", PREFERENCE)
+for header in headers_to_try:
+    print(f"{header!r:<30} -> {choose_encoding(header, PREFERENCE) or 'identity'}")
+
+# %% [markdown]
+# ## Ratio and speed per codec and level
+# The payload is `perf.compression.payloads.product_list_json`: ids, UUIDs, SKUs, prices,
+# timestamps and short descriptions, like a real product API. First the ratio by body size
+# at each codec's default level: small bodies compress badly (headers and dictionaries
+# dominate), which is why the middleware skips bodies under `minimum_size`.
+
+# %%
+sizes = settings.pick([1_000, 10_000, 100_000, 1_000_000], [1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000])
+defaults = {name: [level] for name, level in DEFAULT_LEVELS.items()}
+by_size = pd.concat([codec_curve(product_list_json(size), defaults, repeat=settings.pick(3, 9)) for size in sizes],
+                    ignore_index=True)
+charts.line_over(by_size, x="bytes_in", y="ratio", hue="label", logx=True, info=info,
+                 title="Compression ratio by body size (default levels)",
+                 xlabel="uncompressed JSON bytes", ylabel="ratio (uncompressed / compressed)")
+plt.show()
+
+# %% [markdown]
+# Now every level on a 100 KB list: ratio against compression speed. Each line is one
+# codec, each point one level (left = slower, higher levels).
+
+# %%
+levels = settings.pick(
+    {"gzip": [1, 4, 6, 9], "deflate": [1, 6, 9], "br": [0, 2, 4, 6, 9, 11], "zstd": [1, 3, 6, 12, 19]},
+    {"gzip": list(range(1, 10)), "deflate": [1, 6, 9], "br": list(range(0, 12)), "zstd": list(range(1, 20))})
+body_100k = product_list_json(100_000)
+curve = codec_curve(body_100k, levels, repeat=settings.pick(3, 15))
+charts.line_over(curve, x="compress_mb_s", y="ratio", hue="codec", logx=True, info=info,
+                 title="Ratio vs compression speed, 100 KB product list",
+                 xlabel="compress MB/s (log)", ylabel="ratio")
+plt.show()
+curve[["label", "ratio", "bytes_out", "compress_mb_s", "decompress_mb_s"]].round(2)
+
+# %%
+row = curve.set_index("label")
+g6, g9 = row.loc["gzip-6"], row.loc["gzip-9"]
+b4, b11 = row.loc["br-4"], row.loc["br-11"]
+z3 = row.loc["zstd-3"]
+display(Markdown(
+    f"**Pick the knee, not the maximum.** gzip-9 makes the body {100 * (1 - g9.bytes_out / g6.bytes_out):.1f}% "
+    f"smaller than gzip-6 but compresses {g6.compress_mb_s / g9.compress_mb_s:.1f}x slower "
+    f"({g9.compress_mb_s:.0f} vs {g6.compress_mb_s:.0f} MB/s). br-11 wins {100 * (1 - b11.bytes_out / b4.bytes_out):.0f}% "
+    f"over br-4 at {b4.compress_mb_s / b11.compress_mb_s:.0f}x the CPU: fine for static assets compressed once, "
+    f"ruinous per request. zstd-3 reaches ratio {z3.ratio:.2f} at {z3.compress_mb_s:.0f} MB/s "
+    f"and decompresses at {z3.decompress_mb_s:.0f} MB/s, which is why it is first in the server's preference. "
+    f"The defaults in `perf.compression.codecs.DEFAULT_LEVELS` ({DEFAULT_LEVELS}) sit at these knees."))
+
+# %% [markdown]
+# ## End to end through a running Nexios app
+# One uvicorn server per setting, each in its own process so its CPU time is its own
+# (`psutil`), all up at once and hit in interleaved batches. The client asks for every
+# coding; a server configured with one coding answers with it. `naive` is the seed's
+# function middleware.
+
+# %%
+def asgi(coding, level):
+    return {"mode": "asgi", "encodings": (coding,), "levels": {coding: level}}
+
+setups = {"no compression": {"mode": "none"}, "naive (seed)": {"mode": "naive"},
+          "gzip-6": asgi("gzip", 6), "br-4": asgi("br", 4), "zstd-3": asgi("zstd", 3)}
+if not settings.quick:
+    setups |= {"gzip-1": asgi("gzip", 1), "gzip-9": asgi("gzip", 9), "br-11": asgi("br", 11), "zstd-19": asgi("zstd", 19)}
+e2e = end_to_end(setups, path="/products?size=100000", requests=settings.pick(10, 40), batches=settings.pick(3, 8))
+cpu = summarize(e2e, by="setting", value="server_cpu_s")
+charts.bar_with_spread(cpu, title="Server CPU per 100 KB response", unit="ms", value_label="CPU", info=info)
+plt.show()
+wire = e2e.groupby("setting", sort=False).agg(encoding=("encoding", "last"), wire_bytes=("wire_bytes", "median"),
+                                               latency_ms=("latency_s", lambda s: 1e3 * s.median()))
+wire.join(cpu["median"].rename("cpu_ms") * 1e3).round(2)
+
+# %%
+base_cpu = cpu.loc["no compression", "median"]
+lines = [f"- **{name}**: {wire.loc[name, 'wire_bytes'] / 1e3:.1f} KB on the wire, "
+         f"+{(cpu.loc[name, 'median'] - base_cpu) * 1e3:.2f} ms server CPU per response vs no compression"
+         for name in cpu.index if name != "no compression"]
+display(Markdown(
+    f"Without compression the server spends {base_cpu * 1e3:.2f} ms of CPU per response and sends "
+    f"{wire.loc['no compression', 'wire_bytes'] / 1e3:.0f} KB.\n\n" + "\n".join(lines) +
+    "\n\nThe naive middleware sends exactly as many bytes as no middleware at all: it only adds its own cost."))
+
+# %% [markdown]
+# ## When does compressing pay? It depends on the client's bandwidth
+# Time to deliver = compress + transfer + decompress (the same for every setting: the
+# round trip, the server's other work). On a slow mobile link the saved bytes dominate;
+# on a datacenter link the CPU does.
+
+# %%
+bandwidths = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000]
+picked = curve[curve["label"].isin(["gzip-6", "gzip-9", "br-4", "br-11", "zstd-3"])]
+times = transfer_times(picked, bandwidths)
+charts.line_over(times, x="bandwidth_mbit", y="total_s", hue="label", logx=True, logy=True, info=info,
+                 title="Time to deliver a 100 KB product list", xlabel="client bandwidth (Mbit/s)",
+                 ylabel="compress + transfer + decompress (s)")
+plt.show()
+
+# %%
+even = {r.label: break_even_mbit(r.bytes_in, r.bytes_out, r.compress_s + r.decompress_s) for r in picked.itertuples()}
+at_10 = times[times["bandwidth_mbit"] == 10].set_index("label")["total_s"]
+display(Markdown(
+    "Compressing pays below these client bandwidths (100 KB list): "
+    + ", ".join(f"**{label}** {mbit:,.0f} Mbit/s" for label, mbit in even.items()) + ". "
+    f"At 10 Mbit/s (a decent mobile link) identity takes {at_10['identity'] * 1e3:.0f} ms and zstd-3 "
+    f"{at_10['zstd-3'] * 1e3:.0f} ms ({at_10['identity'] / at_10['zstd-3']:.1f}x faster). A high level only pays "
+    f"on links slower than its break-even: br-11 breaks even at just {even['br-11']:,.0f} Mbit/s."))
+
+# %% [markdown]
+# ## What a middleware costs per request
+# The same small response (500 bytes, under `minimum_size`, so nothing gets compressed)
+# through three apps, interleaved in one run, in process: no middleware, the seed's
+# function middleware, the ASGI middleware. This is the toll every request pays.
+
+# %%
+plain_app = create_demo_app(mode="none")
+function_app = create_demo_app(mode="naive")
+asgi_app = create_demo_app(mode="asgi", minimum_size=1024)
+small = "/products?size=500"
+cost = await compare_async(
+    {"no middleware": lambda: asgi_get(plain_app, small),
+     "function middleware": lambda: asgi_get(function_app, small),
+     "ASGI middleware": lambda: asgi_get(asgi_app, small)},
+    warmup=20, repeat=settings.pick(20, 100), number=20)
+cost_summary = cost.summary()
+charts.bar_with_spread(cost_summary, title="Per-request cost of a compression middleware (nothing compressed)",
+                       unit="µs", info=info)
+plt.show()
+
+# %%
+none_us = cost_summary.loc["no middleware", "median"] * 1e6
+fn_us = cost_summary.loc["function middleware", "median"] * 1e6 - none_us
+asgi_us = cost_summary.loc["ASGI middleware", "median"] * 1e6 - none_us
+display(Markdown(
+    f"A request through the bare Nexios app costs {none_us:.0f} µs here. The seed's function middleware adds "
+    f"{fn_us:.0f} µs ({cost.ratio('function middleware', 'no middleware'):.2f}x) for nothing: Nexios runs a function "
+    f"middleware through a request/response bridge. The ASGI middleware adds {asgi_us:.0f} µs "
+    f"({cost.ratio('ASGI middleware', 'no middleware'):.2f}x): parse `Accept-Encoding` (cached per header value), "
+    "look at the response headers, add `Vary`."))
+
+# %% [markdown]
+# ## Streams, events and secrets
+# A streamed body is compressed chunk by chunk (memory stays bounded, the client can decode
+# as it goes); `text/event-stream` is never compressed (each event must arrive when sent);
+# a route that reflects user input next to a secret opts out with
+# `perf.compression.middleware.disable_compression(response)`: compressed sizes would
+# otherwise leak the secret byte by byte (the BREACH attack).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for path in ("/stream?chunks=20&size=5000", "/events", "/private?q=guess"):
+    status, headers, body = await asgi_get(app, path, accept="gzip")
+    print(f"{path:<28} Content-Encoding: {headers.get('content-encoding', 'identity'):<9}"
+          f"Content-Length: {headers.get('content-length', 'none (streamed)') if path != '/private?q=guess' else 'set'}  "
+          f"Vary: {headers['vary']}")
+
+# %% [markdown]
+# **Take-aways.** Compress in an ASGI middleware, not a function middleware; negotiate
+# properly; pick the level at the knee of the curve (zstd-3 / br-4 / gzip-6), not the
+# maximum; skip small bodies, already-compressed types and event streams; always send
+# `Vary: Accept-Encoding`; and opt out where a response mixes user input with secrets.
+
+# %%
+services.close()
