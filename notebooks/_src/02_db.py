@@ -1,0 +1,326 @@
+# %% [markdown]
+# # 02 · PostgreSQL: batch writes, chunked reads, EXPLAIN, indexes and N+1
+#
+# The database is where most web-service time goes, and most of it is lost the same few
+# ways: one round trip (and one commit) per row, pages read with an ever-growing `OFFSET`,
+# a missing index nobody noticed, a query per item in a loop (N+1), and independent
+# queries run one after the other. This notebook measures each on a real PostgreSQL
+# with the product catalogue the API (notebook 05) serves.
+#
+# Everything here is implemented in `perf.db` (one module per idea: `schema`, `writes`,
+# `reads`, `explain`, `indexes`, `queries`); the notebook only runs and measures it.
+
+# %%
+import asyncpg
+import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
+
+from perf import charts
+from perf.config import get_settings
+from perf.measure import collect_machine_info
+from perf.services import ensure_services
+
+settings = get_settings()
+services = ensure_services(settings)
+info = await collect_machine_info(database_url=services.database_url)
+SCHEMA = "nb_db"  # this notebook's own schema: runs never collide with tests or other notebooks
+PRODUCTS = settings.pick(100_000, 1_000_000)
+print("profile:", settings.profile, "| products:", f"{PRODUCTS:,}")
+
+# %% [markdown]
+# ## The data
+# `perf.db.schema` creates `categories`, `products` (price, `created_at`, description) and
+# `product_images`, and generates reproducible rows from a seed, loaded with `COPY`.
+# `ensure_seeded` skips the load when the schema already holds the same size and seed,
+# so re-running the notebook starts in seconds.
+
+# %%
+from perf.db.schema import ensure_seeded
+
+admin = await asyncpg.connect(services.database_url)
+await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
+await admin.close()
+conn = await asyncpg.connect(services.database_url, server_settings={"search_path": SCHEMA})
+seeded_now = await ensure_seeded(conn, products=PRODUCTS, categories=20, images_per_product=3, seed=0)
+print("seeded just now" if seeded_now else "reused the data seeded by an earlier run")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+counts = {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in ("categories", "products", "product_images")}
+for table, count in counts.items():
+    print(f"{table:<15} {count:>10,} rows")
+assert counts == {"categories": 20, "products": PRODUCTS, "product_images": 3 * PRODUCTS}
+
+# %% [markdown]
+# ## 1 · Batch writes: how many round trips and commits per row?
+# Five strategies from `perf.db.writes`, same interface, same rows, raced **interleaved**
+# (`perf.db.race.race_inserts`; each run starts from an empty table, untimed):
+#
+# * `row_by_row` — one `INSERT` per row, autocommit: a round trip **and a WAL flush** per row;
+# * `rows_in_transaction` — one `INSERT` per row, one commit at the end;
+# * `executemany` — one prepared statement, rows pipelined, a commit per 1,000 rows;
+# * `unnest` — one `INSERT … SELECT FROM unnest($1::bigint[], $2::int[], …)` per batch;
+# * `copy` — the `COPY` protocol (`copy_records_to_table`).
+
+# %%
+from perf.db.race import product_rows, race_inserts
+from perf.measure import rate_summary
+
+ROWS = settings.pick(2_000, 20_000)
+inserts = await race_inserts(conn, product_rows(ROWS, seed=1), repeat=settings.pick(3, 7), warmup=1,
+                             batch_size=1000)
+rates = rate_summary(inserts.samples, work=ROWS, unit="rows/s")
+rates["speedup_vs_row_by_row"] = inserts.summary()["speedup_vs_baseline"]
+rates[["median", "q1", "q3", "speedup_vs_row_by_row"]].style.format(
+    {"median": "{:,.0f}", "q1": "{:,.0f}", "q3": "{:,.0f}", "speedup_vs_row_by_row": "{:.1f}x"})
+
+# %%
+charts.bar_with_spread(rates, title=f"Inserting {ROWS:,} products", unit="s", value_label="rows/s",
+                       info=info, log=True)
+plt.show()
+
+# %%
+speed = inserts.summary()["speedup_vs_baseline"]
+display(Markdown(
+    f"One `INSERT` per row in autocommit managed **{rates.loc['row_by_row', 'median']:,.0f} rows/s**: every row "
+    f"pays a round trip and a commit, and a commit waits for the WAL to reach disk. Keeping the same "
+    f"statements in one transaction removes the per-row flush ({speed['rows_in_transaction']:.1f}x); "
+    f"`executemany` also stops waiting for each reply ({speed['executemany']:.0f}x); `unnest` sends a "
+    f"whole batch as a few arrays in one statement ({speed['unnest']:.0f}x); `COPY` streams binary rows "
+    f"with no per-row statement at all: **{rates.loc['copy', 'median']:,.0f} rows/s, "
+    f"{speed['copy']:.0f}x** row-by-row. Bulk loads belong in `COPY` (or `unnest` when you need "
+    f"`ON CONFLICT`/`RETURNING`)."
+))
+
+# %% [markdown]
+# ### A bad row rolls back its batch, and only its batch
+# Each batch is its own transaction. Row 1,500 below has a NULL `name` (a NOT NULL
+# column): batch 1 (rows 1,000–1,999) fails and is rolled back, batch 0 stays committed,
+# and the error says exactly where to resume.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from perf.db.writes import BatchWriteError, insert_copy
+from perf.db.race import PRODUCT_COLUMNS
+
+await conn.execute("DROP TABLE IF EXISTS demo_writes")
+await conn.execute("CREATE TABLE demo_writes (LIKE products INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+rows = product_rows(3_000, seed=2)
+rows[1_500] = (rows[1_500][0], rows[1_500][1], None, *rows[1_500][3:])
+try:
+    await insert_copy(conn, "demo_writes", PRODUCT_COLUMNS, rows, batch_size=1_000)
+except BatchWriteError as exc:
+    print(exc)
+    print("rows in the table:", await conn.fetchval("SELECT count(*) FROM demo_writes"))
+    assert (exc.batch_index, exc.rows_written) == (1, 1_000)
+else:
+    raise AssertionError("the NULL name should have failed its batch")
+_ = await conn.execute("DROP TABLE demo_writes")
+
+# %% [markdown]
+# ## 2 · Reading a big table in chunks: OFFSET vs keyset vs cursor
+# `perf.db.reads` has three async generators with one interface. `LIMIT n OFFSET k` makes
+# the server produce and discard `k` rows for every page; keyset (`WHERE id > $last ORDER
+# BY id LIMIT n`) starts each page where the previous one ended, with an index range scan;
+# a server-side cursor keeps one query open in a transaction and `FETCH`es `n` rows at a time.
+# We read the whole `products` table with each and time every page.
+
+# %%
+from perf.db.race import page_growth, page_profile
+
+CHUNK = settings.pick(500, 5_000)
+profile = await page_profile(conn, "products", chunk_size=CHUNK, columns=("id", "name", "price", "created_at"))
+profile["ms"] = profile["seconds"] * 1e3
+charts.line_over(profile, x="page", y="ms", hue="reader", title=f"Time per page of {CHUNK:,} rows",
+                 xlabel="page number", ylabel="ms per page", info=info)
+plt.show()
+
+# %%
+paging, growth = await page_growth(conn, limit=100, repeat=settings.pick(9, 21))
+totals = profile.groupby("reader")["seconds"].sum()
+pages = profile.groupby("reader")["page"].max() + 1
+display(Markdown(
+    f"Reading all {PRODUCTS:,} rows took **{totals['offset']:.2f} s with OFFSET**, {totals['keyset']:.2f} s with "
+    f"keyset and {totals['cursor']:.2f} s with a cursor ({pages['offset']} pages each). The OFFSET line climbs: "
+    f"page *k* re-reads the *k* pages before it, so a full read is quadratic. Measured directly (interleaved, "
+    f"100 rows a page), the **last** page by OFFSET took **{growth['offset']:.0f}x** as long as the first, "
+    f"by keyset **{growth['keyset']:.2f}x** — flat. A cursor is as flat as keyset but holds a transaction "
+    f"and a connection open for the whole read, so keyset is the choice for API pagination; OFFSET also "
+    f"repeats or skips rows when rows are inserted meanwhile (see `tests/test_db_reads.py`)."
+))
+
+# %% [markdown]
+# ## 3 · EXPLAIN, and what an index changes
+# `perf.db.explain.explain` runs `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)` and returns a
+# structured plan. ANALYZE *executes* the statement, so it always runs in a transaction that
+# is rolled back, and anything but a single statement is refused:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from perf.db.explain import explain
+
+before = await conn.fetchval("SELECT count(*) FROM product_images")
+plan = await explain(conn, "DELETE FROM product_images WHERE product_id <= $1", 1_000)
+print("plan root:", plan.root.node_type, "| rows it deleted (then rolled back):", f"{plan.root.children[0].actual_rows:,.0f}")
+still_there = before == await conn.fetchval("SELECT count(*) FROM product_images")
+print("rows still there:", still_there)
+assert still_there
+try:
+    await explain(conn, "SELECT 1; DROP TABLE products")
+except ValueError as exc:
+    print("refused:", str(exc).split(";")[0])
+
+# %% [markdown]
+# The query: the next page of the catalogue **by creation date**, keyset style on the
+# composite key `(created_at, id)` — what `read_keyset(..., key=("created_at", "id"))` sends.
+# The schema has no index for that order, so `perf.db.indexes.compare_index` explains and
+# times it, creates the index `CONCURRENTLY` (writes are not blocked), and does it again.
+
+# %%
+from perf.db.indexes import compare_index
+
+middle = await conn.fetchrow("SELECT created_at, id FROM products ORDER BY id OFFSET $1 LIMIT 1", PRODUCTS // 2)
+NEXT_PAGE = ("SELECT id, name, price, created_at FROM products "
+             "WHERE (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT 100")
+effect = await compare_index(conn, NEXT_PAGE, middle["created_at"], middle["id"], table="products",
+                             columns=["created_at", "id"], name="products_created_at_id_idx",
+                             repeat=settings.pick(5, 15), keep=True)
+print("BEFORE\n" + effect.before.tree() + "\n\nAFTER\n" + effect.after.tree())
+
+# %%
+assert effect.before.seq_scanned, "without the index the planner must scan the table"
+assert effect.after.indexes_used == ["products_created_at_id_idx"]
+display(Markdown(
+    f"Without the index PostgreSQL read all {PRODUCTS:,} rows ({effect.before.shared_hit + effect.before.shared_read:,} "
+    f"buffers) and sorted them to return 100: **{effect.before_time.median * 1e3:.2f} ms**. With "
+    f"`(created_at, id)` indexed the plan is an index range scan touching "
+    f"{effect.after.shared_hit + effect.after.shared_read:,} buffers: **{effect.after_time.median * 1e3:.3f} ms**, "
+    f"**{effect.speedup:.0f}x** faster. Estimated and actual rows are printed per node: when they "
+    f"disagree by orders of magnitude, run `ANALYZE` before blaming the plan."
+))
+
+# %% [markdown]
+# ## 4 · N+1 vs one JOIN
+# A product page needs the product, its category name and its image URLs. Fetching the
+# products and then, per product, its category and its images is 1 + 2N queries;
+# `perf.db.queries.get_products` does it in one query (JOIN + `array_agg`). Both return
+# the same dicts.
+
+# %%
+from perf.db.queries import get_products, get_products_n_plus_one
+from perf.measure import compare_async
+
+ids = list(range(1, 51))
+assert await get_products(conn, ids) == await get_products_n_plus_one(conn, ids)
+n_plus_one = await compare_async(
+    {"N+1 (101 queries)": lambda: get_products_n_plus_one(conn, ids), "JOIN (1 query)": lambda: get_products(conn, ids)},
+    warmup=2, repeat=settings.pick(15, 50))
+charts.bar_with_spread(n_plus_one.summary(), title="50 products with category and images", unit="ms", info=info)
+plt.show()
+
+# %%
+join_speedup = 1 / n_plus_one.ratio("JOIN (1 query)")
+summary = n_plus_one.summary()
+display(Markdown(
+    f"N+1 took **{summary.loc['N+1 (101 queries)', 'median'] * 1e3:.1f} ms** for 50 products, one JOIN "
+    f"**{summary.loc['JOIN (1 query)', 'median'] * 1e3:.2f} ms**: **{join_speedup:.0f}x**. Each of the 101 "
+    f"queries is cheap for the server; the cost is 101 round trips through the driver and the event loop, "
+    f"and it grows with the page size."
+))
+
+# %% [markdown]
+# ## 5 · The list page: count + page, sequential vs concurrent
+# The list endpoint needs the total count and one page. They are independent, so why not
+# `asyncio.gather` them? On **one** asyncpg connection that fails: a connection runs one
+# statement at a time.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+import asyncio
+
+from perf.db.queries import count_products, list_page, list_page_concurrent, list_products_keyset
+
+# return_exceptions: the first query finishes, so the connection is idle again afterwards.
+results = await asyncio.gather(count_products(conn), list_products_keyset(conn, limit=20), return_exceptions=True)
+for result in results:
+    if isinstance(result, Exception):
+        print(f"{type(result).__name__}: {result}")
+assert isinstance(results[1], asyncpg.InterfaceError) and "another operation is in progress" in str(results[1])
+
+# %% [markdown]
+# The fix is two connections from a pool: `list_page_concurrent(pool)` runs the count and
+# the page on one connection each (the workbook's own pool is notebook 03; here asyncpg's).
+
+# %%
+pool = await asyncpg.create_pool(services.database_url, min_size=2, max_size=2,
+                                 server_settings={"search_path": SCHEMA})
+assert await list_page_concurrent(pool, limit=20) == await list_page(conn, limit=20)
+CATEGORY = await conn.fetchval("SELECT min(id) FROM categories")
+list_pages = await compare_async(
+    {"sequential (1 connection)": lambda: list_page(conn, limit=20, category_id=CATEGORY),
+     "concurrent (2 pooled)": lambda: list_page_concurrent(pool, limit=20, category_id=CATEGORY),
+     "count alone": lambda: count_products(conn, category_id=CATEGORY),
+     "page alone": lambda: list_products_keyset(conn, limit=20, category_id=CATEGORY)},
+    warmup=3, repeat=settings.pick(30, 100))
+charts.bar_with_spread(list_pages.summary(), title="List page of one category: count + page", unit="ms", info=info)
+plt.show()
+
+# %%
+lp = list_pages.summary()["median"] * 1e3
+gain = 1 / list_pages.ratio("concurrent (2 pooled)", "sequential (1 connection)")
+saving_at_best = min(lp["count alone"], lp["page alone"])
+verdict = (
+    "the two queries overlap, so the page costs about the slower of the two instead of their sum"
+    if gain > 1.1 else
+    f"the overlap cannot save more than the cheaper query ({saving_at_best:.2f} ms), and acquiring a second "
+    "connection and scheduling two tasks costs about that much — parallelise only queries that each take a while"
+)
+display(Markdown(
+    f"The count alone took **{lp['count alone']:.2f} ms** and the page alone **{lp['page alone']:.2f} ms**. "
+    f"Sequential: **{lp['sequential (1 connection)']:.2f} ms**; concurrent on two pooled connections: "
+    f"**{lp['concurrent (2 pooled)']:.2f} ms** ({gain:.2f}x): {verdict}. "
+    f"Remember the cost either way: every concurrent request holds two connections."
+))
+
+# %% [markdown]
+# ## 6 · Index report
+# `pg_stat_user_indexes` counts how often each index was scanned. An index that is never
+# scanned still costs space and slows every write; a big table read mostly by
+# sequential scans may be missing one. (Counters accumulate across runs of this notebook.)
+
+# %%
+from perf.db.indexes import create_index, flush_stats, list_indexes, seq_scan_heavy_tables, unused_indexes
+
+# An index added "just in case": nothing in this notebook ever queries by price.
+await create_index(conn, "products", ["price"], name="products_price_idx")
+await flush_stats(conn)
+report = await list_indexes(conn)
+display(report[["table", "index", "size", "scans", "tuples_read", "is_unique"]])
+unused = await unused_indexes(conn)
+heavy = await seq_scan_heavy_tables(conn, min_rows=10_000)
+assert "products_price_idx" in set(unused["index"])
+display(Markdown(
+    f"**Never scanned** (primary keys and unique constraints excluded, they enforce rules): "
+    + ", ".join(f"`{row.index}` on `{row.table}` ({row.size})" for row in unused.itertuples())
+    + ". Each one is written on every INSERT and UPDATE of its table for no reader. "
+    + ("**Tables read mostly by sequential scans:** " + ", ".join(f"`{t}`" for t in heavy["table"])
+       if len(heavy) else "No table with 10,000+ rows is read mostly by sequential scans: every big table "
+       "here is reached through an index.")
+))
+
+# %% [markdown]
+# ## Takeaways
+# * Load in bulk with `COPY` (or `unnest`), in batches that commit or roll back as a unit.
+# * Page with keyset on a unique, indexed key; OFFSET gets slower with every page.
+# * `EXPLAIN (ANALYZE, BUFFERS)` in a rolled-back transaction shows what the server does; add
+#   the index the plan asks for (`CONCURRENTLY`), and drop the ones nobody scans.
+# * Replace per-item queries with one JOIN; run independent queries on separate connections.
+
+# %%
+from perf.db.indexes import drop_index
+
+for index in ("products_created_at_id_idx", "products_price_idx"):  # leave nb_db as seeded
+    await drop_index(conn, index)
+await pool.close()
+await conn.close()
+services.close()
