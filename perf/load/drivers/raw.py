@@ -105,6 +105,7 @@ class RawConnection(Connection):
         except asyncio.CancelledError:
             # A response may still arrive for this request: the connection is unusable.
             protocol.transport.close()
+            self._protocol = None
             raise
         finally:
             protocol.waiter = None
