@@ -153,3 +153,29 @@ async def test_connect_failure_is_wrapped_and_frees_the_slot() -> None:
                 await pool.acquire()
             assert isinstance(info.value.__cause__, OSError)
         assert (pool.stats().size, pool.stats().connect_errors) == (0, 2)
+
+
+async def test_concurrent_closes_share_one_report(database_url: str) -> None:
+    pool = await create_pool(database_url, min_size=1, max_size=2)
+    held = await pool.acquire()
+    first = asyncio.create_task(pool.close(timeout=0.2))
+    second = asyncio.create_task(pool.close(timeout=30))
+    reports = await asyncio.gather(first, second)
+    assert reports[0] is reports[1] and reports[0].still_held and held.is_closed()
+    assert pool.stats().size == 0
+
+
+async def test_close_during_a_slow_release_counts_each_connection_once(database_url: str) -> None:
+    async def slow_reset(conn: asyncpg.Connection) -> None:
+        await conn.fetchval("SELECT pg_sleep(1)")
+
+    pool = await create_pool(database_url, min_size=2, max_size=2, reset=slow_reset, reset_timeout=5)
+    conn = await pool.acquire()
+    releasing = asyncio.create_task(pool.release(conn))
+    await asyncio.sleep(0.05)
+    report = await pool.close(timeout=0.1)  # the release is still resetting: terminated
+    await asyncio.gather(releasing, return_exceptions=True)
+    assert len(report.still_held) == 1
+    stats = pool.stats()
+    assert (stats.size, stats.in_use, stats.idle) == (0, 0, 0)
+    assert stats.closed == stats.created == 2

@@ -15,7 +15,7 @@ C = TypeVar("C")
 class Holder(Generic[C]):
     """One pooled connection plus its bookkeeping (expiry, idle since, borrower)."""
 
-    __slots__ = ("conn", "expires_at", "idle_limit", "idle_since", "acquired_at", "owner", "releasing")
+    __slots__ = ("conn", "expires_at", "idle_limit", "idle_since", "acquired_at", "owner", "releasing", "gone")
 
     def __init__(self, conn: C, now: float, lifetime: float | None, idle_timeout: float | None,
                  jitter: float) -> None:
@@ -26,6 +26,7 @@ class Holder(Generic[C]):
         self.acquired_at = now
         self.owner: Any = None  # the asyncio.Task that borrowed it
         self.releasing = False
+        self.gone = False  # closed or terminated: no longer counted in the pool's size
 
 
 @dataclass(frozen=True)

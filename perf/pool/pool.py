@@ -70,7 +70,7 @@ class Pool(Generic[C]):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._maintenance: asyncio.Task[None] | None = None
         self._all_returned: asyncio.Future[None] | None = None
-        self._close_report: CloseReport | None = None
+        self._closer: asyncio.Task[CloseReport] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -107,10 +107,15 @@ class Pool(Generic[C]):
 
         Returns a :class:`CloseReport`; connections still held at the deadline are named
         in it (and logged as a warning). Waiting acquirers fail with :class:`PoolClosed`.
+        Calling it again (even concurrently) returns the same report; cancelling the
+        caller does not interrupt the close.
         """
         check_number("timeout", timeout, minimum=0, allow_none=False, hint="pass seconds to wait for borrowers")
-        if self._close_report is not None:
-            return self._close_report
+        if self._closer is None:
+            self._closer = asyncio.get_running_loop().create_task(self._close(timeout))
+        return await asyncio.shield(self._closer)
+
+    async def _close(self, timeout: float) -> CloseReport:
         self._state = "closing"
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -134,6 +139,7 @@ class Pool(Generic[C]):
                                    f"for {now - h.acquired_at:.1f}s" for h in self._in_use.values())
                 for holder in list(self._in_use.values()):
                     self._in_use.pop(id(holder.conn), None)
+                    holder.gone = True  # a release still running for it must not count it again
                     self._adapter.terminate(holder.conn)
                     self._counters.closed += 1
                     self._size -= 1
@@ -142,9 +148,7 @@ class Pool(Generic[C]):
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         self._state = "closed"
-        self._close_report = CloseReport(graceful=not still_held, still_held=still_held,
-                                         waited_seconds=loop.time() - started)
-        return self._close_report
+        return CloseReport(graceful=not still_held, still_held=still_held, waited_seconds=loop.time() - started)
 
     def terminate(self) -> None:
         """Close every connection at once, without waiting for borrowers (last resort)."""
@@ -299,7 +303,7 @@ class Pool(Generic[C]):
         """
         holder = self._in_use.get(id(conn))
         if holder is None or holder.conn is not conn or holder.releasing:
-            if self._state == "closed":
+            if self._state in ("closing", "closed"):
                 return  # close() already terminated it
             raise ValueError(f"release(conn): {conn!r} is not borrowed from this pool "
                              "(released twice, or acquired elsewhere)")
@@ -337,6 +341,8 @@ class Pool(Generic[C]):
         self._put_back(holder)
 
     def _put_back(self, holder: Holder[C]) -> None:
+        if holder.gone:
+            return
         self._in_use.pop(id(holder.conn), None)
         holder.owner = None
         if self._state != "open":
@@ -359,6 +365,9 @@ class Pool(Generic[C]):
 
     def _discard(self, holder: Holder[C], *, replace: bool = True, graceful: bool = True) -> None:
         """Close ``holder``'s connection in the background and reuse its slot."""
+        if holder.gone:
+            return
+        holder.gone = True
         self._in_use.pop(id(holder.conn), None)
         if graceful and not self._adapter.is_broken(holder.conn):
             self._spawn(self._close_conn(holder.conn))
