@@ -1,0 +1,119 @@
+"""``create_app(settings)``: the product API on Nexios, with its lifespan.
+
+>>> from perf.api.app import create_app
+>>> from perf.api.settings import ApiSettings
+>>> app = create_app(ApiSettings(database_url=..., redis_url=..., mode="all,-cache", seed_products=10_000))
+>>> # uvicorn.run(app, ...) or `python -m perf api --mode all,-cache`
+
+The lifespan opens, in order, the PostgreSQL seam (pool or connect-per-request), the
+schema (created and, with ``seed_products``, seeded once across workers), the
+multi-level cache (``mode.cache``), a Redis client for ``/health`` and the task queue;
+on shutdown it drains the queue first (every accepted upload finishes), then closes
+the rest. Production settings: ``debug=False`` (Nexios' default ``True`` sends
+tracebacks to clients), every error is JSON (:mod:`perf.api.errors`).
+
+ASGI layers, outermost first: timing (``Server-Timing``, ``X-Cache``) → body limit
+(413) → compression (``mode.compression``) → error boundary → Nexios router.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+import asyncpg
+import redis.asyncio as redis
+from nexios import NexiosApp
+
+from perf.api.database import Database
+from perf.api.errors import ErrorBoundary, SafeRoute
+from perf.api.limits import BodyLimitMiddleware
+from perf.api.products import ProductService
+from perf.api.routes import register_routes
+from perf.api.settings import ApiSettings
+from perf.api.timing import RequestStats, TimingMiddleware
+from perf.cache.multilevel import MultiLevelCache
+from perf.compression.middleware import CompressionMiddleware
+from perf.db.schema import create_schema, ensure_seeded
+from perf.tasks import TaskQueue
+
+logger = logging.getLogger(__name__)
+
+_SEED_LOCK = 7_007_007  # advisory lock id: one worker seeds, the others wait
+
+
+class ApiState:
+    """The services one app instance (one worker process) owns; set by the lifespan."""
+
+    def __init__(self, settings: ApiSettings) -> None:
+        self.settings = settings
+        self.stats = RequestStats()
+        self.db: Database = None  # type: ignore[assignment]
+        self.cache: MultiLevelCache | None = None
+        self.redis: redis.Redis = None  # type: ignore[assignment]
+        self.queue: TaskQueue = None  # type: ignore[assignment]
+        self.products: ProductService = None  # type: ignore[assignment]
+
+
+async def prepare_schema(settings: ApiSettings) -> None:
+    """Create the API's schema and tables, and seed ``settings.seed_products`` products once."""
+    conn = await asyncpg.connect(settings.database_url, timeout=10)
+    try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.schema}"')  # identifier validated
+        await conn.execute(f'SET search_path TO "{settings.schema}"')
+        await conn.execute("SELECT pg_advisory_lock($1)", _SEED_LOCK)
+        try:
+            if settings.seed_products > 0:
+                await ensure_seeded(conn, products=settings.seed_products)
+            else:
+                await create_schema(conn)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _SEED_LOCK)
+    finally:
+        await conn.close(timeout=5)
+
+
+def create_app(settings: ApiSettings) -> NexiosApp:
+    """The product API for ``settings`` (see the module docstring). One instance per worker."""
+    state = ApiState(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: NexiosApp) -> AsyncIterator[dict[str, Any]]:
+        await prepare_schema(settings)
+        mode = settings.mode
+        async with Database(settings.database_url, schema=settings.schema, pooled=mode.pool,
+                            min_size=settings.pool_min, max_size=settings.pool_max) as db:
+            state.db = db
+            cache = None
+            if mode.cache:
+                cache = MultiLevelCache(settings.redis_url, namespace=settings.cache_namespace,
+                                        default_ttl=settings.cache_ttl)
+            state.redis = redis.from_url(settings.redis_url or "redis://127.0.0.1:1", socket_timeout=0.5,
+                                         socket_connect_timeout=0.5)
+            try:
+                if cache is not None:
+                    state.cache = await cache.start()
+                state.products = ProductService(db, cache, mode, ttl=settings.cache_ttl)
+                state.queue = await TaskQueue(workers=settings.task_workers, max_size=settings.task_queue_size,
+                                              timeout=settings.task_timeout).start()
+                try:
+                    yield {"api": state}
+                finally:
+                    report = await state.queue.stop(timeout=settings.task_timeout)
+                    if not report.clean:
+                        logger.warning("shutdown: %d upload tasks did not finish", len(report.unfinished))
+            finally:
+                if cache is not None:
+                    await cache.close()
+                await state.redis.aclose()
+
+    app = NexiosApp(debug=settings.debug, lifespan=lifespan, route_class=SafeRoute)
+    app.state["api"] = state  # reachable before startup too (tests, /metrics)
+    register_routes(app, state)
+    app.wrap_asgi(ErrorBoundary)
+    if settings.mode.compression:
+        app.wrap_asgi(CompressionMiddleware, minimum_size=1024)
+    app.wrap_asgi(BodyLimitMiddleware, max_body=settings.max_body)
+    app.wrap_asgi(TimingMiddleware, stats=state.stats)
+    return app

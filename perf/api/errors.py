@@ -1,0 +1,117 @@
+"""Errors as JSON, never a traceback: :class:`ApiError`, the ASGI boundary, the 405 fix.
+
+* Handlers raise :class:`ApiError` (status, message, optional per-field ``errors`` and headers).
+* :class:`ErrorBoundary` (wrapped around the router with ``wrap_asgi``) turns ApiError,
+  Nexios' "no route" and any unexpected exception into a JSON body; an unexpected one
+  is logged with its traceback on the server and answered ``500 {"error": ...}``.
+* :class:`SafeRoute` fixes Nexios 3.12.3's ``Route.handle``, which on a wrong method
+  *replaces the route's app* with a 405 response, so the route answers 405 forever.
+  Ours raises ``405`` (with an ``Allow`` listing every method of that path) and leaves
+  the route alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable, Mapping, MutableMapping
+
+import orjson
+from nexios.exceptions import HTTPException, NotFoundException
+from nexios.routing import Route
+
+logger = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Send], Awaitable[None]]
+
+
+class ApiError(Exception):
+    """An error the client should see: ``status``, ``message``, per-field ``errors``, extra ``headers``."""
+
+    def __init__(self, status: int, message: str, *, errors: list[dict[str, Any]] | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors
+        self.headers = dict(headers or {})
+
+    def body(self) -> bytes:
+        """The JSON body: ``{"error": message, "status": ..., "errors": [...]}``."""
+        data: dict[str, Any] = {"error": self.message, "status": self.status}
+        if self.errors is not None:
+            data["errors"] = self.errors
+        return orjson.dumps(data)
+
+
+class ServiceUnavailable(ApiError):
+    """503 with ``Retry-After``: PostgreSQL (or another dependency) is unreachable."""
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(503, message, headers={"Retry-After": str(retry_after)})
+
+
+async def send_error(send: Send, error: ApiError) -> None:
+    """Send ``error`` as a complete JSON response."""
+    body = error.body()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), str(v).encode()) for k, v in error.headers.items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class ErrorBoundary:
+    """Pure ASGI: whatever goes wrong below, the client gets JSON and no traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # noqa: BLE001 - this is the last line of defence
+            error = to_api_error(exc, scope)
+            if error.status >= 500 and not isinstance(exc, ApiError):
+                logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                return  # too late to change the status; the server closes the connection
+            await send_error(send, error)
+
+
+def to_api_error(exc: BaseException, scope: Scope) -> ApiError:
+    """Map an exception to the ApiError the client sees."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, NotFoundException):
+        return ApiError(404, f"no route for {scope.get('method')} {scope.get('path')}")
+    if isinstance(exc, HTTPException):
+        return ApiError(exc.status_code, str(exc.detail or "error"), headers=dict(exc.headers or {}))
+    return ApiError(500, "internal server error")
+
+
+class SafeRoute(Route):
+    """A Nexios route whose wrong-method answer does not break the route (see module doc)."""
+
+    async def handle(self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            router = scope.get("app")
+            allowed = set(self.methods)
+            for route in getattr(router, "routes", ()):
+                if route is not self and route.pattern.match(scope["path"]):
+                    allowed |= set(getattr(route, "methods", ()) or ())
+            allow = ", ".join(sorted(allowed))
+            raise ApiError(405, f"method {scope['method']} not allowed on {scope['path']}; allowed: {allow}",
+                           headers={"Allow": allow})
+        await self.app(scope, receive, send)

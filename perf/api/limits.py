@@ -1,0 +1,57 @@
+"""Pure ASGI request-body limit: ``413`` for bodies over ``max_body`` bytes, before they are read.
+
+A declared ``Content-Length`` over the limit is refused at once (the body is never
+read); a chunked body is counted as it arrives and the read fails with 413 as soon
+as it passes the limit, so memory stays bounded either way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, MutableMapping
+
+from perf.api.errors import ApiError, send_error
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+
+
+class BodyLimitMiddleware:
+    """``app.wrap_asgi(BodyLimitMiddleware, max_body=1 << 20)``."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], *, max_body: int = 1 << 20) -> None:
+        if max_body < 1:
+            raise ValueError(f"max_body={max_body!r} must be >= 1 byte")
+        self.app = app
+        self.max_body = max_body
+
+    def _too_large(self, size: int | None = None) -> ApiError:
+        got = f" (got {size} bytes)" if size is not None else ""
+        return ApiError(413, f"request body over {self.max_body} bytes{got}; send less or split it")
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
+                       send: Callable[[Message], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await send_error(send, ApiError(400, "Content-Length is not an integer"))
+                    return
+                if declared > self.max_body:
+                    await send_error(send, self._too_large(declared))
+                    return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise self._too_large()
+            return message
+
+        await self.app(scope, limited_receive, send)

@@ -1,0 +1,182 @@
+"""The product endpoints' logic: cached reads, transactional writes, exact tag invalidation.
+
+:class:`ProductService` is framework-free (the Nexios handlers in :mod:`perf.api.routes`
+only parse and serialise), so each ``mode`` switch is visible in one place:
+
+* reads go through :class:`~perf.cache.multilevel.MultiLevelCache` when ``mode.cache``
+  (key per product / per page, tagged ``product:<id>``, ``list:all``, ``list:category:<c>``);
+* the SQL is :mod:`perf.db.queries` (JOIN or N+1 per ``mode.join``, keyset or OFFSET per
+  ``mode.keyset``); this module writes SQL only for INSERT/UPDATE/DELETE;
+* every write invalidates exactly the tags it changed, after its transaction committed,
+  so a read after a write is fresh in this process and (via the cache's pub/sub) in others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Any, Awaitable, Callable
+
+import asyncpg
+
+from perf.api.database import Database
+from perf.api.errors import ApiError
+from perf.api.settings import ApiMode
+from perf.api.timing import CACHE_SOURCE, current_timings, set_cache_status
+from perf.api.validation import Paging, invalid
+from perf.cache.multilevel import MultiLevelCache
+from perf.db import queries
+
+_LIST_IDS = "SELECT id FROM products {where} ORDER BY id LIMIT $1 OFFSET $2"
+_INSERT = ("INSERT INTO products (category_id, name, price, description) VALUES ($1, $2, $3, $4) "
+           "RETURNING id")
+_INSERT_IMAGES = ("INSERT INTO product_images (product_id, url, position) "
+                  "SELECT $1, url, ord - 1 FROM unnest($2::text[]) WITH ORDINALITY AS t(url, ord)")
+_UPDATABLE = ("name", "price", "category_id", "description")
+
+
+def to_json(product: dict[str, Any]) -> dict[str, Any]:
+    """A product row as JSON-ready values: ``price`` a string with 2 decimals, ``created_at`` ISO 8601."""
+    out = dict(product)
+    if "price" in out:
+        out["price"] = f"{out['price']:.2f}"
+    if out.get("created_at") is not None:
+        out["created_at"] = out["created_at"].isoformat()
+    return out
+
+
+class ProductService:
+    """Product reads and writes for the API under ``mode`` (cache may be None: no caching)."""
+
+    def __init__(self, db: Database, cache: MultiLevelCache | None, mode: ApiMode, *, ttl: float = 300.0) -> None:
+        self.db = db
+        self.cache = cache if mode.cache else None
+        self.mode = mode
+        self.ttl = ttl
+
+    async def _cached(self, key: str, tags: list[str], loader: Callable[[], Awaitable[Any]]) -> Any:
+        if self.cache is None:
+            set_cache_status("bypass")
+            return await loader()
+        timings = current_timings()
+        db_before = timings.db if timings else 0.0
+        started = time.perf_counter()
+        result = await self.cache.fetch(key, loader, ttl=self.ttl, tags=tags)
+        if timings is not None:  # cache time excludes the loader's own database time
+            timings.cache += max(time.perf_counter() - started - (timings.db - db_before), 0.0)
+        set_cache_status(CACHE_SOURCE[result.source])
+        return result.value
+
+    # reads --------------------------------------------------------------------------------
+    async def get(self, product_id: int) -> dict[str, Any]:
+        """One product with category name and image URLs; 404 if there is none."""
+        async def load() -> dict[str, Any]:
+            async with self.db.connection() as conn:
+                if self.mode.join:
+                    row = await queries.get_product(conn, product_id)
+                else:
+                    rows = await queries.get_products_n_plus_one(conn, [product_id])
+                    row = rows[0] if rows else None
+            if row is None:
+                raise ApiError(404, f"no product with id={product_id}")
+            return to_json(row)
+
+        return await self._cached(f"product:{product_id}", [f"product:{product_id}"], load)
+
+    async def list(self, paging: Paging) -> dict[str, Any]:
+        """A page: items, total, page, per_page, pages (and ``next_after`` for keyset paging)."""
+        tag = "list:all" if paging.category is None else f"list:category:{paging.category}"
+        after = paging.after if self.mode.keyset else None
+        key = f"list:c{paging.category}:p{paging.page}:n{paging.per_page}:a{after}"
+        return await self._cached(key, [tag], lambda: self._load_list(paging, after))
+
+    async def _load_list(self, paging: Paging, after: int | None) -> dict[str, Any]:
+        async def count() -> int:
+            async with self.db.connection() as conn:
+                return await queries.count_products(conn, category_id=paging.category)
+
+        async def page() -> list[dict[str, Any]]:
+            async with self.db.connection() as conn:
+                return await self._page_items(conn, paging, after)
+
+        if self.db.pooled:  # two pooled connections: latency of the slower query, not the sum
+            total, items = await asyncio.gather(count(), page())
+        else:
+            total, items = await count(), await page()
+        data = {"items": [to_json(i) for i in items], "total": total, "page": paging.page,
+                "per_page": paging.per_page, "pages": math.ceil(total / paging.per_page)}
+        if self.mode.keyset:
+            data["next_after"] = items[-1]["id"] if len(items) == paging.per_page else None
+        return data
+
+    async def _page_items(self, conn: asyncpg.Connection, paging: Paging, after: int | None) -> list[dict[str, Any]]:
+        offset = (paging.page - 1) * paging.per_page
+        if not self.mode.join:  # the seed's way: ids, then category and images product by product
+            where = "" if paging.category is None else "WHERE category_id = $3"
+            args = [paging.per_page, offset] + ([] if paging.category is None else [paging.category])
+            ids = [r["id"] for r in await conn.fetch(_LIST_IDS.format(where=where), *args)]
+            rows = await queries.get_products_n_plus_one(conn, ids)
+            return [{k: v for k, v in r.items() if k != "image_urls"} for r in rows]
+        if after is not None:
+            result = await queries.list_products_keyset(conn, after_id=after, limit=paging.per_page,
+                                                         category_id=paging.category)
+        else:
+            result = await queries.list_products_offset(conn, offset=offset, limit=paging.per_page,
+                                                         category_id=paging.category)
+        return result.items
+
+    # writes -------------------------------------------------------------------------------
+    async def _invalidate(self, product_id: int, *categories: int) -> None:
+        if self.cache is not None:
+            tags = {f"product:{product_id}", "list:all", *(f"list:category:{c}" for c in categories)}
+            await self.cache.invalidate_tags(*sorted(tags))
+
+    @staticmethod
+    async def _check_category(conn: asyncpg.Connection, category_id: int) -> None:
+        if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM categories WHERE id = $1)", category_id):
+            raise invalid([{"field": "category_id", "message": "no such category", "value": category_id}])
+
+    async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Insert a product and its images in one transaction; return it as GET would."""
+        async with self.db.connection() as conn:
+            async with conn.transaction():
+                await self._check_category(conn, fields["category_id"])
+                product_id = await conn.fetchval(_INSERT, fields["category_id"], fields["name"], fields["price"],
+                                                 fields.get("description"))
+                if fields.get("image_urls"):
+                    await conn.execute(_INSERT_IMAGES, product_id, fields["image_urls"])
+                row = await queries.get_product(conn, product_id)
+        await self._invalidate(product_id, fields["category_id"])
+        return to_json(row)
+
+    async def update(self, product_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+        """Change some fields (and optionally replace the images) in one transaction; 404 if absent."""
+        async with self.db.connection() as conn:
+            async with conn.transaction():
+                old_category = await conn.fetchval("SELECT category_id FROM products WHERE id = $1 FOR UPDATE",
+                                                   product_id)
+                if old_category is None:
+                    raise ApiError(404, f"no product with id={product_id}")
+                if "category_id" in fields and fields["category_id"] != old_category:
+                    await self._check_category(conn, fields["category_id"])
+                columns = [c for c in _UPDATABLE if c in fields]  # names from a constant list, values bound
+                if columns:
+                    assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=2))
+                    await conn.execute(f"UPDATE products SET {assignments} WHERE id = $1", product_id,
+                                       *(fields[c] for c in columns))
+                if "image_urls" in fields:
+                    await conn.execute("DELETE FROM product_images WHERE product_id = $1", product_id)
+                    if fields["image_urls"]:
+                        await conn.execute(_INSERT_IMAGES, product_id, fields["image_urls"])
+                row = await queries.get_product(conn, product_id)
+        await self._invalidate(product_id, old_category, row["category_id"])
+        return to_json(row)
+
+    async def delete(self, product_id: int) -> None:
+        """Delete a product (its images cascade); 404 if absent."""
+        async with self.db.connection() as conn:
+            category = await conn.fetchval("DELETE FROM products WHERE id = $1 RETURNING category_id", product_id)
+        if category is None:
+            raise ApiError(404, f"no product with id={product_id}")
+        await self._invalidate(product_id, category)
