@@ -1,0 +1,80 @@
+"""LoadResult: recording, JSON round trip, merging across processes, Server-Timing parsing."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from perf.load.models import ClosedModel
+from perf.load.results import LoadResult, merge_results, parse_server_timing
+from perf.load.scale import run_processes
+from perf.load.testserver import TestServer
+from perf.measure.latency import LatencyHistogram
+
+
+def _result(latencies: list[float], status: int = 200) -> LoadResult:
+    result = LoadResult(driver="test", model="synthetic", duration=2.0)
+    for i, latency in enumerate(latencies):
+        result.record("ep", latency, status, i / len(latencies) * 2, server_timing="db;dur=1, app;dur=2")
+    return result
+
+
+def test_merged_percentiles_come_from_the_union_not_the_average() -> None:
+    rng = random.Random(1)
+    fast = [rng.uniform(0.001, 0.002) for _ in range(9000)]
+    slow = [rng.uniform(0.100, 0.200) for _ in range(1000)]
+    a, b = _result(fast), _result(slow)
+    merged = merge_results([a, b])
+    union = LatencyHistogram.from_samples(fast + slow)
+    assert merged.overall().percentile(99) == pytest.approx(union.percentile(99), rel=0.01)
+    averaged = (a.overall().percentile(99) + b.overall().percentile(99)) / 2
+    assert merged.overall().percentile(99) > 1.5 * averaged or merged.overall().percentile(95) > 10 * averaged
+    assert merged.completed == 10_000 and merged.processes == 2
+    assert merged.server_timing["ep"]["db"] == [10_000.0, 10_000]
+
+
+def test_json_round_trip_keeps_everything() -> None:
+    result = _result([0.001, 0.002, 0.5], status=500)
+    result.record_error("ep", "timeout", 1.2)
+    result.late, result.dropped, result.offered_rate = 3, 4, 100.0
+    back = LoadResult.from_dict(result.to_dict())
+    assert back.overall().percentiles() == result.overall().percentiles()
+    assert back.status_counts == {500: 3}
+    assert back.errors == {"ep: timeout": 1}
+    assert back.series == result.series
+    assert (back.late, back.dropped, back.offered_rate) == (3, 4, 100.0)
+    assert back.error_rate == 1.0
+    assert result.to_dict()["summary"]["completed"] == 3
+
+
+def test_timeseries_and_summary() -> None:
+    result = _result([0.010] * 100)
+    frame = result.timeseries()
+    assert list(frame["second"]) == [0, 1] and frame["rps"].sum() == 100
+    assert result.summary().loc["ep", "p50_ms"] == pytest.approx(10.0, rel=0.01)
+    assert result.throughput == pytest.approx(50.0)
+
+
+def test_merge_of_nothing_is_an_error() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        merge_results([])
+
+
+@pytest.mark.parametrize("header, expected", [
+    ("db;dur=1.2, app;dur=3", {"db": 1.2, "app": 3.0}),
+    ('cache;desc="redis";dur=0.5, total;dur=9, miss', {"cache": 0.5, "total": 9.0}),
+    ("db;dur=1, db;dur=2", {"db": 3.0}),
+    ("garbage", {}),
+])
+def test_parse_server_timing(header: str, expected: dict[str, float]) -> None:
+    assert parse_server_timing(header) == expected
+
+
+def test_generator_processes_merge_their_histograms() -> None:
+    with TestServer() as server:
+        result = run_processes(server.url, model=ClosedModel(users=4, duration=5, max_requests=200), processes=2)
+    assert result.processes == 2
+    assert result.completed == 200  # each process sent its share of max_requests
+    assert result.overall().count == 200
+    assert "× 2 processes" in result.model
