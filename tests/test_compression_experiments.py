@@ -71,3 +71,19 @@ def test_break_even_bandwidth() -> None:
     assert break_even_mbit(1_000_000, 250_000, 0.006) == pytest.approx(1000.0)
     assert break_even_mbit(1000, 1200, 0.001) == 0.0
     assert break_even_mbit(1000, 500, 0.0) == float("inf")
+
+
+def test_sync_driver_refuses_apps_that_wait_on_io() -> None:
+    import types
+
+    from perf.compression.experiments import _run_sync
+
+    @types.coroutine
+    def suspend():  # noqa: ANN202 - what awaiting a socket does: hand control to the loop
+        yield
+
+    async def waits() -> None:
+        await suspend()
+
+    with pytest.raises(RuntimeError, match="awaited real I/O"):
+        _run_sync(waits())

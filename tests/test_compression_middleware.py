@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from perf.compression.codecs import DEFAULT_LEVELS, decompress
-from perf.compression.middleware import NO_COMPRESSION_HEADER, CompressionMiddleware
+from perf.compression.middleware import NO_COMPRESSION_HEADER, CompressionMiddleware, disable_compression
 from perf.compression.payloads import product_list_json
 
 BODY = product_list_json(20_000)
@@ -213,3 +213,31 @@ async def test_non_http_scopes_pass_through() -> None:
 def test_bad_arguments_are_explained(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         CompressionMiddleware(make_app(), **kwargs)
+
+
+def test_disable_compression_marks_nexios_and_starlette_style_responses() -> None:
+    class NexiosStyle:
+        def __init__(self) -> None:
+            self.set: dict[str, str] = {}
+
+        def set_header(self, key: str, value: str) -> None:
+            self.set[key] = value
+
+    class StarletteStyle:
+        def __init__(self) -> None:
+            self.headers: dict[str, str] = {}
+
+    nexios_like, starlette_like = NexiosStyle(), StarletteStyle()
+    assert disable_compression(nexios_like) is nexios_like
+    assert nexios_like.set == {NO_COMPRESSION_HEADER: "1"}
+    disable_compression(starlette_like)
+    assert starlette_like.headers == {NO_COMPRESSION_HEADER: "1"}
+
+
+async def test_negotiation_cache_is_bounded() -> None:
+    mw = CompressionMiddleware(make_app())
+    for i in range(1000):
+        await call(mw, accept=f"gzip;q=0.{i % 1000:03d}")
+    assert len(mw._negotiated) <= 256
+    _, headers, _ = await call(mw, accept="gzip;q=0.999")
+    assert headers[b"content-encoding"] == b"gzip"
