@@ -6,13 +6,12 @@ import asyncpg
 import pytest
 
 from perf.db.explain import explain
-from perf.db.schema import create_schema, seed_products
+from perf.db.schema import ensure_seeded
 
 
 @pytest.fixture
 async def seeded(pg_conn: asyncpg.Connection) -> asyncpg.Connection:
-    await create_schema(pg_conn)
-    await seed_products(pg_conn, products=2000, categories=5, images_per_product=1)
+    await ensure_seeded(pg_conn, products=2000, categories=5, images_per_product=1)
     return pg_conn
 
 

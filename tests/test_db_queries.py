@@ -17,13 +17,12 @@ from perf.db.queries import (
     list_products_keyset,
     list_products_offset,
 )
-from perf.db.schema import create_schema, seed_products
+from perf.db.schema import ensure_seeded
 
 
 @pytest.fixture
 async def seeded(pg_conn: asyncpg.Connection) -> asyncpg.Connection:
-    await create_schema(pg_conn)
-    await seed_products(pg_conn, products=300, categories=4, images_per_product=3, seed=3)
+    await ensure_seeded(pg_conn, products=300, categories=4, images_per_product=3, seed=3)
     return pg_conn
 
 

@@ -6,14 +6,13 @@ import asyncpg
 import pytest
 
 from perf.db.race import page_growth, page_profile, product_rows, race_inserts
-from perf.db.schema import create_schema, seed_products
+from perf.db.schema import ensure_seeded
 from perf.db.writes import STRATEGIES
 
 
 @pytest.fixture
 async def seeded(pg_conn: asyncpg.Connection) -> asyncpg.Connection:
-    await create_schema(pg_conn)
-    await seed_products(pg_conn, products=1000, categories=3, images_per_product=0)
+    await ensure_seeded(pg_conn, products=1000, categories=3, images_per_product=0)
     return pg_conn
 
 
