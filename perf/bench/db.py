@@ -18,6 +18,7 @@ import sys
 import asyncpg
 
 from perf.config import get_settings
+from perf.db.ident import quote_ident
 from perf.db.queries import get_products, get_products_n_plus_one
 from perf.db.race import page_growth, product_rows, race_inserts
 from perf.db.schema import ensure_seeded
@@ -67,17 +68,20 @@ def report_paging(comparison: Comparison, growth: dict[str, float], total: int, 
 
 
 async def run(database_url: str, *, products: int, rows: int, rounds: int, limit: int,
-              out=sys.stdout) -> bool:
-    """Seed ``bench_db`` if needed, race the inserts, measure paging and N+1; print everything."""
+              schema: str = SCHEMA, out=sys.stdout) -> bool:
+    """Seed ``schema`` if needed, race the inserts, measure paging and N+1; print everything.
+
+    Returns True when every target was met.
+    """
     admin = await asyncpg.connect(database_url)
     try:
-        await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
+        await admin.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
     finally:
         await admin.close()
-    conn = await asyncpg.connect(database_url, server_settings={"search_path": SCHEMA})
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
     try:
         if await ensure_seeded(conn, products=products, seed=0):
-            print(f"seeded {products:,} products into {SCHEMA}", file=out)
+            print(f"seeded {products:,} products into {schema}", file=out)
         records = product_rows(rows, seed=1)
         comparison = await race_inserts(conn, records, repeat=rounds, warmup=1, batch_size=1000)
         print(f"\ninserting {rows:,} product rows, {rounds} interleaved rounds:", file=out)
