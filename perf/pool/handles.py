@@ -28,6 +28,19 @@ class Holder(Generic[C]):
         self.releasing = False
         self.gone = False  # closed or terminated: no longer counted in the pool's size
 
+    def unusable(self, now: float, *, broken: bool, may_shrink: bool) -> str | None:
+        """Why this idle connection must not be lent out (a counter name), or None if it may.
+
+        Idle expiry applies only when the pool ``may_shrink`` (it is above ``min_size``).
+        """
+        if broken:
+            return "lost"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "expired_lifetime"
+        if may_shrink and self.idle_limit is not None and now - self.idle_since > self.idle_limit:
+            return "expired_idle"
+        return None
+
 
 @dataclass(frozen=True)
 class CloseReport:

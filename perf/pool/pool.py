@@ -15,13 +15,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any, Awaitable, Callable, Generator, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from perf.pool.adapter import ConnectionAdapter
 from perf.pool.errors import PoolClosed, PoolConnectError, PoolTimeout, PoolTooManyWaiters
-from perf.pool.handles import AcquireContext, CloseReport, Holder
+from perf.pool.handles import AcquireContext, Holder
+from perf.pool.lifecycle import PoolLifecycle
 from perf.pool.options import check_number, validate_options
 from perf.pool.stats import PoolCounters, PoolStats, snapshot
+
+if TYPE_CHECKING:
+    from perf.pool.handles import CloseReport
 
 C = TypeVar("C")
 log = logging.getLogger(__name__)
@@ -29,11 +33,7 @@ _SLOT = object()  # handed to a waiter instead of a connection: "a slot is free,
 _UNSET: Any = object()
 
 
-def _task_name(task: asyncio.Task[Any] | None) -> str:
-    return task.get_name() if task is not None else "no task"
-
-
-class Pool(Generic[C]):
+class Pool(PoolLifecycle[C]):
     """An async pool of connections opened by ``adapter`` (see :func:`create_pool`).
 
     ``min_size``..``max_size`` connections; ``timeout`` bounds an acquire (seconds, None =
@@ -71,100 +71,6 @@ class Pool(Generic[C]):
         self._maintenance: asyncio.Task[None] | None = None
         self._all_returned: asyncio.Future[None] | None = None
         self._closer: asyncio.Task[CloseReport] | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------
-
-    async def open(self) -> "Pool[C]":
-        """Open ``min_size`` connections and start the maintenance task (idempotent)."""
-        if self._state in ("closing", "closed"):
-            raise PoolClosed("this pool is closed; create a new one with create_pool(...)")
-        if self._state == "new":
-            self._state = "open"
-            loop = asyncio.get_running_loop()
-            self._maintenance = loop.create_task(self._maintain(), name="perf.pool maintenance")
-            holders = await asyncio.gather(*(self._open_reserved(None) for _ in self._reserve(self._min_size)),
-                                           return_exceptions=True)
-            errors = [h for h in holders if isinstance(h, BaseException)]
-            for holder in holders:
-                if isinstance(holder, Holder):
-                    self._put_back(holder)
-            if errors:
-                await self.close(timeout=0)
-                raise errors[0]
-        return self
-
-    def __await__(self) -> Generator[Any, None, "Pool[C]"]:
-        return self.open().__await__()
-
-    async def __aenter__(self) -> "Pool[C]":
-        return await self.open()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def close(self, *, timeout: float = 10.0) -> CloseReport:
-        """Stop lending; wait up to ``timeout`` s for borrowed connections, then terminate them.
-
-        Returns a :class:`CloseReport`; connections still held at the deadline are named
-        in it (and logged as a warning). Waiting acquirers fail with :class:`PoolClosed`.
-        Calling it again (even concurrently) returns the same report; cancelling the
-        caller does not interrupt the close.
-        """
-        check_number("timeout", timeout, minimum=0, allow_none=False, hint="pass seconds to wait for borrowers")
-        if self._closer is None:
-            self._closer = asyncio.get_running_loop().create_task(self._close(timeout))
-        return await asyncio.shield(self._closer)
-
-    async def _close(self, timeout: float) -> CloseReport:
-        self._state = "closing"
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        if self._maintenance is not None:
-            self._maintenance.cancel()
-            await asyncio.gather(self._maintenance, return_exceptions=True)
-        while self._waiters:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                fut.set_exception(PoolClosed("the pool was closed while this acquire waited"))
-        while self._idle:
-            self._discard(self._idle.pop(), replace=False)
-        still_held: tuple[str, ...] = ()
-        if self._in_use:
-            self._all_returned = loop.create_future()
-            try:
-                await asyncio.wait_for(asyncio.shield(self._all_returned), timeout)
-            except TimeoutError:
-                now = loop.time()
-                still_held = tuple(f"{self._adapter.describe(h.conn)} held by {_task_name(h.owner)} "
-                                   f"for {now - h.acquired_at:.1f}s" for h in self._in_use.values())
-                for holder in list(self._in_use.values()):
-                    self._in_use.pop(id(holder.conn), None)
-                    holder.gone = True  # a release still running for it must not count it again
-                    self._adapter.terminate(holder.conn)
-                    self._counters.closed += 1
-                    self._size -= 1
-                log.warning("pool closed with %d connection(s) still borrowed, terminated: %s",
-                            len(still_held), "; ".join(still_held))
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        self._state = "closed"
-        return CloseReport(graceful=not still_held, still_held=still_held, waited_seconds=loop.time() - started)
-
-    def terminate(self) -> None:
-        """Close every connection at once, without waiting for borrowers (last resort)."""
-        self._state = "closed"
-        for task in [self._maintenance, *self._tasks]:
-            if task is not None:
-                task.cancel()
-        for holder in [*self._idle, *self._in_use.values()]:
-            self._adapter.terminate(holder.conn)
-        self._idle.clear()
-        self._in_use.clear()
-        self._size = 0
-        for fut in self._waiters:
-            if not fut.done():
-                fut.set_exception(PoolClosed("the pool was terminated while this acquire waited"))
-        self._waiters.clear()
 
     # -- acquire -------------------------------------------------------------------------
 
@@ -256,17 +162,17 @@ class Pool(Generic[C]):
     def _pop_idle(self, now: float) -> Holder[C] | None:
         while self._idle:
             holder = self._idle.pop()  # LIFO: the warmest; the coldest age out at the far end
-            if self._adapter.is_broken(holder.conn):
-                self._counters.lost += 1
-            elif holder.expires_at is not None and now >= holder.expires_at:
-                self._counters.expired_lifetime += 1
-            elif holder.idle_limit is not None and now - holder.idle_since > holder.idle_limit:
-                self._counters.expired_idle += 1
-            else:
+            reason = holder.unusable(now, broken=self._adapter.is_broken(holder.conn),
+                                     may_shrink=self._size > self._min_size)
+            if reason is None:
                 self._in_use[id(holder.conn)] = holder
                 return holder
+            self._count(reason)
             self._discard(holder, replace=False)
         return None
+
+    def _count(self, counter: str) -> None:
+        setattr(self._counters, counter, getattr(self._counters, counter) + 1)
 
     def _reserve(self, count: int) -> range:
         count = max(0, min(count, self._max_size - self._size))
@@ -394,55 +300,6 @@ class Pool(Generic[C]):
         except (Exception, asyncio.CancelledError):
             self._adapter.terminate(conn)
         self._counters.closed += 1
-
-    # -- maintenance ---------------------------------------------------------------------
-
-    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    def _replenish(self) -> None:
-        if self._state == "open" and not self._waiters:
-            for _ in self._reserve(self._min_size - self._size):
-                self._spawn(self._open_spare())
-
-    async def _open_spare(self) -> None:
-        try:
-            holder = await self._open_reserved(None)
-        except PoolConnectError as exc:
-            log.info("could not open a spare connection (will retry): %s", exc.__cause__)
-            return
-        self._put_back(holder)
-
-    async def _maintain(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self._interval)
-            self.sweep(loop.time())
-
-    def sweep(self, now: float | None = None) -> None:
-        """Close idle connections past their idle or lifetime limit, then refill to ``min_size``.
-
-        The background task calls this every ``maintenance_interval``; acquire applies the
-        same limits to the connection it is about to hand out.
-        """
-        now = asyncio.get_running_loop().time() if now is None else now
-        for holder in list(self._idle):  # oldest first
-            reason = None
-            if self._adapter.is_broken(holder.conn):
-                reason = "lost"
-            elif holder.expires_at is not None and now >= holder.expires_at:
-                reason = "expired_lifetime"
-            elif (holder.idle_limit is not None and now - holder.idle_since > holder.idle_limit
-                  and self._size > self._min_size):
-                reason = "expired_idle"
-            if reason is not None:
-                self._idle.remove(holder)
-                setattr(self._counters, reason, getattr(self._counters, reason) + 1)
-                self._discard(holder, replace=False)
-        self._replenish()
 
     # -- introspection -------------------------------------------------------------------
 
