@@ -230,7 +230,7 @@ class CacheLevels:
                 await self.l2.client.unlink(full)
             return None
         if count:
-            self.stats.l2_latency.record(time.perf_counter() - started)
+            self.stats.record_l2(time.perf_counter() - started)
             self.stats.counts["l2_hits"] += 1
         if self.l1 is not None:
             ttl = min(self.l1_ttl, entry.time_to_expire())

@@ -35,6 +35,7 @@ from perf.cache.xfetch import should_refresh_early
 
 T = TypeVar("T")
 Source = Literal["l1", "l2", "miss", "bypass"]
+_COUNTER: dict[str, str] = {"l1": "l1_hits", "l2": "l2_hits", "miss": "misses", "bypass": "bypass"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,7 @@ class MultiLevelCache(CacheLevels):
         entry = self._from_l1(full)
         if entry is not None:
             return CacheResult(entry.value, "l1")
-        if await self._l2_ready():
+        if (self.l2 is not None and not self._failed) or await self._l2_ready():
             entry = await self._from_l2(full)
             if entry is not None:
                 return CacheResult(entry.value, "l2")
@@ -106,24 +107,40 @@ class MultiLevelCache(CacheLevels):
         ttl = self._ttl(ttl)
         full = self._key(key)
         entry = self._from_l1(full)
-        source: Source = "l1"
-        if entry is None and await self._l2_ready():
-            entry = await self._from_l2(full)
-            source = "l2"
         if entry is not None:
-            expires_at = entry.l2_expires_at if source == "l1" else entry.expires_at
-            if self.xfetch_beta and entry.delta > 0 and should_refresh_early(
-                    delta=entry.delta, time_to_expire=expires_at - time.time(), beta=self.xfetch_beta):
-                self.stats.incr("early_refreshes")
-                value, _ = await self._flight.do(full, lambda: self._load(full, loader, ttl, tags, cache_none, True))
-                return CacheResult(value, source)
-            return CacheResult(entry.value, source)
-        source = "bypass" if self.l2 is not None and self._failed else "miss"
-        self.stats.incr("bypass" if source == "bypass" else "misses")
-        value, shared = await self._flight.do(full, lambda: self._load(full, loader, ttl, tags, cache_none, False))
+            if self._refresh_due(entry.delta, entry.l2_expires_at):
+                value, _ = await self._flight.do(
+                    "refresh:" + full, lambda: self._load(full, loader, ttl, tags, cache_none, True))
+                return CacheResult(value, "l1")
+            return CacheResult(entry.value, "l1")
+        # concurrent L1 misses share one L2 read, and on an L2 miss one load
+        (value, source), shared = await self._flight.do(
+            full, lambda: self._after_l1_miss(full, loader, ttl, tags, cache_none))
         if shared:
             self.stats.incr("coalesced")
+            self.stats.incr(_COUNTER[source])
         return CacheResult(value, source)
+
+    def _refresh_due(self, delta: float, expires_at: float) -> bool:
+        """XFetch: should this hit recompute now, before the entry expires?"""
+        if not self.xfetch_beta or delta <= 0 or expires_at <= 0:
+            return False
+        due = should_refresh_early(delta=delta, time_to_expire=expires_at - time.time(), beta=self.xfetch_beta)
+        if due:
+            self.stats.incr("early_refreshes")
+        return due
+
+    async def _after_l1_miss(self, full: str, loader: Callable[[], Awaitable[T]], ttl: float, tags: Iterable[str],
+                             cache_none: bool) -> tuple[T, Source]:
+        if (self.l2 is not None and not self._failed) or await self._l2_ready():
+            entry = await self._from_l2(full)
+            if entry is not None:
+                if self._refresh_due(entry.delta, entry.expires_at):
+                    return await self._load(full, loader, ttl, tags, cache_none, True), "l2"
+                return entry.value, "l2"
+        source: Source = "bypass" if self.l2 is not None and self._failed else "miss"
+        self.stats.incr(_COUNTER[source])
+        return await self._load(full, loader, ttl, tags, cache_none, False), source
 
     async def _load(self, full: str, loader: Callable[[], Awaitable[T]], ttl: float, tags: Iterable[str],
                     cache_none: bool, early: bool) -> T:
@@ -155,7 +172,7 @@ class MultiLevelCache(CacheLevels):
                 raise
             delta = time.perf_counter() - started
             self.stats.incr("loads")
-            self.stats.load_time.record(delta)
+            self.stats.record_load(delta)
             if value is not None or cache_none:
                 await self._store(full, value, ttl, tags, delta)
             return value

@@ -1,0 +1,131 @@
+"""Benchmark: L1 hit vs L2 hit vs raw redis GET + decode vs the loader, and a 100-way stampede.
+
+    python -m perf.bench.cache                  # profile from PERF_PROFILE (quick by default)
+    python -m perf.bench.cache --repeat 200 --number 20
+
+Targets (issue #3): the L2 hit costs at most 1.2x a raw ``redis.asyncio`` GET + orjson
+decode of the same payload (the cache adds little over Redis itself); an L1 hit is at
+least 50x faster than an L2 hit; under a 100-way stampede on a cold key the loader runs
+exactly once. All four reads are interleaved in one run; ratios are the medians of the
+round-by-round ratios. The loader is a real PostgreSQL aggregate over ``bench_cache.catalog``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from typing import Any
+
+import asyncpg
+import orjson
+import redis.asyncio as redis
+
+from perf.cache.multilevel import MultiLevelCache
+from perf.cache.stampede import naive_get_or_load, run_stampede
+from perf.cache.workload import create_catalog, load_category_report
+from perf.config import get_settings
+from perf.measure import compare_async, machine_info
+from perf.services import ensure_services
+
+SCHEMA = "bench_cache"
+L2_OVER_RAW_MAX = 1.2
+L2_OVER_L1_MIN = 50.0
+STAMPEDE_LOADS = 1
+
+
+def _verdict(met: bool) -> str:
+    return "MET" if met else "NOT MET"
+
+
+async def run(*, rows: int, repeat: int, number: int, concurrency: int = 100, out: Any = sys.stdout) -> dict[str, Any]:
+    """Run the benchmark, print the report to ``out`` and return the key figures."""
+    settings = get_settings()
+    namespace = f"bench:cache:{uuid.uuid4().hex[:8]}"
+    with ensure_services(settings) as svc:
+        pool = await asyncpg.create_pool(svc.database_url, min_size=2, max_size=10)
+        raw = redis.from_url(svc.redis_url)
+        try:
+            async with pool.acquire() as conn:
+                await create_catalog(conn, schema=SCHEMA, rows=rows)
+            async with MultiLevelCache(svc.redis_url, namespace=namespace) as cache, \
+                    MultiLevelCache(svc.redis_url, namespace=namespace, l1_max_entries=0) as l2_only:
+                figures = await _measure(cache, l2_only, raw, pool, namespace, repeat=repeat, number=number,
+                                         concurrency=concurrency, out=out)
+                await cache.clear()
+        finally:
+            async for key in raw.scan_iter(match=f"{namespace}:*", count=500):
+                await raw.unlink(key)
+            await raw.aclose()
+            await pool.close()
+    return figures
+
+
+async def _measure(cache: MultiLevelCache, l2_only: MultiLevelCache, raw: redis.Redis, pool: asyncpg.Pool,
+                   namespace: str, *, repeat: int, number: int, concurrency: int, out: Any) -> dict[str, Any]:
+    async def loader() -> dict[str, Any]:
+        return await load_category_report(pool, 1, schema=SCHEMA)
+
+    payload = await loader()
+    raw_key = f"{namespace}:raw:report:1"
+    await cache.set("report:1", payload, ttl=3600)
+    await raw.set(raw_key, orjson.dumps(payload), ex=3600)
+
+    async def raw_get() -> Any:
+        return orjson.loads(await raw.get(raw_key))
+
+    comparison = await compare_async({
+        "L1 hit": lambda: cache.get("report:1"),
+        "L2 hit": lambda: l2_only.get("report:1"),
+        "raw GET + decode": raw_get,
+        "loader (PostgreSQL)": loader,
+    }, warmup=5, repeat=repeat, number=number, baseline="raw GET + decode")
+    assert (await cache.get("report:1")).source == "l1" and (await l2_only.get("report:1")).source == "l2"
+
+    summary = comparison.summary()
+    print(f"payload: {len(orjson.dumps(payload)):,} bytes of JSON; {repeat} interleaved rounds x {number} calls",
+          file=out)
+    print(f"{'read':<22}{'median':>12}{'IQR':>24}", file=out)
+    for name, row in summary.iterrows():
+        print(f"{name:<22}{row['median'] * 1e6:>10.1f} µs{row['q1'] * 1e6:>12.1f}-{row['q3'] * 1e6:.1f} µs", file=out)
+    l2_raw = comparison.ratio("L2 hit", "raw GET + decode")
+    l2_l1 = comparison.ratio("L2 hit", "L1 hit")
+    loader_l2 = comparison.ratio("loader (PostgreSQL)", "L2 hit")
+    print(f"L2 hit / raw GET+decode: {l2_raw:.2f}x (target <= {L2_OVER_RAW_MAX}: {_verdict(l2_raw <= L2_OVER_RAW_MAX)})",
+          file=out)
+    print(f"L2 hit / L1 hit: {l2_l1:.0f}x (target >= {L2_OVER_L1_MIN:g}: {_verdict(l2_l1 >= L2_OVER_L1_MIN)})", file=out)
+    print(f"loader / L2 hit: {loader_l2:.0f}x (what a hit saves)", file=out)
+
+    guarded = await run_stampede(lambda k, f: cache.get_or_load(k, f), "stampede:guarded", loader,
+                                 concurrency=concurrency)
+    naive = await run_stampede(lambda k, f: naive_get_or_load(cache, k, f), "stampede:naive", loader,
+                               concurrency=concurrency)
+    met = guarded.loader_calls == STAMPEDE_LOADS
+    print(f"{concurrency}-way stampede, single-flight: loader ran {guarded.loader_calls}x in "
+          f"{guarded.seconds * 1e3:.0f} ms (target exactly {STAMPEDE_LOADS}: {_verdict(met)})", file=out)
+    print(f"{concurrency}-way stampede, naive get/set: loader ran {naive.loader_calls}x in "
+          f"{naive.seconds * 1e3:.0f} ms", file=out)
+    info = machine_info()
+    print(f"machine: {info.get('cpus', '?')} CPUs, python {info.get('python', '?')}", file=out)
+    return {"summary": summary, "l2_over_raw": l2_raw, "l2_over_l1": l2_l1, "stampede_loads": guarded.loader_calls,
+            "naive_loads": naive.loader_calls}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; exits 0 when every target is met, 1 otherwise."""
+    settings = get_settings()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=settings.pick(50_000, 400_000))
+    parser.add_argument("--repeat", type=int, default=settings.pick(40, 200))
+    parser.add_argument("--number", type=int, default=settings.pick(5, 20))
+    parser.add_argument("--concurrency", type=int, default=100)
+    args = parser.parse_args(argv)
+    figures = asyncio.run(run(rows=args.rows, repeat=args.repeat, number=args.number, concurrency=args.concurrency))
+    met = (figures["l2_over_raw"] <= L2_OVER_RAW_MAX and figures["l2_over_l1"] >= L2_OVER_L1_MIN
+           and figures["stampede_loads"] == STAMPEDE_LOADS)
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
