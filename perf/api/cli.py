@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--redis-url", help="default: REDIS_URL or the embedded Redis")
     parser.add_argument("--pool-max", type=int, default=10, help="pool size per worker (mode pool)")
     parser.add_argument("--upload-delay", type=float, default=0.01, help="seconds each upload task takes")
+    parser.add_argument("--task-workers", type=int, default=4, help="upload task workers per worker process")
+    parser.add_argument("--task-queue-size", type=int, default=1000, help="uploads waiting at most (then 429)")
     parser.add_argument("--log-level", default="warning")
     return parser
 
@@ -76,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = ApiSettings(database_url=database_url, redis_url=redis_url, mode=mode, schema=args.schema,
                                seed_products=args.seed, cache_namespace=args.cache_namespace,
                                pool_max=args.pool_max, pool_min=min(2, args.pool_max),
-                               upload_delay=args.upload_delay)
+                               upload_delay=args.upload_delay, task_workers=args.task_workers,
+                               task_queue_size=args.task_queue_size)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

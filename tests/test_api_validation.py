@@ -1,0 +1,70 @@
+"""perf.api.settings and perf.api.validation: modes and input checks (pure functions)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from perf.api.errors import ApiError
+from perf.api.settings import ApiMode, ApiSettings
+from perf.api.validation import parse_id, parse_json, parse_paging, validate_product
+
+
+def test_mode_presets_and_switches_round_trip():
+    assert ApiMode.parse("all") == ApiMode()
+    assert ApiMode.parse("baseline") == ApiMode.baseline()
+    mode = ApiMode.parse("all,-cache,-join")
+    assert (mode.cache, mode.join, mode.pool, mode.keyset, mode.compression) == (False, False, True, True, True)
+    assert ApiMode.parse("cache,pool") == ApiMode.parse("baseline,+cache,+pool")
+    for text in ("all", "baseline", "all,-cache", "baseline,+join"):
+        assert ApiMode.parse(str(ApiMode.parse(text))) == ApiMode.parse(text)
+
+
+def test_bad_mode_names_the_switch_and_the_choices():
+    with pytest.raises(ValueError, match="unknown switch 'cahce'.*cache, pool, keyset, compression, join"):
+        ApiMode.parse("all,-cahce")
+    with pytest.raises(ValueError, match="pool_min=5 and pool_max=2"):
+        ApiSettings(database_url="postgresql://x/y", redis_url=None, pool_min=5, pool_max=2)
+
+
+def test_paging_defaults_and_range_errors_list_every_field():
+    assert parse_paging({}).page == 1 and parse_paging({}).per_page == 20
+    with pytest.raises(ApiError) as info:
+        parse_paging({"page": "0", "per_page": "101", "category": "x"})
+    assert info.value.status == 422
+    assert [e["field"] for e in info.value.errors] == ["page", "per_page", "category"]
+
+
+def test_ids_that_cannot_exist_are_404():
+    assert parse_id("42") == 42
+    for raw in ("abc", "0", "-1", str(2**63), "1.5"):
+        with pytest.raises(ApiError) as info:
+            parse_id(raw)
+        assert info.value.status == 404
+
+
+def test_malformed_json_is_400():
+    with pytest.raises(ApiError) as info:
+        parse_json(b"{bad")
+    assert info.value.status == 400
+
+
+def test_product_validation():
+    ok = validate_product({"name": " Lamp ", "price": "12.5", "category_id": 3, "image_urls": ["https://a.b/c.jpg"]})
+    assert ok == {"name": "Lamp", "price": Decimal("12.50"), "category_id": 3, "image_urls": ["https://a.b/c.jpg"]}
+    with pytest.raises(ApiError) as info:
+        validate_product({"name": "x" * 201, "price": 1.234, "category_id": True,
+                          "image_urls": ["ftp://x"], "color": "red"})
+    fields = {e["field"] for e in info.value.errors}
+    assert fields == {"color", "name", "price", "category_id", "image_urls[0]"}
+    for price in (-1, "NaN", "Infinity", "1e20", None, [1]):
+        with pytest.raises(ApiError):
+            validate_product({"name": "a", "price": price, "category_id": 1})
+    with pytest.raises(ApiError, match="image_urls"):
+        validate_product({"name": "a", "price": 1, "category_id": 1, "image_urls": ["https://a.b/x"] * 21})
+    assert validate_product({"price": 0}, partial=True) == {"price": Decimal("0.00")}
+    with pytest.raises(ApiError):
+        validate_product({}, partial=True)
+    with pytest.raises(ApiError):
+        validate_product([1, 2])
