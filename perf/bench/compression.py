@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"# perf.bench.compression ({settings.profile}) on {describe(machine_info())}")
     body = product_list_json(args.size)
-    print(f"\n## codecs on a {len(body):,}-byte product-list JSON (median of {args.repeat})")
+    print(f"\n## codecs on a {len(body):,}-byte product-list JSON (median of {args.repeat} interleaved rounds)")
     report_curve(codec_curve(body, all_levels(quick=settings.quick), repeat=args.repeat))
     body_100k = product_list_json(100_000)
     rounds = settings.pick(30, 100)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
+from functools import partial
 from typing import Any
 
 import httpx
@@ -21,33 +22,38 @@ import pandas as pd
 from perf.compression.codecs import DEFAULT_LEVELS, Codec, create_codec, decompress
 from perf.compression.middleware import ASGIApp, CompressionMiddleware
 from perf.compression.server import DemoServer
-from perf.measure import compare_sync, time_sync
+from perf.measure import compare_sync
 
 
 def codec_curve(body: bytes, levels: Mapping[str, Iterable[int]], *, repeat: int = 5,
                 number: int = 1) -> pd.DataFrame:
     """Ratio and compress / decompress speed for each ``{codec: [levels]}`` on ``body``.
 
+    All codec-levels are timed interleaved, round by round in a shuffled order
+    (:func:`perf.measure.compare_sync`), so machine drift hits every level alike.
     One row per codec and level: ``codec``, ``level``, ``label``, ``bytes_in``,
     ``bytes_out``, ``ratio`` (in / out), ``compress_s`` and ``decompress_s`` (medians of
-    ``repeat`` samples), ``compress_iqr_pct`` (their spread), ``compress_mb_s`` and
+    ``repeat`` rounds), ``compress_iqr_pct`` (their spread), ``compress_mb_s`` and
     ``decompress_mb_s`` (MB of input per second).
     """
     if not body:
         raise ValueError("body=b'' cannot be measured: pass a payload, e.g. product_list_json(100_000)")
+    codecs = [Codec(name, level) for name, name_levels in levels.items() for level in name_levels]
+    if not codecs:
+        raise ValueError(f"levels={dict(levels)!r} names no level: pass e.g. {{'gzip': [1, 6, 9]}}")
+    outputs = {codec.label: codec.compress(body) for codec in codecs}
+    compress = compare_sync({c.label: partial(c.compress, body) for c in codecs},
+                            warmup=1, repeat=repeat, number=number).summary()
+    decompress_ = compare_sync({c.label: partial(decompress, c.name, outputs[c.label]) for c in codecs},
+                               warmup=1, repeat=repeat, number=number).summary()
     rows = []
-    for name, name_levels in levels.items():
-        for level in name_levels:
-            codec = Codec(name, level)
-            out = codec.compress(body)
-            timing = time_sync(lambda: codec.compress(body), warmup=1, repeat=repeat, number=number).summary()
-            c = float(timing["median"].iloc[0])
-            d = time_sync(lambda: decompress(name, out), warmup=1, repeat=repeat, number=number).median
-            rows.append({"codec": name, "level": level, "label": codec.label, "bytes_in": len(body),
-                         "bytes_out": len(out), "ratio": len(body) / len(out), "compress_s": c,
-                         "compress_iqr_pct": float(timing["iqr_pct"].iloc[0]),
-                         "decompress_s": d, "compress_mb_s": len(body) / c / 1e6,
-                         "decompress_mb_s": len(body) / d / 1e6})
+    for codec in codecs:
+        out, c, d = outputs[codec.label], compress.loc[codec.label], decompress_.loc[codec.label]
+        rows.append({"codec": codec.name, "level": codec.level, "label": codec.label, "bytes_in": len(body),
+                     "bytes_out": len(out), "ratio": len(body) / len(out), "compress_s": float(c["median"]),
+                     "compress_iqr_pct": float(c["iqr_pct"]), "decompress_s": float(d["median"]),
+                     "compress_mb_s": len(body) / c["median"] / 1e6,
+                     "decompress_mb_s": len(body) / d["median"] / 1e6})
     return pd.DataFrame(rows)
 
 
