@@ -1,0 +1,66 @@
+"""``python -m perf load``: exit codes for met/missed/bad SLOs, JSON output, processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from perf.load.cli import main, parse_duration
+from perf.load.testserver import TestServer
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[TestServer]:
+    with TestServer() as srv:
+        yield srv
+
+
+def test_met_slos_exit_zero_and_write_json(server: TestServer, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run.json"
+    code = main([server.url + "/delay/2", "--rate", "200", "--duration", "1s", "--slo", "p99<500ms",
+                 "--slo", "errors<1%", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "SLO p99<500ms" in printed and "met" in printed
+    data = json.loads(out.read_text())
+    assert data["summary"]["completed"] == 200 and data["offered_rate"] == 200
+
+
+def test_missed_slo_exits_one(server: TestServer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([server.url + "/delay/5", "--users", "2", "--duration", "0.5s", "--slo", "p50<1ms"]) == 1
+    assert "MISSED" in capsys.readouterr().out
+
+
+def test_errors_slo_counts_server_errors(server: TestServer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([server.url + "/status/500", "--users", "2", "--duration", "0.3s", "--slo", "errors<1%"]) == 1
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--slo", "p99<<3"], "cannot parse SLO"),
+    (["--duration", "forever"], "duration must look like"),
+    (["--rate", "-5"], "rate must be > 0"),
+    (["--scenario", "nope"], "scenario must look like"),
+])
+def test_bad_arguments_exit_two_with_a_clear_message(server: TestServer, argv: list[str], message: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([server.url + "/", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_python_dash_m_perf_load_in_a_subprocess(server: TestServer) -> None:
+    proc = subprocess.run([sys.executable, "-m", "perf", "load", server.url + "/", "--duration", "1s",
+                           "--processes", "2", "--slo", "rps>10"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "× 2 processes" in proc.stdout
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("20s") == 20 and parse_duration("500ms") == 0.5 and parse_duration("2m") == 120
+    assert parse_duration("3") == 3

@@ -1,0 +1,55 @@
+"""Stress ramp and bottleneck sampling against a real server whose capacity is known."""
+
+from __future__ import annotations
+
+import pytest
+
+from perf.load.bottleneck import ServerSampler, parse_metrics, time_breakdown
+from perf.load.calibrate import calibrate, flag_client_bound
+from perf.load.models import ClosedModel, run_load
+from perf.load.scenarios import Endpoint, Scenario
+from perf.load.stress import rate_steps, stress
+from perf.load.testserver import TestServer
+
+
+async def test_stress_finds_the_knee_of_a_server_with_known_capacity() -> None:
+    # /stall/4 blocks the server loop 4 ms a request: capacity is at most 250 req/s.
+    with TestServer() as server:
+        report = await stress(server.url, rates=[50, 100, 400, 800], step_seconds=1.0,
+                              scenario=Scenario.single("/stall/4"), slos=["p99<100ms"], timeout=3.0)
+    steps = report.steps
+    assert list(steps["offered"][:3]) == [50, 100, 400]
+    assert report.max_sustainable in (50, 100)
+    assert report.broke_at == 400
+    assert len(steps) == 3  # stopped at the first break
+    assert steps["p99_ms"].iloc[-1] > 5 * steps["p99_ms"].iloc[0]
+    assert "max sustainable rate" in report.describe()
+
+
+def test_rate_steps() -> None:
+    assert rate_steps(100, factor=2, max_rate=1000) == [100, 200, 400, 800]
+    with pytest.raises(ValueError, match="factor must be > 1"):
+        rate_steps(100, factor=1)
+
+
+async def test_sampler_breakdown_and_calibration() -> None:
+    with TestServer() as server:
+        async with ServerSampler(pid=server.pid, metrics_url=server.url + "/metrics", interval=0.2) as sampler:
+            scenario = Scenario([Endpoint("fast", "/", weight=9), Endpoint("db", "/delay/2", weight=1)])
+            result = await run_load(server.url, model=ClosedModel(users=8, duration=1.0), scenario=scenario)
+        calibration = await calibrate(server.url, duration=0.5)
+    assert sampler.cpu.max() > 0.05  # the server was busy answering thousands of requests a second
+    assert sampler.metric_delta("requests_total") >= result.completed
+    breakdown = time_breakdown(result)
+    assert breakdown.loc["db", "db_ms"] == pytest.approx(2.0)
+    assert breakdown.loc["fast", "db_ms"] == 0.0
+    assert 0 < breakdown.loc["db", "server_share"] <= 1
+    assert calibration.ceiling > 200
+    assert flag_client_bound(result, calibration) is None or result.throughput >= 0.8 * calibration.ceiling
+    assert "client-bound" in (flag_client_bound(calibration.result, calibration) or "")  # type: ignore[arg-type]
+
+
+def test_parse_metrics_prometheus_and_json() -> None:
+    text = '# HELP x y\nhttp_requests_total{path="/a"} 12\npool_wait_seconds 0.5\nbad line\n'
+    assert parse_metrics(text) == {'http_requests_total{path="/a"}': 12.0, "pool_wait_seconds": 0.5}
+    assert parse_metrics('{"pool": {"waits": 3, "name": "x"}, "hit": 0.5}') == {"pool.waits": 3.0, "hit": 0.5}
