@@ -3,13 +3,11 @@
 Every strategy is ``await strategy(conn, table, columns, rows, *, batch_size=..., schema=None)``
 and returns the number of rows written:
 
-=============================  =========================================================
-:func:`insert_row_by_row`      one ``INSERT`` per row, each its own (autocommit) transaction
-:func:`insert_rows_in_transaction`  one ``INSERT`` per row, ``batch_size`` rows per transaction
-:func:`insert_executemany`     ``executemany`` (pipelined) per batch, one transaction per batch
-:func:`insert_unnest`          one ``INSERT … SELECT FROM unnest($1::t[], …)`` per batch
-:func:`insert_copy`            ``COPY`` (``copy_records_to_table``) per batch
-=============================  =========================================================
+* :func:`insert_row_by_row` — one ``INSERT`` per row, each its own (autocommit) transaction;
+* :func:`insert_rows_in_transaction` — one ``INSERT`` per row, ``batch_size`` rows per transaction;
+* :func:`insert_executemany` — ``executemany`` (pipelined) per batch, one transaction per batch;
+* :func:`insert_unnest` — one ``INSERT … SELECT FROM unnest($1::t[], …)`` per batch;
+* :func:`insert_copy` — ``COPY`` (``copy_records_to_table``) per batch.
 
 Each batch runs in its own transaction, so a bad row (NULL in a NOT NULL column, a
 value of the wrong type) rolls back exactly the batch that holds it: earlier batches
