@@ -8,6 +8,7 @@ and returns a realistic JSON-able payload (the report plus the category's top pr
 
 from __future__ import annotations
 
+import random
 import re
 from typing import Any
 
@@ -60,3 +61,18 @@ async def load_category_report(conn: asyncpg.Connection | asyncpg.Pool, category
         SELECT id, name, price::float8 AS price, stock, description FROM {schema}.catalog
         WHERE category = $1 ORDER BY price DESC, id LIMIT $2""", category, top)
     return {"category": category, **dict(stats), "top": [dict(p) for p in products]}
+
+
+async def load_product(conn: asyncpg.Connection | asyncpg.Pool, product_id: int, *, schema: str) -> dict[str, Any] | None:
+    """One product by primary key (a fast loader), or None."""
+    row = await conn.fetchrow(f"SELECT id, category, name, price::float8 AS price, stock, description "
+                              f"FROM {_schema(schema)}.catalog WHERE id = $1", product_id)
+    return None if row is None else dict(row)
+
+
+def zipf_ids(n: int, *, population: int, s: float = 1.1, seed: int = 0) -> list[int]:
+    """``n`` product ids in 1..population drawn with Zipf weights (id 1 the most popular): web traffic's shape."""
+    if n < 0 or population < 1 or s <= 0:
+        raise ValueError(f"n={n!r} must be >= 0, population={population!r} >= 1 and s={s!r} > 0")
+    weights = [1.0 / rank ** s for rank in range(1, population + 1)]
+    return random.Random(seed).choices(range(1, population + 1), weights=weights, k=n)
