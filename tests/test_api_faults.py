@@ -1,0 +1,102 @@
+"""The API under faults: Redis down, PostgreSQL down, shutdown with queued uploads, a full queue,
+and cache coherence across two server processes. Private servers where a fault is injected."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Callable
+
+import httpx
+
+from perf.api.server import ApiServer
+from perf.services import EmbeddedPostgres, EmbeddedRedis
+from tests._api_helpers import drop_namespace, unique_name
+
+
+def _until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_redis_down_reads_bypass_the_cache_then_recover(tmp_path: Path, database_url: str):
+    schema = unique_name("t_api_redis")
+    try:
+        with EmbeddedRedis(tmp_path / "redis") as redis_server, \
+                ApiServer(database_url=database_url, redis_url=redis_server.url, schema=schema, seed=50) as api, \
+                httpx.Client(base_url=api.url, timeout=10) as client:
+            assert client.get("/products/1").headers["x-cache"] == "miss"
+            assert client.get("/products/1").headers["x-cache"] == "hit-l1"
+            redis_server.stop()
+            for pid in (2, 3):  # (a repeat may be served from L1: still fresh, see the PATCH below)
+                down = client.get(f"/products/{pid}")
+                assert down.status_code == 200 and down.json()["id"] == pid
+                assert down.headers["x-cache"] == "bypass"
+            health = client.get("/health")
+            assert health.status_code == 200 and health.json()["status"] == "degraded"
+            assert client.patch("/products/2", json={"price": 7}).status_code == 200  # writes still work
+            assert client.get("/products/2").json()["price"] == "7.00"
+            redis_server.start()
+            assert _until(lambda: client.get("/products/4").headers["x-cache"] != "bypass")
+            assert client.get("/products/2").json()["price"] == "7.00"
+            assert client.get("/health").json()["status"] == "ok"
+    finally:
+        drop_namespace(database_url, schema, None, schema)
+
+
+def test_postgres_down_is_503_with_retry_after_then_recovers(tmp_path: Path, redis_url: str):
+    schema = unique_name("t_api_pg")
+    with EmbeddedPostgres(tmp_path / "pg") as pg, \
+            ApiServer(database_url=pg.url, redis_url=redis_url, schema=schema, seed=50, mode="all,-cache") as api, \
+            httpx.Client(base_url=api.url, timeout=10) as client:
+        assert client.get("/products/1").status_code == 200
+        pg.stop()
+        for path in ("/products/1", "/products", "/health"):
+            down = client.get(path)
+            assert down.status_code == 503, down.text
+            assert down.headers["retry-after"] == "1" and "Traceback" not in down.text
+        pg.start()
+        assert _until(lambda: client.get("/products/1").status_code == 200)
+        assert client.get("/products").json()["total"] == 50
+
+
+def test_full_queue_is_429_and_shutdown_finishes_every_accepted_upload(database_url: str, redis_url: str):
+    schema = unique_name("t_api_tasks")
+    api = ApiServer(database_url=database_url, redis_url=redis_url, schema=schema, task_workers=1,
+                    task_queue_size=3, upload_delay=0.3).start()
+    try:
+        with httpx.Client(base_url=api.url, timeout=10) as client:
+            answers = [client.post("/uploads", content=b"payload %d" % i) for i in range(6)]
+        accepted = [a for a in answers if a.status_code == 202]
+        rejected = [a for a in answers if a.status_code == 429]
+        assert len(accepted) == 4 and len(rejected) == 2  # 1 running + 3 waiting
+        assert int(rejected[0].headers["retry-after"]) >= 1
+        started = time.monotonic()
+        assert api.close() in (0, -15)  # uvicorn re-raises SIGTERM after a graceful shutdown
+        assert time.monotonic() - started >= 0.5  # it waited for the queue to drain
+        assert re.search(r"task queue drained, 4 finished, 0 unfinished", api.log()), api.log()
+    finally:
+        api.close()
+        api.cleanup()
+        drop_namespace(database_url, schema, redis_url, schema)
+
+
+def test_a_write_in_one_process_is_seen_at_once_by_another(database_url: str, redis_url: str):
+    schema = unique_name("t_api_two")
+    try:
+        with ApiServer(database_url=database_url, redis_url=redis_url, schema=schema, seed=20) as one, \
+                ApiServer(database_url=database_url, redis_url=redis_url, schema=schema) as two, \
+                httpx.Client(base_url=one.url) as writer, httpx.Client(base_url=two.url) as reader:
+            for price in range(1, 6):
+                reader.get("/products/9")
+                assert reader.get("/products/9").headers["x-cache"] == "hit-l1"  # cached in process two
+                assert writer.patch("/products/9", json={"price": price}).status_code == 200
+                assert reader.get("/products/9").json()["price"] == f"{price}.00"
+                assert reader.get("/products", params={"per_page": 20}).json()["items"][8]["price"] == f"{price}.00"
+    finally:
+        drop_namespace(database_url, schema, redis_url, schema)
