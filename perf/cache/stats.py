@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas and hdrh load on first use: a cache worker process never pays for them
+    import pandas as pd
 
-from perf.measure import DEFAULT_PERCENTILES, LatencyHistogram
+    from perf.measure.latency import LatencyHistogram
 
-_LABELS = [f"p{p:g}" for p in DEFAULT_PERCENTILES]
+_LABELS = ["p50", "p90", "p99", "p99.9"]  # perf.measure.DEFAULT_PERCENTILES
 _MAX_PENDING = 4096  # distinct microsecond values held before folding into the histogram
 
 COUNTERS: tuple[str, ...] = (
@@ -33,8 +34,8 @@ class CacheStats:
 
     counts: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
-    _l2: LatencyHistogram = field(default_factory=LatencyHistogram, repr=False)
-    _load: LatencyHistogram = field(default_factory=LatencyHistogram, repr=False)
+    _l2: LatencyHistogram | None = field(default=None, repr=False)
+    _load: LatencyHistogram | None = field(default=None, repr=False)
     _l2_pending: Counter[int] = field(default_factory=Counter, repr=False)
     _load_pending: Counter[int] = field(default_factory=Counter, repr=False)
 
@@ -43,16 +44,24 @@ class CacheStats:
         pending = self._l2_pending
         pending[int(seconds * 1e6)] += 1
         if len(pending) > _MAX_PENDING:
-            self._flush(pending, self._l2)
+            self._flush(pending, self._histograms()[0])
 
     def record_load(self, seconds: float) -> None:
         """Note one loader run's duration (folded into :attr:`load_time` when it is read)."""
         self._load_pending[int(seconds * 1e6)] += 1
         if len(self._load_pending) > _MAX_PENDING:
-            self._flush(self._load_pending, self._load)
+            self._flush(self._load_pending, self._histograms()[1])
+
+    def _histograms(self) -> tuple[LatencyHistogram, LatencyHistogram]:
+        if self._l2 is None or self._load is None:
+            from perf.measure.latency import LatencyHistogram
+
+            self._l2, self._load = LatencyHistogram(), LatencyHistogram()
+        return self._l2, self._load
 
     @staticmethod
-    def _flush(pending: Counter[int], hist: LatencyHistogram) -> LatencyHistogram:
+    def _flush(pending: Counter[int], hist: LatencyHistogram | None) -> LatencyHistogram:
+        assert hist is not None
         for micros, n in pending.items():
             hist.record(micros / 1e6, n)
         pending.clear()
@@ -61,12 +70,12 @@ class CacheStats:
     @property
     def l2_latency(self) -> LatencyHistogram:
         """HDR histogram of L2 read latencies (seconds)."""
-        return self._flush(self._l2_pending, self._l2)
+        return self._flush(self._l2_pending, self._histograms()[0])
 
     @property
     def load_time(self) -> LatencyHistogram:
         """HDR histogram of loader durations (seconds)."""
-        return self._flush(self._load_pending, self._load)
+        return self._flush(self._load_pending, self._histograms()[1])
 
     def incr(self, name: str, n: int = 1) -> None:
         """Add ``n`` to counter ``name`` (one of :data:`COUNTERS`)."""
@@ -106,6 +115,8 @@ class CacheStats:
 
     def to_frame(self) -> pd.DataFrame:
         """The snapshot as a two-column DataFrame (``metric``, ``value``)."""
+        import pandas as pd
+
         snap = self.snapshot()
         return pd.DataFrame({"metric": list(snap), "value": list(snap.values())})
 
@@ -115,5 +126,4 @@ class CacheStats:
         self.errors.clear()
         self._l2_pending.clear()
         self._load_pending.clear()
-        self._l2 = LatencyHistogram()
-        self._load = LatencyHistogram()
+        self._l2 = self._load = None
