@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+
 from perf.load.drivers import run_wrk, wrk_available
 from perf.load.models import ClosedModel, run_load
 from perf.load.results import LoadResult
+from perf.load.scenarios import Scenario
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,6 @@ async def calibrate(base_url: str, *, path: str = "/", driver: str = "builtin", 
     ``driver="wrk"`` runs wrk (raises :class:`~perf.load.drivers.DriverUnavailable` when it
     is not installed).
     """
-    from perf.load.scenarios import Scenario
-
     url = base_url.rstrip("/") + path
     if driver == "wrk":
         result = await run_wrk(url, connections=users, duration=max(duration, 1.0))
@@ -63,4 +64,45 @@ def flag_client_bound(result: LoadResult, calibration: Calibration, *, margin: f
             f"ceiling {calibration.ceiling:,.0f} req/s ({calibration.driver}); treat it as a floor")
 
 
-__all__ = ["Calibration", "calibrate", "flag_client_bound", "wrk_available"]
+
+
+async def compare_drivers(base_url: str, *, drivers: tuple[str, ...] = ("builtin", "httpx", "wrk"),
+                          rounds: int = 3, seconds: float = 2.0, users: int = 32, path: str = "/",
+                          cpu: set[int] | None = None) -> pd.DataFrame:
+    """Each driver's ceiling against the same endpoint, interleaved round by round.
+
+    Returns a tidy frame (``driver``, ``round``, ``rps``, ``cpu``) plus a ``skipped``
+    attribute (``frame.attrs["skipped"]``: driver -> why) for drivers that cannot run
+    here (wrk not on PATH). ``cpu`` pins wrk to those cores.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds!r}")
+    skipped: dict[str, str] = {}
+    if "wrk" in drivers and wrk_available():
+        skipped["wrk"] = wrk_available() or ""
+    active = [d for d in drivers if d not in skipped]
+    rows = []
+    for rnd in range(rounds):
+        order = active if rnd % 2 == 0 else active[::-1]  # alternate so drift hits every driver alike
+        for driver in order:
+            if driver == "wrk":
+                result = await run_wrk(base_url.rstrip("/") + path, connections=users,
+                                       duration=max(seconds, 1.0), cpu=cpu)
+                cpu_used = float("nan")
+            else:
+                result = await run_load(base_url, model=ClosedModel(users=users, duration=seconds),
+                                        scenario=Scenario.single(path), driver=driver)
+                cpu_used = result.client_cpu_fraction
+            rows.append({"driver": driver, "round": rnd, "rps": result.throughput, "cpu": cpu_used})
+    frame = pd.DataFrame(rows, columns=["driver", "round", "rps", "cpu"])
+    frame.attrs["skipped"] = skipped
+    return frame
+
+
+def driver_ratios(frame: pd.DataFrame, driver: str, baseline: str) -> float:
+    """Median of round-by-round ``rps[driver] / rps[baseline]`` from :func:`compare_drivers`."""
+    wide = frame.pivot(index="round", columns="driver", values="rps")
+    for name in (driver, baseline):
+        if name not in wide.columns:
+            raise KeyError(f"no driver {name!r} in the comparison; have {sorted(wide.columns)}")
+    return float((wide[driver] / wide[baseline]).median())
