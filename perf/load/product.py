@@ -1,0 +1,72 @@
+"""The product API's traffic mix and the /metrics fields the recommendation rules read.
+
+``SCENARIO`` is the default mix (80% list pages across categories, 15% item reads, 5%
+price updates) for a database seeded with :data:`PRODUCTS` products in
+:data:`CATEGORIES` categories; :func:`product_scenario` builds one for other sizes
+(it pickles, so ``--processes`` can ship it). From the CLI:
+``python -m perf load http://127.0.0.1:8000 --scenario perf.load.product:SCENARIO``.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from typing import Any, Mapping
+
+import orjson
+
+from perf.load.scenarios import Endpoint, Scenario
+
+PRODUCTS = 1000
+CATEGORIES = 20
+_JSON = {"content-type": "application/json"}
+
+
+def list_path(rng: random.Random, *, categories: int = CATEGORIES, pages: int = 3) -> str:
+    """A list page of a random category; the first page is the most popular."""
+    page = 1 if rng.random() < 0.6 else rng.randint(2, max(pages, 2))
+    return f"/products?category={rng.randint(1, categories)}&page={page}&per_page=20"
+
+
+def item_path(rng: random.Random, *, products: int = PRODUCTS) -> str:
+    """One product's detail page."""
+    return f"/products/{rng.randint(1, products)}"
+
+
+def price_body(rng: random.Random) -> bytes:
+    """A PATCH body changing the price."""
+    return orjson.dumps({"price": round(rng.uniform(1, 500), 2)})
+
+
+def product_scenario(*, products: int = PRODUCTS, categories: int = CATEGORIES, list_weight: float = 80,
+                     item_weight: float = 15, write_weight: float = 5) -> Scenario:
+    """The list/item/write mix for a database of ``products`` in ``categories``."""
+    if products < 1 or categories < 1:
+        raise ValueError(f"products and categories must be >= 1, got {products!r} and {categories!r}")
+    endpoints = [
+        Endpoint("list", functools.partial(list_path, categories=categories), weight=list_weight),
+        Endpoint("item", functools.partial(item_path, products=products), weight=item_weight),
+    ]
+    if write_weight:
+        endpoints.append(Endpoint("write", functools.partial(item_path, products=products), weight=write_weight,
+                                  method="PATCH", body=price_body, headers=_JSON))
+    return Scenario(endpoints)
+
+
+SCENARIO = product_scenario()
+
+
+def api_measurements(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """Recommendation inputs from the API's flattened ``/metrics`` (see ``ServerSampler.metrics``).
+
+    Returns ``pool_wait_p99_ms``, ``pool_max_size`` and ``hit_ratio`` when present. With
+    several workers, /metrics answers from whichever worker took the request.
+    """
+    out: dict[str, Any] = {}
+    if metrics.get("db.wait_p99") is not None:
+        out["pool_wait_p99_ms"] = float(metrics["db.wait_p99"]) * 1e3
+    if metrics.get("db.max_size") is not None:
+        out["pool_max_size"] = int(metrics["db.max_size"])
+    if metrics.get("cache.hit_ratio") is not None:
+        out["hit_ratio"] = {"/products": float(metrics["cache.hit_ratio"])}
+    return out
