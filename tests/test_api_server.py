@@ -168,7 +168,8 @@ def test_health_and_metrics(client: httpx.Client):
     assert health.json()["postgres"]["ok"] and health.json()["redis"]["ok"]
     client.get("/products/3")
     metrics = client.get("/metrics").json()
-    assert metrics["mode"] == {"cache": True, "pool": True, "keyset": True, "compression": True, "join": True}
+    assert metrics["mode"] == {"cache": True, "pool": True, "keyset": True, "compression": True, "join": True,
+                               "fastpath": True}
     assert metrics["requests"]["count"] > 0 and metrics["requests"]["p50_ms"] > 0
     assert metrics["cache"]["redis_available"] is True
     assert metrics["db"]["mode"] == "pool" and metrics["db"]["max_size"] == 10

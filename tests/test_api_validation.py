@@ -15,7 +15,8 @@ def test_mode_presets_and_switches_round_trip():
     assert ApiMode.parse("all") == ApiMode()
     assert ApiMode.parse("baseline") == ApiMode.baseline()
     mode = ApiMode.parse("all,-cache,-join")
-    assert (mode.cache, mode.join, mode.pool, mode.keyset, mode.compression) == (False, False, True, True, True)
+    assert (mode.cache, mode.join, mode.pool, mode.keyset, mode.compression, mode.fastpath) == (
+        False, False, True, True, True, True)
     assert ApiMode.parse("cache,pool") == ApiMode.parse("baseline,+cache,+pool")
     for text in ("all", "baseline", "all,-cache", "baseline,+join"):
         assert ApiMode.parse(str(ApiMode.parse(text))) == ApiMode.parse(text)

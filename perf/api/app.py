@@ -13,7 +13,8 @@ the rest. Production settings: ``debug=False`` (Nexios' default ``True`` sends
 tracebacks to clients), every error is JSON (:mod:`perf.api.errors`).
 
 ASGI layers, outermost first: timing (``Server-Timing``, ``X-Cache``) → body limit
-(413) → compression (``mode.compression``) → error boundary → Nexios router.
+(413) → compression (``mode.compression``) → cached-read fast path (``mode.fastpath``)
+→ error boundary → Nexios router.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from nexios import NexiosApp
 
 from perf.api.database import Database
 from perf.api.errors import ErrorBoundary, SafeRoute
+from perf.api.fastpath import ProductFastPath
 from perf.api.limits import BodyLimitMiddleware
 from perf.api.products import ProductService
 from perf.api.routes import register_routes
@@ -114,6 +116,8 @@ def create_app(settings: ApiSettings) -> NexiosApp:
     app.state["api"] = state  # reachable before startup too (tests, /metrics)
     register_routes(app, state)
     app.wrap_asgi(ErrorBoundary)
+    if settings.mode.cache and settings.mode.fastpath:
+        app.wrap_asgi(ProductFastPath, state=state)
     if settings.mode.compression:
         app.wrap_asgi(CompressionMiddleware, minimum_size=1024)
     app.wrap_asgi(BodyLimitMiddleware, max_body=settings.max_body)

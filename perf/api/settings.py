@@ -11,6 +11,8 @@ switch          on (optimised)                            off (seed-style baseli
 ``keyset``      ``?after=ID`` pages with ``id > $1``      ``?after=`` ignored, LIMIT/OFFSET only
 ``compression`` CompressionMiddleware (br/zstd/gzip)      identity bodies
 ``join``        one query (JOIN + array_agg)              N+1: 1 + 2N queries
+``fastpath``    cached ``GET /products/{id}`` answered     every request goes through Nexios
+                below Nexios (needs ``cache``)
 ==============  ========================================  ==========================================
 
 Spell a mode as ``"all"`` (every switch on), ``"baseline"`` (every switch off) or a
@@ -25,7 +27,7 @@ from typing import Any
 
 from perf.config import Settings
 
-SWITCHES = ("cache", "pool", "keyset", "compression", "join")
+SWITCHES = ("cache", "pool", "keyset", "compression", "join", "fastpath")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class ApiMode:
     keyset: bool = True
     compression: bool = True
     join: bool = True
+    fastpath: bool = True
 
     @classmethod
     def parse(cls, text: "str | ApiMode") -> "ApiMode":

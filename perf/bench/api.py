@@ -1,0 +1,191 @@
+"""Benchmark the product API: cached vs uncached reads, and the Nexios framework tax.
+
+``python -m perf.bench.api [--rounds N] [--duration S] [--connections C]``
+
+Serves the API (1 uvicorn worker, pinned to core 0 where possible) three times, modes
+``all``, ``all,-fastpath`` and ``all,-cache``, on the same seeded schema, and drives them with wrk (pinned to
+core 1) if it is on PATH, else with the small asyncio keep-alive client below. Variants
+run in interleaved rounds (A B C D, A B C D, ...) so machine noise hits all of them alike;
+the printout has medians with quartiles, and per-round ratios:
+
+* ``GET /products/{id}`` (random ids) cached (L1 hits, answered by the ASGI fast path)
+  vs uncached (PostgreSQL each time, mode ``all,-cache``); target: cached >= 5x the uncached
+  req/s; also cached but routed through Nexios (mode ``all,-fastpath``);
+* Nexios ``GET /hello`` vs a bare ASGI ``GET /bare/hello`` on the same server: the framework tax.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import httpx
+import pandas as pd
+
+from perf.api.server import ApiServer
+from perf.config import get_settings
+from perf.measure import LatencyHistogram, machine_info, summarize
+from perf.services import ensure_services
+
+SCHEMA = "bench_api"
+TARGET_CACHE_SPEEDUP = 5.0
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """One load run: requests per second and latency percentiles in seconds."""
+
+    rps: float
+    p50: float
+    p99: float
+    errors: int
+
+
+_WRK_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+_LUA = """
+math.randomseed(42)
+request = function()
+  return wrk.format("GET", "/products/" .. math.random(1, {ids}))
+end
+"""
+
+
+def _wrk_seconds(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(number) * _WRK_UNITS[unit]
+
+
+def run_wrk(url: str, *, duration: float, connections: int, ids: int | None = None,
+            cpu: Sequence[int] | None = None) -> LoadResult:
+    """Run wrk against ``url`` (``ids``: random ``/products/1..ids``); parse req/s, p50, p99."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(int(duration), 1)}s", "--latency", url]
+        if ids:
+            script.write(_LUA.format(ids=ids))
+            script.flush()
+            cmd[1:1] = ["-s", script.name]
+        if cpu and shutil.which("taskset"):
+            cmd = ["taskset", "-c", ",".join(map(str, cpu)), *cmd]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=duration + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _wrk_seconds(re.search(r"\s50%\s+([\d.]+\w+)", out).group(1))
+    p99 = _wrk_seconds(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1))
+    errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|Socket errors:.*?timeout)\D+(\d+)", out))
+    return LoadResult(rps, p50, p99, errors)
+
+
+async def _client(host: str, port: int, paths: list[str], deadline: float, hist: LatencyHistogram,
+                  counts: list[int]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        i = 0
+        while time.perf_counter() < deadline:
+            path = paths[i % len(paths)]
+            i += 1
+            started = time.perf_counter()
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+            await reader.readexactly(length)
+            hist.record(time.perf_counter() - started)
+            counts[0 if head.startswith(b"HTTP/1.1 2") else 1] += 1
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+def run_asyncio_client(url: str, *, duration: float, connections: int, ids: int | None = None,
+                       cpu: Sequence[int] | None = None) -> LoadResult:
+    """Fallback load generator: ``connections`` keep-alive HTTP/1.1 loops for ``duration`` seconds."""
+    if cpu:
+        try:
+            os.sched_setaffinity(0, cpu)
+        except (AttributeError, OSError):
+            pass
+    parts = httpx.URL(url)
+    paths = [f"/products/{(i * 7919) % ids + 1}" for i in range(ids)] if ids else [parts.raw_path.decode()]
+    hist, counts = LatencyHistogram(), [0, 0]
+
+    async def drive() -> float:
+        started = time.perf_counter()
+        deadline = started + duration
+        await asyncio.gather(*(_client(parts.host, parts.port, paths[i:] + paths[:i], deadline, hist, counts)
+                               for i in range(connections)))
+        return time.perf_counter() - started
+
+    elapsed = asyncio.run(drive())
+    return LoadResult((counts[0] + counts[1]) / elapsed, hist.percentile(50), hist.percentile(99), counts[1])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print the figures (see the module docstring)."""
+    settings = get_settings()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=settings.pick(3, 5))
+    parser.add_argument("--duration", type=float, default=settings.pick(2.0, 10.0), help="seconds per run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--products", type=int, default=settings.pick(2_000, 100_000))
+    parser.add_argument("--ids", type=int, default=1_000, help="distinct product ids requested")
+    args = parser.parse_args(argv)
+    load = run_wrk if shutil.which("wrk") else run_asyncio_client
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    server_cpu, client_cpu = ([cores[0]], [cores[1]]) if len(cores) >= 2 else (None, None)
+    with ensure_services(settings) as services:
+        common = dict(database_url=services.database_url, redis_url=services.redis_url, schema=SCHEMA,
+                      seed=args.products, cpu=server_cpu)
+        with ApiServer(mode="all", **common) as cached, ApiServer(mode="all,-fastpath", **common) as routed, \
+                ApiServer(mode="all,-cache", **common) as uncached:
+            variants = {
+                "cached GET /products/{id}": (cached.url + "/products/1", args.ids),
+                "cached, via Nexios": (routed.url + "/products/1", args.ids),
+                "uncached GET /products/{id}": (uncached.url + "/products/1", args.ids),
+                "Nexios GET /hello": (cached.url + "/hello", None),
+                "bare ASGI GET /bare/hello": (cached.url + "/bare/hello", None),
+            }
+            for url, ids in variants.values():  # warm-up: fills the cache, opens pools
+                load(url, duration=1, connections=args.connections, ids=ids, cpu=client_cpu)
+            rows = []
+            for round_ in range(args.rounds):
+                for name, (url, ids) in variants.items():
+                    result = load(url, duration=args.duration, connections=args.connections, ids=ids, cpu=client_cpu)
+                    rows.append({"round": round_, "variant": name, "rps": result.rps, "p50_ms": result.p50 * 1e3,
+                                 "p99_ms": result.p99 * 1e3, "errors": result.errors})
+    frame = pd.DataFrame(rows)
+    info = machine_info()
+    print(f"perf.bench.api: load={load.__name__} server cpu={server_cpu} client cpu={client_cpu} "
+          f"rounds={args.rounds} x {args.duration:.0f}s, {args.connections} connections, "
+          f"{args.products} products, {args.ids} ids; python {info.get('python', '?')}")
+    rps = summarize(frame, value="rps")
+    p50 = summarize(frame, value="p50_ms")
+    p99 = summarize(frame, value="p99_ms")
+    for name in variants:
+        print(f"  {name:30s} {rps.loc[name, 'median']:9.0f} req/s [q1 {rps.loc[name, 'q1']:.0f}, "
+              f"q3 {rps.loc[name, 'q3']:.0f}]  p50 {p50.loc[name, 'median']:6.2f} ms  "
+              f"p99 {p99.loc[name, 'median']:6.2f} ms  errors {int(frame[frame.variant == name].errors.sum())}")
+    wide = frame.pivot(index="round", columns="variant", values="rps")
+    speedup = (wide["cached GET /products/{id}"] / wide["uncached GET /products/{id}"])
+    verdict = "MET" if speedup.median() >= TARGET_CACHE_SPEEDUP else "NOT MET"
+    print(f"  cache speedup (per-round cached/uncached req/s): median {speedup.median():.1f}x "
+          f"[min {speedup.min():.1f}x, max {speedup.max():.1f}x]; target >= {TARGET_CACHE_SPEEDUP:.0f}x: {verdict}")
+    routed = wide["cached, via Nexios"] / wide["uncached GET /products/{id}"]
+    print(f"  cache speedup with every request routed through Nexios (mode all,-fastpath): median "
+          f"{routed.median():.1f}x [min {routed.min():.1f}x, max {routed.max():.1f}x]")
+    tax = (1 / wide["Nexios GET /hello"] - 1 / wide["bare ASGI GET /bare/hello"]) * 1e6
+    ratio = wide["bare ASGI GET /bare/hello"] / wide["Nexios GET /hello"]
+    print(f"  framework tax: bare ASGI serves {ratio.median():.1f}x the req/s of Nexios; "
+          f"Nexios adds ~{tax.median():.0f} us of server time per request (median of rounds, "
+          f"includes the API's timing/limit/error/compression ASGI layers)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
