@@ -153,7 +153,7 @@ setups = {"no compression": {"mode": "none"}, "naive (seed)": {"mode": "naive"},
           "gzip-6": asgi("gzip", 6), "br-4": asgi("br", 4), "zstd-3": asgi("zstd", 3)}
 if not settings.quick:
     setups |= {"gzip-1": asgi("gzip", 1), "gzip-9": asgi("gzip", 9), "br-11": asgi("br", 11), "zstd-19": asgi("zstd", 19)}
-e2e = end_to_end(setups, path="/products?size=100000", requests=settings.pick(10, 40), batches=settings.pick(3, 8))
+e2e = end_to_end(setups, path="/products?size=100000", requests=settings.pick(10, 20), batches=settings.pick(3, 6))
 cpu = summarize(e2e, by="setting", value="server_cpu_s")
 charts.bar_with_spread(cpu, title="Server CPU per 100 KB response", unit="ms", value_label="CPU", info=info)
 plt.show()
