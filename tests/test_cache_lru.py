@@ -56,3 +56,11 @@ def test_invalid_bound_names_parameter(bad: object) -> None:
         LRUCache(bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="ttl=0"):
         LRUCache(2).set("k", 1, ttl=0)
+
+
+def test_hit_ratio_timeline_windows() -> None:
+    from perf.cache.stats import hit_ratio_timeline
+
+    frame = hit_ratio_timeline(["miss", "miss", "l2", "l1", "l1", "bypass"], window=2, label="x")
+    assert frame["hit_ratio"].tolist() == [0.0, 1.0, 0.5]
+    assert frame["request"].tolist() == [2, 4, 6] and set(frame["cache"]) == {"x"}

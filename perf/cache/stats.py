@@ -127,3 +127,16 @@ class CacheStats:
         self._l2_pending.clear()
         self._load_pending.clear()
         self._l2 = self._load = None
+
+
+def hit_ratio_timeline(sources: list[str], *, window: int = 100, label: str = "cache") -> pd.DataFrame:
+    """Hit ratio over consecutive windows of ``window`` reads, from a list of read sources
+    (``"l1"``/``"l2"`` count as hits): columns ``request`` (end of window), ``hit_ratio``, ``cache``."""
+    import pandas as pd
+
+    if window < 1:
+        raise ValueError(f"window={window!r} must be >= 1 (e.g. 100 reads)")
+    hits = pd.Series([s in ("l1", "l2") for s in sources], dtype=float)
+    per_window = hits.groupby(hits.index // window).mean()
+    return pd.DataFrame({"request": (per_window.index + 1) * window, "hit_ratio": per_window.to_numpy(),
+                         "cache": label})

@@ -1,0 +1,350 @@
+# %% [markdown]
+# # 01 · Caching: a multi-level cache with invalidation, warming and stampede protection
+#
+# The seed's `CacheManager` pickled whatever Redis handed back, ignored keyword arguments
+# in its keys, "invalidated" with `delete("products:*")` and let every concurrent miss hit
+# the database. This notebook measures the cache in `perf.cache` that fixes each of these:
+#
+# * **L1** an in-process LRU with per-entry TTL, in front of **L2** Redis;
+# * invalidation by key, by **tag** and by **namespace version**, reaching every process via pub/sub;
+# * **single-flight** and **XFetch** against stampedes; **fail-open** when Redis is down;
+# * **statistics** per level, and **warming**.
+#
+# The slow thing we cache is a real PostgreSQL aggregate over a catalog table in schema `nb_cache`.
+
+# %%
+import asyncio
+import tempfile
+import uuid
+
+import asyncpg
+import matplotlib.pyplot as plt
+import pandas as pd
+import redis.asyncio as redis
+from IPython.display import Markdown, display
+
+from perf import charts
+from perf.cache.multilevel import MultiLevelCache
+from perf.cache.workload import create_catalog, load_category_report, load_product, zipf_ids
+from perf.config import get_settings
+from perf.measure import collect_machine_info, compare_async, compare_sync, time_async
+from perf.services import ensure_services
+
+settings = get_settings()
+services = ensure_services(settings)
+SCHEMA = "nb_cache"
+NAMESPACE = f"nb:cache:{uuid.uuid4().hex[:8]}"  # this run's keys; purged in the last cell
+ROWS = settings.pick(20_000, 400_000)
+
+pool = await asyncpg.create_pool(services.database_url, min_size=2, max_size=10)
+async with pool.acquire() as conn:
+    await create_catalog(conn, schema=SCHEMA, rows=ROWS)
+raw = redis.from_url(services.redis_url)
+cache = await MultiLevelCache(services.redis_url, namespace=NAMESPACE, default_ttl=600).start()
+l2_only = await MultiLevelCache(services.redis_url, namespace=NAMESPACE, l1_max_entries=0).start()
+info = await collect_machine_info(database_url=services.database_url, redis_url=services.redis_url)
+print(f"profile {settings.profile}: {ROWS:,} products in {SCHEMA}.catalog")
+
+# %% [markdown]
+# ## 1. What a hit saves: loader vs L2 vs L1
+# The loader is a per-category report: count, average, standard deviation and 90th
+# percentile of price, plus the 20 most expensive products (a ~4 KB JSON payload).
+# We time, interleaved round by round: the query itself, an **L2 hit** (a cache with L1
+# switched off, so every read goes to Redis), and an **L1 hit**.
+
+# %%
+async def report_loader():
+    return await load_category_report(pool, 3, schema=SCHEMA)
+
+await cache.set("report:3", await report_loader())
+levels = await compare_async(
+    {"loader (PostgreSQL)": report_loader, "L2 hit (Redis)": lambda: l2_only.get("report:3"),
+     "L1 hit (in-process)": lambda: cache.get("report:3")},
+    warmup=3, repeat=settings.pick(15, 60), number=settings.pick(3, 10), baseline="loader (PostgreSQL)")
+levels_summary = levels.summary()
+levels_summary[["median", "q1", "q3", "speedup_vs_baseline"]]
+
+# %%
+charts.bar_with_spread(levels_summary, title="Reading one category report", unit="µs", log=True, info=info)
+plt.show()
+
+# %%
+loader_ms = levels_summary.loc["loader (PostgreSQL)", "median"] * 1e3
+l2_us = levels_summary.loc["L2 hit (Redis)", "median"] * 1e6
+l1_us = levels_summary.loc["L1 hit (in-process)", "median"] * 1e6
+display(Markdown(
+    f"The query took **{loader_ms:.1f} ms**, an L2 hit **{l2_us:.0f} µs** "
+    f"({levels.ratio('loader (PostgreSQL)', 'L2 hit (Redis)'):.0f}x less) and an L1 hit **{l1_us:.1f} µs** "
+    f"({levels.ratio('L2 hit (Redis)', 'L1 hit (in-process)'):.0f}x less than L2). An L2 hit is a network round "
+    "trip plus decoding the JSON; an L1 hit is a dictionary lookup returning the already-decoded object, "
+    "which is why L1 values must be treated as read-only."))
+
+# %% [markdown]
+# ## 2. Hit ratio over time, cold vs warmed
+# Real traffic is skewed: a few products get most views. We replay the same Zipf-distributed
+# sequence of product reads against a **cold** cache and against one **warmed** with the
+# top-N products by `perf.cache.warming.warm` (bounded concurrency, so warming does not
+# flood the database).
+
+# %%
+from perf.cache.stats import hit_ratio_timeline
+from perf.cache.warming import warm
+
+POPULATION = settings.pick(2_000, 20_000)
+REQUESTS = settings.pick(1_500, 20_000)
+TOP_N = settings.pick(200, 2_000)
+WINDOW = settings.pick(100, 500)
+ids = zipf_ids(REQUESTS, population=POPULATION, seed=42)
+
+
+async def replay(target):
+    sources = []
+    for pid in ids:
+        result = await target.fetch(f"product:{pid}", lambda pid=pid: load_product(pool, pid, schema=SCHEMA))
+        sources.append(result.source)
+    return sources
+
+
+cold = await MultiLevelCache(services.redis_url, namespace=NAMESPACE + ":cold").start()
+warmed = await MultiLevelCache(services.redis_url, namespace=NAMESPACE + ":warm").start()
+warm_report = await warm(warmed, [f"product:{i}" for i in range(1, TOP_N + 1)],
+                         lambda key: load_product(pool, int(key.split(":")[1]), schema=SCHEMA), concurrency=8)
+timeline = pd.concat([hit_ratio_timeline(await replay(cold), window=WINDOW, label="cold"),
+                      hit_ratio_timeline(await replay(warmed), window=WINDOW, label=f"warmed (top {TOP_N})")])
+print(f"warmed {warm_report.loaded} of {warm_report.requested} keys in {warm_report.seconds:.2f} s "
+      f"({warm_report.rate:,.0f} keys/s), {warm_report.failed} failed")
+
+# %%
+charts.line_over(timeline, x="request", y="hit_ratio", hue="cache", title="Hit ratio as the cache warms",
+                 xlabel=f"requests (windows of {WINDOW})", ylabel="hit ratio", info=info)
+plt.show()
+
+# %%
+cold_first = timeline[timeline.cache == "cold"].hit_ratio.iloc[0]
+cold_last = timeline[timeline.cache == "cold"].hit_ratio.iloc[-1]
+warm_first = timeline[timeline.cache != "cold"].hit_ratio.iloc[0]
+display(Markdown(
+    f"The cold cache answered **{cold_first:.0%}** of the first {WINDOW} reads and **{cold_last:.0%}** of the "
+    f"last {WINDOW}: every distinct product misses once. Warming the top {TOP_N} of {POPULATION:,} products "
+    f"({warm_report.seconds:.2f} s) lifted the first window to **{warm_first:.0%}**: with Zipf traffic a small "
+    f"head of keys carries most reads. Overall hit ratio: cold **{cold.stats.hit_ratio:.0%}**, "
+    f"warmed **{warmed.stats.hit_ratio:.0%}**."))
+
+# %% [markdown]
+# ## 3. Many keys: sequential GETs vs a pipeline vs MGET
+# A listing page needs 50 products. One `GET` per key pays 50 round trips; a pipeline sends
+# all 50 `GET`s at once; `MGET` is one command. All three decode the same values.
+
+# %%
+page_keys = [f"product:{i}" for i in range(1, 51)]
+await cache.l2.set_many({key: await load_product(pool, int(key.split(":")[1]), schema=SCHEMA)
+                         for key in page_keys}, ttl=600)
+assert len(await l2_only.l2.get_many(page_keys)) == 50
+
+
+async def sequential():
+    return [await l2_only.l2.get(key) for key in page_keys]
+
+multi = await compare_async({"50 x GET": sequential,
+                             "pipeline of 50 GETs": lambda: l2_only.l2.get_many_pipelined(page_keys),
+                             "one MGET": lambda: l2_only.l2.get_many(page_keys)},
+                            warmup=3, repeat=settings.pick(15, 60), number=3, baseline="50 x GET")
+multi_summary = multi.summary()
+charts.bar_with_spread(multi_summary, title="Fetching 50 cached products from Redis", unit="ms", info=info)
+plt.show()
+
+# %%
+display(Markdown(
+    f"Fifty sequential GETs took **{multi_summary.loc['50 x GET', 'median'] * 1e3:.1f} ms**; a pipeline "
+    f"**{multi_summary.loc['pipeline of 50 GETs', 'median'] * 1e3:.2f} ms** "
+    f"({multi.ratio('50 x GET', 'pipeline of 50 GETs'):.1f}x faster) and MGET "
+    f"**{multi_summary.loc['one MGET', 'median'] * 1e3:.2f} ms** ({multi.ratio('50 x GET', 'one MGET'):.1f}x). "
+    "The work on the server is the same; what disappears is 49 round trips and 49 trips through redis-py's "
+    "command machinery."))
+
+# %% [markdown]
+# ## 4. Serializer cost for a realistic payload
+# The seed pickled everything and unpickled whatever came back: anyone who can write to
+# Redis could run code in the API. `perf.cache.serializers` uses orjson by default; pickle
+# only with an HMAC signature that is verified before unpickling.
+
+# %%
+from perf.cache.serializers import JsonSerializer, OrjsonSerializer, SignedPickleSerializer
+
+payload = await report_loader()
+serializers = {s.name: s for s in (JsonSerializer(), OrjsonSerializer(),
+                                   SignedPickleSerializer(b"notebook-demo-secret-0123456789"))}
+codec = compare_sync({name: (lambda s=s: s.loads(s.dumps(payload))) for name, s in serializers.items()},
+                     warmup=20, repeat=settings.pick(30, 100), number=50, baseline="json")
+codec_summary = codec.summary()
+codec_summary["bytes"] = [len(serializers[name].dumps(payload)) for name in codec_summary.index]
+charts.bar_with_spread(codec_summary, title="dumps + loads of one category report", unit="µs", info=info)
+plt.show()
+
+# %%
+display(Markdown(
+    f"A round trip through the standard library's json took **{codec_summary.loc['json', 'median'] * 1e6:.0f} µs**, "
+    f"orjson **{codec_summary.loc['orjson', 'median'] * 1e6:.0f} µs** "
+    f"({codec.ratio('json', 'orjson'):.1f}x faster) and signed pickle "
+    f"**{codec_summary.loc['signed-pickle', 'median'] * 1e6:.0f} µs** ({codec_summary.loc['signed-pickle', 'bytes']:,} "
+    f"bytes vs {codec_summary.loc['orjson', 'bytes']:,} for JSON). Compared with the "
+    f"{l2_us:.0f} µs of an L2 hit, the codec is {codec_summary.loc['orjson', 'median'] * 1e6 / l2_us:.0%} of it with orjson."))
+
+# %%
+# NBVAL_CHECK_OUTPUT
+signed = serializers["signed-pickle"]
+tampered = bytearray(signed.dumps(payload))
+tampered[-5] ^= 0x01
+try:
+    signed.loads(bytes(tampered))
+except Exception as exc:
+    print(type(exc).__name__, "-", exc)
+
+# %% [markdown]
+# ## 5. A 100-way stampede, with and without single-flight
+# A popular key expires and 100 requests arrive at once. The seed's get-then-set lets every
+# one of them run the query; `MultiLevelCache` runs it once (in this process with a shared
+# future, across processes with a Redis lease) and hands the result to all 100.
+
+# %%
+from perf.cache.stampede import naive_get_or_load, run_stampede
+
+naive = await run_stampede(lambda k, f: naive_get_or_load(cache, k, f), "stampede:naive", report_loader)
+guarded = await run_stampede(lambda k, f: cache.get_or_load(k, f), "stampede:guarded", report_loader)
+assert naive.loader_calls > 1
+pd.DataFrame({"loader calls": [naive.loader_calls, guarded.loader_calls],
+              "burst (ms)": [naive.seconds * 1e3, guarded.seconds * 1e3]},
+             index=["naive get/set", "single-flight"]).round(1)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"single-flight: {guarded.requests} concurrent requests, loader ran {guarded.loader_calls} time(s)")
+
+# %%
+display(Markdown(
+    f"Without coordination the query ran **{naive.loader_calls}** times and the burst took "
+    f"**{naive.seconds * 1e3:.0f} ms** (the connection pool of 10 queues the other queries); with single-flight "
+    f"it ran **{guarded.loader_calls}** time and everyone had the answer after **{guarded.seconds * 1e3:.0f} ms**. "
+    "XFetch prevents most such bursts in the first place: a reader may refresh a hot key early, with a "
+    "probability that rises as expiry approaches and with how slow the loader is."))
+
+# %% [markdown]
+# ## 6. Invalidation: patterns, tags, versions, and other processes
+# First the seed's bug: `DEL` takes key names, not patterns, so `delete("products:*")`
+# deletes nothing. A pattern needs `SCAN` + `UNLINK` (never `KEYS`, which blocks Redis while
+# it walks every key); tags avoid scanning altogether.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for i in range(25):
+    await cache.set(f"products:{i}", {"id": i}, tags=["category:demo"])
+print("DEL 'products:*' deleted", await raw.delete(cache.l2.full_key("products:*")))
+print("clear('products:1*') deleted", await cache.clear("products:1*"))
+print("invalidate_tags('category:demo') deleted", await cache.invalidate_tags("category:demo"))
+
+# %% [markdown]
+# Now across processes. `perf.cache.worker` runs a `MultiLevelCache` in a separate Python
+# process. It reads a product into its own L1; this notebook invalidates the product's tag;
+# the worker's L1 copy is dropped by the pub/sub message, so its next read is a miss.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from perf.cache.worker import CacheWorker
+
+await cache.set("product:42", {"id": 42, "price": 10}, tags=["product:42"])
+async with CacheWorker(services.redis_url, NAMESPACE) as worker:
+    print("worker first read :", (await worker.ask("fetch product:42"))["source"])
+    print("worker second read:", (await worker.ask("get product:42"))["source"])
+    print("tagged entries deleted here:", await cache.invalidate_tags("product:42"))
+    for _ in range(100):
+        after = await worker.ask("get product:42")
+        if not after["found"]:
+            break
+        await asyncio.sleep(0.02)
+    print("worker read after invalidation:", after["source"], "found" if after["found"] else "not found")
+
+# %% [markdown]
+# ## 7. Fail-open: Redis stops, the API keeps answering
+# A private Redis (never the shared one) that we stop and start again. While it is down the
+# cache serves L1 hits, runs the loader for the rest (`bypass`), counts the errors, leaves
+# Redis alone for `retry_interval`, and recovers by itself.
+
+# %%
+from perf.services import EmbeddedRedis
+
+scratch = tempfile.TemporaryDirectory()
+private = EmbeddedRedis(f"{scratch.name}/redis")
+private.start()
+resilient = await MultiLevelCache(private.url, namespace="nb_failopen", redis_timeout=0.2, retry_interval=0.3).start()
+trace = [("up", (await resilient.fetch("report:3", report_loader)).source)]
+private.stop()
+trace.append(("down", (await resilient.fetch("report:3", report_loader)).source))
+fresh_keys = (f"report:down:{i}" for i in range(1_000))
+bypass = await time_async(lambda: resilient.fetch(next(fresh_keys), report_loader), warmup=1, repeat=5)
+trace.append(("down", (await resilient.fetch("report:5", report_loader)).source))
+private.start()
+for attempt in range(100):
+    source = (await resilient.fetch(f"report:probe:{attempt}", report_loader)).source
+    if source != "bypass":
+        break
+    await asyncio.sleep(0.1)
+trace.append(("back up", source))
+errors_while_down = resilient.stats.errors["redis"]
+assert resilient.redis_available
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for state, source in trace:
+    print(f"Redis {state:<8} -> {source}")
+
+# %%
+display(Markdown(
+    f"With Redis stopped the cached report still came from L1, an uncached read took "
+    f"**{bypass.median * 1e3:.1f} ms** through the loader (no exception, no timeout wait: the connection is "
+    f"refused at once, and after the first error Redis is not even tried for {resilient.retry_interval} s). "
+    f"The cache counted **{errors_while_down}** Redis error(s) and served Redis again "
+    f"**{attempt + 1}** probe(s) after it restarted. With `fail_open=False` the same reads raise "
+    "`CacheUnavailable` instead: a named choice, both paths tested."))
+
+# %% [markdown]
+# ## 8. Statistics
+# Everything above was counted. `stats.snapshot()` is a flat dict (what `/metrics` exports);
+# `stats.to_frame()` the same as a table; the latency histograms are HDR, so they merge across workers.
+
+# %%
+cache.stats.to_frame().set_index("metric").T
+
+# %%
+charts.latency_percentiles({"L2 read (section 1)": l2_only.stats.l2_latency,
+                            "loader (cold replay)": cold.stats.load_time},
+                           title="Latency by percentile: Redis hit vs PostgreSQL load", unit="ms", info=info)
+plt.show()
+
+# %%
+snap, l2_snap = cold.stats.snapshot(), l2_only.stats.snapshot()
+display(Markdown(
+    f"During the cold replay {snap['reads']:,} reads split into {snap['l1_hits']:,} L1 hits, {snap['l2_hits']:,} "
+    f"L2 hits and {snap['misses']:,} misses (each product missed once, then lived in L1). The product loader's "
+    f"median was **{snap['load_time_p50'] * 1e3:.2f} ms** and its p99 **{snap['load_time_p99'] * 1e3:.2f} ms**; "
+    f"the L2 reads of section 1 had a median of **{l2_snap['l2_latency_p50'] * 1e3:.2f} ms** and a p99 of "
+    f"**{l2_snap['l2_latency_p99'] * 1e3:.2f} ms**. Tails matter: on this shared machine the p99 is several "
+    "times the median, and that is what the slowest users see."))
+
+# %% [markdown]
+# ## Clean up
+# Close every cache (their pub/sub tasks and clients), purge this run's keys, stop the
+# private Redis, close the pool and release the shared services.
+
+# %%
+for c in (cache, l2_only, cold, warmed, resilient):
+    await c.close()
+purge = MultiLevelCache(services.redis_url, namespace=NAMESPACE)
+for ns in (NAMESPACE, NAMESPACE + ":cold", NAMESPACE + ":warm"):
+    purge.l2.namespace = ns
+    await purge.l2.purge()
+await purge.close()
+private.stop()
+scratch.cleanup()
+await raw.aclose()
+await pool.close()
+services.close()
