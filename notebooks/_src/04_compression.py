@@ -117,7 +117,7 @@ levels = settings.pick(
     {"gzip": [1, 4, 6, 9], "deflate": [1, 6, 9], "br": [0, 2, 4, 6, 9, 11], "zstd": [1, 3, 6, 12, 19]},
     {"gzip": list(range(1, 10)), "deflate": [1, 6, 9], "br": list(range(0, 12)), "zstd": list(range(1, 20))})
 body_100k = product_list_json(100_000)
-curve = codec_curve(body_100k, levels, repeat=settings.pick(3, 15))
+curve = codec_curve(body_100k, levels, repeat=settings.pick(5, 15))
 charts.line_over(curve, x="compress_mb_s", y="ratio", hue="codec", logx=True, info=info,
                  title="Ratio vs compression speed, 100 KB product list",
                  xlabel="compress MB/s (log)", ylabel="ratio")
@@ -164,7 +164,7 @@ wire.join(cpu["median"].rename("cpu_ms") * 1e3).round(2)
 # %%
 base_cpu = cpu.loc["no compression", "median"]
 lines = [f"- **{name}**: {wire.loc[name, 'wire_bytes'] / 1e3:.1f} KB on the wire, "
-         f"+{(cpu.loc[name, 'median'] - base_cpu) * 1e3:.2f} ms server CPU per response vs no compression"
+         f"{(cpu.loc[name, 'median'] - base_cpu) * 1e3:+.2f} ms server CPU per response vs no compression"
          for name in cpu.index if name != "no compression"]
 display(Markdown(
     f"Without compression the server spends {base_cpu * 1e3:.2f} ms of CPU per response and sends "
