@@ -1,0 +1,113 @@
+"""Put the product API (``perf.api``) under load, one server per mode, interleaved round by round.
+
+Notebook 05 compares the seed-style baseline with each optimisation switched on in
+turn. Every mode gets its own ``ApiServer`` (same schema and data, its own cache
+namespace), a warm-up, then the measured run while :class:`ServerSampler` samples
+the server's CPU and ``/metrics``. Servers are stopped before the next one starts,
+so they never compete for the cores.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import pandas as pd
+
+from perf.api.server import ApiServer
+from perf.load.bottleneck import ServerSampler
+from perf.load.models import ClosedModel, LoadModel, run_load
+from perf.load.results import LoadResult
+from perf.load.scenarios import Scenario
+
+
+@dataclass
+class ModeRun:
+    """One measured run of one mode: the result, server CPU (cores) and the last /metrics."""
+
+    mode: str
+    round: int
+    result: LoadResult
+    server_cpu: float
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ModeComparison:
+    """Every run; :meth:`table` summarises per mode against the baseline."""
+
+    runs: list[ModeRun]
+    baseline: str
+
+    def frame(self) -> pd.DataFrame:
+        """One row per run: mode, round, rps, p50/p99 ms, error rate, server CPU."""
+        rows = []
+        for run in self.runs:
+            r = run.result
+            p = r.overall().percentiles() if r.completed else {"p50": float("nan"), "p99": float("nan")}
+            rows.append({"mode": run.mode, "round": run.round, "rps": r.throughput, "p50_ms": p["p50"] * 1e3,
+                         "p99_ms": p["p99"] * 1e3, "error_rate": r.error_rate, "server_cpu": run.server_cpu})
+        return pd.DataFrame(rows)
+
+    def table(self) -> pd.DataFrame:
+        """Per mode: median rps, p50, p99, and the rps speedup vs the baseline (median of per-round ratios)."""
+        frame = self.frame()
+        table = frame.groupby("mode", sort=False)[["rps", "p50_ms", "p99_ms", "error_rate", "server_cpu"]].median()
+        wide = frame.pivot(index="round", columns="mode", values="rps")
+        table["speedup"] = [float((wide[m] / wide[self.baseline]).median()) for m in table.index]
+        return table
+
+    def result(self, mode: str, round: int = 0) -> LoadResult:
+        """The :class:`LoadResult` of ``mode`` in ``round``."""
+        for run in self.runs:
+            if run.mode == mode and run.round == round:
+                return run.result
+        raise KeyError(f"no run of mode {mode!r} in round {round}; modes are {sorted({r.mode for r in self.runs})}")
+
+    def run(self, mode: str, round: int = 0) -> ModeRun:
+        """The :class:`ModeRun` of ``mode`` in ``round``."""
+        for run in self.runs:
+            if run.mode == mode and run.round == round:
+                return run
+        raise KeyError(f"no run of mode {mode!r} in round {round}")
+
+
+def _slug(mode: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", mode.lower()).strip("-")
+
+
+async def run_api(server: ApiServer, *, model: LoadModel, scenario: Scenario, warmup: float = 0.5,
+                  driver: str = "builtin", timeout: float = 10.0) -> tuple[LoadResult, float, dict[str, float]]:
+    """Warm ``server`` up, then run ``model`` while sampling its CPU and /metrics."""
+    if warmup > 0:
+        await run_load(server.url, model=ClosedModel(users=4, duration=warmup), scenario=scenario,
+                       driver=driver, timeout=timeout)
+    async with ServerSampler(pid=server.pid, metrics_url=server.url + "/metrics", interval=0.25) as sampler:
+        result = await run_load(server.url, model=model, scenario=scenario, driver=driver, timeout=timeout)
+    cpu = float(sampler.cpu.mean()) if len(sampler.cpu) else float("nan")
+    return result, cpu, (sampler.metrics[-1] if sampler.metrics else {})
+
+
+async def compare_modes(modes: Sequence[str], *, database_url: str, redis_url: str, schema: str,
+                        products: int, scenario: Scenario, model: LoadModel, rounds: int = 1,
+                        warmup: float = 0.5, workers: int = 1, cpu: Sequence[int] | None = None,
+                        cache_namespace: str | None = None) -> ModeComparison:
+    """Run each mode (``perf.api.settings`` syntax, e.g. ``"baseline,+cache"``) ``rounds`` times, interleaved.
+
+    The first mode is the baseline. Data is seeded once into ``schema`` (``products`` rows).
+    """
+    if not modes:
+        raise ValueError("modes is empty: pass e.g. ['baseline', 'baseline,+cache', 'all']")
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds!r}")
+    runs = []
+    for rnd in range(rounds):
+        order = list(modes) if rnd % 2 == 0 else list(modes)[::-1]
+        for mode in order:
+            namespace = f"{(cache_namespace or schema).rstrip(':')}:{_slug(mode)}"
+            with ApiServer(database_url=database_url, redis_url=redis_url, mode=mode, schema=schema,
+                           seed=products, cache_namespace=namespace, workers=workers, cpu=cpu) as server:
+                result, server_cpu, metrics = await run_api(server, model=model, scenario=scenario, warmup=warmup)
+            runs.append(ModeRun(mode, rnd, result, server_cpu, metrics))
+    return ModeComparison(runs, baseline=modes[0])

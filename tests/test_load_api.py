@@ -1,0 +1,47 @@
+"""perf.load against the real product API: the CLI gate and the per-mode comparison."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from perf.api.server import ApiServer
+from perf.load.api_runs import compare_modes
+from perf.load.models import ClosedModel
+from perf.load.product import api_measurements, product_scenario
+from perf.load.recommend import measurements_from
+
+
+def test_cli_gates_the_real_api(database_url: str, redis_url: str, pg_schema: str, redis_prefix: str) -> None:
+    with ApiServer(database_url=database_url, redis_url=redis_url, mode="all", schema=pg_schema, seed=200,
+                   cache_namespace=redis_prefix.rstrip(":")) as server:
+        base = [sys.executable, "-m", "perf", "load", server.url + "/products?category=1", "--duration", "1s"]
+        met = subprocess.run([*base, "--rate", "50", "--slo", "errors<1%", "--slo", "p99<2s"],
+                             capture_output=True, text=True, timeout=60)
+        missed = subprocess.run([*base, "--users", "2", "--slo", "p50<0.001ms"],
+                                capture_output=True, text=True, timeout=60)
+        bad = subprocess.run([*base, "--slo", "p99 below 5ms"], capture_output=True, text=True, timeout=60)
+    assert met.returncode == 0, met.stdout + met.stderr
+    assert "SLO errors<1%: 0.000% met" in met.stdout
+    assert missed.returncode == 1 and "MISSED" in missed.stdout
+    assert bad.returncode == 2 and "cannot parse SLO" in bad.stderr
+
+
+async def test_compare_modes_measures_each_mode(database_url: str, redis_url: str, pg_schema: str,
+                                                redis_prefix: str) -> None:
+    comparison = await compare_modes(
+        ["baseline", "all"], database_url=database_url, redis_url=redis_url, schema=pg_schema, products=200,
+        scenario=product_scenario(products=200, categories=20), model=ClosedModel(users=4, duration=1.0),
+        warmup=0.3, cache_namespace=redis_prefix.rstrip(":"))
+    table = comparison.table()
+    assert list(table.index) == ["baseline", "all"]
+    assert table.loc["baseline", "speedup"] == 1.0
+    assert (table["error_rate"] < 0.01).all()
+    everything = comparison.run("all")
+    result = everything.result
+    assert set(result.histograms) <= {"list", "item", "write"} and "list" in result.histograms
+    # Server-Timing came back from the API and was split into its parts.
+    assert {"db", "cache", "app", "total"} <= set(result.server_timing["list"])
+    extra = api_measurements(everything.metrics)
+    assert extra["pool_max_size"] == 10 and 0 <= extra["hit_ratio"]["/products"] <= 1
+    assert measurements_from(result, **extra).pool_max_size == 10
