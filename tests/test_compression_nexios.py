@@ -88,3 +88,9 @@ def test_server_start_failure_is_reported() -> None:
         server.start()
     with pytest.raises(RuntimeError, match="not running"):
         server.cpu_seconds()
+
+
+def test_server_cannot_start_twice(asgi_server: DemoServer) -> None:
+    with pytest.raises(RuntimeError, match="already running"):
+        asgi_server.start()
+    assert asgi_server.cpu_seconds() > 0

@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import psutil
 
@@ -36,12 +37,14 @@ class DemoServer:
                       "--levels", ",".join(f"{k}={v}" for k, v in (levels or {}).items()),
                       "--minimum-size", str(minimum_size)]
         self._timeout = startup_timeout
-        self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self._log: IO[bytes] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._ps: psutil.Process | None = None
 
     def start(self) -> DemoServer:
         """Start the server and wait until it accepts connections."""
+        if self._proc is not None:
+            raise RuntimeError(f"the demo server on port {self.port} is already running: call close() first")
         self._log = tempfile.NamedTemporaryFile(prefix="perf-compression-", suffix=".log")
         self._proc = subprocess.Popen(self._args, stdout=subprocess.DEVNULL, stderr=self._log)
         self._ps = psutil.Process(self._proc.pid)
