@@ -53,3 +53,15 @@ def test_parse_metrics_prometheus_and_json() -> None:
     text = '# HELP x y\nhttp_requests_total{path="/a"} 12\npool_wait_seconds 0.5\nbad line\n'
     assert parse_metrics(text) == {'http_requests_total{path="/a"}': 12.0, "pool_wait_seconds": 0.5}
     assert parse_metrics('{"pool": {"waits": 3, "name": "x"}, "hit": 0.5}') == {"pool.waits": 3.0, "hit": 0.5}
+
+
+async def test_compare_drivers_and_paths_interleave() -> None:
+    from perf.load.calibrate import compare_drivers, compare_paths, driver_ratios
+
+    with TestServer() as server:
+        drivers = await compare_drivers(server.url, drivers=("builtin", "httpx"), rounds=2, seconds=0.5, users=8)
+        paths = await compare_paths(server.url, {"fast": "/", "slow": "/delay/20"}, rounds=2, seconds=0.5, users=4)
+    assert sorted(drivers["driver"].unique()) == ["builtin", "httpx"] and len(drivers) == 4
+    assert driver_ratios(drivers, "builtin", "httpx") > 1.0
+    wide = paths.pivot(index="round", columns="path", values="rps")
+    assert (wide["fast"] > 5 * wide["slow"]).all()  # 20 ms per request caps "slow" at 4 users / 20 ms = 200 req/s

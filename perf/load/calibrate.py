@@ -106,3 +106,25 @@ def driver_ratios(frame: pd.DataFrame, driver: str, baseline: str) -> float:
         if name not in wide.columns:
             raise KeyError(f"no driver {name!r} in the comparison; have {sorted(wide.columns)}")
     return float((wide[driver] / wide[baseline]).median())
+
+
+async def compare_paths(base_url: str, paths: dict[str, str], *, rounds: int = 3, seconds: float = 1.0,
+                        users: int = 16, driver: str = "builtin") -> pd.DataFrame:
+    """Closed-model req/s and p50 of several paths on one server, interleaved round by round.
+
+    ``paths`` maps a label to a path (e.g. ``{"bare ASGI": "/bare/hello", "Nexios": "/hello"}``);
+    returns a tidy frame (``path``, ``round``, ``rps``, ``p50_ms``).
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds!r}")
+    if not paths:
+        raise ValueError("paths is empty: pass {label: path}")
+    rows = []
+    labels = list(paths)
+    for rnd in range(rounds):
+        for label in labels if rnd % 2 == 0 else labels[::-1]:
+            result = await run_load(base_url, model=ClosedModel(users=users, duration=seconds),
+                                    scenario=Scenario.single(paths[label], name=label), driver=driver)
+            p50 = result.overall().percentile(50) * 1e3 if result.completed else float("nan")
+            rows.append({"path": label, "round": rnd, "rps": result.throughput, "p50_ms": p50})
+    return pd.DataFrame(rows, columns=["path", "round", "rps", "p50_ms"])
