@@ -12,9 +12,9 @@ on shutdown it drains the queue first (every accepted upload finishes), then clo
 the rest. Production settings: ``debug=False`` (Nexios' default ``True`` sends
 tracebacks to clients), every error is JSON (:mod:`perf.api.errors`).
 
-ASGI layers, outermost first: timing (``Server-Timing``, ``X-Cache``) → body limit
-(413) → compression (``mode.compression``) → cached-read fast path (``mode.fastpath``)
-→ error boundary → Nexios router.
+ASGI layers, outermost first: ``/bare/hello`` → timing (``Server-Timing``, ``X-Cache``)
+→ body limit (413) → compression (``mode.compression``) → cached-read fast path
+(``mode.fastpath``) → the Nexios app → error boundary (``wrap_asgi``) → router.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import asyncpg
 import redis.asyncio as redis
 from nexios import NexiosApp
 
+from perf.api.bare import with_bare_hello
 from perf.api.database import Database
 from perf.api.errors import ErrorBoundary, SafeRoute
 from perf.api.fastpath import ProductFastPath
@@ -77,7 +78,7 @@ async def prepare_schema(settings: ApiSettings) -> None:
         await conn.close(timeout=5)
 
 
-def create_app(settings: ApiSettings) -> NexiosApp:
+def create_app(settings: ApiSettings) -> "ApiApp":
     """The product API for ``settings`` (see the module docstring). One instance per worker."""
     state = ApiState(settings)
 
@@ -113,13 +114,34 @@ def create_app(settings: ApiSettings) -> NexiosApp:
                 await state.redis.aclose()
 
     app = NexiosApp(debug=settings.debug, lifespan=lifespan, route_class=SafeRoute)
-    app.state["api"] = state  # reachable before startup too (tests, /metrics)
+    app.state["api"] = state
     register_routes(app, state)
-    app.wrap_asgi(ErrorBoundary)
+    app.wrap_asgi(ErrorBoundary)  # around the router: no route, handler errors, 405
+    outer: Any = app
     if settings.mode.cache and settings.mode.fastpath:
-        app.wrap_asgi(ProductFastPath, state=state)
+        outer = ProductFastPath(outer, state=state)
     if settings.mode.compression:
-        app.wrap_asgi(CompressionMiddleware, minimum_size=1024)
-    app.wrap_asgi(BodyLimitMiddleware, max_body=settings.max_body)
-    app.wrap_asgi(TimingMiddleware, stats=state.stats)
-    return app
+        outer = CompressionMiddleware(outer, minimum_size=1024)
+    outer = BodyLimitMiddleware(outer, max_body=settings.max_body)
+    outer = TimingMiddleware(outer, stats=state.stats)
+    return ApiApp(with_bare_hello(outer), nexios=app, state=state)
+
+
+class ApiApp:
+    """The ASGI app :func:`create_app` returns: pure ASGI layers around the Nexios app.
+
+    ``nexios`` is the :class:`~nexios.NexiosApp` (routes, lifespan), ``state`` its
+    :class:`ApiState`, ``settings`` the :class:`ApiSettings`. The layers sit *outside*
+    Nexios (not in ``wrap_asgi``, which wraps only its router, inside the framework's two
+    per-request middleware bridges), so timing covers the framework's cost too and the
+    fast path and ``/bare/hello`` skip it.
+    """
+
+    def __init__(self, asgi: Any, *, nexios: NexiosApp, state: ApiState) -> None:
+        self._asgi = asgi
+        self.nexios = nexios
+        self.state = state
+        self.settings = state.settings
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._asgi(scope, receive, send)

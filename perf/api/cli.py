@@ -47,13 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
 def worker_app():  # noqa: ANN201 - uvicorn factory
     """uvicorn ``--factory`` entry point for worker processes: the app from ``PERF_API_SETTINGS``.
 
-    Also answers ``GET /bare/hello`` without Nexios (:mod:`perf.api.bare`), for the framework tax.
+    It also answers ``GET /bare/hello`` without Nexios (:mod:`perf.api.bare`), for the framework tax.
     """
     from perf.api.app import create_app
-    from perf.api.bare import with_bare_hello
 
     raw = json.loads(os.environ[SETTINGS_ENV])
-    return with_bare_hello(create_app(ApiSettings(**raw)))
+    return create_app(ApiSettings(**raw))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
