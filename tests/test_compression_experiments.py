@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from perf.compression.codecs import decompress
+from perf.compression.codecs import DEFAULT_LEVELS, decompress
 from perf.compression.demo_app import create_demo_app
-from perf.compression.experiments import (asgi_get, break_even_mbit, codec_curve, end_to_end, middleware_overhead,
-                                          transfer_times)
+from perf.compression.experiments import (asgi_get, break_even_mbit, codec_curve, end_to_end, level_grid,
+                                          middleware_overhead, transfer_times)
 from perf.compression.naive import create_naive_compression_middleware
 from perf.compression.payloads import product_list_json
 
@@ -87,3 +87,11 @@ def test_sync_driver_refuses_apps_that_wait_on_io() -> None:
 
     with pytest.raises(RuntimeError, match="awaited real I/O"):
         _run_sync(waits())
+
+
+def test_level_grid_covers_every_level_or_a_quick_spread() -> None:
+    full, quick = level_grid(full=True), level_grid(full=False)
+    assert full["zstd"] == list(range(1, 23)) and full["br"] == list(range(0, 12))
+    for name, levels in quick.items():
+        assert set(levels) <= set(full[name])
+        assert DEFAULT_LEVELS[name] in levels

@@ -23,7 +23,7 @@ from perf.compression.accept_encoding import choose_encoding
 from perf.compression.codecs import DEFAULT_LEVELS, PREFERENCE, decompress
 from perf.compression.demo_app import create_demo_app
 from perf.compression.experiments import (asgi_get, break_even_mbit, codec_curve, end_to_end,
-                                          transfer_times)
+                                          level_grid, transfer_times)
 from perf.compression.middleware import CompressionMiddleware
 from perf.compression.naive import create_naive_compression_middleware
 from perf.compression.payloads import product_list_json
@@ -113,9 +113,7 @@ plt.show()
 # codec, each point one level (left = slower, higher levels).
 
 # %%
-levels = settings.pick(
-    {"gzip": [1, 4, 6, 9], "deflate": [1, 6, 9], "br": [0, 2, 4, 6, 9, 11], "zstd": [1, 3, 6, 12, 19]},
-    {"gzip": list(range(1, 10)), "deflate": [1, 6, 9], "br": list(range(0, 12)), "zstd": list(range(1, 20))})
+levels = level_grid(full=not settings.quick)
 body_100k = product_list_json(100_000)
 curve = codec_curve(body_100k, levels, repeat=settings.pick(5, 15))
 charts.line_over(curve, x="compress_mb_s", y="ratio", hue="codec", logx=True, info=info,

@@ -15,21 +15,14 @@ import sys
 
 import pandas as pd
 
-from perf.compression.codecs import DEFAULT_LEVELS, LEVEL_RANGES
-from perf.compression.experiments import codec_curve, middleware_overhead
+from perf.compression.codecs import DEFAULT_LEVELS
+from perf.compression.experiments import codec_curve, level_grid, middleware_overhead
 from perf.compression.payloads import product_list_json
 from perf.config import get_settings
 from perf.measure import machine_info
 from perf.measure.machine import describe
 
 TARGET_OVERHEAD = 1.1
-
-
-def all_levels(*, quick: bool) -> dict[str, list[int]]:
-    """Every level of every codec (quick: a spread of levels, skipping the slowest)."""
-    if quick:
-        return {"gzip": [1, 4, 6, 9], "deflate": [1, 6, 9], "br": [0, 2, 4, 6, 9, 11], "zstd": [1, 3, 6, 12, 19]}
-    return {name: list(levels) for name, levels in LEVEL_RANGES.items()}
 
 
 def report_curve(curve: pd.DataFrame, *, out=sys.stdout) -> None:
@@ -64,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# perf.bench.compression ({settings.profile}) on {describe(machine_info())}")
     body = product_list_json(args.size)
     print(f"\n## codecs on a {len(body):,}-byte product-list JSON (median of {args.repeat} interleaved rounds)")
-    report_curve(codec_curve(body, all_levels(quick=settings.quick), repeat=args.repeat))
+    report_curve(codec_curve(body, level_grid(full=not settings.quick), repeat=args.repeat))
     body_100k = product_list_json(100_000)
     rounds = settings.pick(30, 100)
     print(f"\n## CompressionMiddleware vs the compressor alone, {len(body_100k):,}-byte response, "

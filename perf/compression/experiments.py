@@ -1,6 +1,6 @@
 """The measurements behind ``notebooks/04_compression`` and ``python -m perf.bench.compression``.
 
-* :func:`codec_curve`: ratio and MB/s per codec and level on one body.
+* :func:`level_grid` / :func:`codec_curve`: ratio and MB/s per codec and level on one body.
 * :func:`transfer_times`: compress + transfer + decompress time by client bandwidth.
 * :func:`middleware_overhead`: the middleware's CPU per response vs calling the compressor.
 * :func:`asgi_get`: one in-process GET through any ASGI app (no server, no client).
@@ -19,10 +19,17 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from perf.compression.codecs import DEFAULT_LEVELS, Codec, create_codec, decompress
+from perf.compression.codecs import DEFAULT_LEVELS, LEVEL_RANGES, Codec, create_codec, decompress
 from perf.compression.middleware import ASGIApp, CompressionMiddleware
 from perf.compression.server import DemoServer
 from perf.measure import compare_sync
+
+
+def level_grid(*, full: bool = True) -> dict[str, list[int]]:
+    """Levels to measure per codec: every level (``full``) or a spread that skips most slow ones."""
+    if full:
+        return {name: list(levels) for name, levels in LEVEL_RANGES.items()}
+    return {"gzip": [1, 4, 6, 9], "deflate": [1, 6, 9], "br": [0, 2, 4, 6, 9, 11], "zstd": [1, 3, 6, 12, 19]}
 
 
 def codec_curve(body: bytes, levels: Mapping[str, Iterable[int]], *, repeat: int = 5,
