@@ -1,8 +1,9 @@
 """Pure ASGI request-body limit: ``413`` for bodies over ``max_body`` bytes, before they are read.
 
 A declared ``Content-Length`` over the limit is refused at once (the body is never
-read); a chunked body is counted as it arrives and the read fails with 413 as soon
-as it passes the limit, so memory stays bounded either way.
+read); a chunked body is counted as it arrives, and as soon as it passes the limit
+the middleware answers 413 itself and tells the app the client disconnected (the app's
+own reply is dropped), so memory stays bounded either way.
 """
 
 from __future__ import annotations
@@ -44,14 +45,28 @@ class BodyLimitMiddleware:
                     await send_error(send, self._too_large(declared))
                     return
         received = 0
+        started = refused = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
-                    raise self._too_large()
+                    # Answer 413 now; the app sees the client go away and its own reply is dropped.
+                    refused = True
+                    if not started:
+                        await send_error(send, self._too_large())
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
