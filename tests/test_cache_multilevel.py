@@ -194,3 +194,18 @@ async def test_tag_sets_live_as_long_as_their_longest_entry(cache: MultiLevelCac
     await cache.set("long", 1, ttl=100, tags=["t"])
     await cache.set("short", 2, ttl=5, tags=["t"])
     assert await redis_client.ttl(cache.l2.tag_key("t")) > 90  # type: ignore[union-attr]
+
+
+async def test_using_redis_cache_before_start_or_after_close_is_an_error(redis_url: str, redis_prefix: str) -> None:
+    cache = MultiLevelCache(redis_url, namespace=redis_prefix.rstrip(":"))
+    try:
+        with pytest.raises(RuntimeError, match="await cache.start"):
+            await cache.get("k")
+    finally:
+        await cache.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await cache.get("k")
+    async with MultiLevelCache(redis_url, namespace=redis_prefix.rstrip(":")) as used:
+        await used.set("k", 1)
+    with pytest.raises(RuntimeError, match="closed"):
+        await used.fetch("other", Loader())

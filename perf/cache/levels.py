@@ -59,7 +59,7 @@ class CacheLevels:
         self._pubsub_client: redis.Redis | None = None
         self._flight = SingleFlight()
         self._local_tags: dict[str, set[str]] = {}
-        self._failed = False
+        self._failed = redis_url is not None  # until start(): sends the first L2 call down the slow path
         self._down_until = 0.0
         self._pending_keys: set[str] = set()
         self._pending_tags: set[str] = set()
@@ -87,7 +87,9 @@ class CacheLevels:
         self._started = True
         if self._bus is not None:
             self._bus.start()
-            if not await self._bus.wait_connected(timeout):
+            if await self._bus.wait_connected(timeout):
+                self._failed = False
+            else:
                 self._mark_failed(CacheUnavailable("no pub/sub subscription"), raise_=False)
         return self
 
@@ -102,6 +104,7 @@ class CacheLevels:
         if self._closed:
             return
         self._closed = True
+        self._failed = self.l2 is not None  # later L2 calls take the slow path, which refuses
         if len(self._flight):
             logger.warning("closing cache %r with %d loads in flight", self.namespace, len(self._flight))
         if self._bus is not None:
@@ -146,6 +149,9 @@ class CacheLevels:
             return False
         if not self._failed:
             return True
+        if not self._started or self._closed:
+            raise RuntimeError(f"cache {self.namespace!r} is {'closed' if self._closed else 'not started'}: "
+                               "use `async with MultiLevelCache(...) as cache` or `await cache.start()` first")
         if time.monotonic() < self._down_until:
             if not self.fail_open:
                 raise CacheUnavailable(f"Redis is down for cache {self.namespace!r}; retrying in "
