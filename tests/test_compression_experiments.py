@@ -95,3 +95,22 @@ def test_level_grid_covers_every_level_or_a_quick_spread() -> None:
     for name, levels in quick.items():
         assert set(levels) <= set(full[name])
         assert DEFAULT_LEVELS[name] in levels
+
+
+def test_compare_cpu_counts_cpu_not_sleep() -> None:
+    import time
+
+    from perf.compression.experiments import compare_cpu
+
+    def spin() -> None:
+        end = time.thread_time() + 0.005
+        while time.thread_time() < end:
+            pass
+
+    result = compare_cpu({"sleep": lambda: time.sleep(0.005), "spin": spin}, warmup=0, repeat=3)
+    summary = result.summary()
+    assert summary.loc["sleep", "median"] < 0.001  # 5 ms asleep costs (almost) no CPU
+    assert summary.loc["spin", "median"] >= 0.005
+    assert result.ratio("spin", "sleep") > 5
+    with pytest.raises(ValueError, match="repeat=0"):
+        compare_cpu({"spin": spin}, repeat=0)

@@ -1,5 +1,6 @@
 """The measurements behind ``notebooks/04_compression`` and ``python -m perf.bench.compression``.
 
+* :func:`compare_cpu`: interleaved comparison in CPU time (robust on a shared machine).
 * :func:`level_grid` / :func:`codec_curve`: ratio and MB/s per codec and level on one body.
 * :func:`transfer_times`: compress + transfer + decompress time by client bandwidth.
 * :func:`middleware_overhead`: the middleware's CPU per response vs calling the compressor.
@@ -11,7 +12,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from functools import partial
 from typing import Any
@@ -22,7 +24,36 @@ import pandas as pd
 from perf.compression.codecs import DEFAULT_LEVELS, LEVEL_RANGES, Codec, create_codec, decompress
 from perf.compression.middleware import ASGIApp, CompressionMiddleware
 from perf.compression.server import DemoServer
-from perf.measure import compare_sync
+from perf.measure import Comparison
+
+
+def compare_cpu(variants: Mapping[str, Callable[[], Any]], *, warmup: int = 1, repeat: int = 15,
+                number: int = 1, seed: int = 0) -> Comparison:
+    """Like :func:`perf.measure.compare_sync`, but each sample is CPU time (``time.thread_time``).
+
+    Interleaved, round by round in a shuffled order. CPU time, unlike wall time, does not
+    count the moments another process held the core, so on a shared machine the figures
+    for CPU-bound work (compressing) stay put while wall-clock timings swing 2x.
+    """
+    if warmup < 0 or repeat < 1 or number < 1:
+        raise ValueError(f"warmup={warmup!r}, repeat={repeat!r}, number={number!r}: "
+                         "need warmup >= 0, repeat >= 1 and number >= 1")
+    if not variants:
+        raise ValueError("variants={} is empty: pass {'name': callable, ...}")
+    rng = random.Random(seed)
+    names = list(variants)
+    for _ in range(warmup):
+        for name in names:
+            variants[name]()
+    rows = []
+    for rnd in range(repeat):
+        for name in rng.sample(names, len(names)):
+            fn = variants[name]
+            t0 = time.thread_time()
+            for _ in range(number):
+                fn()
+            rows.append((name, rnd, (time.thread_time() - t0) / number))
+    return Comparison(pd.DataFrame(rows, columns=["variant", "round", "seconds"]), names[0])
 
 
 def level_grid(*, full: bool = True) -> dict[str, list[int]]:
@@ -36,8 +67,8 @@ def codec_curve(body: bytes, levels: Mapping[str, Iterable[int]], *, repeat: int
                 number: int = 1) -> pd.DataFrame:
     """Ratio and compress / decompress speed for each ``{codec: [levels]}`` on ``body``.
 
-    All codec-levels are timed interleaved, round by round in a shuffled order
-    (:func:`perf.measure.compare_sync`), so machine drift hits every level alike.
+    All codec-levels are timed interleaved, round by round in a shuffled order, in CPU
+    time (:func:`compare_cpu`), so neither drift nor other processes skew one level.
     One row per codec and level: ``codec``, ``level``, ``label``, ``bytes_in``,
     ``bytes_out``, ``ratio`` (in / out), ``compress_s`` and ``decompress_s`` (medians of
     ``repeat`` rounds), ``compress_iqr_pct`` (their spread), ``compress_mb_s`` and
@@ -49,10 +80,10 @@ def codec_curve(body: bytes, levels: Mapping[str, Iterable[int]], *, repeat: int
     if not codecs:
         raise ValueError(f"levels={dict(levels)!r} names no level: pass e.g. {{'gzip': [1, 6, 9]}}")
     outputs = {codec.label: codec.compress(body) for codec in codecs}
-    compress = compare_sync({c.label: partial(c.compress, body) for c in codecs},
-                            warmup=1, repeat=repeat, number=number).summary()
-    decompress_ = compare_sync({c.label: partial(decompress, c.name, outputs[c.label]) for c in codecs},
-                               warmup=1, repeat=repeat, number=number).summary()
+    compress = compare_cpu({c.label: partial(c.compress, body) for c in codecs},
+                           warmup=1, repeat=repeat, number=number).summary()
+    decompress_ = compare_cpu({c.label: partial(decompress, c.name, outputs[c.label]) for c in codecs},
+                              warmup=1, repeat=repeat, number=number).summary()
     rows = []
     for codec in codecs:
         out, c, d = outputs[codec.label], compress.loc[codec.label], decompress_.loc[codec.label]
@@ -134,7 +165,7 @@ def middleware_overhead(body: bytes, *, codings: Sequence[str] = tuple(DEFAULT_L
                         number: int = 5) -> pd.DataFrame:
     """Per coding: the middleware's time per response vs ``codec.compress(body)`` alone.
 
-    Both run interleaved in one :func:`perf.measure.compare_sync`; the middleware wraps a
+    Both run interleaved in one :func:`compare_cpu` (CPU time); the middleware wraps a
     raw ASGI app sending ``body`` in one message, driven without an event loop, so the
     difference is the middleware's own work (negotiation, headers, copies). Columns:
     ``coding``, ``direct_s``, ``middleware_s``, ``ratio`` (median of per-round ratios).
@@ -151,8 +182,8 @@ def middleware_overhead(body: bytes, *, codings: Sequence[str] = tuple(DEFAULT_L
         def through_middleware() -> None:
             _run_sync(mw(scope, noop, noop))
 
-        cmp = compare_sync({"direct": lambda: codec.compress(body), "middleware": through_middleware},
-                           warmup=2, repeat=repeat, number=number)
+        cmp = compare_cpu({"direct": lambda: codec.compress(body), "middleware": through_middleware},
+                          warmup=2, repeat=repeat, number=number)
         summary = cmp.summary()
         rows.append({"coding": codec.label, "direct_s": summary.loc["direct", "median"],
                      "middleware_s": summary.loc["middleware", "median"],
