@@ -110,7 +110,10 @@ plt.show()
 
 # %% [markdown]
 # Now every level on a 100 KB list: ratio against compression speed. Each line is one
-# codec, each point one level (left = slower, higher levels).
+# codec, each point one level (left = slower, higher levels). Speeds are MB of input per
+# second of **CPU time**, all levels interleaved round by round
+# (`perf.compression.experiments.compare_cpu`): other processes on a shared machine
+# cannot skew one level against another.
 
 # %%
 levels = level_grid(full=not settings.quick)
@@ -139,7 +142,7 @@ display(Markdown(
 # %% [markdown]
 # ## End to end through a running Nexios app
 # One uvicorn server per setting, each in its own process so its CPU time is its own
-# (`psutil`), all up at once and hit in interleaved batches. The client asks for every
+# (read from `/proc`, nanosecond resolution), all up at once and hit in interleaved batches. The client asks for every
 # coding; a server configured with one coding answers with it. `naive` is the seed's
 # function middleware.
 
