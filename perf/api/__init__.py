@@ -1,0 +1,32 @@
+"""The product API: Nexios + PostgreSQL + multi-level cache + background task queue.
+
+Serve it: ``python -m perf api [--workers N] [--port P] [--mode MODE] [--seed N] [--schema S]``
+(see :mod:`perf.api.cli`), or in Python::
+
+    from perf.api.app import create_app
+    from perf.api.settings import ApiSettings
+    app = create_app(ApiSettings(database_url=..., redis_url=..., mode="all,-cache"))
+
+or as a subprocess on a free port (tests, benchmarks, notebooks)::
+
+    from perf.api.server import ApiServer
+    with ApiServer(database_url=..., redis_url=..., mode="baseline", schema="nb_api", seed=10_000) as server:
+        ...  # server.url
+
+Endpoints: ``GET/POST /products``, ``GET/PATCH/DELETE /products/{id}``, ``POST /uploads``
+(202 + task id, 429 when the queue is full), ``GET /tasks/{id}``, ``GET /health``,
+``GET /metrics``, ``GET /hello`` (Nexios) and ``GET /bare/hello`` (raw ASGI). Every
+response carries ``Server-Timing`` (db, cache, app, total) and ``X-Cache``.
+
+``mode`` (:class:`perf.api.settings.ApiMode`) switches each optimisation on or off:
+``cache``, ``pool``, ``keyset``, ``compression``, ``join``, ``fastpath``; ``"all"`` and
+``"baseline"`` are the two ends, ``"all,-cache"`` / ``"baseline,+pool"`` the steps between.
+
+One idea per module: :mod:`~perf.api.settings`, :mod:`~perf.api.app` (factory, lifespan,
+layer order), :mod:`~perf.api.routes` (handlers), :mod:`~perf.api.products` (service:
+cached reads, writes, invalidation), :mod:`~perf.api.database` (pool or connect per
+request, 503 mapping), :mod:`~perf.api.validation`, :mod:`~perf.api.errors` (JSON errors,
+the Nexios 405 fix), :mod:`~perf.api.limits` (413), :mod:`~perf.api.timing`,
+:mod:`~perf.api.fastpath`, :mod:`~perf.api.bare`, :mod:`~perf.api.uploads`,
+:mod:`~perf.api.cli`, :mod:`~perf.api.server`.
+"""
