@@ -1,0 +1,98 @@
+"""perf.api's ASGI layers in-process, each around a tiny inline app: the 405 fix, the error
+boundary, the body limit and the timing headers."""
+
+from __future__ import annotations
+
+import httpx
+from nexios import NexiosApp
+
+from perf.api.errors import ErrorBoundary, SafeRoute
+from perf.api.limits import BodyLimitMiddleware
+from perf.api.timing import RequestStats, TimingMiddleware, set_cache_status, timed
+
+
+def _client(app) -> httpx.AsyncClient:  # noqa: ANN001
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+def _items_app(route_class: type | None = None) -> NexiosApp:
+    app = NexiosApp(debug=False, **({"route_class": route_class} if route_class else {}))
+
+    @app.get("/items")
+    async def items(request, response):  # noqa: ANN001, ANN202
+        return response.json({"items": []})
+
+    @app.get("/boom")
+    async def boom(request, response):  # noqa: ANN001, ANN202
+        raise RuntimeError("secret internals")
+
+    app.wrap_asgi(ErrorBoundary)
+    return app
+
+
+async def test_plain_nexios_route_answers_405_forever_after_one_wrong_method():
+    # The framework bug SafeRoute works around (nexios 3.12.3 Route.handle replaces its app).
+    async with _client(_items_app()) as client:
+        assert (await client.get("/items")).status_code == 200
+        assert (await client.post("/items")).status_code == 405
+        assert (await client.get("/items")).status_code == 405
+
+
+async def test_safe_route_answers_405_with_allow_and_keeps_working():
+    async with _client(_items_app(SafeRoute)) as client:
+        wrong = await client.post("/items")
+        assert wrong.status_code == 405 and wrong.headers["allow"] == "GET, HEAD"
+        assert wrong.json()["status"] == 405
+        assert (await client.get("/items")).status_code == 200
+
+
+async def test_error_boundary_turns_any_exception_into_json_without_a_traceback():
+    async with _client(_items_app(SafeRoute)) as client:
+        boom = await client.get("/boom")
+        missing = await client.get("/nowhere")
+    assert boom.status_code == 500 and boom.json() == {"error": "internal server error", "status": 500}
+    assert "secret internals" not in boom.text and "Traceback" not in boom.text
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/json"
+
+
+async def _echo_length(scope, receive, send):  # noqa: ANN001, ANN202
+    size, more = 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": str(size).encode()})
+
+
+async def test_body_limit_refuses_declared_and_streamed_bodies_over_the_limit():
+    async with _client(BodyLimitMiddleware(_echo_length, max_body=1000)) as client:
+        assert (await client.post("/", content=b"x" * 1000)).text == "1000"
+        declared = await client.post("/", content=b"x" * 1001)
+        assert declared.status_code == 413 and "1001 bytes" in declared.json()["error"]
+
+        async def chunks():  # noqa: ANN202
+            for _ in range(5):
+                yield b"y" * 300
+
+        streamed = await client.post("/", content=chunks())
+        assert streamed.status_code == 413
+
+
+async def test_timing_headers_report_db_cache_app_total_and_cache_status():
+    async def app(scope, receive, send):  # noqa: ANN001, ANN202
+        with timed("db"):
+            pass
+        set_cache_status("hit-l2")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    stats = RequestStats()
+    async with _client(TimingMiddleware(app, stats=stats)) as client:
+        response = await client.get("/")
+    names = [part.split(";")[0].strip() for part in response.headers["server-timing"].split(",")]
+    assert names == ["db", "cache", "app", "total"]
+    assert response.headers["x-cache"] == "hit-l2"
+    assert stats.snapshot()["count"] == 1 and stats.snapshot()["by_cache"] == {"hit-l2": 1}
