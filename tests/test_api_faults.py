@@ -100,3 +100,21 @@ def test_a_write_in_one_process_is_seen_at_once_by_another(database_url: str, re
                 assert reader.get("/products", params={"per_page": 20}).json()["items"][8]["price"] == f"{price}.00"
     finally:
         drop_namespace(database_url, schema, redis_url, schema)
+
+
+def test_two_uvicorn_workers_serve_the_same_data(database_url: str, redis_url: str):
+    schema = unique_name("t_api_workers")
+    try:
+        with ApiServer(database_url=database_url, redis_url=redis_url, schema=schema, seed=20, workers=2) as api:
+            pids = set()
+            for attempt in range(60):
+                with httpx.Client(base_url=api.url) as client:  # a new connection each time
+                    pids.add(client.get("/health").json()["pid"])
+                    if attempt == 0:
+                        assert client.patch("/products/3", json={"name": "Shared"}).status_code == 200
+                    assert client.get("/products/3").json()["name"] == "Shared"
+                if len(pids) == 2 and attempt >= 10:
+                    break
+            assert len(pids) == 2
+    finally:
+        drop_namespace(database_url, schema, redis_url, schema)

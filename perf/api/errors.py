@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable, Mapping, MutableMapping
 
 import orjson
 from nexios.exceptions import HTTPException, NotFoundException
+from nexios.http.request import ClientDisconnect
 from nexios.routing import Route
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,11 @@ class ErrorBoundary:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            # The client (or the body limit, on its behalf) went away. Answer anyway, quietly:
+            # the server drops it, and Nexios' bridges raise if a request gets no response.
+            if not started:
+                await send_error(send, ApiError(400, "client disconnected before the request body was read"))
         except Exception as exc:  # noqa: BLE001 - this is the last line of defence
             error = to_api_error(exc, scope)
             if error.status >= 500 and not isinstance(exc, ApiError):
