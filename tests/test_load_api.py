@@ -36,6 +36,7 @@ async def test_compare_modes_measures_each_mode(database_url: str, redis_url: st
     table = comparison.table()
     assert list(table.index) == ["baseline", "all"]
     assert table.loc["baseline", "speedup"] == 1.0
+    assert set(comparison.speedups()["mode"]) == {"baseline", "all"}
     assert (table["error_rate"] < 0.01).all()
     everything = comparison.run("all")
     result = everything.result

@@ -58,6 +58,12 @@ class ModeComparison:
         table["speedup"] = [float((wide[m] / wide[self.baseline]).median()) for m in table.index]
         return table
 
+    def speedups(self) -> pd.DataFrame:
+        """Round by round: each mode's rps divided by the baseline's in the same round (``mode``, ``round``, ``speedup``)."""
+        wide = self.frame().pivot(index="round", columns="mode", values="rps")
+        ratio = wide.div(wide[self.baseline], axis=0)
+        return ratio.reset_index().melt(id_vars="round", var_name="mode", value_name="speedup")
+
     def result(self, mode: str, round: int = 0) -> LoadResult:
         """The :class:`LoadResult` of ``mode`` in ``round``."""
         for run in self.runs:

@@ -4,7 +4,9 @@ Each step is its own open-model run (latency from the scheduled send time), so a
 saturated server shows up as queueing latency and late/dropped requests rather than
 as a generator that politely slows down. The **maximum sustainable rate** is the
 highest step that met every SLO and delivered >= 95% of the offered rate; the
-**knee** is the highest step whose p99 stayed within ``knee_factor`` x the first step's.
+**knee** is the last step before the median (p50) first rose past ``knee_factor`` x the
+first step's: the median is what turns first when a queue forms, and it is far less
+noisy than p99 over short steps.
 """
 
 from __future__ import annotations
@@ -82,12 +84,8 @@ async def stress(base_url: str, *, rates: Sequence[float], step_seconds: float =
     steps = pd.DataFrame(rows)
     ok = steps[steps["slo_met"] & (steps["achieved"] >= 0.95 * steps["offered"])]
     max_sustainable = float(ok["offered"].max()) if len(ok) else None
-    base_p99 = steps["p99_ms"].iloc[0]
-    calm = steps[steps["p99_ms"] <= knee_factor * base_p99]
-    # The knee is where the curve turns: the last calm step before the first non-calm one.
-    first_bad = steps.index[steps["p99_ms"] > knee_factor * base_p99]
-    if len(first_bad):
-        calm = calm[calm.index < first_bad[0]]
+    turned = steps.index[steps["p50_ms"] > knee_factor * steps["p50_ms"].iloc[0]]
+    calm = steps[steps.index < turned[0]] if len(turned) else steps
     knee = float(calm["offered"].max()) if len(calm) else None
     missed = steps[~steps["slo_met"]]
     broke_at = float(missed["offered"].iloc[0]) if len(missed) else None
