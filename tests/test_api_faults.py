@@ -118,3 +118,18 @@ def test_two_uvicorn_workers_serve_the_same_data(database_url: str, redis_url: s
             assert len(pids) == 2
     finally:
         drop_namespace(database_url, schema, redis_url, schema)
+
+
+def test_granian_serves_the_same_app(database_url: str, redis_url: str):
+    schema = unique_name("t_api_granian")
+    try:
+        with ApiServer(database_url=database_url, redis_url=redis_url, schema=schema, seed=20,
+                       server="granian") as api, httpx.Client(base_url=api.url) as client:
+            first = client.get("/products/3")
+            assert first.status_code == 200 and first.headers["server"] == "granian"
+            assert first.headers["x-cache"] == "miss" and client.get("/products/3").headers["x-cache"] == "hit-l1"
+            assert client.post("/products/3").status_code == 405
+            assert client.get("/products/3").status_code == 200
+            assert client.get("/health").json()["status"] == "ok"  # the lifespan ran
+    finally:
+        drop_namespace(database_url, schema, redis_url, schema)

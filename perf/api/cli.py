@@ -1,9 +1,11 @@
-"""``python -m perf api [--workers N] [--port P] [--mode MODE] ...``: serve the product API with uvicorn.
+"""``python -m perf api [--workers N] [--port P] [--mode MODE] ...``: serve the product API with uvicorn or granian.
 
 URLs default to the workbook's settings (``DATABASE_URL``/``REDIS_URL``) or the embedded
 services (started if needed and kept for the server's lifetime). Several workers share
 PostgreSQL and Redis; each has its own pool, L1 cache and task queue, and the cache's
-pub/sub keeps their L1s coherent. uvicorn runs with uvloop + httptools, no access log.
+pub/sub keeps their L1s coherent. uvicorn runs with uvloop + httptools, no access log;
+``--server granian`` runs granian with ``interface=asgi`` (``nexios run --server granian``
+is broken: it omits the interface, and granian defaults to RSGI).
 
 Workers are separate processes started by uvicorn from an import string, so the CLI
 hands them the settings as JSON in ``PERF_API_SETTINGS`` (read only by :func:`worker_app`).
@@ -28,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m perf api", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn",
+                        help="ASGI server (granian: interface asgi, which `nexios run --server granian` omits)")
     parser.add_argument("--mode", default="all",
                         help=f"'all', 'baseline' or e.g. 'all,-cache' / 'baseline,+pool'; switches: {', '.join(SWITCHES)}")
     parser.add_argument("--schema", default="api", help="PostgreSQL schema for the product tables (default api)")
@@ -53,6 +57,17 @@ def worker_app():  # noqa: ANN201 - uvicorn factory
 
     raw = json.loads(os.environ[SETTINGS_ENV])
     return create_app(ApiSettings(**raw))
+
+
+def _serve_granian(args: argparse.Namespace) -> None:
+    try:
+        from granian import Granian
+        from granian.constants import Interfaces, Loops
+    except ImportError as exc:
+        raise SystemExit("--server granian needs granian: pip install granian==2.8.7 (see requirements.txt)") from exc
+    level = args.log_level if args.log_level in ("critical", "error", "warning", "info", "debug") else "warning"
+    Granian("perf.api.cli:worker_app", factory=True, address=args.host, port=args.port,
+            interface=Interfaces.ASGI, workers=args.workers, loop=Loops.uvloop, log_level=level).serve()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,9 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"perf api: http://{args.host}:{args.port} mode={settings.mode} workers={args.workers} "
           f"schema={settings.schema}", flush=True)
     try:
-        uvicorn.run("perf.api.cli:worker_app", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level=args.log_level, access_log=False, loop="uvloop",
-                    http="httptools", lifespan="on", timeout_graceful_shutdown=30)
+        if args.server == "granian":
+            _serve_granian(args)
+        else:
+            uvicorn.run("perf.api.cli:worker_app", factory=True, host=args.host, port=args.port,
+                        workers=args.workers, log_level=args.log_level, access_log=False, loop="uvloop",
+                        http="httptools", lifespan="on", timeout_graceful_shutdown=30)
     finally:
         if handle is not None:
             handle.close()

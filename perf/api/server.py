@@ -26,13 +26,14 @@ class ApiServer:
     def __init__(self, *, database_url: str, redis_url: str, mode: str = "all", schema: str = "api",
                  seed: int = 0, cache_namespace: str | None = None, workers: int = 1,
                  cpu: Sequence[int] | None = None, upload_delay: float = 0.01, pool_max: int = 10,
-                 task_workers: int = 4, task_queue_size: int = 1000, startup_timeout: float = 60.0) -> None:
+                 task_workers: int = 4, task_queue_size: int = 1000, server: str = "uvicorn", startup_timeout: float = 60.0) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.mode = mode
         self.schema = schema
         self.cpu = list(cpu) if cpu else None
         self._args = [sys.executable, "-m", "perf", "api", "--port", str(self.port), "--workers", str(workers),
+                      "--server", server,
                       "--mode", mode, "--schema", schema, "--seed", str(seed),
                       "--cache-namespace", cache_namespace or schema, "--database-url", database_url,
                       "--redis-url", redis_url, "--upload-delay", str(upload_delay), "--pool-max", str(pool_max),
