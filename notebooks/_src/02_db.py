@@ -66,8 +66,8 @@ assert counts == {"categories": 20, "products": PRODUCTS, "product_images": 3 * 
 from perf.db.race import product_rows, race_inserts
 from perf.measure import rate_summary
 
-ROWS = settings.pick(2_000, 20_000)
-inserts = await race_inserts(conn, product_rows(ROWS, seed=1), repeat=settings.pick(3, 7), warmup=1,
+ROWS = settings.pick(2_000, 10_000)
+inserts = await race_inserts(conn, product_rows(ROWS, seed=1), repeat=settings.pick(3, 5), warmup=1,
                              batch_size=1000)
 rates = rate_summary(inserts.samples, work=ROWS, unit="rows/s")
 rates["speedup_vs_row_by_row"] = inserts.summary()["speedup_vs_baseline"]
