@@ -209,3 +209,15 @@ async def test_using_redis_cache_before_start_or_after_close_is_an_error(redis_u
         await used.set("k", 1)
     with pytest.raises(RuntimeError, match="closed"):
         await used.fetch("other", Loader())
+
+
+async def test_a_burst_queues_for_a_bounded_pool_of_connections(redis_url: str, redis_prefix: str,
+                                                                 redis_client: redis.Redis) -> None:
+    namespace = redis_prefix.rstrip(":")
+    async with MultiLevelCache(redis_url, namespace=namespace, l1_max_entries=0, redis_max_connections=3) as cache:
+        await cache.set("k", "v")
+        before = len(await redis_client.client_list())
+        results = await asyncio.gather(*(cache.get("k") for _ in range(200)))
+        assert {r.source for r in results} == {"l2"} and cache.stats.errors["redis"] == 0
+        # other engineers' tests share this server: allow their churn, not 200 of ours
+        assert len(await redis_client.client_list()) - before <= 3 + 20

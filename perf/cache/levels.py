@@ -34,7 +34,8 @@ class CacheLevels:
     def __init__(self, redis_url: str | None = None, *, namespace: str = "cache", default_ttl: float = 300.0,
                  l1_max_entries: int = 10_000, l1_ttl: float = 30.0, serializer: Serializer | None = None,
                  redis_timeout: float = 0.25, fail_open: bool = True, retry_interval: float = 1.0,
-                 xfetch_beta: float = 1.0, lock_lease: float = 10.0, lock_wait: float | None = None) -> None:
+                 xfetch_beta: float = 1.0, lock_lease: float = 10.0, lock_wait: float | None = None,
+                 redis_max_connections: int = 32) -> None:
         validate_namespace(namespace)
         for name, value in (("default_ttl", default_ttl), ("redis_timeout", redis_timeout),
                             ("retry_interval", retry_interval), ("lock_lease", lock_lease)):
@@ -67,7 +68,8 @@ class CacheLevels:
         self._started = False
         self._closed = False
         if redis_url is not None:
-            self.l2 = RedisCache(create_redis_client(redis_url, timeout=redis_timeout), namespace=namespace,
+            client = create_redis_client(redis_url, timeout=redis_timeout, max_connections=redis_max_connections)
+            self.l2 = RedisCache(client, namespace=namespace,
                                  serializer=serializer, owns_client=True)
             self._lease = RedisLease(self.l2.client, lease=lock_lease)
             # the subscriber blocks on reads: no socket timeout there, only on connect

@@ -68,6 +68,7 @@ class MultiLevelCache(CacheLevels):
     ``xfetch_beta``: early-refresh eagerness (0 disables XFetch).
     ``lock_lease``: seconds a cross-process single-flight lease lasts (longer than the slowest loader).
     ``lock_wait``: seconds a process waits for another's load before loading itself (default lock_lease).
+    ``redis_max_connections``: connections to Redis at most; a burst beyond it queues for one.
     """
 
 
