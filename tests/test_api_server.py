@@ -167,6 +167,7 @@ def test_health_and_metrics(client: httpx.Client):
     assert health.status_code == 200 and health.json()["status"] == "ok"
     assert health.json()["postgres"]["ok"] and health.json()["redis"]["ok"]
     client.get("/products/3")
+    client.get("/products/3")
     metrics = client.get("/metrics").json()
     assert metrics["mode"] == {"cache": True, "pool": True, "keyset": True, "compression": True, "join": True,
                                "fastpath": True}
@@ -174,6 +175,7 @@ def test_health_and_metrics(client: httpx.Client):
     assert metrics["cache"]["redis_available"] is True
     assert metrics["db"]["mode"] == "pool" and metrics["db"]["max_size"] == 10
     assert metrics["queue"]["workers"] == 4
+    assert metrics["fastpath_served"] >= 1  # the second GET /products/3 was a cache hit
 
 
 def test_large_list_is_compressed_when_asked(client: httpx.Client):

@@ -58,6 +58,7 @@ class ApiState:
         self.redis: redis.Redis = None  # type: ignore[assignment]
         self.queue: TaskQueue = None  # type: ignore[assignment]
         self.products: ProductService = None  # type: ignore[assignment]
+        self.fastpath: ProductFastPath | None = None
 
 
 async def prepare_schema(settings: ApiSettings) -> None:
@@ -119,7 +120,7 @@ def create_app(settings: ApiSettings) -> "ApiApp":
     app.wrap_asgi(ErrorBoundary)  # around the router: no route, handler errors, 405
     outer: Any = app
     if settings.mode.cache and settings.mode.fastpath:
-        outer = ProductFastPath(outer, state=state)
+        outer = state.fastpath = ProductFastPath(outer, state=state)
     if settings.mode.compression:
         outer = CompressionMiddleware(outer, minimum_size=1024)
     outer = BodyLimitMiddleware(outer, max_body=settings.max_body)

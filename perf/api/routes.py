@@ -95,7 +95,8 @@ def register_routes(app: NexiosApp, state: "ApiState") -> None:
         return send_json(response, {
             "pid": os.getpid(), "mode": state.settings.mode.as_dict(), "requests": state.stats.snapshot(),
             "cache": None if cache is None else {**cache.stats.snapshot(), "redis_available": cache.redis_available},
-            "db": state.db.stats(), "queue": state.queue.stats()})
+            "db": state.db.stats(), "queue": state.queue.stats(),
+            "fastpath_served": None if state.fastpath is None else state.fastpath.served})
 
     @app.get("/hello")
     async def hello(request, response):  # noqa: ANN001, ANN202
