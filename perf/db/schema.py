@@ -34,6 +34,7 @@ __all__ = [
     "create_schema",
     "drop_tables",
     "ensure_seeded",
+    "generate_products",
     "seed_info",
     "seed_products",
     "truncate_tables",
