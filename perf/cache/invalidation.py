@@ -79,6 +79,10 @@ class InvalidationBus:
             except (RedisError, OSError) as exc:
                 self.connected.clear()
                 self._on_error(exc)
+            except Exception as exc:  # a bad message or callback must not end invalidation for good
+                logger.exception("invalidation subscriber on %s failed; resubscribing", self.channel)
+                self.connected.clear()
+                self._on_error(exc)
             finally:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()
