@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator
 
 import asyncpg
 
-from perf.api.errors import ServiceUnavailable
+from perf.api.errors import ApiError, ServiceUnavailable
 from perf.api.timing import timed
 from perf.pool import Pool, PoolError, create_pool
 
@@ -79,6 +79,9 @@ class Database:
             except UNAVAILABLE as exc:
                 self.errors += 1
                 raise ServiceUnavailable(f"PostgreSQL is unavailable ({type(exc).__name__}); retry shortly") from exc
+            except asyncpg.IntegrityConstraintViolationError as exc:  # e.g. a category deleted meanwhile
+                raise ApiError(409, f"the change conflicts with the data ({exc.constraint_name or type(exc).__name__}); "
+                                    "reload and retry") from exc
 
     async def ping(self) -> float:
         """Round-trip ``SELECT 1`` and return its seconds (raises ServiceUnavailable)."""

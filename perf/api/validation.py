@@ -95,8 +95,8 @@ def parse_json(body: bytes) -> Any:
 
 def _name(data: Mapping[str, Any], errors: list[dict[str, Any]]) -> str | None:
     name = data.get("name")
-    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 200:
-        errors.append(_field("name", "must be a string of 1..200 characters", name))
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 200 or "\x00" in name:
+        errors.append(_field("name", "must be a string of 1..200 characters (no NUL)", name))
         return None
     return name.strip()
 
@@ -130,7 +130,7 @@ def _images(data: Mapping[str, Any], errors: list[dict[str, Any]]) -> list[str] 
         errors.append(_field("image_urls", f"must be a list of at most {MAX_IMAGES} URLs", None))
         return None
     for i, url in enumerate(raw):
-        parts = urlsplit(url) if isinstance(url, str) and len(url) <= 2000 else None
+        parts = urlsplit(url) if isinstance(url, str) and len(url) <= 2000 and "\x00" not in url else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             errors.append(_field(f"image_urls[{i}]", "must be an http(s) URL of at most 2000 characters", url))
             return None
@@ -139,8 +139,8 @@ def _images(data: Mapping[str, Any], errors: list[dict[str, Any]]) -> list[str] 
 
 def _description(data: Mapping[str, Any], errors: list[dict[str, Any]]) -> str | None:
     raw = data.get("description")
-    if raw is not None and (not isinstance(raw, str) or len(raw) > 10_000):
-        errors.append(_field("description", "must be a string of at most 10000 characters or null", None))
+    if raw is not None and (not isinstance(raw, str) or len(raw) > 10_000 or "\x00" in raw):
+        errors.append(_field("description", "must be a string of at most 10000 characters (no NUL) or null", None))
     return raw
 
 
