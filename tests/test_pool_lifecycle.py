@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 import redis.asyncio as redis
 
-from perf.pool import ConnectionAdapter, PoolClosed, create_pool
+from perf.pool import ConnectionAdapter, PoolClosed, PoolConnectError, create_pool
 from perf.pool.asyncpg_adapter import server_connections
 from perf.pool.handles import Holder
 
@@ -145,8 +145,6 @@ async def test_health_check_replaces_a_dead_redis_connection(redis_url: str, red
 
 
 async def test_connect_failure_is_wrapped_and_frees_the_slot() -> None:
-    from perf.pool import PoolConnectError
-
     async with create_pool("postgresql://nobody@127.0.0.1:1/none", min_size=0, max_size=1, timeout=5) as pool:
         for _ in range(2):
             with pytest.raises(PoolConnectError, match="could not open a connection") as info:
@@ -179,3 +177,43 @@ async def test_close_during_a_slow_release_counts_each_connection_once(database_
     stats = pool.stats()
     assert (stats.size, stats.in_use, stats.idle) == (0, 0, 0)
     assert stats.closed == stats.created == 2
+
+
+async def test_sweep_replaces_lost_connections_up_to_min_size(database_url: str,
+                                                              pg_conn: asyncpg.Connection) -> None:
+    async with create_pool(database_url, min_size=2, max_size=4, maintenance_interval=3600) as pool:
+        held = [await pool.acquire() for _ in range(2)]
+        pids = [conn.get_server_pid() for conn in held]
+        for conn in held:
+            await pool.release(conn)
+        for pid in pids:
+            await pg_conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+        for _ in range(100):
+            if all(conn.is_closed() for conn in held):
+                break
+            await asyncio.sleep(0.01)
+        pool.sweep()
+        await asyncio.sleep(0.3)  # the replacements open in the background
+        stats = pool.stats()
+        assert (stats.lost, stats.size, stats.idle, stats.created) == (2, 2, 2, 4)
+
+
+async def test_open_fails_clearly_when_the_server_is_unreachable() -> None:
+    pool = create_pool("postgresql://nobody@127.0.0.1:1/none", min_size=1, max_size=2)
+    with pytest.raises(PoolConnectError, match="could not open a connection"):
+        await pool
+    assert pool.closed and pool.stats().size == 0
+
+
+class FlakyCheckAdapter(RedisAdapter):
+    async def check(self, conn: redis.Redis) -> None:
+        raise ConnectionError("the check always fails")
+
+
+async def test_health_check_failing_on_new_connections_gives_up(redis_url: str) -> None:
+    async with create_pool(adapter=FlakyCheckAdapter(redis_url), min_size=0, max_size=1,
+                           health_check=True, timeout=None) as pool:
+        with pytest.raises(PoolConnectError, match="failed its health check"):
+            await pool.acquire()
+        stats = pool.stats()
+        assert (stats.size, stats.in_use, stats.lost, stats.created) == (0, 0, 1, 1)

@@ -101,6 +101,7 @@ class Pool(PoolLifecycle[C]):
                 return holder.conn
         deadline = None if timeout is None else started + timeout
         while True:
+            created_before = self._counters.created
             holder = await self._get_holder(loop, deadline, timeout)
             if self._health_check:
                 try:
@@ -114,6 +115,8 @@ class Pool(PoolLifecycle[C]):
                     if isinstance(exc, TimeoutError) and deadline is not None and loop.time() >= deadline:
                         self._counters.acquire_timeouts += 1
                         raise PoolTimeout(f"acquire timed out after {timeout}s (health check)") from None
+                    if self._counters.created != created_before:  # even a new connection fails: give up
+                        raise PoolConnectError(f"a new connection failed its health check: {exc!r}") from exc
                     continue
             now = loop.time()
             holder.acquired_at = now
