@@ -1,6 +1,10 @@
 """Build a notebook from a compact Python description (used by maintainers, not at run time).
 
-    python tools/nbbuild.py notebooks/_src/00_setup.py notebooks/00_setup.ipynb
+    python tools/nbbuild.py notebooks/_src/00_setup.py notebooks/00_setup.ipynb [--execute]
+
+With ``--execute`` the notebook is run once (services must be reachable) and the
+outputs of cells marked ``# NBVAL_CHECK_OUTPUT`` are stored, so nbval has a
+reference to compare against; every other cell is saved without outputs.
 
 The source is a Python file whose cells are separated by lines ``# %% [markdown]``
 or ``# %%`` (the "percent" format editors understand). Markdown cells have each
@@ -40,7 +44,36 @@ def build(source: Path) -> nbformat.NotebookNode:
     return nb
 
 
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+
+
+def keep_checked_outputs(nb: nbformat.NotebookNode, executed: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Copy outputs of ``# NBVAL_CHECK_OUTPUT`` cells from ``executed`` into ``nb``."""
+    for cell, ran in zip(nb.cells, executed.cells):
+        if cell.cell_type == "code" and cell.source.lstrip().startswith(CHECK_MARK):
+            cell.outputs = [o for o in ran.outputs if o.get("output_type") in ("stream", "execute_result")]
+            for output in cell.outputs:
+                if output.get("output_type") == "execute_result":
+                    output["execution_count"] = None
+    return nb
+
+
+def execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
+    """Run a copy of ``nb`` with nbclient and return the executed copy."""
+    import copy
+
+    from nbclient import NotebookClient
+
+    ran = copy.deepcopy(nb)
+    NotebookClient(ran, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    return ran
+
+
 if __name__ == "__main__":
-    src, dst = Path(sys.argv[1]), Path(sys.argv[2])
-    nbformat.write(build(src), dst)
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    src, dst = Path(args[0]), Path(args[1])
+    notebook = build(src)
+    if "--execute" in sys.argv:
+        notebook = keep_checked_outputs(notebook, execute(notebook, dst.resolve().parent))
+    nbformat.write(notebook, dst)
     print(f"wrote {dst}")
