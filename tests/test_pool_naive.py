@@ -32,17 +32,14 @@ async def _slow_init(conn: asyncpg.Connection) -> None:
 
 
 async def test_seed_lock_makes_everyone_wait_for_a_slow_connect(database_url: str) -> None:
-    seed = SeedPoolTypoFixed(lambda: asyncpg.connect(database_url), min_size=1, max_size=2)
+    async def slow_connect() -> asyncpg.Connection:
+        conn = await asyncpg.connect(database_url)
+        await _slow_init(conn)
+        return conn
+
+    seed = SeedPoolTypoFixed(slow_connect, min_size=1, max_size=2)
     try:
         await seed.initialize()
-
-        async def slow_connect() -> asyncpg.Connection:
-            conn = await asyncpg.connect(database_url)
-            seed.created.append(conn)
-            await _slow_init(conn)
-            return conn
-
-        seed._create = slow_connect
         seed_result = await waits_behind_slow_connect(seed, callers=10)
     finally:
         await seed.close_everything()

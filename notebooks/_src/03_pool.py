@@ -92,14 +92,12 @@ async def slow_init(conn: asyncpg.Connection) -> None:
 
 async def connect_slowly() -> asyncpg.Connection:
     conn = await asyncpg.connect(dsn)
-    seed_fixed.created.append(conn)  # so close_everything() can clean up
     await slow_init(conn)
     return conn
 
 
-seed_fixed = SeedPoolTypoFixed(lambda: asyncpg.connect(dsn), min_size=1, max_size=2)
+seed_fixed = SeedPoolTypoFixed(connect_slowly, min_size=1, max_size=2)
 await seed_fixed.initialize()
-seed_fixed._create = connect_slowly  # from now on connects are slow
 seed_behind = await waits_behind_slow_connect(seed_fixed, callers=20)
 await seed_fixed.close_everything()
 
@@ -150,7 +148,7 @@ assert seed_says.startswith("in a transaction: True") and ours_says == "in a tra
 from perf.pool.race import ASYNCPG, ASYNCPG_NO_RESET, CONNECT, OURS, SEED, Contenders, race
 
 concurrencies = settings.pick([1, 10, 50], [1, 10, 50, 100])
-queries = settings.pick(600, 5000)
+queries = settings.pick(500, 5000)
 per_strategy = {CONNECT: max(queries // 20, 50), SEED: queries, OURS: queries, ASYNCPG: queries,
                 ASYNCPG_NO_RESET: queries}
 async with Contenders(dsn, max_size=10, application_name=app_name) as contenders:
@@ -213,7 +211,7 @@ sizing_rows = []
 for max_size in settings.pick([1, 2, 5, 10, 20], [1, 2, 5, 10, 20, 40]):
     async with create_pool(dsn, min_size=max_size, max_size=max_size) as pool:
         burst = await run_burst(Contender(OURS, pool.acquire, pool.release), concurrency=50,
-                                queries=settings.pick(1000, 5000))
+                                queries=settings.pick(600, 5000))
     sizing_rows.append({"max_size": max_size, "queries/s": burst.qps,
                         "wait p50 (ms)": burst.waits.percentile(50) * 1e3,
                         "wait p99 (ms)": burst.waits.percentile(99) * 1e3})
