@@ -148,23 +148,21 @@ class MultiLevelCache(CacheLevels):
         """Run the loader once across processes (lease + wait for the leader's value), then store."""
         token: str | None = None
         lock_key = ""
-        if not early and self._lease is not None and await self._l2_ready():
-            assert self.l2 is not None
-            lock_key = self.l2.lock_key(full)
-            try:
-                token = await self._lease.acquire(lock_key)
-                if token is None:
-                    self.stats.incr("lock_waits")
-                    token, entry = await self._wait_for_leader(full, lock_key)
-                    if entry is not None:
-                        return entry.value
-                else:
-                    entry = await self._from_l2(full, count=False)  # filled between our miss and the lease?
-                    if entry is not None:
-                        return entry.value
-            except REDIS_ERRORS as exc:
-                self._mark_failed(exc)
         try:
+            if not early and self._lease is not None and await self._l2_ready():
+                assert self.l2 is not None
+                lock_key = self.l2.lock_key(full)
+                try:
+                    token = await self._lease.acquire(lock_key)
+                    if token is None:
+                        self.stats.incr("lock_waits")
+                        token, entry = await self._wait_for_leader(full, lock_key)
+                    else:  # filled between our miss and the lease?
+                        entry = await self._from_l2(full, count=False)
+                    if entry is not None:
+                        return entry.value
+                except REDIS_ERRORS as exc:
+                    self._mark_failed(exc)
             started = time.perf_counter()
             try:
                 value = await loader()
