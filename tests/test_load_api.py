@@ -5,26 +5,31 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from perf.api.server import ApiServer
 from perf.load.api_runs import compare_modes
+from perf.load.cli import main
 from perf.load.models import ClosedModel
 from perf.load.product import api_measurements, product_scenario
 from perf.load.recommend import measurements_from
 
 
-def test_cli_gates_the_real_api(database_url: str, redis_url: str, pg_schema: str, redis_prefix: str) -> None:
+def test_cli_gates_the_real_api(database_url: str, redis_url: str, pg_schema: str, redis_prefix: str,
+                                capsys: pytest.CaptureFixture[str]) -> None:
     with ApiServer(database_url=database_url, redis_url=redis_url, mode="all", schema=pg_schema, seed=200,
                    cache_namespace=redis_prefix.rstrip(":")) as server:
-        base = [sys.executable, "-m", "perf", "load", server.url + "/products?category=1", "--duration", "1s"]
-        met = subprocess.run([*base, "--rate", "50", "--slo", "errors<1%", "--slo", "p99<2s"],
-                             capture_output=True, text=True, timeout=60)
-        missed = subprocess.run([*base, "--users", "2", "--slo", "p50<0.001ms"],
-                                capture_output=True, text=True, timeout=60)
-        bad = subprocess.run([*base, "--slo", "p99 below 5ms"], capture_output=True, text=True, timeout=60)
+        url = server.url + "/products?category=1"
+        met = subprocess.run([sys.executable, "-m", "perf", "load", url, "--duration", "1s", "--rate", "50",
+                              "--slo", "errors<1%", "--slo", "p99<2s"], capture_output=True, text=True, timeout=60)
+        missed = main([url, "--duration", "0.5s", "--users", "2", "--slo", "p50<0.001ms"])
+        missed_out = capsys.readouterr().out
+        bad = main([url, "--slo", "p99 below 5ms"])
+        bad_err = capsys.readouterr().err
     assert met.returncode == 0, met.stdout + met.stderr
     assert "SLO errors<1%: 0.000% met" in met.stdout
-    assert missed.returncode == 1 and "MISSED" in missed.stdout
-    assert bad.returncode == 2 and "cannot parse SLO" in bad.stderr
+    assert missed == 1 and "MISSED" in missed_out
+    assert bad == 2 and "cannot parse SLO" in bad_err
 
 
 async def test_compare_modes_measures_each_mode(database_url: str, redis_url: str, pg_schema: str,

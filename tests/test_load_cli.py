@@ -55,7 +55,7 @@ def test_bad_arguments_exit_two_with_a_clear_message(server: TestServer, argv: l
 
 
 def test_python_dash_m_perf_load_in_a_subprocess(server: TestServer) -> None:
-    proc = subprocess.run([sys.executable, "-m", "perf", "load", server.url + "/", "--duration", "1s",
+    proc = subprocess.run([sys.executable, "-m", "perf", "load", server.url + "/", "--duration", "0.5s",
                            "--processes", "2", "--slo", "rps>10"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "× 2 processes" in proc.stdout
