@@ -19,6 +19,7 @@ MultiLevelCache` decides whether to fail open.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import struct
 import time
@@ -96,10 +97,49 @@ def create_redis_client(url: str, *, timeout: float = 0.25, max_connections: int
         raise ValueError(f"timeout={timeout!r} must be > 0 seconds (e.g. 0.25)")
     if max_connections < 1:
         raise ValueError(f"max_connections={max_connections!r} must be >= 1 (e.g. 32)")
-    pool = redis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=timeout, socket_timeout=timeout,
+    pool = BoundedConnectionPool.from_url(
+        url, max_connections=max_connections, wait_timeout=timeout, socket_timeout=timeout,
         socket_connect_timeout=timeout, retry=no_wait_retry(), health_check_interval=0)
     return redis.Redis.from_pool(pool)
+
+
+class BoundedConnectionPool(redis.ConnectionPool):
+    """A connection pool that makes callers wait (up to ``wait_timeout``) when all
+    ``max_connections`` are in use, instead of raising "Too many connections".
+
+    redis-py's ``BlockingConnectionPool`` does the same but takes a condition variable and
+    a timeout on *every* command (~15% of a GET here); a semaphore costs nothing until it
+    is actually exhausted.
+    """
+
+    def __init__(self, *, wait_timeout: float, max_connections: int, **kwargs: Any) -> None:
+        super().__init__(max_connections=max_connections, **kwargs)
+        self._slots = asyncio.Semaphore(max_connections)
+        self._wait_timeout = wait_timeout
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        """A connection, waiting up to ``wait_timeout`` for a free slot."""
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(self._wait_timeout):
+                    await self._slots.acquire()
+            except TimeoutError as exc:
+                raise RedisConnectionError(f"no Redis connection free within {self._wait_timeout}s "
+                                           f"(max_connections={self.max_connections})") from exc
+        else:
+            await self._slots.acquire()
+        try:
+            return await super().get_connection(*args, **kwargs)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def release(self, connection: Any) -> None:
+        """Return ``connection`` and free its slot."""
+        try:
+            await super().release(connection)
+        finally:
+            self._slots.release()
 
 
 def validate_namespace(namespace: str) -> str:
