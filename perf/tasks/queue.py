@@ -89,6 +89,10 @@ class TaskQueue:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
+    async def close(self, *, timeout: float = 10.0) -> StopReport:
+        """Same as :meth:`stop` (the workbook's usual name for "release everything")."""
+        return await self.stop(timeout=timeout)
+
     async def stop(self, *, timeout: float = 10.0) -> StopReport:
         """Stop intake, wait up to ``timeout`` s for every accepted task, cancel the rest (idempotent)."""
         started = time.perf_counter()
