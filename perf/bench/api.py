@@ -11,7 +11,9 @@ the printout has medians with quartiles, and per-round ratios:
 * ``GET /products/{id}`` (random ids) cached (L1 hits, answered by the ASGI fast path)
   vs uncached (PostgreSQL each time, mode ``all,-cache``); target: cached >= 5x the uncached
   req/s; also cached but routed through Nexios (mode ``all,-fastpath``);
-* Nexios ``GET /hello`` vs a bare ASGI ``GET /bare/hello`` on the same server: the framework tax.
+* Nexios ``GET /hello`` vs a bare ASGI ``GET /bare/hello`` on the same server: the framework tax;
+* in-process, no network: what a timing layer costs as a Nexios function middleware, via
+  ``wrap_asgi`` (inside Nexios' per-request bridges) and as pure ASGI outside Nexios.
 """
 
 from __future__ import annotations
@@ -26,14 +28,19 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import httpx
 import pandas as pd
 
+from nexios import NexiosApp
+
+from perf.api.bare import BARE_PATH, with_bare_hello
 from perf.api.server import ApiServer
+from perf.api.timing import TimingMiddleware
 from perf.config import get_settings
-from perf.measure import LatencyHistogram, machine_info, summarize
+from perf.measure import LatencyHistogram, compare_async, machine_info, summarize
+from perf.measure.timing import Comparison
 from perf.services import ensure_services
 
 SCHEMA = "bench_api"
@@ -126,6 +133,54 @@ def run_asyncio_client(url: str, *, duration: float, connections: int, ids: int 
     return LoadResult((counts[0] + counts[1]) / elapsed, hist.percentile(50), hist.percentile(99), counts[1])
 
 
+def _hello_app(layer: str) -> Any:
+    """A Nexios hello app with the timing layer placed as ``layer`` (see :func:`layer_costs`)."""
+    app = NexiosApp(debug=False)
+
+    @app.get("/hello")
+    async def hello(request, response):  # noqa: ANN001, ANN202
+        return response.resp(b"hello", content_type="text/plain")
+
+    if layer == "function middleware":
+        async def timing(request, response, call_next):  # noqa: ANN001, ANN202
+            started = time.perf_counter()
+            result = await call_next()
+            response.set_header("server-timing", f"total;dur={(time.perf_counter() - started) * 1e3:.2f}")
+            return result
+
+        app.add_middleware(timing)
+    elif layer == "wrap_asgi":
+        app.wrap_asgi(TimingMiddleware)
+    elif layer == "ASGI outside Nexios":
+        return TimingMiddleware(app)
+    return app
+
+
+async def _asgi_get(app: Any, path: str) -> None:
+    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "headers": [(b"host", b"bench")], "http_version": "1.1", "scheme": "http", "root_path": "",
+             "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1), "asgi": {"version": "3.0"}}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    await app(scope, receive, send)
+
+
+async def layer_costs(*, repeat: int = 10, number: int = 200) -> Comparison:
+    """In-process cost per request of Nexios ``/hello`` with a timing layer as a function middleware,
+    via ``wrap_asgi``, or as pure ASGI outside Nexios, against no layer and a bare ASGI hello."""
+    apps = {name: _hello_app(name) for name in ("no layer", "function middleware", "wrap_asgi",
+                                                "ASGI outside Nexios")}
+    bare = with_bare_hello(_hello_app("no layer"))
+    variants = {name: (lambda app=app: _asgi_get(app, "/hello")) for name, app in apps.items()}
+    variants["bare ASGI"] = lambda: _asgi_get(bare, BARE_PATH)
+    return await compare_async(variants, warmup=1, repeat=repeat, number=number, baseline="no layer")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print the figures (see the module docstring)."""
     settings = get_settings()
@@ -188,6 +243,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  framework tax: bare ASGI serves {ratio.median():.1f}x the req/s of Nexios; "
           f"Nexios adds ~{tax.median():.0f} us of server time per request (median of rounds, "
           f"includes the API's timing/limit/error/compression ASGI layers)")
+    costs = asyncio.run(layer_costs(repeat=settings.pick(5, 15))).summary()
+    base = costs.loc["no layer", "median"]
+    print("  in-process cost per request of a timing layer around Nexios GET /hello (median, us):")
+    for name, row in costs.iterrows():
+        extra = "" if name == "no layer" else f"  ({(row['median'] - base) * 1e6:+.0f} us vs no layer)"
+        print(f"    {name:22s} {row['median'] * 1e6:7.1f} us [q1 {row['q1'] * 1e6:.1f}, q3 {row['q3'] * 1e6:.1f}]{extra}")
     return 0
 
 
