@@ -65,3 +65,19 @@ async def test_compare_drivers_and_paths_interleave() -> None:
     assert driver_ratios(drivers, "builtin", "httpx") > 1.0
     wide = paths.pivot(index="round", columns="path", values="rps")
     assert (wide["fast"] > 5 * wide["slow"]).all()  # 20 ms per request caps "slow" at 4 users / 20 ms = 200 req/s
+
+
+async def test_profiled_server_shows_where_the_cpu_went() -> None:
+    from perf.load.profile import ProfiledServer, top_frames
+
+    with ProfiledServer(["perf.load.testserver", "--port", "{port}"]) as server:
+        result = await run_load(server.url, model=ClosedModel(users=4, duration=0.5),
+                                scenario=Scenario.single("/stall/5"))
+        profile = server.stop()
+    top = top_frames(profile, n=5)
+    assert result.completed > 20
+    # time.sleep inside the app's __call__ is the heaviest own time: the stall shows up by name.
+    assert top["function"].iloc[0] == "sleep"
+    assert top["share"].between(0, 1).all() and len(top) == 5
+    with pytest.raises(ValueError, match="no root_frame"):
+        top_frames({})

@@ -24,8 +24,9 @@ from perf.config import get_settings
 from perf.load.api_runs import compare_modes, run_api
 from perf.load.bottleneck import server_shares, time_breakdown
 from perf.load.calibrate import calibrate, compare_drivers, compare_paths, driver_ratios, flag_client_bound
-from perf.load.models import ClosedModel, OpenModel
+from perf.load.models import ClosedModel, OpenModel, run_load
 from perf.load.plots import knee_chart, over_time_chart, spectrum_chart
+from perf.load.profile import ProfiledServer, top_frames
 from perf.load.product import api_measurements, product_scenario
 from perf.load.recommend import measurements_from, recommend
 from perf.load.slo import check_slos
@@ -171,6 +172,22 @@ display(Markdown(
     f"is spent outside the handler's timing: waiting in front of a busy single-process server, in the framework "
     f"before and after the middleware, and in the generator. The server's CPU averaged "
     f"**{modes.run('all').server_cpu:.2f} cores** during that run."))
+
+# %% [markdown]
+# `Server-Timing` says which part is slow; a profiler says which *code*. Here the API
+# (everything on, one worker) runs under pyinstrument for one load window, and the
+# functions with the most self time are listed (startup imports included, so the
+# load window dominates only when it is long enough).
+
+# %%
+profile_args = ["perf", "api", "--port", "{port}", "--mode", "all", "--schema", SCHEMA, "--seed", str(PRODUCTS),
+                "--cache-namespace", f"{SCHEMA}:profile", "--database-url", services.database_url,
+                "--redis-url", services.redis_url]
+with ProfiledServer(profile_args) as profiled:
+    pin_process(profiled.pid, server_cores)
+    await run_load(profiled.url, model=ClosedModel(users=16, duration=SECONDS * 2), scenario=scenario)
+    frames = top_frames(profiled.stop(), n=8)
+frames.assign(share=frames["share"].map("{:.1%}".format)).round(3)
 
 # %% [markdown]
 # ## 5 · Recommendations
