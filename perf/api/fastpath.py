@@ -1,8 +1,8 @@
 """Serve cache hits for ``GET /products/{id}`` below the framework (mode switch ``fastpath``).
 
-``python -m perf.bench.api`` shows Nexios costing ~1 ms of server CPU per request on a
-busy 2-core machine, against ~0.2 ms for a bare ASGI answer: for a cached read, the
-framework *is* the cost. This pure ASGI layer looks the product up with the same
+``python -m perf.bench.api`` shows Nexios costing ~0.4 ms of server CPU per request on
+this 2-core machine (over 1 ms when it is busy), against a few µs for a bare ASGI answer:
+for a cached read, the framework *is* the cost. This pure ASGI layer looks the product up with the same
 :class:`~perf.cache.multilevel.MultiLevelCache` (``cache.get``: L1, then Redis) and,
 on a hit, answers directly with the JSON the route would have produced. A miss, a
 Redis outage or any other path falls through to Nexios unchanged, so invalidation,
