@@ -46,7 +46,8 @@ server_cores, generator_cores = split_cores()
 original_affinity = os.sched_getaffinity(0)
 pin_process(os.getpid(), generator_cores)  # the generator (this kernel) stays off the server's cores
 api = dict(database_url=services.database_url, redis_url=services.redis_url, schema=SCHEMA, cpu=sorted(server_cores))
-print("profile:", settings.profile, "| server cores", sorted(server_cores), "| generator cores", sorted(generator_cores))
+print("profile:", settings.profile, "| server cores", sorted(server_cores),
+      "| generator cores", sorted(generator_cores))
 
 # %% [markdown]
 # ## 1 · Calibrate the generators
@@ -91,7 +92,8 @@ print(scenario)
 MODES = ["baseline", "baseline,+cache", "baseline,+pool", "baseline,+keyset", "baseline,+compression",
          "baseline,+join", "all"]
 modes = await compare_modes(MODES, **api, products=PRODUCTS, scenario=scenario,
-                            model=ClosedModel(users=16, duration=SECONDS), rounds=ROUNDS, warmup=settings.pick(0.3, 1.0))
+                            model=ClosedModel(users=16, duration=SECONDS), rounds=ROUNDS,
+                            warmup=settings.pick(0.3, 1.0))
 table = modes.table()
 table.round(2)
 
@@ -106,7 +108,8 @@ plt.show()
 single = table.drop(index=["baseline", "all"])["speedup"]
 best = single.idxmax()
 display(Markdown(
-    f"The baseline served **{table.loc['baseline', 'rps']:,.0f} req/s** (p50 {table.loc['baseline', 'p50_ms']:,.0f} ms); "
+    f"The baseline served **{table.loc['baseline', 'rps']:,.0f} req/s** "
+    f"(p50 {table.loc['baseline', 'p50_ms']:,.0f} ms); "
     f"everything on served **{table.loc['all', 'rps']:,.0f} req/s** (p50 {table.loc['all', 'p50_ms']:,.1f} ms), "
     f"**{table.loc['all', 'speedup']:,.0f}x** the throughput. On its own, the biggest single switch is "
     f"`{best.split(',+')[-1]}` (**{single[best]:,.1f}x**); the smallest is `{single.idxmin().split(',+')[-1]}` "
@@ -133,7 +136,8 @@ start_rate = max(round(table.loc["all", "rps"] / 5), 5)
 with ApiServer(**api, mode="all", seed=PRODUCTS, cache_namespace=f"{SCHEMA}:stress") as server:
     ceiling = await calibrate(server.url, path="/bare/hello", duration=settings.pick(1.0, 2.0))
     rates = rate_steps(start_rate, factor=settings.pick(2.0, 1.5), max_steps=settings.pick(6, 12))
-    report = await stress(server.url, rates=rates, step_seconds=settings.pick(1.0, 3.0), slos=SLOS, scenario=scenario, connections=64)
+    report = await stress(server.url, rates=rates, step_seconds=settings.pick(1.0, 3.0), slos=SLOS,
+                          scenario=scenario, connections=64)
 report.steps.round(2)
 
 # %%
@@ -167,8 +171,9 @@ all_outside = time_breakdown(modes.result("all"))["outside_server_ms"].mean()
 all_client = time_breakdown(modes.result("all"))["client_ms"].mean()
 display(Markdown(
     f"In the baseline the database takes **{base_db:.0%}** of server time (a connection per request and N+1 "
-    f"queries). With everything on, the server's parts are {', '.join(f'{k} {v:.0%}' for k, v in shares['all'].items())}, "
-    f"and **{all_outside / all_client:.0%}** of the latency the client saw ({all_outside:,.1f} of {all_client:,.1f} ms) "
+    f"queries). With everything on, the server's parts are "
+    f"{', '.join(f'{k} {v:.0%}' for k, v in shares['all'].items())}, and **{all_outside / all_client:.0%}** "
+    f"of the latency the client saw ({all_outside:,.1f} of {all_client:,.1f} ms) "
     f"is spent outside the handler's timing: waiting in front of a busy single-process server, in the framework "
     f"before and after the middleware, and in the generator. The server's CPU averaged "
     f"**{modes.run('all').server_cpu:.2f} cores** during that run."))

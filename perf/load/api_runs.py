@@ -59,7 +59,7 @@ class ModeComparison:
         return table
 
     def speedups(self) -> pd.DataFrame:
-        """Round by round: each mode's rps divided by the baseline's in the same round (``mode``, ``round``, ``speedup``)."""
+        """Round by round, each mode's rps / the baseline's in that round (``mode``, ``round``, ``speedup``)."""
         wide = self.frame().pivot(index="round", columns="mode", values="rps")
         ratio = wide.div(wide[self.baseline], axis=0)
         return ratio.reset_index().melt(id_vars="round", var_name="mode", value_name="speedup")

@@ -113,7 +113,8 @@ def top_frames(profile: dict[str, Any], *, n: int = 10) -> pd.DataFrame:
         own = frame["time"] - sum(child["time"] for child in children)
         name = frame.get("function", "?")
         # pyinstrument's "[self]" pseudo-frames hold their parent's own time.
-        key = parent if name.startswith("[") else (name, f"{frame.get('file_path_short', '?')}:{frame.get('line_no', '?')}")
+        where = f"{frame.get('file_path_short', '?')}:{frame.get('line_no', '?')}"
+        key = parent if name.startswith("[") else (name, where)
         totals[key] = totals.get(key, 0.0) + max(own, 0.0)
         stack.extend((child, key) for child in children)
     grand = sum(totals.values()) or 1.0

@@ -53,7 +53,8 @@ class _Protocol(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         lname = name.lower()
         if lname == b"server-timing":
-            self._timing = value.decode("latin-1") if self._timing is None else f"{self._timing}, {value.decode('latin-1')}"
+            text = value.decode("latin-1")
+            self._timing = text if self._timing is None else f"{self._timing}, {text}"
         elif lname == b"x-cache":
             self._cache = value.decode("latin-1")
 
