@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=float(settings.pick(2.0, 5.0)))  # type: ignore[arg-type]
     parser.add_argument("--users", type=int, default=32)
     args = parser.parse_args(argv)
+    print(f"machine: {describe(machine_info())}")  # before pinning, which hides the other cores
     server_cpu, client_cpu = split_cores()
     pin_process(os.getpid(), client_cpu)
-    print(f"machine: {describe(machine_info())}")
     print(f"server cores {sorted(server_cpu)}, generator cores {sorted(client_cpu)}; "
           f"{args.rounds} interleaved rounds of {args.seconds:g}s, {args.users} connections\n")
     with TestServer(cpu=server_cpu) as server:
