@@ -64,3 +64,8 @@ def test_python_dash_m_perf_load_in_a_subprocess(server: TestServer) -> None:
 def test_parse_duration() -> None:
     assert parse_duration("20s") == 20 and parse_duration("500ms") == 0.5 and parse_duration("2m") == 120
     assert parse_duration("3") == 3
+
+
+def test_remote_hosts_need_allow_remote(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["http://example.com/", "--duration", "1s"]) == 2
+    assert "--allow-remote" in capsys.readouterr().err

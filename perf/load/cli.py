@@ -1,10 +1,11 @@
-"""``python -m perf load URL``: put a URL under load, print percentiles, gate on SLOs.
+"""python -m perf load URL: put a URL under load, print percentiles, gate on SLOs.
 
     python -m perf load http://127.0.0.1:8000/products --rate 400 --duration 20s \\
         --slo "p99<50ms" --slo "errors<0.1%"
 
 Without ``--rate`` the model is closed (``--users`` concurrent users). Exit status:
 0 all SLOs met, 1 an SLO was missed, 2 bad arguments (the message says which).
+Only loopback hosts are loaded unless ``--allow-remote`` says you own the target.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from perf.load.scale import run_event_loop, run_processes
 from perf.load.scenarios import Scenario, load_scenario
 from perf.load.slo import SloError, check_slos, parse_slo
 
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|)\s*$")
 
 
@@ -50,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", default="10s", help="per-request timeout (default 10s)")
     p.add_argument("--slo", action="append", default=[], help='e.g. "p99<50ms", "errors<0.1%%", "rps>=400"')
     p.add_argument("--json", help="write the result as JSON to this path ('-' for stdout)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow a host other than 127.0.0.1/localhost/::1 (load only servers you own)")
     return p
 
 
@@ -88,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         slos = [parse_slo(s) for s in args.slo]
-        if not urlsplit(args.url).hostname:
+        host = urlsplit(args.url).hostname
+        if not host:
             raise ValueError(f"url must look like http://127.0.0.1:8000/path, got {args.url!r}")
+        if host not in _LOOPBACK and not args.allow_remote:
+            raise ValueError(f"url host {host!r} is not loopback: pass --allow-remote to load a server you own")
         result = _run(args)
     except (SloError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
