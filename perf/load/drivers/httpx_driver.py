@@ -33,7 +33,7 @@ class HttpxConnection(Connection):
 
 
 class HttpxDriver(Driver):
-    """``httpx.AsyncClient`` with up to ``max_connections`` keep-alive connections."""
+    """``httpx.AsyncClient`` with up to ``max_connections`` keep-alive connections (``http2`` needs ``h2``)."""
 
     name = "httpx"
 
