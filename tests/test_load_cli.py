@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,23 @@ def test_parse_duration() -> None:
 def test_remote_hosts_need_allow_remote(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["http://example.com/", "--duration", "1s"]) == 2
     assert "--allow-remote" in capsys.readouterr().err
+
+
+def test_ramp_reports_the_knee(server: TestServer, capsys: pytest.CaptureFixture[str]) -> None:
+    # /stall/4 caps the server near 250 req/s: the ramp 50, 150, 450 must break at 450 at the latest.
+    code = main([server.url + "/stall/4", "--ramp", "50", "--ramp-factor", "3", "--duration", "1s",
+                 "--slo", "p99<250ms"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "max sustainable rate" in out and "first missed at" in out
+
+
+def test_calibrate_flags_a_client_bound_run(server: TestServer, capsys: pytest.CaptureFixture[str]) -> None:
+    # Loading the trivial endpoint itself runs at (or near) the generator's ceiling.
+    assert main([server.url + "/", "--calibrate", "/", "--users", "32", "--duration", "1s"]) == 0
+    out = capsys.readouterr().out
+    ceiling = float(re.search(r"ceiling ([\d,]+) req/s", out).group(1).replace(",", ""))  # type: ignore[union-attr]
+    rate = float(re.search(r"= ([\d,]+) req/s", out).group(1).replace(",", ""))  # type: ignore[union-attr]
+    flagged = rate >= 0.8 * ceiling
+    assert ("warning: client-bound" in out) == flagged
+    assert ("[P1 client]" in out) == flagged

@@ -3,7 +3,8 @@
     python -m perf load http://127.0.0.1:8000/products --rate 400 --duration 20s \\
         --slo "p99<50ms" --slo "errors<0.1%"
 
-Without ``--rate`` the model is closed (``--users`` concurrent users). Exit status:
+Without ``--rate`` the model is closed (``--users`` concurrent users); ``--ramp START``
+runs a stress ramp instead and ``--calibrate PATH`` measures the generator first. Exit status:
 0 all SLOs met, 1 an SLO was missed, 2 bad arguments (the message says which).
 Only loopback hosts are loaded unless ``--allow-remote`` says you own the target.
 """
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from perf.load.calibrate import calibrate, flag_client_bound
 from perf.load.drivers import DriverUnavailable, run_wrk
 from perf.load.models import ClosedModel, LoadModel, OpenModel
 from perf.load.recommend import measurements_from, recommend
@@ -23,6 +25,7 @@ from perf.load.results import LoadResult
 from perf.load.scale import run_event_loop, run_processes
 from perf.load.scenarios import Scenario, load_scenario
 from perf.load.slo import SloError, check_slos, parse_slo
+from perf.load.stress import rate_steps, stress
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|)\s*$")
@@ -52,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", default="10s", help="per-request timeout (default 10s)")
     p.add_argument("--slo", action="append", default=[], help='e.g. "p99<50ms", "errors<0.1%%", "rps>=400"')
     p.add_argument("--json", help="write the result as JSON to this path ('-' for stdout)")
+    p.add_argument("--calibrate", metavar="PATH",
+                   help="first measure the generator's ceiling against PATH (a trivial endpoint) and flag "
+                        "the result as client-bound when it comes within 20%% of it")
+    p.add_argument("--ramp", type=float, metavar="START",
+                   help="stress: open-model steps from START req/s (x --ramp-factor, each --duration long) "
+                        "until an --slo breaks; prints the knee and the max sustainable rate")
+    p.add_argument("--ramp-factor", type=float, default=1.5, help="rate multiplier between steps (default 1.5)")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow a host other than 127.0.0.1/localhost/::1 (load only servers you own)")
     return p
@@ -65,9 +75,7 @@ def _model(args: argparse.Namespace, duration: float) -> LoadModel:
 
 def _run(args: argparse.Namespace) -> LoadResult:
     duration, timeout = parse_duration(args.duration), parse_duration(args.timeout)
-    parts = urlsplit(args.url)
-    base = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    base, target = _split(args.url)
     if args.driver == "wrk":
         if args.rate is not None or args.scenario:
             raise ValueError("--driver wrk runs a closed model of one URL: drop --rate and --scenario")
@@ -81,6 +89,25 @@ def _run(args: argparse.Namespace) -> LoadResult:
 
     scn = load_scenario(scenario) if isinstance(scenario, str) else scenario
     return run_event_loop(run_load(base, model=model, scenario=scn, driver=args.driver, timeout=timeout))
+
+
+def _split(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return (urlunsplit((parts.scheme, parts.netloc, "", "", "")),
+            (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+
+
+def _ramp(args: argparse.Namespace, slos: list[str]) -> int:
+    base, target = _split(args.url)
+    scenario = load_scenario(args.scenario) if args.scenario else Scenario.single(target)
+    rates = rate_steps(args.ramp, factor=args.ramp_factor)
+    report = run_event_loop(stress(base, rates=rates, step_seconds=parse_duration(args.duration),
+                                   slos=slos or ["p99<100ms", "errors<1%"], scenario=scenario,
+                                   driver=args.driver, connections=args.connections,
+                                   timeout=parse_duration(args.timeout)))
+    print(report.steps.round(3).to_string())
+    print(report.describe())
+    return 0 if report.max_sustainable else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,6 +124,14 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"url must look like http://127.0.0.1:8000/path, got {args.url!r}")
         if host not in _LOOPBACK and not args.allow_remote:
             raise ValueError(f"url host {host!r} is not loopback: pass --allow-remote to load a server you own")
+        if args.ramp is not None:
+            return _ramp(args, [s.text for s in slos])
+        calibration = None
+        if args.calibrate:
+            if args.driver == "wrk":
+                raise ValueError("--calibrate measures the built-in or httpx driver; wrk is the reference itself")
+            calibration = run_event_loop(calibrate(_split(args.url)[0], path=args.calibrate, driver=args.driver))
+            print(calibration.describe())
         result = _run(args)
     except (SloError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -105,9 +140,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(result.describe())
+    warning = flag_client_bound(result, calibration) if calibration else None
+    if warning:
+        print(f"warning: {warning}")
     if result.completed:
         print(result.summary().round(3).to_string())
-    for rec in recommend(measurements_from(result)):
+    for rec in recommend(measurements_from(result, client_bound=warning is not None)):
         print(rec.describe())
     checks = check_slos(result, slos)
     for check in checks:
