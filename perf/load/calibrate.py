@@ -32,6 +32,8 @@ class Calibration:
         """True when ``result`` ran within ``margin`` of this ceiling."""
         if not 0 < margin < 1:
             raise ValueError(f"margin must be a fraction in (0, 1), got {margin!r}")
+        if self.ceiling <= 0:  # calibration failed (server down?): nothing to compare against
+            return False
         return result.throughput >= (1 - margin) * self.ceiling
 
     def describe(self) -> str:
