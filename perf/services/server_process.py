@@ -1,0 +1,152 @@
+"""Run an HTTP server (uvicorn, granian, ...) in a child process on a loopback port.
+
+A separate process keeps the server's CPU apart from the load generator's, so a
+benchmark can pin each to its own core and read the server's own CPU time.
+The technique harnesses (the compression demo app, the product API, the load
+test server) build their command line and hand it to :class:`ServerProcess`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Iterable, Sequence
+
+from perf.services.process import free_port, port_open, wait_until
+
+
+def pin_process(pid: int, cpus: Iterable[int]) -> bool:
+    """Pin ``pid`` to the usable subset of ``cpus``; False when the platform or cores do not allow it."""
+    available = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    wanted = set(cpus) & set(available)
+    if not wanted:
+        return False
+    try:
+        os.sched_setaffinity(pid, wanted)
+    except OSError:
+        return False
+    return True
+
+
+def split_cores() -> tuple[set[int], set[int]]:
+    """(server cores, generator cores): halves of the usable cores; both all of them on one core."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+    if len(cores) < 2:
+        return set(cores), set(cores)
+    half = len(cores) // 2
+    return set(cores[:half]), set(cores[half:])
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time ``pid`` has used so far, all threads (Linux: ns-resolution schedstat; else psutil)."""
+    try:
+        return sum(int((task / "schedstat").read_text().split()[0])
+                   for task in Path(f"/proc/{pid}/task").iterdir()) / 1e9
+    except (OSError, ValueError, IndexError):
+        import psutil
+
+        times = psutil.Process(pid).cpu_times()
+        return float(times.user + times.system)
+
+
+class ServerProcess:
+    """``with ServerProcess(lambda port: [...argv...], name="api") as server: server.url``.
+
+    ``command(port)`` returns the argv that serves on ``127.0.0.1:port``; the port
+    is free when chosen. ``start()`` waits until the port accepts connections and
+    raises with the tail of the server's log when it dies or times out; ``close()``
+    sends SIGTERM (a graceful shutdown: lifespans run) and SIGKILL after a timeout.
+    """
+
+    def __init__(self, command: Sequence[str] | None = None, *, port: int | None = None, name: str = "server",
+                 cpu: Iterable[int] | None = None, startup_timeout: float = 30.0,
+                 stop_timeout: float = 10.0) -> None:
+        if startup_timeout <= 0:
+            raise ValueError(f"startup_timeout must be > 0 seconds, got {startup_timeout!r}")
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.name = name
+        self.cpu = set(cpu) if cpu else None
+        self.command = list(command) if command is not None else []
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self.returncode: int | None = None
+        self._log: IO[bytes] | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "ServerProcess":
+        """Start the child and wait until its port accepts connections."""
+        if self._proc is not None:
+            raise RuntimeError(f"{self.name} on port {self.port} is already running: call close() first")
+        if not self.command:
+            raise ValueError("command is empty: pass the server's argv")
+        self._log = tempfile.NamedTemporaryFile(prefix=f"perf-{self.name}-", suffix=".log")
+        self._proc = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT)
+        if self.cpu:
+            pin_process(self._proc.pid, self.cpu)
+        proc = self._proc
+        up = wait_until(lambda: proc.poll() is not None or port_open(self.port), timeout=self.startup_timeout)
+        if not up or proc.poll() is not None:
+            log = self.log()
+            self.close()
+            self._release_log()
+            raise RuntimeError(f"{self.name} did not start on port {self.port} within {self.startup_timeout}s; "
+                               f"its log ends with:\n{log}")
+        return self
+
+    @property
+    def running(self) -> bool:
+        """True while the child process runs."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int:
+        """The server's process id (the master's, for multi-worker servers)."""
+        if self._proc is None:
+            raise RuntimeError(f"{self.name} is not running: call start() or use `with`")
+        return self._proc.pid
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process used so far (all its threads; not its worker children)."""
+        return process_cpu_seconds(self.pid)
+
+    def log(self, limit: int = 4000) -> str:
+        """The last ``limit`` characters of the server's stdout and stderr."""
+        if self._log is None:
+            return ""
+        self._log.flush()
+        with open(self._log.name, "rb") as fh:
+            return fh.read().decode(errors="replace")[-limit:]
+
+    def close(self, *, timeout: float | None = None) -> int | None:
+        """SIGTERM, wait up to ``timeout`` s (then SIGKILL); returns the exit code. Keeps the log readable."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            with proc:
+                proc.terminate()
+                try:
+                    self.returncode = proc.wait(self.stop_timeout if timeout is None else timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    self.returncode = proc.wait()
+        return self.returncode
+
+    def _release_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> "ServerProcess":
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+        self._release_log()
+
+    def __repr__(self) -> str:
+        state = f"pid={self._proc.pid}" if self._proc else "stopped"
+        return f"<{type(self).__name__} {self.name} {self.url} {state}>"
