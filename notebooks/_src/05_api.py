@@ -31,7 +31,8 @@ from perf.load.product import api_measurements, product_scenario
 from perf.load.recommend import measurements_from, recommend
 from perf.load.slo import check_slos
 from perf.load.stress import rate_steps, stress
-from perf.load.testserver import TestServer, pin_process, split_cores
+from perf.load.testserver import TestServer
+from perf.services.server_process import pin_process, split_cores
 from perf.measure import machine_info, summarize
 from perf.services import ensure_services
 

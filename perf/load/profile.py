@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -21,10 +20,10 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from perf.services.process import free_port, port_open, wait_until
+from perf.services.server_process import ServerProcess
 
 
-class ProfiledServer:
+class ProfiledServer(ServerProcess):
     """``with ProfiledServer(["perf", "api", "--port", "{port}", ...]) as server: ...; server.profile()``.
 
     ``module_args`` is what follows ``python -m``; ``{port}`` in it is replaced by a free port.
@@ -35,69 +34,38 @@ class ProfiledServer:
             raise ValueError("module_args is empty: pass e.g. ['perf', 'api', '--port', '{port}']")
         if not 0 < interval <= 0.1:
             raise ValueError(f"interval must be in (0, 0.1] seconds, got {interval!r}")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # SIGINT: uvicorn shuts down gracefully, the module returns and pyinstrument writes its profile.
+        super().__init__(name="profiled-server", startup_timeout=startup_timeout, stop_timeout=30.0,
+                         stop_signal=signal.SIGINT)
         self._dir = tempfile.TemporaryDirectory(prefix="perf-profile-")
         self.output = Path(self._dir.name) / "profile.json"
-        self._log = Path(self._dir.name) / "server.log"
         args = [a.replace("{port}", str(self.port)) for a in module_args]
-        self._args = [sys.executable, "-m", "pyinstrument", "-r", "json", "-o", str(self.output),
-                      "-i", str(interval), "-m", *args]
-        self._timeout = startup_timeout
-        self._proc: subprocess.Popen[bytes] | None = None
+        self.command = [sys.executable, "-m", "pyinstrument", "-r", "json", "-o", str(self.output),
+                        "-i", str(interval), "-m", *args]
         self._profile: dict[str, Any] | None = None
-
-    @property
-    def pid(self) -> int:
-        """The profiled server's process id."""
-        if self._proc is None:
-            raise RuntimeError("the server is not running: use `with ProfiledServer(...)`")
-        return self._proc.pid
 
     def start(self) -> "ProfiledServer":
         """Start the server under pyinstrument and wait until it accepts connections."""
-        with open(self._log, "wb") as log:
-            self._proc = subprocess.Popen(self._args, stdout=log, stderr=subprocess.STDOUT)
-        up = wait_until(lambda: self._proc.poll() is not None or port_open(self.port), timeout=self._timeout)
-        if not up or self._proc.poll() is not None:
-            text = self._log.read_text(errors="replace")[-2000:]
-            self.close()
-            raise RuntimeError(f"profiled server did not start on port {self.port}; its log ends with:\n{text}")
+        try:
+            super().start()
+        except BaseException:
+            self._dir.cleanup()
+            raise
         return self
 
     def stop(self, *, timeout: float = 30.0) -> dict[str, Any]:
         """SIGINT the server, wait for pyinstrument to write the profile, and return it (parsed JSON)."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            with proc:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            if self.output.exists():
-                self._profile = json.loads(self.output.read_text())
+        self.close(timeout=timeout)
+        if self._profile is None and self.output.exists():
+            self._profile = json.loads(self.output.read_text())
         if self._profile is None:
-            log = self._log.read_text(errors="replace")[-2000:] if self._log.exists() else ""
-            raise RuntimeError(f"pyinstrument wrote no profile; the server log ends with:\n{log}")
+            raise RuntimeError(f"pyinstrument wrote no profile; the server log ends with:\n{self.log(2000)}")
         return self._profile
-
-    def close(self) -> None:
-        """Stop the server if it still runs and delete the temporary files."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            with proc:
-                proc.kill()
-                proc.wait()
-        self._dir.cleanup()
-
-    def __enter__(self) -> "ProfiledServer":
-        return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.close()
+        super().__exit__(exc_type, exc, tb)
+        self._dir.cleanup()
 
 
 def top_frames(profile: dict[str, Any], *, n: int = 10) -> pd.DataFrame:

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
-import tempfile
 import time
-from types import TracebackType
 from typing import Any, Awaitable, Callable
 
-from perf.services.process import free_port, port_open, wait_until
+from perf.services.server_process import ServerProcess
+
+__all__ = ["DelayApp", "TestServer", "main"]
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -76,7 +74,7 @@ class DelayApp:
         await send({"type": "http.response.body", "body": body})
 
 
-class TestServer:
+class TestServer(ServerProcess):
     """``with TestServer() as server: ... server.url ...``: the delay app under uvicorn.
 
     ``cpu`` pins the server process to those cores (``os.sched_setaffinity``) so a load
@@ -92,80 +90,10 @@ class TestServer:
             raise ValueError(f"loop must be 'auto', 'asyncio' or 'uvloop', got {loop!r}")
         if http not in ("auto", "h11", "httptools"):
             raise ValueError(f"http must be 'auto', 'h11' or 'httptools', got {http!r}")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._args = [sys.executable, "-m", "perf.load.testserver", "--port", str(self.port),
-                      "--stall-after", str(stall_after), "--stall-ms", str(stall_ms),
-                      "--loop", loop, "--http", http]
-        self._cpu = cpu
-        self._timeout = startup_timeout
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: Any = None
-
-    @property
-    def pid(self) -> int:
-        """The server's process id."""
-        if self._proc is None:
-            raise RuntimeError("the server is not running: call start() or use `with TestServer()`")
-        return self._proc.pid
-
-    def start(self) -> "TestServer":
-        """Start uvicorn and wait until it accepts connections."""
-        self._log = tempfile.TemporaryFile(prefix="perf-load-server-")
-        self._proc = subprocess.Popen(self._args, stdout=subprocess.DEVNULL, stderr=self._log)
-        if self._cpu:
-            pin_process(self._proc.pid, self._cpu)
-        up = wait_until(lambda: self._proc.poll() is not None or port_open(self.port), timeout=self._timeout)
-        if not up or self._proc.poll() is not None:
-            self._log.seek(0)
-            log = self._log.read().decode(errors="replace")[-2000:]
-            self.close()
-            raise RuntimeError(f"test server did not start on port {self.port}; its log ends with:\n{log}")
-        return self
-
-    def close(self, *, timeout: float = 5.0) -> None:
-        """Stop the server (SIGTERM, SIGKILL after ``timeout``)."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            with proc:
-                proc.terminate()
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def __enter__(self) -> "TestServer":
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-
-def pin_process(pid: int, cpus: set[int]) -> bool:
-    """Pin ``pid`` to ``cpus`` when the platform allows it; False when it could not."""
-    available = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
-    wanted = set(cpus) & set(available)
-    if not wanted:
-        return False
-    try:
-        os.sched_setaffinity(pid, wanted)
-    except OSError:
-        return False
-    return True
-
-
-def split_cores() -> tuple[set[int], set[int]]:
-    """(server cores, generator cores): halves of the usable cores; both all of them on one core."""
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
-    if len(cores) < 2:
-        return set(cores), set(cores)
-    half = len(cores) // 2
-    return set(cores[:half]), set(cores[half:])
+        super().__init__(name="load-test-server", cpu=cpu, startup_timeout=startup_timeout, stop_timeout=5.0)
+        self.command = [sys.executable, "-m", "perf.load.testserver", "--port", str(self.port),
+                        "--stall-after", str(stall_after), "--stall-ms", str(stall_ms),
+                        "--loop", loop, "--http", http]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ test server) build their command line and hand it to :class:`ServerProcess`.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -63,7 +64,7 @@ class ServerProcess:
 
     def __init__(self, command: Sequence[str] | None = None, *, port: int | None = None, name: str = "server",
                  cpu: Iterable[int] | None = None, startup_timeout: float = 30.0,
-                 stop_timeout: float = 10.0) -> None:
+                 stop_timeout: float = 10.0, stop_signal: int = signal.SIGTERM) -> None:
         if startup_timeout <= 0:
             raise ValueError(f"startup_timeout must be > 0 seconds, got {startup_timeout!r}")
         self.port = port or free_port()
@@ -73,6 +74,7 @@ class ServerProcess:
         self.command = list(command) if command is not None else []
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
+        self.stop_signal = stop_signal
         self.returncode: int | None = None
         self._log: IO[bytes] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -122,11 +124,14 @@ class ServerProcess:
             return fh.read().decode(errors="replace")[-limit:]
 
     def close(self, *, timeout: float | None = None) -> int | None:
-        """SIGTERM, wait up to ``timeout`` s (then SIGKILL); returns the exit code. Keeps the log readable."""
+        """Send ``stop_signal`` (SIGTERM), wait up to ``timeout`` s, then SIGKILL; returns the exit code.
+
+        The log stays readable until the ``with`` block ends.
+        """
         proc, self._proc = self._proc, None
         if proc is not None:
             with proc:
-                proc.terminate()
+                proc.send_signal(self.stop_signal)
                 try:
                     self.returncode = proc.wait(self.stop_timeout if timeout is None else timeout)
                 except subprocess.TimeoutExpired:
