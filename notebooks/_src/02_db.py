@@ -45,7 +45,7 @@ seeded_now = await ensure_seeded(conn, products=PRODUCTS, categories=20, images_
 print("seeded just now" if seeded_now else "reused the data seeded by an earlier run")
 
 # %%
-# NBVAL_CHECK_OUTPUT
+# The sizes depend on the profile, so this cell asserts instead of comparing output.
 counts = {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in ("categories", "products", "product_images")}
 for table, count in counts.items():
     print(f"{table:<15} {count:>10,} rows")
