@@ -100,7 +100,7 @@ def test_level_grid_covers_every_level_or_a_quick_spread() -> None:
 def test_compare_cpu_counts_cpu_not_sleep() -> None:
     import time
 
-    from perf.compression.experiments import compare_cpu
+    from perf.measure import compare_cpu
 
     def spin() -> None:
         end = time.thread_time() + 0.005
@@ -112,5 +112,5 @@ def test_compare_cpu_counts_cpu_not_sleep() -> None:
     assert summary.loc["sleep", "median"] < 0.001  # 5 ms asleep costs (almost) no CPU
     assert summary.loc["spin", "median"] >= 0.005
     assert result.ratio("spin", "sleep") > 5
-    with pytest.raises(ValueError, match="repeat=0"):
+    with pytest.raises(ValueError, match="repeat must be >= 1"):
         compare_cpu({"spin": spin}, repeat=0)

@@ -112,7 +112,7 @@ plt.show()
 # Now every level on a 100 KB list: ratio against compression speed. Each line is one
 # codec, each point one level (left = slower, higher levels). Speeds are MB of input per
 # second of **CPU time**, all levels interleaved round by round
-# (`perf.compression.experiments.compare_cpu`): other processes on a shared machine
+# (`perf.measure.compare_cpu`): other processes on a shared machine
 # cannot skew one level against another.
 
 # %%

@@ -1,6 +1,6 @@
 """The measurements behind ``notebooks/04_compression`` and ``python -m perf.bench.compression``.
 
-* :func:`compare_cpu`: interleaved comparison in CPU time (robust on a shared machine).
+* :func:`perf.measure.compare_cpu` (imported here): interleaved comparison in CPU time.
 * :func:`level_grid` / :func:`codec_curve`: ratio and MB/s per codec and level on one body.
 * :func:`transfer_times`: compress + transfer + decompress time by client bandwidth.
 * :func:`middleware_overhead`: the middleware's CPU per response vs calling the compressor.
@@ -24,36 +24,7 @@ import pandas as pd
 from perf.compression.codecs import DEFAULT_LEVELS, LEVEL_RANGES, Codec, create_codec, decompress
 from perf.compression.middleware import ASGIApp, CompressionMiddleware
 from perf.compression.server import DemoServer
-from perf.measure import Comparison
-
-
-def compare_cpu(variants: Mapping[str, Callable[[], Any]], *, warmup: int = 1, repeat: int = 15,
-                number: int = 1, seed: int = 0) -> Comparison:
-    """Like :func:`perf.measure.compare_sync`, but each sample is CPU time (``time.thread_time``).
-
-    Interleaved, round by round in a shuffled order. CPU time, unlike wall time, does not
-    count the moments another process held the core, so on a shared machine the figures
-    for CPU-bound work (compressing) stay put while wall-clock timings swing 2x.
-    """
-    if warmup < 0 or repeat < 1 or number < 1:
-        raise ValueError(f"warmup={warmup!r}, repeat={repeat!r}, number={number!r}: "
-                         "need warmup >= 0, repeat >= 1 and number >= 1")
-    if not variants:
-        raise ValueError("variants={} is empty: pass {'name': callable, ...}")
-    rng = random.Random(seed)
-    names = list(variants)
-    for _ in range(warmup):
-        for name in names:
-            variants[name]()
-    rows = []
-    for rnd in range(repeat):
-        for name in rng.sample(names, len(names)):
-            fn = variants[name]
-            t0 = time.thread_time()
-            for _ in range(number):
-                fn()
-            rows.append((name, rnd, (time.thread_time() - t0) / number))
-    return Comparison(pd.DataFrame(rows, columns=["variant", "round", "seconds"]), names[0])
+from perf.measure import compare_cpu
 
 
 def level_grid(*, full: bool = True) -> dict[str, list[int]]:

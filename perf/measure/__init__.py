@@ -1,7 +1,8 @@
 """The measurement kit every notebook uses.
 
 * :func:`time_sync` / :func:`time_async`: warm up, repeat, keep all samples.
-* :func:`compare_sync` / :func:`compare_async`: interleaved A/B/C with round-by-round ratios.
+* :func:`compare_sync` / :func:`compare_async`: interleaved A/B/C with round-by-round ratios;
+  :func:`compare_cpu` the same in CPU time, for CPU-bound work on a shared machine.
 * :func:`summarize`: median, min, max, quartiles, IQR.
 * :class:`LatencyHistogram`: HDR percentiles, mergeable across processes.
 * :func:`machine_info` / :func:`service_versions`: what the numbers were measured on.
@@ -10,7 +11,7 @@
 from perf.measure.latency import DEFAULT_PERCENTILES, LatencyHistogram, percentile_table
 from perf.measure.machine import collect_machine_info, describe, machine_info, service_versions
 from perf.measure.stats import rate_summary, summarize
-from perf.measure.timing import Comparison, Timing, compare_async, compare_sync, time_async, time_sync
+from perf.measure.timing import Comparison, Timing, compare_async, compare_cpu, compare_sync, time_async, time_sync
 
 __all__ = [
     "DEFAULT_PERCENTILES",
@@ -19,6 +20,7 @@ __all__ = [
     "Timing",
     "collect_machine_info",
     "compare_async",
+    "compare_cpu",
     "compare_sync",
     "describe",
     "machine_info",
