@@ -49,6 +49,20 @@ async def test_open_model_corrects_coordinated_omission() -> None:
     assert result.late >= 50
 
 
+def test_open_model_never_sends_before_the_schedule(server: TestServer) -> None:
+    # Latency from the schedule is never shorter than the request itself: a timer that
+    # fires early (uvloop's have 1 ms granularity; the CLI runs on uvloop) must not send
+    # ahead of time.
+    import uvloop  # a pinned requirement
+    scenario = Scenario([Endpoint("delay", "/delay/3")])
+    result = uvloop.run(run_load(server.url, model=OpenModel(rate=200, duration=1.5, connections=8),
+                                 scenario=scenario))
+    corrected, naive = result.overall(), result.overall(naive=True)
+    assert corrected.count == naive.count >= 250
+    assert corrected.percentiles()["min"] >= 0.003
+    assert corrected.percentile(50) >= naive.percentile(50)
+
+
 async def test_closed_model_hides_the_stall() -> None:
     with TestServer(stall_after=60, stall_ms=1000) as stalling:
         result = await run_load(stalling.url, model=ClosedModel(users=1, duration=2.5))

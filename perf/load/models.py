@@ -217,7 +217,11 @@ async def _run_open(drv: Driver, model: OpenModel, scenario: Scenario, result: L
             due = start + offset
             delay = due - time.perf_counter()
             if delay > 0:
-                await asyncio.sleep(delay)
+                # Event-loop timers (uvloop's have 1 ms granularity) can fire before `due` by
+                # perf_counter; sending early would make `done - due` shorter than the request.
+                while delay > 0:
+                    await asyncio.sleep(delay)
+                    delay = due - time.perf_counter()
             elif n % 32 == 0:
                 await asyncio.sleep(0)  # let the workers run when we are behind
             if queue.qsize() >= model.max_backlog:
