@@ -47,10 +47,13 @@ def execute_notebook(path: Path, out_dir: Path, *, timeout: int = 1800, kernel_n
                             resources={"metadata": {"path": str(path.parent)}})
     t0 = time.perf_counter()
     error = None
-    try:
-        client.execute()
-    except CellExecutionError as exc:
-        error = str(exc).splitlines()[-1] if str(exc) else repr(exc)
+    # The kernel's own stderr (startup warnings, crashes) goes to a log beside the
+    # executed copy instead of through the progress lines.
+    with open(out_dir / f"{path.stem}.kernel.log", "wb") as kernel_log:
+        try:
+            client.execute(stdout=kernel_log, stderr=kernel_log)
+        except CellExecutionError as exc:
+            error = str(exc).splitlines()[-1] if str(exc) else repr(exc)
     seconds = time.perf_counter() - t0
     executed = out_dir / path.name
     nbformat.write(nb, executed)

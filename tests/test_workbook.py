@@ -22,6 +22,7 @@ def test_executes_and_writes_copy_and_html(tmp_path: Path) -> None:
     executed = nbformat.read(run.executed, as_version=4)
     assert executed.cells[1].outputs[0]["text"] == "42\n"
     assert run.html is not None and "42" in run.html.read_text()
+    assert (tmp_path / "out" / "ok.kernel.log").exists()  # kernel stderr kept apart from progress
 
 
 def test_failure_is_reported_not_raised(tmp_path: Path) -> None:
