@@ -23,6 +23,8 @@ from perf.measure.latency import LatencyHistogram
 from perf.measure.machine import describe, machine_info
 
 UNITS: dict[str, float] = {"s": 1.0, "ms": 1e3, "µs": 1e6, "us": 1e6, "ns": 1e9}
+#: ``unit=RAW`` plots the values as they are (rates, ratios): no scaling, no unit in the label.
+RAW = ""
 
 
 def _slug(text: str) -> str:
@@ -50,8 +52,10 @@ def _finish(fig: Figure, title: str, info: Mapping[str, Any] | None,
 
 
 def _scale(unit: str) -> float:
+    if unit == RAW:
+        return 1.0
     if unit not in UNITS:
-        raise ValueError(f"unit must be one of {sorted(UNITS)}, got {unit!r}")
+        raise ValueError(f"unit must be one of {sorted(UNITS)} (times) or '' (values as they are), got {unit!r}")
     return UNITS[unit]
 
 
@@ -62,7 +66,8 @@ def bar_with_spread(summary: pd.DataFrame, *, title: str, unit: str = "ms", valu
 
     Whiskers show the interquartile range (``spread="iqr"``) or min..max
     (``spread="range"``). Values in seconds are converted to ``unit``; pass
-    ``unit="s"`` for a summary that is already a rate (e.g. rows/s).
+    ``unit=""`` for a summary of rates or ratios, plotted as they are and named
+    by ``value_label`` (e.g. ``"rows/s"``).
     """
     if spread not in ("iqr", "range"):
         raise ValueError(f"spread must be 'iqr' or 'range', got {spread!r}")
@@ -74,7 +79,8 @@ def bar_with_spread(summary: pd.DataFrame, *, title: str, unit: str = "ms", valu
     labels = [str(i) for i in summary.index]
     ax.barh(labels, med, xerr=err, color="#4C72B0", alpha=0.85, capsize=4)
     ax.invert_yaxis()
-    ax.set_xlabel(f"{value_label} ({unit}, median; whiskers {'IQR' if spread == 'iqr' else 'min..max'})")
+    whiskers = "IQR" if spread == "iqr" else "min..max"
+    ax.set_xlabel(f"{value_label} ({unit + ', ' if unit else ''}median; whiskers {whiskers})")
     if log:
         ax.set_xscale("log")
     if annotate:

@@ -17,13 +17,15 @@ def test_charts_render_and_save(tmp_path, monkeypatch) -> None:
     samples = pd.DataFrame({"variant": ["a", "a", "b", "b"], "seconds": [0.001, 0.002, 0.010, 0.012]})
     fig = charts.bar_with_spread(summarize(samples), title="Bars: A vs B", info=INFO)
     assert fig.axes[0].get_xlabel().startswith("time (ms")
+    rates = charts.bar_with_spread(summarize(samples), title="Rates", unit="", value_label="rows/s", info=INFO)
+    assert rates.axes[0].get_xlabel() == "rows/s (median; whiskers IQR)"
     frame = pd.DataFrame({"n": [1, 2, 3] * 2, "ms": [1, 2, 3, 2, 4, 6], "kind": ["x"] * 3 + ["y"] * 3})
     charts.line_over(frame, x="n", y="ms", hue="kind", title="Line", info=INFO)
     charts.latency_percentiles({"h": LatencyHistogram.from_samples([0.001 * i for i in range(1, 200)])},
                                title="Latency", info=INFO)
     plt.close("all")
     assert sorted(p.name for p in (tmp_path / "charts").iterdir()) == [
-        "bars-a-vs-b.png", "latency.png", "line.png"]
+        "bars-a-vs-b.png", "latency.png", "line.png", "rates.png"]
 
 
 def test_chart_errors_name_the_problem() -> None:

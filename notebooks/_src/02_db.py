@@ -75,7 +75,7 @@ rates[["median", "q1", "q3", "speedup_vs_row_by_row"]].style.format(
     {"median": "{:,.0f}", "q1": "{:,.0f}", "q3": "{:,.0f}", "speedup_vs_row_by_row": "{:.1f}x"})
 
 # %%
-charts.bar_with_spread(rates, title=f"Inserting {ROWS:,} products", unit="s", value_label="rows/s",
+charts.bar_with_spread(rates, title=f"Inserting {ROWS:,} products", unit="", value_label="rows/s",
                        info=info, log=True)
 plt.show()
 

@@ -59,7 +59,7 @@ print("profile:", settings.profile, "| server cores", sorted(server_cores),
 # %%
 with TestServer(cpu=server_cores) as bare:
     drivers = await compare_drivers(bare.url, rounds=ROUNDS, seconds=settings.pick(1.0, 3.0), cpu=generator_cores)
-fig = charts.bar_with_spread(summarize(drivers, by="driver", value="rps"), unit="s", value_label="requests/s",
+fig = charts.bar_with_spread(summarize(drivers, by="driver", value="rps"), unit="", value_label="requests/s",
                              title="Load generators against the same bare ASGI server", info=info)
 plt.show()
 
@@ -99,7 +99,7 @@ table = modes.table()
 table.round(2)
 
 # %%
-fig = charts.bar_with_spread(summarize(modes.speedups(), by="mode", value="speedup"), unit="s",
+fig = charts.bar_with_spread(summarize(modes.speedups(), by="mode", value="speedup"), unit="",
                              value_label="throughput vs baseline (x)", log=True,
                              title="Each optimisation's contribution (req/s relative to the seed-style baseline)",
                              info=info)
