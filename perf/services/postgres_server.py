@@ -10,12 +10,11 @@ import os
 import shutil
 import stat
 import subprocess
-import time
 from pathlib import Path
-from types import TracebackType
 
 from perf.services.binaries import ServiceUnavailable, postgres_bin_dir
-from perf.services.process import free_port, pid_alive, port_open, read_pid, terminate, wait_until
+from perf.services.embedded import EmbeddedServer
+from perf.services.process import pid_alive, port_open, read_pid, terminate, wait_until
 
 #: System user the server runs as when the workbook runs as root.
 ROOT_SERVICE_USER = "perfpg"
@@ -45,7 +44,7 @@ def _make_traversable(path: Path) -> None:
             parent.chmod(mode | stat.S_IXOTH | stat.S_IROTH)
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(EmbeddedServer):
     """One PostgreSQL cluster in ``data_dir``, listening on 127.0.0.1 only.
 
     ``start()`` runs ``initdb`` the first time and then ``pg_ctl start``; ``stop()``
@@ -53,16 +52,15 @@ class EmbeddedPostgres:
     clients can practise reconnecting. Usable as a (sync) context manager.
     """
 
+    product = "PostgreSQL"
+
     def __init__(self, data_dir: Path | str, *, port: int | None = None,
                  max_connections: int = 200, bin_dir: Path | None = None) -> None:
-        if port is not None and not 0 < port < 65536:
-            raise ValueError(f"port must be between 1 and 65535, got {port!r}")
         if max_connections < 5:
             raise ValueError(f"max_connections must be at least 5, got {max_connections!r}")
-        self.base_dir = Path(data_dir).resolve()
+        super().__init__(data_dir, port=port)
         self.data_dir = self.base_dir / "data"
         self.log_file = self.base_dir / "postgres.log"
-        self.port = port
         self.max_connections = max_connections
         self._bin_dir = bin_dir
         self._user = ROOT_SERVICE_USER if os.geteuid() == 0 else None
@@ -118,19 +116,9 @@ class EmbeddedPostgres:
 
     def start(self, *, timeout: float = 60) -> str:
         """Initialise (first time) and start the server; return its DSN."""
-        if self.pid is not None:
-            raise ServiceUnavailable(
-                f"A PostgreSQL server (pid {self.pid}) already runs on data directory {self.data_dir}. "
-                "Stop it with `python -m perf services down`, or remove the directory if it is stale."
-            )
+        self._refuse_if_running()
         self._prepare()
-        if self.port is None:
-            self.port = free_port()
-        elif port_open(self.port):
-            raise ServiceUnavailable(
-                f"Port {self.port} is already in use, so PostgreSQL cannot listen on it. Stop whatever "
-                f"listens there (`ss -ltnp | grep {self.port}`) or leave the port unset to pick a free one."
-            )
+        self._claim_port()
         options = " ".join([
             f"-p {self.port}",
             "-c listen_addresses=127.0.0.1",
@@ -156,32 +144,8 @@ class EmbeddedPostgres:
             terminate(pid, timeout=5)
         wait_until(lambda: not pid_alive(pid), timeout=5)
 
-    def restart(self, *, down_for: float = 0.0) -> None:
-        """Stop, stay down for ``down_for`` seconds, and start again on the same port."""
-        self.stop()
-        if down_for:
-            time.sleep(down_for)
-        self.start()
-
-    def destroy(self) -> None:
-        """Stop the server and delete its directory."""
-        self.stop()
-        shutil.rmtree(self.base_dir, ignore_errors=True)
-
     def version(self) -> str:
         """``postgres --version`` of the binaries in use, e.g. ``PostgreSQL 16.2``."""
         out = subprocess.run([str(self.bin_dir / "postgres"), "--version"],
                              capture_output=True, text=True, check=False).stdout
         return "PostgreSQL " + out.strip().split()[-1] if out else "PostgreSQL (unknown)"
-
-    def __enter__(self) -> "EmbeddedPostgres":
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        state = f"pid={self.pid}" if self.pid else "stopped"
-        return f"<EmbeddedPostgres {self.base_dir} port={self.port} {state}>"

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
-from types import TracebackType
 
 from perf.services.binaries import ServiceUnavailable, redis_server_path
-from perf.services.process import free_port, pid_alive, port_open, read_pid, terminate, wait_until
+from perf.services.embedded import EmbeddedServer
+from perf.services.process import pid_alive, port_open, read_pid, terminate, wait_until
 
 
 def _answers_ping(port: int) -> bool:
@@ -22,21 +20,20 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(EmbeddedServer):
     """One ``redis-server`` process keeping its pid file and log in ``data_dir``.
 
     ``stop()``/``start()`` keep the same port, so clients can practise failing
     open and recovering. Usable as a (sync) context manager.
     """
 
+    product = "Redis"
+
     def __init__(self, data_dir: Path | str, *, port: int | None = None,
                  server_path: Path | None = None) -> None:
-        if port is not None and not 0 < port < 65536:
-            raise ValueError(f"port must be between 1 and 65535, got {port!r}")
-        self.base_dir = Path(data_dir).resolve()
+        super().__init__(data_dir, port=port)
         self.pid_file = self.base_dir / "redis.pid"
         self.log_file = self.base_dir / "redis.log"
-        self.port = port
         self._server_path = server_path
 
     @property
@@ -60,19 +57,9 @@ class EmbeddedRedis:
 
     def start(self, *, timeout: float = 20) -> str:
         """Start the server and wait until it answers PING; return its URL."""
-        if self.pid is not None:
-            raise ServiceUnavailable(
-                f"A Redis server (pid {self.pid}) already runs from {self.base_dir}. "
-                "Stop it with `python -m perf services down`."
-            )
+        self._refuse_if_running()
         self.base_dir.mkdir(parents=True, exist_ok=True)
-        if self.port is None:
-            self.port = free_port()
-        elif port_open(self.port):
-            raise ServiceUnavailable(
-                f"Port {self.port} is already in use, so Redis cannot listen on it. Stop whatever "
-                f"listens there (`ss -ltnp | grep {self.port}`) or leave the port unset to pick a free one."
-            )
+        self._claim_port()
         self.pid_file.unlink(missing_ok=True)
         cmd = [str(self.server_path), "--port", str(self.port), "--bind", "127.0.0.1",
                "--dir", str(self.base_dir), "--daemonize", "yes", "--pidfile", str(self.pid_file),
@@ -97,18 +84,6 @@ class EmbeddedRedis:
         wait_until(lambda: not port_open(self.port or 0), timeout=timeout)
         self.pid_file.unlink(missing_ok=True)
 
-    def restart(self, *, down_for: float = 0.0) -> None:
-        """Stop, stay down for ``down_for`` seconds, and start again on the same port."""
-        self.stop()
-        if down_for:
-            time.sleep(down_for)
-        self.start()
-
-    def destroy(self) -> None:
-        """Stop the server and delete its directory."""
-        self.stop()
-        shutil.rmtree(self.base_dir, ignore_errors=True)
-
     def version(self) -> str:
         """``redis-server --version`` of the binary in use, e.g. ``Redis 6.2.14``."""
         out = subprocess.run([str(self.server_path), "--version"], capture_output=True,
@@ -117,15 +92,3 @@ class EmbeddedRedis:
             if part.startswith("v="):
                 return "Redis " + part[2:]
         return "Redis (unknown)"
-
-    def __enter__(self) -> "EmbeddedRedis":
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        state = f"pid={self.pid}" if self.pid else "stopped"
-        return f"<EmbeddedRedis {self.base_dir} port={self.port} {state}>"
