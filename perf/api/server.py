@@ -11,6 +11,7 @@ gracefully: the lifespan drains the task queue) and waits.
 from __future__ import annotations
 
 import sys
+import time
 from typing import Sequence
 
 from perf.services.server_process import ServerProcess
@@ -34,6 +35,29 @@ class ApiServer(ServerProcess):
             "--redis-url", redis_url, "--upload-delay", str(upload_delay), "--pool-max", str(pool_max),
             "--task-workers", str(task_workers), "--task-queue-size", str(task_queue_size),
         ]
+
+    def start(self) -> "ApiServer":
+        """Start the server and wait until it answers HTTP (``GET /health``, any status).
+
+        The port opens as soon as uvicorn's master binds it; waiting for an answer also
+        covers the workers' startup (pool, cache, seeding), so the first request of a
+        test or a load run never races it.
+        """
+        super().start()
+        import httpx
+
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            try:
+                httpx.get(self.url + "/health", timeout=2.0)
+                return self
+            except httpx.TransportError as exc:
+                if time.monotonic() > deadline or not self.running:
+                    log = self.log()
+                    self.close()
+                    raise RuntimeError(f"{self.name} accepts connections on port {self.port} but never answered "
+                                       f"HTTP ({exc!r}); its log ends with:\n{log}") from exc
+                time.sleep(0.1)
 
     def cleanup(self) -> None:
         """Release the log file (after :meth:`close`, once the log has been read)."""
