@@ -108,11 +108,14 @@ def test_two_uvicorn_workers_serve_the_same_data(database_url: str, redis_url: s
         with ApiServer(database_url=database_url, redis_url=redis_url, schema=schema, seed=20, workers=2) as api:
             pids = set()
             for attempt in range(60):
-                with httpx.Client(base_url=api.url) as client:  # a new connection each time
-                    pids.add(client.get("/health").json()["pid"])
-                    if attempt == 0:
-                        assert client.patch("/products/3", json={"name": "Shared"}).status_code == 200
-                    assert client.get("/products/3").json()["name"] == "Shared"
+                try:
+                    with httpx.Client(base_url=api.url) as client:  # a new connection each time
+                        pids.add(client.get("/health").json()["pid"])
+                        if attempt == 0:
+                            assert client.patch("/products/3", json={"name": "Shared"}).status_code == 200
+                        assert client.get("/products/3").json()["name"] == "Shared"
+                except httpx.TransportError as exc:
+                    raise AssertionError(f"attempt {attempt}: {exc!r}; server log:\n{api.log()}") from exc
                 if len(pids) == 2 and attempt >= 10:
                     break
             assert len(pids) == 2

@@ -59,8 +59,10 @@ def test_open_model_never_sends_before_the_schedule(server: TestServer) -> None:
                                  scenario=scenario))
     corrected, naive = result.overall(), result.overall(naive=True)
     assert corrected.count == naive.count >= 250
-    assert corrected.percentiles()["min"] >= 0.003
-    assert corrected.percentile(50) >= naive.percentile(50)
+    # Each request's scheduled-time latency includes its send-time latency, so no
+    # corrected figure can undercut the naive one (HDR buckets: 0.1% precision).
+    assert corrected.percentiles()["min"] >= naive.percentiles()["min"] * 0.999
+    assert corrected.percentile(50) >= naive.percentile(50) * 0.999
 
 
 async def test_closed_model_hides_the_stall() -> None:
