@@ -65,10 +65,12 @@ async def prepare_schema(settings: ApiSettings) -> None:
     """Create the API's schema and tables, and seed ``settings.seed_products`` products once."""
     conn = await asyncpg.connect(settings.database_url, timeout=10)
     try:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.schema}"')  # identifier validated
-        await conn.execute(f'SET search_path TO "{settings.schema}"')
+        # Lock first: CREATE SCHEMA IF NOT EXISTS is not atomic either, and two workers
+        # starting together both try to insert the namespace (unique violation).
         await conn.execute("SELECT pg_advisory_lock($1)", _SEED_LOCK)
         try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.schema}"')  # identifier validated
+            await conn.execute(f'SET search_path TO "{settings.schema}"')
             if settings.seed_products > 0:
                 await ensure_seeded(conn, products=settings.seed_products)
             else:
