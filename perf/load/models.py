@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from perf.load.drivers import Driver, RequestFailed, create_driver
+from perf.load.drivers import Connection, Driver, RequestFailed, create_driver
 from perf.load.results import LoadResult
 from perf.load.scenarios import Request, Scenario
 
@@ -151,6 +151,31 @@ async def _send(conn, req: Request, timeout: float):  # noqa: ANN001, ANN202
         return await conn.request(req.method, req.target, req.body, req.headers)
 
 
+async def _exchange(conn: Connection, req: Request, timeout: float, result: LoadResult, start: float,
+                    *, due: float | None = None) -> None:
+    """Send one request and record its outcome.
+
+    Latency runs from ``due`` (the open model's scheduled time, correcting coordinated
+    omission; the send-time latency is kept as ``naive``) or, in the closed model, from the send.
+    """
+    sent = time.perf_counter()
+    try:
+        response = await _send(conn, req, timeout)
+    except RequestFailed as exc:
+        result.record_error(req.endpoint, exc.kind, sent - start)
+        return
+    except TimeoutError:
+        result.record_error(req.endpoint, "timeout", sent - start)
+        return
+    done = time.perf_counter()
+    if due is None:
+        result.record(req.endpoint, done - sent, response.status, done - start,
+                      server_timing=response.server_timing)
+    else:
+        result.record(req.endpoint, done - due, response.status, done - start,
+                      naive=done - sent, server_timing=response.server_timing)
+
+
 async def _run_closed(drv: Driver, model: ClosedModel, scenario: Scenario, result: LoadResult,
                       timeout: float, rng: random.Random) -> None:
     start = time.perf_counter()
@@ -162,18 +187,7 @@ async def _run_closed(drv: Driver, model: ClosedModel, scenario: Scenario, resul
         try:
             while time.perf_counter() < deadline and budget[0] != 0:
                 budget[0] -= 1
-                req = scenario.pick(rng)
-                sent = time.perf_counter()
-                try:
-                    response = await _send(conn, req, timeout)
-                except RequestFailed as exc:
-                    result.record_error(req.endpoint, exc.kind, sent - start)
-                except TimeoutError:
-                    result.record_error(req.endpoint, "timeout", sent - start)
-                else:
-                    done = time.perf_counter()
-                    result.record(req.endpoint, done - sent, response.status, done - start,
-                                  server_timing=response.server_timing)
+                await _exchange(conn, scenario.pick(rng), timeout, result, start)
                 if model.think_time:
                     await asyncio.sleep(model.think_time)
         finally:
@@ -193,19 +207,10 @@ async def _run_open(drv: Driver, model: OpenModel, scenario: Scenario, result: L
         try:
             while True:
                 due, req = await queue.get()
-                sent = time.perf_counter()
-                if sent - due > model.late_after:
+                if time.perf_counter() - due > model.late_after:
                     result.late += 1
                 try:
-                    response = await _send(conn, req, timeout)
-                except RequestFailed as exc:
-                    result.record_error(req.endpoint, exc.kind, sent - start)
-                except TimeoutError:
-                    result.record_error(req.endpoint, "timeout", sent - start)
-                else:
-                    done = time.perf_counter()
-                    result.record(req.endpoint, done - due, response.status, done - start,
-                                  naive=done - sent, server_timing=response.server_timing)
+                    await _exchange(conn, req, timeout, result, start, due=due)
                 finally:
                     queue.task_done()
         finally:
