@@ -2,6 +2,7 @@
 """One entry point for people and CI; needs only Python 3.11+ and pip.
 
     python3 tasks.py test        # install (first time), then pytest + nbval over notebooks, quick profile
+    python3 tasks.py check       # the quality gate: ruff (lint + import order) and mypy (strict) over perf/
     python3 tasks.py workbook    # install, then execute every notebook into build/notebooks (+ HTML)
     python3 tasks.py lab         # install, then JupyterLab on notebooks/ with services up
     python3 tasks.py services up|status|down
@@ -53,6 +54,17 @@ def setup() -> None:
     print(f"installed in {time.perf_counter() - t0:.0f}s", flush=True)
 
 
+LINTED = ["perf", "tests", "tools", "tasks.py", "notebooks/_src"]
+
+
+def check(rest: list[str]) -> int:
+    """ruff over the code and the tests, then mypy (strict, config in pyproject.toml) over perf/."""
+    lint = run([PY, "-m", "ruff", "check", *rest, *LINTED])
+    types = run([PY, "-m", "mypy"])
+    print("check: " + ("passed" if lint == types == 0 else "FAILED (see above)"), flush=True)
+    return lint or types
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(__doc__)
@@ -67,6 +79,8 @@ def main(argv: list[str]) -> int:
         code = run([*perf, "services", "exec", "--", PY, "-m", "pytest", *rest])
         print(f"test command finished in {time.perf_counter() - t0:.0f}s (exit {code})", flush=True)
         return code
+    if command == "check":
+        return check(rest)
     if command == "workbook":
         return run([*perf, "workbook", *rest])
     if command == "lab":

@@ -9,8 +9,9 @@ End a notebook cell with ``plt.show()`` so nbval compares no figure repr.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import matplotlib
 import matplotlib.pyplot as plt

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import asyncpg
 import pytest

@@ -33,7 +33,7 @@ def test_orjson_names_the_fix_for_unserializable_values() -> None:
 
 def test_signed_pickle_handles_arbitrary_objects() -> None:
     s = SignedPickleSerializer(SECRET)
-    value = {"when": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), "ids": {1, 2}}
+    value = {"when": dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "ids": {1, 2}}
     assert s.loads(s.dumps(value)) == value
 
 

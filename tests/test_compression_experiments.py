@@ -7,8 +7,15 @@ import pytest
 
 from perf.compression.codecs import DEFAULT_LEVELS, decompress
 from perf.compression.demo_app import create_demo_app
-from perf.compression.experiments import (asgi_get, break_even_mbit, codec_curve, end_to_end, level_grid,
-                                          middleware_overhead, transfer_times)
+from perf.compression.experiments import (
+    asgi_get,
+    break_even_mbit,
+    codec_curve,
+    end_to_end,
+    level_grid,
+    middleware_overhead,
+    transfer_times,
+)
 from perf.compression.naive import create_naive_compression_middleware
 from perf.compression.payloads import product_list_json
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from contextlib import aclosing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
 from perf.db.reads import READERS, chunk_timings, read_cursor, read_keyset, read_offset
 
-T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture

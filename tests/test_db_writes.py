@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import asyncpg
@@ -11,7 +11,7 @@ import pytest
 from perf.db.writes import STRATEGIES, BatchWriteError, insert_copy, insert_unnest
 
 COLUMNS = ("id", "name", "price", "created_at", "note")
-WHEN = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+WHEN = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def make_rows(n: int) -> list[tuple]:

@@ -100,8 +100,8 @@ display(Markdown(
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from perf.db.writes import BatchWriteError, insert_copy
 from perf.db.race import PRODUCT_COLUMNS
+from perf.db.writes import BatchWriteError, insert_copy
 
 await conn.execute("DROP TABLE IF EXISTS demo_writes")
 await conn.execute("CREATE TABLE demo_writes (LIKE products INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
@@ -303,7 +303,7 @@ unused = await unused_indexes(conn)
 heavy = await seq_scan_heavy_tables(conn, min_rows=10_000)
 assert "products_price_idx" in set(unused["index"])
 display(Markdown(
-    f"**Never scanned** (primary keys and unique constraints excluded, they enforce rules): "
+    "**Never scanned** (primary keys and unique constraints excluded, they enforce rules): "
     + ", ".join(f"`{row.index}` on `{row.table}` ({row.size})" for row in unused.itertuples())
     + ". Each one is written on every INSERT and UPDATE of its table for no reader. "
     + ("**Tables read mostly by sequential scans:** " + ", ".join(f"`{t}`" for t in heavy["table"])

@@ -26,15 +26,15 @@ from perf.load.bottleneck import server_shares, time_breakdown
 from perf.load.calibrate import calibrate, compare_drivers, compare_paths, driver_ratios, flag_client_bound
 from perf.load.models import ClosedModel, OpenModel, run_load
 from perf.load.plots import knee_chart, over_time_chart, spectrum_chart
-from perf.load.profile import ProfiledServer, top_frames
 from perf.load.product import api_measurements, product_scenario
+from perf.load.profile import ProfiledServer, top_frames
 from perf.load.recommend import measurements_from, recommend
 from perf.load.slo import check_slos
 from perf.load.stress import rate_steps, stress
 from perf.load.testserver import TestServer
-from perf.services.server_process import pin_process, split_cores
 from perf.measure import machine_info, summarize
 from perf.services import ensure_services
+from perf.services.server_process import pin_process, split_cores
 
 settings = get_settings()
 services = ensure_services(settings)

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 import asyncpg
 import redis.asyncio as redis
@@ -81,7 +82,7 @@ async def prepare_schema(settings: ApiSettings) -> None:
         await conn.close(timeout=5)
 
 
-def create_app(settings: ApiSettings) -> "ApiApp":
+def create_app(settings: ApiSettings) -> ApiApp:
     """The product API for ``settings`` (see the module docstring). One instance per worker."""
     state = ApiState(settings)
 

@@ -8,10 +8,10 @@ framework costs per request (``python -m perf.bench.api`` measures it).
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-Scope = MutableMapping[str, Any]
-ASGIApp = Callable[..., Awaitable[None]]
+from perf.asgi import ASGIApp, Scope
 
 BARE_PATH = "/bare/hello"
 _START = {"type": "http.response.start", "status": 200,

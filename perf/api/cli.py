@@ -18,7 +18,7 @@ import dataclasses
 import json
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from perf.api.settings import SWITCHES, ApiMode, ApiSettings
 

@@ -10,8 +10,9 @@ by the pool on release, so the API recovers by itself when PostgreSQL returns.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 import asyncpg
 
@@ -44,7 +45,7 @@ class Database:
         self.connects = 0
         self.errors = 0
 
-    async def open(self) -> "Database":
+    async def open(self) -> Database:
         """Open the pool (pooled mode; fails if PostgreSQL is unreachable at startup)."""
         if self._pool is not None:
             await self._pool.open()
@@ -55,7 +56,7 @@ class Database:
         if self._pool is not None and not self._pool.closed:
             await self._pool.close()
 
-    async def __aenter__(self) -> "Database":
+    async def __aenter__(self) -> Database:
         return await self.open()
 
     async def __aexit__(self, *exc_info: object) -> None:

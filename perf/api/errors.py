@@ -13,19 +13,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import orjson
 from nexios.exceptions import HTTPException, NotFoundException
 from nexios.http.request import ClientDisconnect
 from nexios.routing import Route
 
+from perf.asgi import ASGIApp, Message, Scope, Send
+
 logger = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Send], Awaitable[None]]
 
 
 class ApiError(Exception):

@@ -12,13 +12,14 @@ errors and headers behave exactly as on the normal path.
 from __future__ import annotations
 
 import time
-from typing import Any, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 
 from perf.api.timing import CACHE_SOURCE, current_timings, set_cache_status
+from perf.asgi import Scope
 
-Scope = MutableMapping[str, Any]
 _PREFIX = "/products/"
 _MAX_ID_DIGITS = 18  # anything longer is not a bigint id: leave it to the route (404)
 

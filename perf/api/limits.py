@@ -8,12 +8,10 @@ own reply is dropped), so memory stays bounded either way.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 
 from perf.api.errors import ApiError, send_error
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
+from perf.asgi import Message, Scope
 
 
 class BodyLimitMiddleware:

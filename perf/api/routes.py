@@ -28,7 +28,7 @@ def send_json(response: Any, data: Any, *, status: int = 200, headers: dict[str,
     return response.resp(orjson.dumps(data), status_code=status, headers=headers, content_type="application/json")
 
 
-def register_routes(app: NexiosApp, state: "ApiState") -> None:
+def register_routes(app: NexiosApp, state: ApiState) -> None:
     """Add every endpoint to ``app``; handlers find their services on ``state`` (filled by the lifespan)."""
 
     @app.get("/products")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from perf.services.server_process import ServerProcess
 
@@ -36,7 +36,7 @@ class ApiServer(ServerProcess):
             "--task-workers", str(task_workers), "--task-queue-size", str(task_queue_size),
         ]
 
-    def start(self) -> "ApiServer":
+    def start(self) -> ApiServer:
         """Start the server and wait until it answers HTTP (``GET /health``, any status).
 
         The port opens as soon as uvicorn's master binds it; waiting for an answer also

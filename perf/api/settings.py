@@ -42,7 +42,7 @@ class ApiMode:
     fastpath: bool = True
 
     @classmethod
-    def parse(cls, text: "str | ApiMode") -> "ApiMode":
+    def parse(cls, text: str | ApiMode) -> ApiMode:
         """Parse ``all``, ``baseline``, ``all,-cache``, ``baseline,+pool`` or ``cache,pool``."""
         if isinstance(text, ApiMode):
             return text
@@ -66,7 +66,7 @@ class ApiMode:
         return replace(mode, **changes)
 
     @classmethod
-    def baseline(cls) -> "ApiMode":
+    def baseline(cls) -> ApiMode:
         """Every optimisation off: the seed tutorial's API."""
         return cls(**{name: False for name in SWITCHES})
 
@@ -124,7 +124,7 @@ class ApiSettings:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, database_url: str | None = None, redis_url: str | None = None,
-                      **overrides: Any) -> "ApiSettings":
+                      **overrides: Any) -> ApiSettings:
         """Build from the workbook's :class:`~perf.config.Settings` (URLs may come from ``ensure_services``)."""
         return cls(database_url=database_url or settings.database_url or "",
                    redis_url=redis_url if redis_url is not None else settings.redis_url, **overrides)

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import contextvars
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterator, MutableMapping
+from typing import Any
 
+from perf.asgi import ASGIApp, Message, Scope
 from perf.measure.latency import LatencyHistogram
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
 CACHE_STATUSES = ("hit-l1", "hit-l2", "miss", "bypass")
 #: MultiLevelCache's ``CacheResult.source`` → the ``X-Cache`` value.

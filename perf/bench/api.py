@@ -27,12 +27,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import httpx
 import pandas as pd
-
 from nexios import NexiosApp
 
 from perf.api.bare import BARE_PATH, with_bare_hello

@@ -18,8 +18,8 @@ from perf.config import get_settings
 from perf.load.calibrate import compare_drivers, driver_ratios
 from perf.load.scale import run_event_loop
 from perf.load.testserver import TestServer
-from perf.services.server_process import pin_process, split_cores
 from perf.measure import describe, machine_info
+from perf.services.server_process import pin_process, split_cores
 
 TARGETS = (("wrk", 0.5), ("httpx", 10.0))
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import inspect
 import string
-from typing import Any, Awaitable, Callable, Iterable, ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
 
 from perf.cache.keys import bound_arguments, format_key
 from perf.cache.multilevel import MultiLevelCache

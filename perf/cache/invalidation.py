@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 import redis.asyncio as redis

@@ -9,7 +9,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, Iterable, Self
+from collections.abc import Iterable
+from typing import Any, Self
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError

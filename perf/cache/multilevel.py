@@ -27,8 +27,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Generic, Iterable, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from perf.cache.levels import REDIS_ERRORS, CacheLevels
 from perf.cache.xfetch import should_refresh_early

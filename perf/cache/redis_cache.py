@@ -23,8 +23,9 @@ import asyncio
 import re
 import struct
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
@@ -169,7 +170,7 @@ class RedisCache:
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str = "cache", serializer: Serializer | None = None,
-                 timeout: float = 0.25, max_connections: int = 32) -> "RedisCache":
+                 timeout: float = 0.25, max_connections: int = 32) -> RedisCache:
         """A cache with its own client (see :func:`create_redis_client`)."""
         return cls(create_redis_client(url, timeout=timeout, max_connections=max_connections), namespace=namespace,
                    serializer=serializer, owns_client=True)
@@ -179,7 +180,7 @@ class RedisCache:
         if self._owns_client:
             await self.client.aclose()
 
-    async def __aenter__(self) -> "RedisCache":
+    async def __aenter__(self) -> RedisCache:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

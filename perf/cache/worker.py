@@ -60,7 +60,7 @@ class CacheWorker:
         self.proc: subprocess.Popen[str] | None = None
         self.pid: int | None = None
 
-    async def start(self, *, timeout: float = 30) -> "CacheWorker":
+    async def start(self, *, timeout: float = 30) -> CacheWorker:
         """Start the process and wait until its cache is ready."""
         self.proc = subprocess.Popen([sys.executable, "-m", "perf.cache.worker", self.redis_url, self.namespace],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -105,7 +105,7 @@ class CacheWorker:
             if stream is not None:
                 stream.close()
 
-    async def __aenter__(self) -> "CacheWorker":
+    async def __aenter__(self) -> CacheWorker:
         return await self.start()
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Callable
+from collections.abc import Callable
 
 
 def should_refresh_early(*, delta: float, time_to_expire: float, beta: float = 1.0,

@@ -22,17 +22,13 @@ responses that opt out with the ``x-no-compression`` header (see
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from perf.asgi import ASGIApp, Message, Receive, Scope, Send
 from perf.compression.accept_encoding import choose_encoding
 from perf.compression.codecs import DEFAULT_LEVELS, PREFERENCE, Codec, StreamCompressor, create_codec
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 #: A response carrying this header is sent uncompressed (the header itself is removed).

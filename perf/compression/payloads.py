@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
@@ -22,7 +22,7 @@ _WORDS = ("designed", "for", "everyday", "use", "with", "a", "recycled", "shell"
           "lining", "fits", "most", "bags", "easy", "to", "clean", "ships", "in", "plastic-free",
           "packaging", "two-year", "warranty", "tested", "by", "our", "team", "battery", "lasts",
           "up", "hours", "quiet", "motor", "stainless", "steel", "adjustable", "strap")
-_EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def _product(rng: random.Random, product_id: int) -> dict[str, object]:

@@ -14,8 +14,9 @@ buffers) and renders as a readable tree with :meth:`ExplainResult.tree`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import asyncpg
 import pandas as pd
@@ -39,11 +40,11 @@ class PlanNode:
     shared_hit: int
     shared_read: int
     detail: str
-    children: tuple["PlanNode", ...] = ()
+    children: tuple[PlanNode, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_json(cls, node: dict[str, Any]) -> "PlanNode":
+    def from_json(cls, node: dict[str, Any]) -> PlanNode:
         """Build the tree from one ``"Plan"`` object of ``FORMAT JSON`` output."""
         loops = node.get("Actual Loops")
         actual_rows = node.get("Actual Rows")
@@ -65,7 +66,7 @@ class PlanNode:
             raw=node,
         )
 
-    def walk(self, depth: int = 0) -> Iterator[tuple[int, "PlanNode"]]:
+    def walk(self, depth: int = 0) -> Iterator[tuple[int, PlanNode]]:
         """Yield ``(depth, node)`` for this node and its descendants, depth-first."""
         yield depth, self
         for child in self.children:

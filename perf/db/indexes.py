@@ -17,8 +17,9 @@ a second. :func:`flush_stats` makes the current connection's counters visible at
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import asyncpg
 import pandas as pd

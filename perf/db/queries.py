@@ -22,9 +22,10 @@ directly; ``price`` is a :class:`~decimal.Decimal`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import asyncpg
 

@@ -24,7 +24,7 @@ Values are bound; identifiers are quoted with :func:`perf.db.ident.quote_ident`.
 from __future__ import annotations
 
 import time
-from typing import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import pandas as pd

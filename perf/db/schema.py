@@ -22,10 +22,10 @@ the same rows. :func:`ensure_seeded` makes seeding idempotent for notebooks.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Iterator
 
 import asyncpg
 
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: Seeded ``created_at`` values fall in the two years after this instant.
-EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 _SPAN_SECONDS = 2 * 365 * 24 * 3600
 
 _DDL = """

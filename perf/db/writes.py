@@ -18,7 +18,8 @@ Table and column names are quoted; values are always bound or sent by COPY.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Protocol, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 import asyncpg
 

@@ -143,7 +143,7 @@ class ServerSampler:
             last_t, last_cpu = now, cpu
             await self._scrape()
 
-    async def start(self) -> "ServerSampler":
+    async def start(self) -> ServerSampler:
         """Begin sampling."""
         if self.metrics_url:
             self._client = httpx.AsyncClient(timeout=2.0)
@@ -162,7 +162,7 @@ class ServerSampler:
             await self._client.aclose()
             self._client = None
 
-    async def __aenter__(self) -> "ServerSampler":
+    async def __aenter__(self) -> ServerSampler:
         return await self.start()
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

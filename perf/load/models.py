@@ -45,7 +45,7 @@ class ClosedModel:
         think = f", think {self.think_time * 1e3:g} ms" if self.think_time else ""
         return f"closed, {self.users} users{think}"
 
-    def split(self, parts: int) -> list["ClosedModel"]:
+    def split(self, parts: int) -> list[ClosedModel]:
         """The same load shared by ``parts`` generator processes."""
         users = [self.users // parts + (1 if i < self.users % parts else 0) for i in range(parts)]
         cap = None if self.max_requests is None else max(self.max_requests // parts, 1)
@@ -101,7 +101,7 @@ class OpenModel:
             return "open, steps " + " → ".join(f"{r:g}" for r, _ in self.phases()) + " req/s"
         return f"open, {self.rate:g} req/s"
 
-    def split(self, parts: int) -> list["OpenModel"]:
+    def split(self, parts: int) -> list[OpenModel]:
         """The same load shared by ``parts`` generator processes."""
         steps = [(r / parts, s) for r, s in self.phases()]
         return [OpenModel(self.rate / parts, self.duration, steps if self.steps else None,

@@ -6,7 +6,7 @@ for :class:`~perf.load.results.LoadResult` and :class:`~perf.load.stress.StressR
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import pandas as pd
 from matplotlib.figure import Figure

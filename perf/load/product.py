@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import random
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 

@@ -14,9 +14,10 @@ import json
 import signal
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -44,7 +45,7 @@ class ProfiledServer(ServerProcess):
                         "-i", str(interval), "-m", *args]
         self._profile: dict[str, Any] | None = None
 
-    def start(self) -> "ProfiledServer":
+    def start(self) -> ProfiledServer:
         """Start the server under pyinstrument and wait until it accepts connections."""
         try:
             super().start()

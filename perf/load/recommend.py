@@ -8,8 +8,8 @@ trustworthy or the service is failing: fix first"; 2 "the main bottleneck";
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from perf.load.bottleneck import server_shares, time_breakdown
 from perf.load.results import LoadResult

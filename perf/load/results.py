@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -184,7 +185,7 @@ class LoadResult:
         return json.dumps(self.to_dict(), **kwargs)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LoadResult":
+    def from_dict(cls, data: dict[str, Any]) -> LoadResult:
         """Rebuild a result from :meth:`to_dict` output (e.g. sent by another process)."""
         return cls(
             driver=data["driver"], model=data["model"], duration=data["duration"],
@@ -200,7 +201,7 @@ class LoadResult:
             processes=data.get("processes", 1), meta=dict(data.get("meta", {})),
         )
 
-    def merge(self, other: "LoadResult") -> "LoadResult":
+    def merge(self, other: LoadResult) -> LoadResult:
         """Add ``other`` (run at the same time by another process) into this result; returns self."""
         for mine, theirs in ((self.histograms, other.histograms), (self.naive, other.naive),
                              (self.series_hist, other.series_hist)):

@@ -23,8 +23,8 @@ import bisect
 import importlib
 import itertools
 import random
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 PathSource = str | Callable[[random.Random], str]
 BodySource = bytes | Callable[[random.Random], bytes] | None
@@ -74,7 +74,7 @@ class Scenario:
         self._cumulative = list(itertools.accumulate(e.weight for e in self.endpoints))
 
     @classmethod
-    def single(cls, path: str = "/", *, name: str | None = None, method: str = "GET") -> "Scenario":
+    def single(cls, path: str = "/", *, name: str | None = None, method: str = "GET") -> Scenario:
         """A scenario of one fixed request."""
         return cls([Endpoint(name or f"{method} {path}", path, method=method)])
 

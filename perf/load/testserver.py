@@ -18,15 +18,12 @@ import argparse
 import asyncio
 import sys
 import time
-from typing import Any, Awaitable, Callable
 
+from perf.asgi import Receive, Scope, Send
 from perf.services.server_process import ServerProcess
 
 __all__ = ["DelayApp", "TestServer", "main"]
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class DelayApp:

@@ -7,7 +7,7 @@ added. Record values in seconds; they are stored as integer microseconds with
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 from hdrh.histogram import HdrHistogram
@@ -35,14 +35,14 @@ class LatencyHistogram:
         micros = min(max(int(round(seconds * 1e6)), 1), _MAX_MICROS)
         self._hist.record_corrected_value(micros, max(int(expected_interval * 1e6), 1))
 
-    def record_many(self, seconds: Iterable[float]) -> "LatencyHistogram":
+    def record_many(self, seconds: Iterable[float]) -> LatencyHistogram:
         """Record every value of ``seconds``; returns self for chaining."""
         for value in seconds:
             self.record(value)
         return self
 
     @classmethod
-    def from_samples(cls, seconds: Iterable[float]) -> "LatencyHistogram":
+    def from_samples(cls, seconds: Iterable[float]) -> LatencyHistogram:
         """A histogram holding ``seconds``."""
         return cls().record_many(seconds)
 
@@ -72,12 +72,12 @@ class LatencyHistogram:
         """Mean in seconds (report it next to percentiles, never alone)."""
         return self._hist.get_mean_value() / 1e6
 
-    def merge(self, other: "LatencyHistogram") -> "LatencyHistogram":
+    def merge(self, other: LatencyHistogram) -> LatencyHistogram:
         """Add ``other``'s counts into this histogram (in place); returns self."""
         self._hist.add(other._hist)
         return self
 
-    def __add__(self, other: "LatencyHistogram") -> "LatencyHistogram":
+    def __add__(self, other: LatencyHistogram) -> LatencyHistogram:
         return LatencyHistogram(significant_figures=self._sig).merge(self).merge(other)
 
     def encode(self) -> str:
@@ -85,7 +85,7 @@ class LatencyHistogram:
         return self._hist.encode().decode("ascii")
 
     @classmethod
-    def decode(cls, encoded: str) -> "LatencyHistogram":
+    def decode(cls, encoded: str) -> LatencyHistogram:
         """Rebuild a histogram from :meth:`encode` output."""
         hist = cls()
         hist._hist.decode_and_add(encoded.encode("ascii"))

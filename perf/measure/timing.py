@@ -11,8 +11,9 @@ from __future__ import annotations
 import inspect
 import random
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any
 
 import pandas as pd
 

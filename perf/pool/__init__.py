@@ -13,7 +13,8 @@ passing ``adapter=`` (a :class:`ConnectionAdapter` subclass) instead of a URL.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from perf.pool.adapter import ConnectionAdapter
 from perf.pool.asyncpg_adapter import AsyncpgAdapter

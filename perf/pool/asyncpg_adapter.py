@@ -8,7 +8,8 @@ pass ``reset=`` to the pool if your code changes it.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generator, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from perf.pool.pool import Pool
@@ -56,7 +57,7 @@ class AcquireContext(Generic[C]):
 
     __slots__ = ("_pool", "_timeout", "_conn")
 
-    def __init__(self, pool: "Pool[C]", timeout: float | None) -> None:
+    def __init__(self, pool: Pool[C], timeout: float | None) -> None:
         self._pool = pool
         self._timeout = timeout
         self._conn: C | None = None

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Awaitable, Generator, Generic, TypeVar
+from collections.abc import Awaitable, Generator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from perf.pool.errors import PoolClosed
 from perf.pool.handles import CloseReport, Holder
@@ -31,7 +32,7 @@ class PoolLifecycle(Generic[C]):
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    async def open(self) -> "Pool[C]":
+    async def open(self) -> Pool[C]:
         """Open ``min_size`` connections and start the maintenance task (idempotent)."""
         if self._state in ("closing", "closed"):
             raise PoolClosed("this pool is closed; create a new one with create_pool(...)")
@@ -50,10 +51,10 @@ class PoolLifecycle(Generic[C]):
                 raise errors[0]
         return self
 
-    def __await__(self) -> Generator[Any, None, "Pool[C]"]:
+    def __await__(self) -> Generator[Any, None, Pool[C]]:
         return self.open().__await__()
 
-    async def __aenter__(self) -> "Pool[C]":
+    async def __aenter__(self) -> Pool[C]:
         return await self.open()
 
     async def __aexit__(self, *exc_info: object) -> None:

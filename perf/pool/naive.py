@@ -23,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import time
 from asyncio import Lock, Queue
-from typing import Any, Awaitable, Callable, Dict, Set
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 
 class SeedPool:
@@ -38,8 +39,8 @@ class SeedPool:
         self.pool: Queue = Queue()
         self.size = 0
         self.lock = Lock()
-        self.in_use: Set = set()
-        self.last_used: Dict = {}
+        self.in_use: set = set()
+        self.last_used: dict = {}
         self.created: list[Any] = []  # not in the seed: lets the demo close what leaked
 
     async def create_connection(self) -> Any:

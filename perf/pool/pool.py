@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from perf.pool.adapter import ConnectionAdapter
 from perf.pool.errors import PoolClosed, PoolConnectError, PoolTimeout, PoolTooManyWaiters

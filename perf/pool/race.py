@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 import asyncpg
 import pandas as pd
@@ -62,7 +63,7 @@ class Contenders:
     async def _connect(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.dsn, server_settings=self._settings)
 
-    async def open(self) -> "Contenders":
+    async def open(self) -> Contenders:
         """Open every pool, filled to ``max_size`` so no race pays for warm-up."""
         size = self.max_size
         for name in self.names:
@@ -92,7 +93,7 @@ class Contenders:
         while self._closers:
             await self._closers.pop()()
 
-    async def __aenter__(self) -> "Contenders":
+    async def __aenter__(self) -> Contenders:
         try:
             return await self.open()
         except BaseException:

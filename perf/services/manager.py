@@ -20,10 +20,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Iterator
+from typing import Any
 
 from perf.config import Settings, get_settings
 from perf.services.postgres_server import EmbeddedPostgres
@@ -59,14 +60,14 @@ class ServiceHandle:
         if self.state_dir is not None:
             _release(self.state_dir, self.token)
 
-    def __enter__(self) -> "ServiceHandle":
+    def __enter__(self) -> ServiceHandle:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
 
-    async def __aenter__(self) -> "ServiceHandle":
+    async def __aenter__(self) -> ServiceHandle:
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

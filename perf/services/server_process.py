@@ -12,9 +12,10 @@ import os
 import signal
 import subprocess
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Iterable, Sequence
+from typing import IO
 
 from perf.services.process import free_port, port_open, wait_until
 
@@ -79,7 +80,7 @@ class ServerProcess:
         self._log: IO[bytes] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         """Start the child and wait until its port accepts connections."""
         if self._proc is not None:
             raise RuntimeError(f"{self.name} on port {self.port} is already running: call close() first")
@@ -144,7 +145,7 @@ class ServerProcess:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -17,8 +17,9 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from perf.measure.latency import LatencyHistogram
 from perf.tasks.status import QueueClosed, QueueFull, TaskRecord
@@ -74,7 +75,7 @@ class TaskQueue:
         self._stopped = False
 
     # lifecycle -----------------------------------------------------------------------------
-    async def start(self) -> "TaskQueue":
+    async def start(self) -> TaskQueue:
         """Start the workers (idempotent)."""
         if self._stopped:
             raise QueueClosed("this TaskQueue was stopped; create a new one")
@@ -83,7 +84,7 @@ class TaskQueue:
             self._accepting = True
         return self
 
-    async def __aenter__(self) -> "TaskQueue":
+    async def __aenter__(self) -> TaskQueue:
         return await self.start()
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -65,7 +65,7 @@ class Driver(ABC):
     async def close(self) -> None:
         """Release anything shared by the connections."""
 
-    async def __aenter__(self) -> "Driver":
+    async def __aenter__(self) -> Driver:
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -75,7 +75,7 @@ class _Protocol(asyncio.Protocol):
 class RawConnection(Connection):
     """One keep-alive connection; reconnects after the server closes it."""
 
-    def __init__(self, driver: "RawDriver") -> None:
+    def __init__(self, driver: RawDriver) -> None:
         self._driver = driver
         self._protocol: _Protocol | None = None
 
