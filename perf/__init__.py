@@ -3,7 +3,7 @@
 Foundation: :mod:`perf.config` (settings), :mod:`perf.services` (PostgreSQL + Redis),
 :mod:`perf.measure` (timing, statistics, latency histograms), :mod:`perf.charts`.
 Techniques: :mod:`perf.cache`, :mod:`perf.db`, :mod:`perf.pool`, :mod:`perf.compression`,
-:mod:`perf.tasks`; on top: :mod:`perf.api` (the product API) and :mod:`perf.load`.
+:mod:`perf.queue`; on top: :mod:`perf.api` (the product API) and :mod:`perf.load`.
 """
 
 __version__ = "0.1.0"

@@ -28,7 +28,7 @@ def test_redis_down_reads_bypass_the_cache_then_recover(tmp_path: Path, database
     schema = unique_name("t_api_redis")
     try:
         with EmbeddedRedis(tmp_path / "redis") as redis_server, \
-                ApiServer(database_url=database_url, redis_url=redis_server.url, schema=schema, seed=50) as api, \
+                ApiServer(database_url=database_url, redis_url=redis_server.url, schema=schema, products=50) as api, \
                 httpx.Client(base_url=api.url, timeout=10) as client:
             assert client.get("/products/1").headers["x-cache"] == "miss"
             assert client.get("/products/1").headers["x-cache"] == "hit-l1"
@@ -52,7 +52,7 @@ def test_redis_down_reads_bypass_the_cache_then_recover(tmp_path: Path, database
 def test_postgres_down_is_503_with_retry_after_then_recovers(tmp_path: Path, redis_url: str):
     schema = unique_name("t_api_pg")
     with EmbeddedPostgres(tmp_path / "pg") as pg, \
-            ApiServer(database_url=pg.url, redis_url=redis_url, schema=schema, seed=50, mode="all,-cache") as api, \
+            ApiServer(database_url=pg.url, redis_url=redis_url, schema=schema, products=50, mode="all,-cache") as api, \
             httpx.Client(base_url=api.url, timeout=10) as client:
         assert client.get("/products/1").status_code == 200
         pg.stop()
@@ -89,7 +89,7 @@ def test_full_queue_is_429_and_shutdown_finishes_every_accepted_upload(database_
 def test_a_write_in_one_process_is_seen_at_once_by_another(database_url: str, redis_url: str):
     schema = unique_name("t_api_two")
     try:
-        with ApiServer(database_url=database_url, redis_url=redis_url, schema=schema, seed=20) as one, \
+        with ApiServer(database_url=database_url, redis_url=redis_url, schema=schema, products=20) as one, \
                 ApiServer(database_url=database_url, redis_url=redis_url, schema=schema) as two, \
                 httpx.Client(base_url=one.url) as writer, httpx.Client(base_url=two.url) as reader:
             for price in range(1, 6):
@@ -105,7 +105,7 @@ def test_a_write_in_one_process_is_seen_at_once_by_another(database_url: str, re
 def test_two_uvicorn_workers_serve_the_same_data(database_url: str, redis_url: str):
     schema = unique_name("t_api_workers")
     try:
-        with ApiServer(database_url=database_url, redis_url=redis_url, schema=schema, seed=20, workers=2) as api:
+        with ApiServer(database_url=database_url, redis_url=redis_url, schema=schema, products=20, workers=2) as api:
             pids = set()
             for attempt in range(60):
                 try:
@@ -126,7 +126,7 @@ def test_two_uvicorn_workers_serve_the_same_data(database_url: str, redis_url: s
 def test_granian_serves_the_same_app(database_url: str, redis_url: str):
     schema = unique_name("t_api_granian")
     try:
-        with ApiServer(database_url=database_url, redis_url=redis_url, schema=schema, seed=20,
+        with ApiServer(database_url=database_url, redis_url=redis_url, schema=schema, products=20,
                        server="granian") as api, httpx.Client(base_url=api.url) as client:
             first = client.get("/products/3")
             assert first.status_code == 200 and first.headers["server"] == "granian"

@@ -1,4 +1,4 @@
-"""Cross-process behaviour with real Python subprocesses (perf.cache.worker) sharing one Redis:
+"""Cross-process behaviour with real Python subprocesses (perf.cache.demo_worker) sharing one Redis:
 L1 invalidation by key and by tag reaches other processes, and single-flight holds across them."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from perf.cache.demo_worker import CacheWorker
 from perf.cache.multilevel import MultiLevelCache
-from perf.cache.worker import CacheWorker
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""perf.cache.redis_cache (L2 on its own) and perf.cache.workload against real Redis and PostgreSQL."""
+"""perf.cache.redis_cache (L2 on its own) and perf.cache.demo_workload against real Redis and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from perf.cache.demo_workload import create_catalog, load_category_report, load_product, zipf_ids
 from perf.cache.errors import SerializationError
 from perf.cache.redis_cache import RedisCache
-from perf.cache.workload import create_catalog, load_category_report, load_product, zipf_ids
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import pytest
 
 from perf.compression.codecs import DEFAULT_LEVELS, decompress
 from perf.compression.demo_app import create_demo_app
+from perf.compression.demo_server import DemoServer
 from perf.compression.middleware import NO_COMPRESSION_HEADER
 from perf.compression.payloads import product_list_json
-from perf.compression.server import DemoServer
 
 
 @pytest.fixture(scope="module")

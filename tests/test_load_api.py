@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from perf.api.server import ApiServer
-from perf.load.api_runs import compare_modes
 from perf.load.cli import main
+from perf.load.demo_modes import compare_modes
 from perf.load.models import ClosedModel
 from perf.load.product import api_measurements, product_scenario
 from perf.load.recommend import measurements_from
@@ -17,7 +17,7 @@ from perf.load.recommend import measurements_from
 
 def test_cli_gates_the_real_api(database_url: str, redis_url: str, pg_schema: str, redis_prefix: str,
                                 capsys: pytest.CaptureFixture[str]) -> None:
-    with ApiServer(database_url=database_url, redis_url=redis_url, mode="all", schema=pg_schema, seed=200,
+    with ApiServer(database_url=database_url, redis_url=redis_url, mode="all", schema=pg_schema, products=200,
                    cache_namespace=redis_prefix.rstrip(":")) as server:
         url = server.url + "/products?category=1"
         met = subprocess.run([sys.executable, "-m", "perf", "load", url, "--duration", "1s", "--rate", "50",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from perf.load.cli import main, parse_duration
-from perf.load.testserver import TestServer
+from perf.load.demo_server import TestServer
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from perf.load.demo_server import TestServer
 from perf.load.drivers import DriverUnavailable, HttpxDriver, run_wrk, wrk_available
 from perf.load.models import ClosedModel, OpenModel, run_load
 from perf.load.scenarios import Endpoint, Scenario
-from perf.load.testserver import TestServer
 from perf.services.process import free_port
 
 

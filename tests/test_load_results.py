@@ -6,10 +6,10 @@ import random
 
 import pytest
 
+from perf.load.demo_server import TestServer
 from perf.load.models import ClosedModel
 from perf.load.results import LoadResult, merge_results, parse_server_timing
 from perf.load.scale import run_processes
-from perf.load.testserver import TestServer
 from perf.measure.latency import LatencyHistogram
 
 

@@ -6,10 +6,10 @@ import pytest
 
 from perf.load.bottleneck import ServerSampler, parse_metrics, time_breakdown
 from perf.load.calibrate import calibrate, flag_client_bound
+from perf.load.demo_server import TestServer
 from perf.load.models import ClosedModel, run_load
 from perf.load.scenarios import Endpoint, Scenario
 from perf.load.stress import rate_steps, stress
-from perf.load.testserver import TestServer
 
 
 async def test_stress_finds_the_knee_of_a_server_with_known_capacity() -> None:
@@ -68,9 +68,9 @@ async def test_compare_drivers_and_paths_interleave() -> None:
 
 
 async def test_profiled_server_shows_where_the_cpu_went() -> None:
-    from perf.load.profile import ProfiledServer, top_frames
+    from perf.load.profiler import ProfiledServer, top_frames
 
-    with ProfiledServer(["perf.load.testserver", "--port", "{port}"]) as server:
+    with ProfiledServer(["perf.load.demo_server", "--port", "{port}"]) as server:
         result = await run_load(server.url, model=ClosedModel(users=4, duration=0.5),
                                 scenario=Scenario.single("/stall/5"))
         profile = server.stop()

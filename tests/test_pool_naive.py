@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from perf.pool import create_pool
-from perf.pool.demos import drive, next_borrower_after_cancel, waits_behind_slow_connect
+from perf.pool.demo_failures import drive, next_borrower_after_cancel, waits_behind_slow_connect
 from perf.pool.naive import SeedPool, SeedPoolTypoFixed
 
 

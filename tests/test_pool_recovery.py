@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from perf.pool import PoolConnectError, create_pool
-from perf.pool.timeline import run_timeline, sample_stats
+from perf.pool.demo_timeline import run_timeline, sample_stats
 from perf.services import EmbeddedPostgres
 
 

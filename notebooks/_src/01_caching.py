@@ -24,8 +24,8 @@ import redis.asyncio as redis
 from IPython.display import Markdown, display
 
 from perf import charts
+from perf.cache.demo_workload import create_catalog, load_category_report, load_product, zipf_ids
 from perf.cache.multilevel import MultiLevelCache
-from perf.cache.workload import create_catalog, load_category_report, load_product, zipf_ids
 from perf.config import get_settings
 from perf.measure import collect_machine_info, compare_async, compare_sync, time_async
 from perf.services import ensure_services
@@ -210,7 +210,7 @@ except Exception as exc:
 # future, across processes with a Redis lease) and hands the result to all 100.
 
 # %%
-from perf.cache.stampede import naive_get_or_load, run_stampede
+from perf.cache.demo_stampede import naive_get_or_load, run_stampede
 
 naive = await run_stampede(lambda k, f: naive_get_or_load(cache, k, f), "stampede:naive", report_loader)
 guarded = await run_stampede(lambda k, f: cache.get_or_load(k, f), "stampede:guarded", report_loader)
@@ -246,13 +246,13 @@ print("clear('products:1*') deleted", await cache.clear("products:1*"))
 print("invalidate_tags('category:demo') deleted", await cache.invalidate_tags("category:demo"))
 
 # %% [markdown]
-# Now across processes. `perf.cache.worker` runs a `MultiLevelCache` in a separate Python
+# Now across processes. `perf.cache.demo_worker` runs a `MultiLevelCache` in a separate Python
 # process. It reads a product into its own L1; this notebook invalidates the product's tag;
 # the worker's L1 copy is dropped by the pub/sub message, so its next read is a miss.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from perf.cache.worker import CacheWorker
+from perf.cache.demo_worker import CacheWorker
 
 await cache.set("product:42", {"id": 42, "price": 10}, tags=["product:42"])
 async with CacheWorker(services.redis_url, NAMESPACE) as worker:

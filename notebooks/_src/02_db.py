@@ -54,7 +54,7 @@ assert counts == {"categories": 20, "products": PRODUCTS, "product_images": 3 * 
 # %% [markdown]
 # ## 1 · Batch writes: how many round trips and commits per row?
 # Five strategies from `perf.db.writes`, same interface, same rows, raced **interleaved**
-# (`perf.db.race.race_inserts`; each run starts from an empty table, untimed):
+# (`perf.db.demo_race.race_inserts`; each run starts from an empty table, untimed):
 #
 # * `row_by_row` — one `INSERT` per row, autocommit: a round trip **and a WAL flush** per row;
 # * `rows_in_transaction` — one `INSERT` per row, one commit at the end;
@@ -63,7 +63,7 @@ assert counts == {"categories": 20, "products": PRODUCTS, "product_images": 3 * 
 # * `copy` — the `COPY` protocol (`copy_records_to_table`).
 
 # %%
-from perf.db.race import product_rows, race_inserts
+from perf.db.demo_race import product_rows, race_inserts
 from perf.measure import rate_summary
 
 ROWS = settings.pick(2_000, 10_000)
@@ -100,7 +100,7 @@ display(Markdown(
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from perf.db.race import PRODUCT_COLUMNS
+from perf.db.demo_race import PRODUCT_COLUMNS
 from perf.db.writes import BatchWriteError, insert_copy
 
 await conn.execute("DROP TABLE IF EXISTS demo_writes")
@@ -126,7 +126,7 @@ _ = await conn.execute("DROP TABLE demo_writes")
 # We read the whole `products` table with each and time every page.
 
 # %%
-from perf.db.race import page_growth, page_profile
+from perf.db.demo_race import page_growth, page_profile
 
 CHUNK = settings.pick(500, 5_000)
 profile = await page_profile(conn, "products", chunk_size=CHUNK, columns=("id", "name", "price", "created_at"))

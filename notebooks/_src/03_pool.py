@@ -43,7 +43,7 @@ print("profile:", settings.profile)
 # %%
 # NBVAL_CHECK_OUTPUT
 from perf.pool.asyncpg_adapter import server_connections
-from perf.pool.demos import drive
+from perf.pool.demo_failures import drive
 from perf.pool.naive import SeedPool
 
 
@@ -82,7 +82,7 @@ assert ours_outcomes == ["ok"] * 8
 # caller waits for the lock, even though a free connection sits idle in the queue.
 
 # %%
-from perf.pool.demos import waits_behind_slow_connect
+from perf.pool.demo_failures import waits_behind_slow_connect
 from perf.pool.naive import SeedPoolTypoFixed
 
 
@@ -120,7 +120,7 @@ display(Markdown(
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from perf.pool.demos import next_borrower_after_cancel
+from perf.pool.demo_failures import next_borrower_after_cancel
 
 seed_fixed = SeedPoolTypoFixed(lambda: asyncpg.connect(dsn), min_size=1, max_size=1)
 await seed_fixed.initialize()
@@ -145,7 +145,7 @@ assert seed_says.startswith("in a transaction: True") and ours_says == "in a tra
 # timing. Rounds are interleaved, strategy order shuffled per round.
 
 # %%
-from perf.pool.race import ASYNCPG, ASYNCPG_NO_RESET, CONNECT, OURS, SEED, Contenders, race
+from perf.pool.demo_race import ASYNCPG, ASYNCPG_NO_RESET, CONNECT, OURS, SEED, Contenders, race
 
 concurrencies = settings.pick([1, 10, 50], [1, 10, 50, 100])
 queries = settings.pick(500, 5000)
@@ -205,7 +205,7 @@ display(Markdown(
 # Too small: callers queue. `perf.pool` at concurrency 50 with 1 to 20 connections:
 
 # %%
-from perf.pool.race import Contender, run_burst
+from perf.pool.demo_race import Contender, run_burst
 
 sizing_rows = []
 for max_size in settings.pick([1, 2, 5, 10, 20], [1, 2, 5, 10, 20, 40]):
@@ -239,7 +239,7 @@ display(Markdown(
 # concurrency 40: one with `max_size=40`, one with `max_size=15`.
 
 # %%
-from perf.pool.timeline import run_timeline
+from perf.pool.demo_timeline import run_timeline
 
 private_dir = tempfile.TemporaryDirectory()
 private = EmbeddedPostgres(private_dir.name, max_connections=20)
@@ -281,7 +281,7 @@ display(Markdown(
 # background sweep, down to `min_size`. Max lifetime works the same way.
 
 # %%
-from perf.pool.timeline import sample_stats
+from perf.pool.demo_timeline import sample_stats
 
 idle_timeout = settings.pick(1.0, 5.0)
 async with create_pool(dsn, min_size=2, max_size=20, idle_timeout=idle_timeout,

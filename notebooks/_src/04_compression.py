@@ -22,7 +22,7 @@ from perf import charts
 from perf.compression.accept_encoding import choose_encoding
 from perf.compression.codecs import DEFAULT_LEVELS, PREFERENCE, decompress
 from perf.compression.demo_app import create_demo_app
-from perf.compression.experiments import asgi_get, break_even_mbit, codec_curve, end_to_end, level_grid, transfer_times
+from perf.compression.demo_race import asgi_get, break_even_mbit, codec_curve, end_to_end, level_grid, transfer_times
 from perf.compression.middleware import CompressionMiddleware
 from perf.compression.naive import create_naive_compression_middleware
 from perf.compression.payloads import product_list_json

@@ -21,17 +21,17 @@ from IPython.display import Markdown, display
 from perf import charts
 from perf.api.server import ApiServer
 from perf.config import get_settings
-from perf.load.api_runs import compare_modes, run_api
 from perf.load.bottleneck import server_shares, time_breakdown
 from perf.load.calibrate import calibrate, compare_drivers, compare_paths, driver_ratios, flag_client_bound
+from perf.load.demo_modes import compare_modes, run_api
+from perf.load.demo_server import TestServer
 from perf.load.models import ClosedModel, OpenModel, run_load
 from perf.load.plots import knee_chart, over_time_chart, spectrum_chart
 from perf.load.product import api_measurements, product_scenario
-from perf.load.profile import ProfiledServer, top_frames
+from perf.load.profiler import ProfiledServer, top_frames
 from perf.load.recommend import measurements_from, recommend
 from perf.load.slo import check_slos
 from perf.load.stress import rate_steps, stress
-from perf.load.testserver import TestServer
 from perf.measure import machine_info, summarize
 from perf.services import ensure_services
 from perf.services.server_process import pin_process, split_cores
@@ -186,7 +186,7 @@ display(Markdown(
 # load window dominates only when it is long enough).
 
 # %%
-profile_args = ["perf", "api", "--port", "{port}", "--mode", "all", "--schema", SCHEMA, "--seed", str(PRODUCTS),
+profile_args = ["perf", "api", "--port", "{port}", "--mode", "all", "--schema", SCHEMA, "--products", str(PRODUCTS),
                 "--cache-namespace", f"{SCHEMA}:profile", "--database-url", services.database_url,
                 "--redis-url", services.redis_url]
 with ProfiledServer(profile_args) as profiled:

@@ -1,6 +1,6 @@
 """The product API: Nexios + PostgreSQL + multi-level cache + background task queue.
 
-Serve it: ``python -m perf api [--workers N] [--port P] [--mode MODE] [--seed N] [--schema S]``
+Serve it: ``python -m perf api [--workers N] [--port P] [--mode MODE] [--products N] [--schema S]``
 (see :mod:`perf.api.cli`), or in Python::
 
     from perf.api.app import create_app
@@ -10,7 +10,7 @@ Serve it: ``python -m perf api [--workers N] [--port P] [--mode MODE] [--seed N]
 or as a subprocess on a free port (tests, benchmarks, notebooks)::
 
     from perf.api.server import ApiServer
-    with ApiServer(database_url=..., redis_url=..., mode="baseline", schema="nb_api", seed=10_000) as server:
+    with ApiServer(database_url=..., redis_url=..., mode="baseline", schema="nb_api", products=10_000) as server:
         ...  # server.url
 
 Endpoints: ``GET/POST /products``, ``GET/PATCH/DELETE /products/{id}``, ``POST /uploads``
@@ -27,6 +27,6 @@ layer order), :mod:`~perf.api.routes` (handlers), :mod:`~perf.api.products` (ser
 cached reads, writes, invalidation), :mod:`~perf.api.database` (pool or connect per
 request, 503 mapping), :mod:`~perf.api.validation`, :mod:`~perf.api.errors` (JSON errors,
 the Nexios 405 fix), :mod:`~perf.api.limits` (413), :mod:`~perf.api.timing`,
-:mod:`~perf.api.fastpath`, :mod:`~perf.api.bare`, :mod:`~perf.api.uploads`,
+:mod:`~perf.api.fastpath`, :mod:`~perf.api.demo_bare`, :mod:`~perf.api.uploads`,
 :mod:`~perf.api.cli`, :mod:`~perf.api.server`.
 """

@@ -2,11 +2,11 @@
 
 >>> from perf.api.app import create_app
 >>> from perf.api.settings import ApiSettings
->>> app = create_app(ApiSettings(database_url=..., redis_url=..., mode="all,-cache", seed_products=10_000))
+>>> app = create_app(ApiSettings(database_url=..., redis_url=..., mode="all,-cache", products=10_000))
 >>> # uvicorn.run(app, ...) or `python -m perf api --mode all,-cache`
 
 The lifespan opens, in order, the PostgreSQL seam (pool or connect-per-request), the
-schema (created and, with ``seed_products``, seeded once across workers), the
+schema (created and, with ``products``, seeded once across workers), the
 multi-level cache (``mode.cache``), a Redis client for ``/health`` and the task queue;
 on shutdown it drains the queue first (every accepted upload finishes), then closes
 the rest. Production settings: ``debug=False`` (Nexios' default ``True`` sends
@@ -29,8 +29,8 @@ import asyncpg
 import redis.asyncio as redis
 from nexios import NexiosApp
 
-from perf.api.bare import with_bare_hello
 from perf.api.database import Database
+from perf.api.demo_bare import with_bare_hello
 from perf.api.errors import ErrorBoundary, SafeRoute
 from perf.api.fastpath import ProductFastPath
 from perf.api.limits import BodyLimitMiddleware
@@ -41,7 +41,7 @@ from perf.api.timing import RequestStats, TimingMiddleware
 from perf.cache.multilevel import MultiLevelCache
 from perf.compression.middleware import CompressionMiddleware
 from perf.db.schema import create_schema, ensure_seeded
-from perf.tasks import TaskQueue
+from perf.queue import TaskQueue
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class ApiState:
 
 
 async def prepare_schema(settings: ApiSettings) -> None:
-    """Create the API's schema and tables, and seed ``settings.seed_products`` products once."""
+    """Create the API's schema and tables, and seed ``settings.products`` products once."""
     conn = await asyncpg.connect(settings.database_url, timeout=10)
     try:
         # Lock first: CREATE SCHEMA IF NOT EXISTS is not atomic either, and two workers
@@ -72,8 +72,8 @@ async def prepare_schema(settings: ApiSettings) -> None:
         try:
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.schema}"')  # identifier validated
             await conn.execute(f'SET search_path TO "{settings.schema}"')
-            if settings.seed_products > 0:
-                await ensure_seeded(conn, products=settings.seed_products)
+            if settings.products > 0:
+                await ensure_seeded(conn, products=settings.products)
             else:
                 await create_schema(conn)
         finally:

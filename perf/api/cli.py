@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", default="all",
                         help=f"'all', 'baseline' or e.g. 'all,-cache' / 'baseline,+pool'; switches: {', '.join(SWITCHES)}")
     parser.add_argument("--schema", default="api", help="PostgreSQL schema for the product tables (default api)")
-    parser.add_argument("--seed", type=int, default=0, help="seed this many products at startup (once)")
+    parser.add_argument("--products", type=int, default=0, help="insert this many generated products at startup (once)")
     parser.add_argument("--cache-namespace", default="api", help="Redis key prefix / channel of the cache")
     parser.add_argument("--database-url", help="default: DATABASE_URL or the embedded PostgreSQL")
     parser.add_argument("--redis-url", help="default: REDIS_URL or the embedded Redis")
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 def worker_app():  # noqa: ANN201 - uvicorn factory
     """uvicorn ``--factory`` entry point for worker processes: the app from ``PERF_API_SETTINGS``.
 
-    It also answers ``GET /bare/hello`` without Nexios (:mod:`perf.api.bare`), for the framework tax.
+    It also answers ``GET /bare/hello`` without Nexios (:mod:`perf.api.demo_bare`), for the framework tax.
     """
     from perf.api.app import create_app
 
@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         redis_url = redis_url or handle.redis_url
     try:
         settings = ApiSettings(database_url=database_url, redis_url=redis_url, mode=mode, schema=args.schema,
-                               seed_products=args.seed, cache_namespace=args.cache_namespace,
+                               products=args.products, cache_namespace=args.cache_namespace,
                                pool_max=args.pool_max, pool_min=min(2, args.pool_max),
                                upload_delay=args.upload_delay, task_workers=args.task_workers,
                                task_queue_size=args.task_queue_size)

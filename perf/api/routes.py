@@ -17,7 +17,7 @@ from nexios import NexiosApp
 from perf.api.errors import ApiError
 from perf.api.uploads import process_upload
 from perf.api.validation import parse_id, parse_json, parse_paging, validate_product
-from perf.tasks import QueueClosed, QueueFull
+from perf.queue import QueueClosed, QueueFull
 
 if TYPE_CHECKING:
     from perf.api.app import ApiState

@@ -1,6 +1,6 @@
 """Run ``python -m perf api`` in a subprocess on a free loopback port (tests, benchmark, notebook 05).
 
->>> with ApiServer(database_url=..., redis_url=..., mode="all", schema="nb_api", seed=10_000) as server:
+>>> with ApiServer(database_url=..., redis_url=..., mode="all", schema="nb_api", products=10_000) as server:
 ...     httpx.get(server.url + "/products/1").headers["x-cache"]
 
 ``cpu`` pins the server to those cores (``os.sched_setaffinity``) so a load generator
@@ -21,7 +21,7 @@ class ApiServer(ServerProcess):
     """The product API served by uvicorn (or granian) in a child process; see the module docstring."""
 
     def __init__(self, *, database_url: str, redis_url: str, mode: str = "all", schema: str = "api",
-                 seed: int = 0, cache_namespace: str | None = None, workers: int = 1,
+                 products: int = 0, cache_namespace: str | None = None, workers: int = 1,
                  cpu: Sequence[int] | None = None, upload_delay: float = 0.01, pool_max: int = 10,
                  task_workers: int = 4, task_queue_size: int = 1000, server: str = "uvicorn",
                  startup_timeout: float = 60.0) -> None:
@@ -30,7 +30,7 @@ class ApiServer(ServerProcess):
         self.schema = schema
         self.command = [
             sys.executable, "-m", "perf", "api", "--port", str(self.port), "--workers", str(workers),
-            "--server", server, "--mode", mode, "--schema", schema, "--seed", str(seed),
+            "--server", server, "--mode", mode, "--schema", schema, "--products", str(products),
             "--cache-namespace", cache_namespace or schema, "--database-url", database_url,
             "--redis-url", redis_url, "--upload-delay", str(upload_delay), "--pool-max", str(pool_max),
             "--task-workers", str(task_workers), "--task-queue-size", str(task_queue_size),

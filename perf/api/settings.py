@@ -87,7 +87,7 @@ class ApiSettings:
     """Everything :func:`perf.api.app.create_app` needs; build with keywords or :meth:`from_settings`.
 
     ``schema``: PostgreSQL schema holding the product tables (created if missing).
-    ``seed_products``: if > 0, seed that many products at startup unless already there.
+    ``products``: if > 0, seed that many products at startup unless already there.
     ``cache_namespace``: Redis key prefix and invalidation channel of this API's cache.
     ``pool_min`` / ``pool_max``: connection pool bounds per worker (mode ``pool``).
     ``max_body``: request bodies larger than this many bytes get 413.
@@ -99,7 +99,7 @@ class ApiSettings:
     redis_url: str | None
     mode: ApiMode = field(default_factory=ApiMode)
     schema: str = "api"
-    seed_products: int = 0
+    products: int = 0
     cache_namespace: str = "api"
     cache_ttl: float = 300.0
     pool_min: int = 2

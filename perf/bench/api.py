@@ -35,7 +35,7 @@ import httpx
 import pandas as pd
 from nexios import NexiosApp
 
-from perf.api.bare import BARE_PATH, with_bare_hello
+from perf.api.demo_bare import BARE_PATH, with_bare_hello
 from perf.api.server import ApiServer
 from perf.api.timing import TimingMiddleware
 from perf.config import get_settings

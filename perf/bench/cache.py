@@ -23,9 +23,9 @@ import orjson
 import pandas as pd
 import redis.asyncio as redis
 
+from perf.cache.demo_stampede import naive_get_or_load, run_stampede
+from perf.cache.demo_workload import create_catalog, load_category_report
 from perf.cache.multilevel import MultiLevelCache
-from perf.cache.stampede import naive_get_or_load, run_stampede
-from perf.cache.workload import create_catalog, load_category_report
 from perf.config import get_settings
 from perf.measure import compare_async, machine_info
 from perf.services import ensure_services

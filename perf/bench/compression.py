@@ -17,7 +17,7 @@ from typing import TextIO
 import pandas as pd
 
 from perf.compression.codecs import DEFAULT_LEVELS
-from perf.compression.experiments import codec_curve, level_grid, middleware_overhead
+from perf.compression.demo_race import codec_curve, level_grid, middleware_overhead
 from perf.compression.payloads import product_list_json
 from perf.config import get_settings
 from perf.measure import machine_info

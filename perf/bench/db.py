@@ -18,9 +18,9 @@ import sys
 import asyncpg
 
 from perf.config import get_settings
+from perf.db.demo_race import page_growth, product_rows, race_inserts
 from perf.db.ident import quote_ident
 from perf.db.queries import get_products, get_products_n_plus_one
-from perf.db.race import page_growth, product_rows, race_inserts
 from perf.db.schema import ensure_seeded
 from perf.measure import Comparison, compare_async, machine_info
 from perf.services import ensure_services

@@ -16,8 +16,8 @@ import sys
 
 from perf.config import get_settings
 from perf.load.calibrate import compare_drivers, driver_ratios
+from perf.load.demo_server import TestServer
 from perf.load.scale import run_event_loop
-from perf.load.testserver import TestServer
 from perf.measure import describe, machine_info
 from perf.services.server_process import pin_process, split_cores
 

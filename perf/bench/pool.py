@@ -16,7 +16,7 @@ import sys
 
 from perf.config import get_settings
 from perf.measure import machine_info
-from perf.pool.race import ASYNCPG, CONNECT, OURS, STRATEGIES, Contenders, RaceResult, race
+from perf.pool.demo_race import ASYNCPG, CONNECT, OURS, STRATEGIES, Contenders, RaceResult, race
 from perf.services import ensure_services
 
 TARGETS = ((CONNECT, 20.0), (ASYNCPG, 1.3))
@@ -25,7 +25,7 @@ TARGET_CONCURRENCY = 10
 
 async def run(database_url: str, *, concurrencies: list[int], rounds: int, queries: int,
               max_size: int) -> RaceResult:
-    """Open every strategy against ``database_url`` and race them (see :func:`perf.pool.race.race`)."""
+    """Open every strategy against ``database_url`` and race them (see :func:`perf.pool.demo_race.race`)."""
     per_strategy = {name: queries for name in STRATEGIES}
     per_strategy[CONNECT] = max(queries // 20, 50)
     async with Contenders(database_url, max_size=max_size, application_name="perf-bench-pool") as contenders:

@@ -14,7 +14,7 @@ Indexes are the ones the API's list page needs: ``products(category_id, id)`` se
 order". Other indexes (for example on ``(created_at, id)``) are left out on purpose:
 the notebook adds them with :mod:`perf.db.indexes` and measures the difference.
 
-:func:`seed_products` generates rows in Python from ``random.Random(seed)`` and loads
+:func:`populate_products` generates rows in Python from ``random.Random(seed)`` and loads
 them with ``COPY`` (``copy_records_to_table``), so the same arguments always produce
 the same rows. :func:`ensure_seeded` makes seeding idempotent for notebooks.
 """
@@ -36,7 +36,7 @@ __all__ = [
     "ensure_seeded",
     "generate_products",
     "seed_info",
-    "seed_products",
+    "populate_products",
     "truncate_tables",
 ]
 
@@ -137,7 +137,7 @@ def generate_products(
         yield (product_id, rng.choice(category_ids), name, rng.choice(cents), created, description)
 
 
-async def seed_products(
+async def populate_products(
     conn: asyncpg.Connection,
     *,
     products: int,
@@ -217,7 +217,7 @@ async def ensure_seeded(
     if await seed_info(conn) == wanted:
         return False
     await truncate_tables(conn)
-    await seed_products(
+    await populate_products(
         conn, products=products, categories=categories, images_per_product=images_per_product, seed=seed
     )
     await conn.execute(

@@ -1,6 +1,6 @@
 """A cache in another process, for cross-process demonstrations and tests.
 
-``python -m perf.cache.worker REDIS_URL NAMESPACE`` runs a :class:`MultiLevelCache` and
+``python -m perf.cache.demo_worker REDIS_URL NAMESPACE`` runs a :class:`MultiLevelCache` and
 answers one JSON line per command read from stdin: ``fetch KEY``, ``get KEY``,
 ``stampede KEY N``, ``quit``. Its loader sleeps 0.3 s and returns ``"loaded-by-<pid>"``.
 :class:`CacheWorker` starts one and drives it from asyncio.
@@ -52,7 +52,7 @@ async def serve(redis_url: str, namespace: str) -> None:
 
 
 class CacheWorker:
-    """A ``python -m perf.cache.worker`` subprocess. ``async with CacheWorker(url, ns) as w: await w.ask("get k")``."""
+    """A ``python -m perf.cache.demo_worker`` subprocess. ``async with CacheWorker(url, ns) as w: await w.ask("get k")``."""
 
     def __init__(self, redis_url: str, namespace: str) -> None:
         self.redis_url = redis_url
@@ -62,7 +62,7 @@ class CacheWorker:
 
     async def start(self, *, timeout: float = 30) -> CacheWorker:
         """Start the process and wait until its cache is ready."""
-        self.proc = subprocess.Popen([sys.executable, "-m", "perf.cache.worker", self.redis_url, self.namespace],
+        self.proc = subprocess.Popen([sys.executable, "-m", "perf.cache.demo_worker", self.redis_url, self.namespace],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.pid = (await self.read(timeout=timeout))["pid"]
         return self

@@ -7,7 +7,7 @@ import pytest
 
 from perf.compression.codecs import DEFAULT_LEVELS, decompress
 from perf.compression.demo_app import create_demo_app
-from perf.compression.experiments import (
+from perf.compression.demo_race import (
     asgi_get,
     break_even_mbit,
     codec_curve,
@@ -83,7 +83,7 @@ def test_break_even_bandwidth() -> None:
 def test_sync_driver_refuses_apps_that_wait_on_io() -> None:
     import types
 
-    from perf.compression.experiments import _run_sync
+    from perf.compression.demo_race import _run_sync
 
     @types.coroutine
     def suspend():  # noqa: ANN202 - what awaiting a socket does: hand control to the loop

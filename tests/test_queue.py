@@ -1,4 +1,4 @@
-"""perf.tasks.TaskQueue: bounded intake, workers, timeouts, retries, status, stats, drain on stop."""
+"""perf.queue.TaskQueue: bounded intake, workers, timeouts, retries, status, stats, drain on stop."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from perf.tasks import QueueClosed, QueueFull, TaskQueue
+from perf.queue import QueueClosed, QueueFull, TaskQueue
 
 
 async def _sleep_then(value, seconds=0.01):  # noqa: ANN001, ANN202

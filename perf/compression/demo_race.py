@@ -21,8 +21,8 @@ import httpx
 import pandas as pd
 
 from perf.compression.codecs import DEFAULT_LEVELS, LEVEL_RANGES, Codec, create_codec, decompress
+from perf.compression.demo_server import DemoServer
 from perf.compression.middleware import ASGIApp, CompressionMiddleware
-from perf.compression.server import DemoServer
 from perf.measure import compare_cpu
 
 
@@ -178,7 +178,7 @@ def end_to_end(settings: Mapping[str, Mapping[str, Any]], *, path: str, requests
                batches: int = 5, accept: str = "zstd, br, gzip, deflate", seed: int = 0) -> pd.DataFrame:
     """Serve the demo app once per setting (all at once) and GET ``path`` in interleaved batches.
 
-    ``settings`` maps a label to :class:`~perf.compression.server.DemoServer` keyword
+    ``settings`` maps a label to :class:`~perf.compression.demo_server.DemoServer` keyword
     arguments, e.g. ``{"br-4": {"mode": "asgi", "encodings": ("br",), "levels": {"br": 4}}}``.
     Each of ``batches`` rounds runs ``requests`` GETs against every server, in a shuffled
     order, so machine drift hits all settings alike. One row per setting and batch:

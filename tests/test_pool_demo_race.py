@@ -1,4 +1,4 @@
-"""perf.pool.race and perf.bench.pool: every strategy runs, ratios come out of one interleaved run."""
+"""perf.pool.demo_race and perf.bench.pool: every strategy runs, ratios come out of one interleaved run."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import io
 import pytest
 
 from perf.bench.pool import report
-from perf.pool.race import ASYNCPG, CONNECT, OURS, STRATEGIES, Contenders, race, run_burst
-from perf.pool.timeline import run_timeline
+from perf.pool.demo_race import ASYNCPG, CONNECT, OURS, STRATEGIES, Contenders, race, run_burst
+from perf.pool.demo_timeline import run_timeline
 
 
 async def test_race_runs_every_strategy_and_reports_targets(database_url: str) -> None:

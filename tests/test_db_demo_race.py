@@ -1,11 +1,11 @@
-"""perf.db.race: the side-by-side measurements the notebook and benchmark print."""
+"""perf.db.demo_race: the side-by-side measurements the notebook and benchmark print."""
 
 from __future__ import annotations
 
 import asyncpg
 import pytest
 
-from perf.db.race import page_growth, page_profile, product_rows, race_inserts
+from perf.db.demo_race import page_growth, page_profile, product_rows, race_inserts
 from perf.db.schema import ensure_seeded
 from perf.db.writes import STRATEGIES
 

@@ -1,7 +1,7 @@
 """TaskQueue: a bounded asyncio queue worked by N tasks, with timeouts, retries and a clean stop.
 
 Why bounded: an unbounded queue turns overload into unbounded memory and latency; a
-full bounded queue says no at once (:class:`~perf.tasks.status.QueueFull`, which the API
+full bounded queue says no at once (:class:`~perf.queue.status.QueueFull`, which the API
 answers with 429 and ``Retry-After``) and the request handler never waits.
 
 :meth:`TaskQueue.stop` stops intake first, then waits for every accepted task to finish
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perf.measure.latency import LatencyHistogram
-from perf.tasks.status import QueueClosed, QueueFull, TaskRecord
+from perf.queue.status import QueueClosed, QueueFull, TaskRecord
 
 logger = logging.getLogger(__name__)
 

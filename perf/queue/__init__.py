@@ -6,11 +6,11 @@
 ...     queue.stats()                                      # depth, running, done, failed, latency
 ... # leaving the block stops intake and drains every accepted task (StopReport lists leftovers)
 
-* :mod:`perf.tasks.status`: :class:`TaskRecord` (one task's state) and the errors.
-* :mod:`perf.tasks.queue`: :class:`TaskQueue` (workers, timeouts, retries with backoff, stop).
+* :mod:`perf.queue.status`: :class:`TaskRecord` (one task's state) and the errors.
+* :mod:`perf.queue.queue`: :class:`TaskQueue` (workers, timeouts, retries with backoff, stop).
 """
 
-from perf.tasks.queue import StopReport, TaskQueue
-from perf.tasks.status import QueueClosed, QueueFull, TaskRecord, TaskState
+from perf.queue.queue import StopReport, TaskQueue
+from perf.queue.status import QueueClosed, QueueFull, TaskRecord, TaskState
 
 __all__ = ["QueueClosed", "QueueFull", "StopReport", "TaskQueue", "TaskRecord", "TaskState"]

@@ -113,7 +113,7 @@ async def compare_modes(modes: Sequence[str], *, database_url: str, redis_url: s
         for mode in order:
             namespace = f"{(cache_namespace or schema).rstrip(':')}:{_slug(mode)}"
             with ApiServer(database_url=database_url, redis_url=redis_url, mode=mode, schema=schema,
-                           seed=products, cache_namespace=namespace, workers=workers, cpu=cpu) as server:
+                           products=products, cache_namespace=namespace, workers=workers, cpu=cpu) as server:
                 result, server_cpu, metrics = await run_api(server, model=model, scenario=scenario, warmup=warmup)
             runs.append(ModeRun(mode, rnd, result, server_cpu, metrics))
     return ModeComparison(runs, baseline=modes[0])

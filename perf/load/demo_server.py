@@ -88,16 +88,16 @@ class TestServer(ServerProcess):
         if http not in ("auto", "h11", "httptools"):
             raise ValueError(f"http must be 'auto', 'h11' or 'httptools', got {http!r}")
         super().__init__(name="load-test-server", cpu=cpu, startup_timeout=startup_timeout, stop_timeout=5.0)
-        self.command = [sys.executable, "-m", "perf.load.testserver", "--port", str(self.port),
+        self.command = [sys.executable, "-m", "perf.load.demo_server", "--port", str(self.port),
                         "--stall-after", str(stall_after), "--stall-ms", str(stall_ms),
                         "--loop", loop, "--http", http]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m perf.load.testserver --port P``: serve :class:`DelayApp` on 127.0.0.1."""
+    """``python -m perf.load.demo_server --port P``: serve :class:`DelayApp` on 127.0.0.1."""
     import uvicorn
 
-    parser = argparse.ArgumentParser(prog="python -m perf.load.testserver")
+    parser = argparse.ArgumentParser(prog="python -m perf.load.demo_server")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--stall-after", type=int, default=0)
     parser.add_argument("--stall-ms", type=float, default=0.0)
