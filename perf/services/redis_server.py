@@ -67,7 +67,7 @@ class EmbeddedRedis(EmbeddedServer):
         cmd = [str(self.server_path), "--port", str(port), "--bind", "127.0.0.1",
                "--dir", str(self.base_dir), "--daemonize", "yes", "--pidfile", str(self.pid_file),
                "--logfile", str(self.log_file), "--save", "", "--appendonly", "no",
-               "--protected-mode", "no"]
+               "--protected-mode", "no", *self._debug_option()]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
         if result.returncode != 0 or not wait_until(lambda: _answers_ping(port), timeout=timeout, interval=0.01):
             log_tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
@@ -77,6 +77,12 @@ class EmbeddedRedis(EmbeddedServer):
             )
         wait_until(lambda: self.pid is not None, timeout=timeout)
         return self.url
+
+    def _debug_option(self) -> list[str]:
+        """Allow DEBUG (the fault demos' ``DEBUG SLEEP``) from loopback: Redis >= 7 and Valkey forbid it by default."""
+        name, _, version = server_version(self.server_path).partition(" ")
+        major = int(version.split(".")[0]) if version[:1].isdigit() else 0
+        return ["--enable-debug-command", "local"] if name == "Valkey" or major >= 7 else []
 
     def stop(self, *, timeout: float = 10) -> None:
         """Terminate the server (no data is kept); no-op when stopped."""
