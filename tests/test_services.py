@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 import redis.asyncio as redis
 
-from perf.config import load_settings
+from perf.config import get_settings, load_settings
 from perf.services import (
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -165,6 +165,11 @@ async def test_default_servers_are_current_and_say_what_they_are(tmp_path: Path,
     versions = await service_versions(database_url=database_url, redis_url=redis_url)
     assert _version_tuple(versions["postgres"]) >= (17, 0)
     assert versions["redis"].split()[0] in ("Valkey", "Redis")
+    settings = get_settings()
+    if settings.database_url is None:  # the embedded session pair: the server says what the binary says
+        assert versions["postgres"] == pg.version()
+    if settings.redis_url is None:
+        assert versions["redis"] == rd.version()
 
 
 def test_data_dir_of_another_major_version_is_replaced(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
