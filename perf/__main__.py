@@ -27,7 +27,7 @@ def _services(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         how = f"started in {handle.startup_seconds:.1f}s" if handle.started else "already running"
-        print(f"services {how}")
+        print(f"services {how}: {handle.servers}")
         print(f"DATABASE_URL={handle.database_url}")
         print(f"REDIS_URL={handle.redis_url}")
         return 0
@@ -38,7 +38,7 @@ def _services(args: argparse.Namespace) -> int:
             return 2
         with ensure_services() as handle:
             if handle.started:
-                print(f"[perf] embedded PostgreSQL + Redis started in {handle.startup_seconds:.2f}s", flush=True)
+                print(f"[perf] embedded {handle.servers} started in {handle.startup_seconds:.2f}s", flush=True)
             try:
                 return subprocess.call(command)
             except KeyboardInterrupt:

