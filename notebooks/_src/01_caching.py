@@ -341,6 +341,49 @@ display(Markdown(
     "times the median, and that is what the slowest users see."))
 
 # %% [markdown]
+# ## Exercises
+# Edit each cell marked `# EXERCISE`, run it, then run the check under it: it runs your code
+# against the real PostgreSQL and Redis (in a scratch schema and key prefix it drops
+# afterwards) and answers with what passed, what failed and a hint. Reference solutions are in
+# `notebooks/solutions/`; try first. `exercises.progress()` shows what you have done.
+
+# %%
+from perf import exercises
+
+URLS = {"database_url": services.database_url, "redis_url": services.redis_url}  # the services above
+
+# %% [markdown]
+# ### Exercise 01.invalidation: a price change never serves a stale page
+# `shop.read_product(id)` and `shop.read_report(category)` (see `exercises.Shop?`) cache pages with
+# tags. Write `update_price` so that right after it returns, every page showing the product, in
+# this process and in every other one, shows the new price. The starter is the seed's way.
+
+# %%
+# EXERCISE 01.invalidation: edit this cell, then run the check below
+async def update_price(shop, product_id, price):
+    async with shop.pool.acquire() as conn:
+        await conn.execute(f"UPDATE {shop.schema}.catalog SET price = $2 WHERE id = $1", product_id, price)
+
+# %%
+await exercises.check("01.invalidation", update_price, **URLS)
+
+# %% [markdown]
+# ### Exercise 01.warming: warm the top products before traffic arrives
+# Write `warm_top` so that the first `shop.read_product(id)` of every id in `ids` is a cache hit
+# (and the entries can still be invalidated by their tag).
+
+# %%
+# EXERCISE 01.warming: edit this cell, then run the check below
+async def warm_top(shop, ids):
+    raise NotImplementedError("load each product and store it where shop.read_product will look")
+
+# %%
+await exercises.check("01.warming", warm_top, **URLS)
+
+# %%
+exercises.progress()
+
+# %% [markdown]
 # ## Clean up
 # Close every cache (their pub/sub tasks and clients), purge this run's keys, stop the
 # private Redis, close the pool and release the shared services.

@@ -319,6 +319,55 @@ display(Markdown(
 #   the index the plan asks for (`CONCURRENTLY`), and drop the ones nobody scans.
 # * Replace per-item queries with one JOIN; run independent queries on separate connections.
 
+# %% [markdown]
+# ## Exercises
+# Edit each cell marked `# EXERCISE`, run it, then run the check under it: it runs your code
+# against the real PostgreSQL and Redis (in a scratch schema and key prefix it drops
+# afterwards) and answers with what passed, what failed and a hint. Reference solutions are in
+# `notebooks/solutions/`; try first. `exercises.progress()` shows what you have done.
+
+# %%
+from perf import exercises
+
+URLS = {"database_url": services.database_url, "redis_url": services.redis_url}  # the services above
+
+# %% [markdown]
+# ### Exercise 02.index: find and add the missing index
+# `exercises.SLOW_QUERY` (the 20 cheapest products above a price) scans the whole table. Read its
+# plan with `explain()`, then write ONE `CREATE INDEX` statement that removes both the scan and the sort.
+
+# %%
+# EXERCISE 02.index: edit this cell, then run the check below
+INDEX_SQL = ""  # e.g. "CREATE INDEX ... ON products (...)"
+
+# %%
+await exercises.check("02.index", INDEX_SQL, **URLS)
+
+# %% [markdown]
+# ### Exercise 02.one_query: turn an N+1 into one query
+# The starter fetches each product, then its category, then its images: 1 + 3N statements. Return
+# the same rows as `perf.db.queries.get_products` (ordered by id) in ONE statement.
+
+# %%
+# EXERCISE 02.one_query: edit this cell, then run the check below
+async def products_with_images(conn, ids):
+    rows = []
+    for product_id in sorted(ids):
+        p = await conn.fetchrow("SELECT id, name, price, category_id FROM products WHERE id = $1", product_id)
+        if p is None:
+            continue
+        category = await conn.fetchval("SELECT name FROM categories WHERE id = $1", p["category_id"])
+        urls = [r["url"] for r in await conn.fetch(
+            "SELECT url FROM product_images WHERE product_id = $1 ORDER BY position, id", product_id)]
+        rows.append({"id": p["id"], "name": p["name"], "price": p["price"], "category": category, "image_urls": urls})
+    return rows
+
+# %%
+await exercises.check("02.one_query", products_with_images, **URLS)
+
+# %%
+exercises.progress()
+
 # %%
 from perf.db.indexes import drop_index
 

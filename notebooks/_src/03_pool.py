@@ -345,6 +345,51 @@ assert restart_timeline.frame["errors"].sum() > 0 and restart_stats.size == 5 an
 assert restart_timeline.frame["ok"].iloc[-5:].sum() > 0
 
 # %% [markdown]
+# ## Exercises
+# Edit each cell marked `# EXERCISE`, run it, then run the check under it: it runs your code
+# against the real PostgreSQL and Redis (in a scratch schema and key prefix it drops
+# afterwards) and answers with what passed, what failed and a hint. Reference solutions are in
+# `notebooks/solutions/`; try first. `exercises.progress()` shows what you have done.
+
+# %%
+from perf import exercises
+
+URLS = {"database_url": services.database_url, "redis_url": services.redis_url}  # the services above
+
+# %% [markdown]
+# ### Exercise 03.release: every borrowed connection goes back, even on an error
+# `run_query(pool, x)` runs `SELECT 1 / x` on a connection from a `perf.pool` pool. The starter is
+# the seed's acquire/release pair: find what an error does to it, and fix it.
+
+# %%
+# EXERCISE 03.release: edit this cell, then run the check below
+async def run_query(pool, x):
+    conn = await pool.acquire()
+    value = await conn.fetchval("SELECT 1 / $1::int", x)
+    await pool.release(conn)
+    return value
+
+# %%
+await exercises.check("03.release", run_query, **URLS)
+
+# %% [markdown]
+# ### Exercise 03.timeout: a slow query cannot hold a connection forever
+# `bounded_fetch(pool, sql, seconds)` must give up after `seconds` and leave the connection clean
+# and back in the pool, ready for the next borrower.
+
+# %%
+# EXERCISE 03.timeout: edit this cell, then run the check below
+async def bounded_fetch(pool, sql, seconds):
+    async with pool.acquire() as conn:
+        return await conn.fetch(sql)
+
+# %%
+await exercises.check("03.timeout", bounded_fetch, **URLS)
+
+# %%
+exercises.progress()
+
+# %% [markdown]
 # ## Take-aways
 # * Never hold a lock across an `await` that waits: hand connections to waiters directly, first come first served.
 # * Release must survive cancellation (`asyncio.shield`) and return connections clean:

@@ -254,5 +254,51 @@ for path in ("/stream?chunks=20&size=5000", "/events", "/private?q=guess"):
 # maximum; skip small bodies, already-compressed types and event streams; always send
 # `Vary: Accept-Encoding`; and opt out where a response mixes user input with secrets.
 
+# %% [markdown]
+# ## Exercises
+# Edit each cell marked `# EXERCISE`, run it, then run the check under it: it runs your code
+# against the real PostgreSQL and Redis (in a scratch schema and key prefix it drops
+# afterwards) and answers with what passed, what failed and a hint. Reference solutions are in
+# `notebooks/solutions/`; try first. `exercises.progress()` shows what you have done.
+
+# %%
+from perf import exercises
+
+URLS = {"database_url": services.database_url, "redis_url": services.redis_url}  # the services above
+
+# %% [markdown]
+# ### Exercise 04.negotiate: negotiate `Accept-Encoding` like RFC 9110
+# `choose(header)` returns `"br"`, `"gzip"` or `None` (identity) for a request's `Accept-Encoding`
+# when the server offers br and gzip. The starter is the seed's test; the check tries 23 headers.
+
+# %%
+# EXERCISE 04.negotiate: edit this cell, then run the check below
+def choose(header):
+    if header and "br" in header:
+        return "br"
+    if header and "gzip" in header:
+        return "gzip"
+    return None
+
+# %%
+await exercises.check("04.negotiate", choose, **URLS)
+
+# %% [markdown]
+# ### Exercise 04.worth: know when compressing is worth it
+# `worth_compressing(status, content_type, headers, size)` says whether a response should be
+# compressed. The check asks the real `CompressionMiddleware` about 14 everyday responses. The
+# starter is the seed's rule: compress everything.
+
+# %%
+# EXERCISE 04.worth: edit this cell, then run the check below
+def worth_compressing(status, content_type, headers, size):
+    return True
+
+# %%
+await exercises.check("04.worth", worth_compressing, **URLS)
+
+# %%
+exercises.progress()
+
 # %%
 services.close()

@@ -1,0 +1,89 @@
+"""Every exercise check, both ways: the reference solution passes, the untouched starter fails with a hint."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import re
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from perf import exercises
+from perf.config import Settings, get_settings
+from perf.exercises import EXERCISES
+
+ROOT = Path(__file__).resolve().parents[1]
+CELL = re.compile(r"^# %%.*$", re.MULTILINE)
+
+
+def _notebook_source(notebook: str) -> Path:
+    (path,) = (ROOT / "notebooks" / "_src").glob(f"{notebook}_*.py")
+    return path
+
+
+def starter(key: str) -> Any:
+    """What the untouched exercise cell of ``key`` defines (exec'd from the notebook source)."""
+    cells = [c.strip() for c in CELL.split(_notebook_source(EXERCISES[key].notebook).read_text())]
+    (cell,) = [c for c in cells if c.startswith(f"# EXERCISE {key}")]
+    namespace: dict[str, Any] = {}
+    exec(compile(cell, f"<starter {key}>", "exec"), namespace)
+    return namespace[EXERCISES[key].answer]
+
+
+def solution(key: str) -> Any:
+    """The reference answer from ``notebooks/solutions/NN_*.py``."""
+    (path,) = (ROOT / "notebooks" / "solutions").glob(f"{EXERCISES[key].notebook}_*.py")
+    spec = importlib.util.spec_from_file_location(f"solution_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, EXERCISES[key].answer)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return dataclasses.replace(get_settings(), state_dir=tmp_path)
+
+
+def test_every_notebook_has_two_to_four_exercises() -> None:
+    per_notebook: dict[str, int] = {}
+    for ex in EXERCISES.values():
+        per_notebook[ex.notebook] = per_notebook.get(ex.notebook, 0) + 1
+    assert set(per_notebook) >= {"01", "02", "03", "04"}
+    assert all(2 <= n <= 4 for n in per_notebook.values() if n), per_notebook
+
+
+@pytest.mark.parametrize("key", sorted(EXERCISES))
+async def test_reference_solution_passes(key: str, settings: Settings, database_url: str, redis_url: str) -> None:
+    result = await exercises.check(key, solution(key), settings=settings, database_url=database_url,
+                                   redis_url=redis_url)
+    assert result.passed, str(result)
+    assert all(r.passed for r in result.requirements) and len(result.requirements) >= 1
+
+
+@pytest.mark.parametrize("key", sorted(EXERCISES))
+async def test_untouched_starter_fails_with_a_hint(key: str, settings: Settings, database_url: str,
+                                                   redis_url: str) -> None:
+    result = await exercises.check(key, starter(key), settings=settings, database_url=database_url,
+                                   redis_url=redis_url)
+    assert not result.passed, str(result)
+    assert result.hint and "hint:" in str(result)
+    assert any(not r.passed for r in result.requirements)
+
+
+async def test_progress_records_done_and_to_do(settings: Settings, database_url: str, redis_url: str) -> None:
+    assert exercises.progress(settings=settings).done == []
+    await exercises.check("04.negotiate", solution("04.negotiate"), settings=settings)
+    await exercises.check("04.negotiate", starter("04.negotiate"), settings=settings)  # a later miss keeps "done"
+    done = exercises.progress(settings=settings)
+    assert done.done == ["04.negotiate"]
+    assert "04.negotiate" not in done.todo and len(done.todo) == len(EXERCISES) - 1
+    assert "1 of" in str(done)
+
+
+async def test_unknown_exercise_names_the_known_ones(settings: Settings) -> None:
+    with pytest.raises(KeyError, match="01.invalidation"):
+        await exercises.check("01.nope", None, settings=settings)
