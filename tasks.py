@@ -4,6 +4,7 @@
     python3 tasks.py test        # install (first time), then pytest + nbval over notebooks, quick profile
     python3 tasks.py check       # the quality gate: ruff (lint + import order) and mypy (strict) over perf/
     python3 tasks.py workbook    # install, then execute every notebook into build/notebooks (+ HTML)
+    python3 tasks.py slides [NN] # reveal.js slides of the notebooks (from the last workbook run) into build/notebooks
     python3 tasks.py lab         # install, then JupyterLab on notebooks/ with services up
     python3 tasks.py services up|status|down
     python3 tasks.py bench NAME  # python -m perf.bench.NAME (cache, db, pool, compression, api, load)
@@ -83,6 +84,8 @@ def main(argv: list[str]) -> int:
         return check(rest)
     if command == "workbook":
         return run([*perf, "workbook", *rest])
+    if command == "slides":
+        return run([*perf, "slides", *rest])
     if command == "lab":
         return run([*perf, "lab", *rest])
     if command == "services":

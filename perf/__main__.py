@@ -82,6 +82,24 @@ def _lab(args: argparse.Namespace) -> int:
             return 130
 
 
+def _slides(args: argparse.Namespace) -> int:
+    from perf.config import get_settings
+    from perf.export import build_slides
+    from perf.workbook import list_notebooks
+
+    notebooks = list_notebooks()
+    if args.numbers:
+        notebooks = [nb for nb in notebooks if nb.name[:2] in set(args.numbers)]
+        if not notebooks:
+            print(f"no notebook numbered {' '.join(args.numbers)}; they are "
+                  f"{', '.join(nb.name[:2] for nb in list_notebooks())}", file=sys.stderr)
+            return 2
+    out_dir = get_settings().build_dir / "notebooks"
+    for path in build_slides(notebooks, out_dir=out_dir, executed_dir=out_dir):
+        print(f"slides: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m perf`` argument parser."""
     parser = argparse.ArgumentParser(prog="python -m perf", description=__doc__.splitlines()[0])
@@ -99,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="open JupyterLab on notebooks/ with services up")
     lab.add_argument("lab_args", nargs=argparse.REMAINDER, help="extra arguments for jupyter lab")
     lab.set_defaults(func=_lab)
+    slides = sub.add_parser("slides", help="reveal.js slides next to the workbook's HTML (build/notebooks)")
+    slides.add_argument("numbers", nargs="*", help="notebook numbers, e.g. 01 05 (default: all)")
+    slides.set_defaults(func=_slides)
     for name in DELEGATED:
         sub.add_parser(name, help=f"see `python -m perf {name} --help`", add_help=False)
     return parser

@@ -13,6 +13,7 @@ line prefixed with ``# ``.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def build(source: Path) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
-    kind, lines = None, []
+    kind, lines, tags = None, [], []
 
     def flush() -> None:
         text = "\n".join(lines).strip("\n")
@@ -33,15 +34,48 @@ def build(source: Path) -> nbformat.NotebookNode:
             nb.cells.append(nbformat.v4.new_markdown_cell(text))
         elif kind == "code" and text:
             nb.cells.append(nbformat.v4.new_code_cell(text))
+        else:
+            return
+        add_slide_metadata(nb.cells, tags)
 
     for line in source.read_text().splitlines():
         if line.startswith("# %%"):
             flush()
             kind, lines = ("markdown" if "[markdown]" in line else "code"), []
+            tags = re.findall(r'"([\w-]+)"', line.partition("tags=")[2])
         elif kind is not None:
             lines.append(line)
     flush()
     return nb
+
+
+PROSE_TAG = "prose"  # a code cell that only displays computed prose: exports show its output, not its code
+PLUMBING_TAG = "plumbing"  # set-up and clean-up: left out of slides
+
+
+def add_slide_metadata(cells: list[nbformat.NotebookNode], tags: list[str]) -> None:
+    """Give the last cell its tags and reveal.js slide type (``python3 tasks.py slides``).
+
+    A ``##`` heading starts a slide, ``###`` a sub-slide, and prose after a code cell a
+    sub-slide; other cells continue the current one. A code cell that calls
+    ``display(Markdown(`` is tagged ``prose`` (exports show its output only); ``plumbing`` cells are skipped.
+    """
+    cell, previous = cells[-1], (cells[-2] if len(cells) > 1 else None)
+    tags = list(tags)
+    if cell.cell_type == "code" and "display(Markdown(" in cell.source and PROSE_TAG not in tags:
+        tags.append(PROSE_TAG)
+    if tags:
+        cell.metadata["tags"] = tags
+    if PLUMBING_TAG in tags:
+        kind = "skip"
+    elif cell.cell_type == "markdown" and cell.source.startswith(("# ", "## ")):
+        kind = "slide"
+    elif cell.cell_type == "markdown" and (cell.source.startswith("### ")
+                                           or (previous is not None and previous.cell_type == "code")):
+        kind = "subslide"
+    else:
+        kind = "-"
+    cell.metadata["slideshow"] = {"slide_type": kind}
 
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"

@@ -1,0 +1,63 @@
+"""Export notebooks for readers: HTML (every cell) and reveal.js slides (for presenting).
+
+Prose that a notebook computes from its run lives in code cells tagged ``prose``
+(``display(Markdown(f"..."))``): both exports show such a cell's output and hide its
+source, so each sentence appears once. Slides also leave out cells tagged ``plumbing``
+(set-up and clean-up). Tags and slide types are written by ``tools/nbbuild.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+PROSE_TAG = "prose"
+PLUMBING_TAG = "plumbing"
+
+
+def _exporter(kind: str) -> object:
+    from nbconvert import HTMLExporter, SlidesExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+    from traitlets.config import Config
+
+    config = Config()
+    config.TagRemovePreprocessor.remove_input_tags = {PROSE_TAG}
+    config.TagRemovePreprocessor.remove_cell_tags = {PLUMBING_TAG} if kind == "slides" else set()
+    config.TagRemovePreprocessor.enabled = True
+    exporter = (SlidesExporter if kind == "slides" else HTMLExporter)(config=config)
+    exporter.register_preprocessor(TagRemovePreprocessor(config=config), enabled=True)
+    if kind == "slides":
+        exporter.reveal_scroll = True  # a tall chart or table scrolls instead of being cut off
+    return exporter
+
+
+def export_html(nb: nbformat.NotebookNode, path: Path) -> Path:
+    """Write ``nb`` as a standalone HTML page at ``path`` (prose cells once, as text)."""
+    body, _ = _exporter("html").from_notebook_node(nb)  # type: ignore[attr-defined]
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def export_slides(nb: nbformat.NotebookNode, path: Path) -> Path:
+    """Write ``nb`` as reveal.js slides at ``path`` (``*.slides.html``; open it in a browser).
+
+    ``##`` headings start slides, ``###`` sub-slides (press the down arrow); prose cells show
+    their text once; ``plumbing`` cells are left out.
+    """
+    body, _ = _exporter("slides").from_notebook_node(nb)  # type: ignore[attr-defined]
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def build_slides(notebooks: list[Path], *, out_dir: Path, executed_dir: Path | None = None) -> list[Path]:
+    """Slides for each notebook, from its executed copy in ``executed_dir`` when there is one
+    (charts and numbers of the last workbook run), else from the notebook as committed."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in notebooks:
+        executed = executed_dir / path.name if executed_dir is not None else None
+        source = executed if executed is not None and executed.exists() else path
+        nb = nbformat.read(source, as_version=4)
+        written.append(export_slides(nb, out_dir / f"{path.stem}.slides.html"))
+    return written
