@@ -58,6 +58,6 @@ def build_slides(notebooks: list[Path], *, out_dir: Path, executed_dir: Path | N
     for path in notebooks:
         executed = executed_dir / path.name if executed_dir is not None else None
         source = executed if executed is not None and executed.exists() else path
-        nb = nbformat.read(source, as_version=4)
+        nb = nbformat.read(source, as_version=4)  # type: ignore[no-untyped-call]
         written.append(export_slides(nb, out_dir / f"{path.stem}.slides.html"))
     return written
