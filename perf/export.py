@@ -9,6 +9,7 @@ source, so each sentence appears once. Slides also leave out cells tagged ``plum
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -16,7 +17,7 @@ PROSE_TAG = "prose"
 PLUMBING_TAG = "plumbing"
 
 
-def _exporter(kind: str) -> object:
+def _exporter(kind: str) -> Any:
     from nbconvert import HTMLExporter, SlidesExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
     from traitlets.config import Config
@@ -25,8 +26,10 @@ def _exporter(kind: str) -> object:
     config.TagRemovePreprocessor.remove_input_tags = {PROSE_TAG}
     config.TagRemovePreprocessor.remove_cell_tags = {PLUMBING_TAG} if kind == "slides" else set()
     config.TagRemovePreprocessor.enabled = True
-    exporter = (SlidesExporter if kind == "slides" else HTMLExporter)(config=config)
-    exporter.register_preprocessor(TagRemovePreprocessor(config=config), enabled=True)
+    # nbconvert is untyped: Any keeps mypy's strict mode honest about that
+    exporter: Any = (SlidesExporter if kind == "slides" else HTMLExporter)(config=config)
+    remove: Any = TagRemovePreprocessor(config=config)
+    exporter.register_preprocessor(remove, enabled=True)
     if kind == "slides":
         exporter.reveal_scroll = True  # a tall chart or table scrolls instead of being cut off
     return exporter
@@ -34,7 +37,7 @@ def _exporter(kind: str) -> object:
 
 def export_html(nb: nbformat.NotebookNode, path: Path) -> Path:
     """Write ``nb`` as a standalone HTML page at ``path`` (prose cells once, as text)."""
-    body, _ = _exporter("html").from_notebook_node(nb)  # type: ignore[attr-defined]
+    body, _ = _exporter("html").from_notebook_node(nb)
     path.write_text(body, encoding="utf-8")
     return path
 
@@ -45,7 +48,7 @@ def export_slides(nb: nbformat.NotebookNode, path: Path) -> Path:
     ``##`` headings start slides, ``###`` sub-slides (press the down arrow); prose cells show
     their text once; ``plumbing`` cells are left out.
     """
-    body, _ = _exporter("slides").from_notebook_node(nb)  # type: ignore[attr-defined]
+    body, _ = _exporter("slides").from_notebook_node(nb)
     path.write_text(body, encoding="utf-8")
     return path
 
