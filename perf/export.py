@@ -27,8 +27,8 @@ def _exporter(kind: str) -> Any:
     config.TagRemovePreprocessor.remove_cell_tags = {PLUMBING_TAG} if kind == "slides" else set()
     config.TagRemovePreprocessor.enabled = True
     # nbconvert is untyped: Any keeps mypy's strict mode honest about that
-    exporter: Any = (SlidesExporter if kind == "slides" else HTMLExporter)(config=config)
-    remove: Any = TagRemovePreprocessor(config=config)
+    exporter: Any = (SlidesExporter if kind == "slides" else HTMLExporter)(config=config)  # type: ignore[no-untyped-call]
+    remove: Any = TagRemovePreprocessor(config=config)  # type: ignore[no-untyped-call]
     exporter.register_preprocessor(remove, enabled=True)
     if kind == "slides":
         exporter.reveal_scroll = True  # a tall chart or table scrolls instead of being cut off
