@@ -6,6 +6,7 @@
     python3 tasks.py workbook    # install, then execute every notebook into build/notebooks (+ HTML)
     python3 tasks.py lab         # install, then JupyterLab on notebooks/ with services up
     python3 tasks.py services up|status|down
+    python3 tasks.py runs        # list recorded runs; `runs compare A B` prints B/A per figure with noise
     python3 tasks.py bench NAME  # python -m perf.bench.NAME (cache, db, pool, compression, api, load)
     python3 tasks.py setup       # only create .venv and install requirements + perf (editable)
 
@@ -87,6 +88,8 @@ def main(argv: list[str]) -> int:
         return run([*perf, "lab", *rest])
     if command == "services":
         return run([*perf, "services", *rest])
+    if command == "runs":
+        return run([*perf, "runs", *rest])
     if command == "bench":
         if not rest:
             print("usage: python3 tasks.py bench NAME [args]  (cache, db, pool, compression, api, load)")
