@@ -36,13 +36,13 @@ Save = str | Literal[False] | None
 def plain(value: float) -> str:
     """A number the way a reader writes it: ``2,580``, ``41.3``, ``2.58``, ``0.0123`` (no exponent).
 
-    >>> [plain(v) for v in (2580.4, 41.27, 2.583, 0.01234, 0)]
-    ['2,580', '41.3', '2.58', '0.0123', '0']
+    >>> [plain(v) for v in (2580.4, 41.27, 2.583, 0.01234, 0, 5.0)]
+    ['2,580', '41.3', '2.58', '0.0123', '0', '5']
     """
     if not np.isfinite(value):
         return str(value)
     magnitude = abs(value)
-    if magnitude >= 100 or value == 0:
+    if magnitude >= 100 or float(value).is_integer():
         return f"{value:,.0f}"
     if magnitude >= 10:
         return f"{value:.1f}"
@@ -122,7 +122,7 @@ def _ordered(summary: pd.DataFrame, order: Sequence[str] | None, baseline: str |
             raise KeyError(f"baseline {baseline!r} is not a row of the summary; rows are {labels}")
         labels = [baseline] + [x for x in labels if x != baseline]
     frame = summary.copy()
-    frame.index = [str(i) for i in frame.index]
+    frame.index = pd.Index([str(i) for i in frame.index], name=summary.index.name)
     return frame.loc[labels]
 
 
