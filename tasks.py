@@ -7,6 +7,7 @@
     python3 tasks.py slides [NN] # reveal.js slides of the notebooks (from the last workbook run) into build/notebooks
     python3 tasks.py lab         # install, then JupyterLab on notebooks/ with services up
     python3 tasks.py services up|status|down
+    python3 tasks.py runs        # list recorded runs; `runs compare A B` prints B/A per figure with noise
     python3 tasks.py bench NAME  # python -m perf.bench.NAME (cache, db, pool, compression, api, load)
     python3 tasks.py setup       # only create .venv and install requirements + perf (editable)
 
@@ -90,6 +91,8 @@ def main(argv: list[str]) -> int:
         return run([*perf, "lab", *rest])
     if command == "services":
         return run([*perf, "services", *rest])
+    if command == "runs":
+        return run([*perf, "runs", *rest])
     if command == "bench":
         if not rest:
             print("usage: python3 tasks.py bench NAME [args]  (cache, db, pool, compression, api, load)")

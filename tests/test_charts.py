@@ -8,24 +8,71 @@ import pytest  # noqa: E402
 
 from perf import charts  # noqa: E402
 from perf.measure import LatencyHistogram, summarize  # noqa: E402
+from perf.runs import start_run  # noqa: E402
+from perf.runs.store import set_current_run  # noqa: E402
 
-INFO = {"cpus": 2, "python": "3.11.7", "profile": "quick"}
+INFO = {"cpus": 2, "cpus_usable": 1, "python": "3.11.7", "profile": "quick"}
 
 
-def test_charts_render_and_save(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(charts, "get_settings", lambda: type("S", (), {"build_dir": tmp_path})())
+@pytest.fixture
+def run():  # type: ignore[no-untyped-def]
+    run = start_run("charts", kind="session", source="charts")
+    set_current_run(run)
+    yield run
+    set_current_run(None)
+    plt.close("all")
+
+
+def test_charts_are_saved_into_the_run_with_their_frames(run) -> None:  # type: ignore[no-untyped-def]
     samples = pd.DataFrame({"variant": ["a", "a", "b", "b"], "seconds": [0.001, 0.002, 0.010, 0.012]})
     fig = charts.bar_with_spread(summarize(samples), title="Bars: A vs B", info=INFO)
     assert fig.axes[0].get_xlabel().startswith("time (ms")
     rates = charts.bar_with_spread(summarize(samples), title="Rates", unit="", value_label="rows/s", info=INFO)
-    assert rates.axes[0].get_xlabel() == "rows/s (median; whiskers IQR)"
+    assert rates.axes[0].get_xlabel() == "rows/s (median; no whiskers: < 3 repeats)"
     frame = pd.DataFrame({"n": [1, 2, 3] * 2, "ms": [1, 2, 3, 2, 4, 6], "kind": ["x"] * 3 + ["y"] * 3})
     charts.line_over(frame, x="n", y="ms", hue="kind", title="Line", info=INFO)
     charts.latency_percentiles({"h": LatencyHistogram.from_samples([0.001 * i for i in range(1, 200)])},
                                title="Latency", info=INFO)
-    plt.close("all")
-    assert sorted(p.name for p in (tmp_path / "charts").iterdir()) == [
-        "bars-a-vs-b.png", "latency.png", "line.png", "rates.png"]
+    names = sorted(p.name for p in (run.path / "charts").iterdir())
+    assert names == ["bars-a-vs-b.csv", "bars-a-vs-b.png", "frames.json", "latency.csv", "latency.png",
+                     "line.csv", "line.png", "rates.csv", "rates.png"]
+
+
+def test_bar_labels_are_plain_numbers_and_the_baseline_comes_first(run) -> None:  # type: ignore[no-untyped-def]
+    samples = pd.DataFrame({"variant": ["fast"] * 3 + ["baseline"] * 3,
+                            "seconds": [0.0025, 0.0026, 0.0027, 2.5, 2.58, 2.6]})
+    fig = charts.bar_with_spread(summarize(samples), title="Plain", unit="µs", baseline="baseline", info=INFO)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["baseline", "fast"]
+    labels = [t.get_text().strip() for t in ax.texts]
+    assert labels == ["2,580,000 µs", "2,600 µs"] and not any("e+" in t for t in labels)
+    assert charts.plain(2580.4) == "2,580" and charts.plain(0.01234) == "0.0123"
+
+
+def test_log_axes_have_plain_ticks_at_the_data_and_generic_legends_no_title(run) -> None:  # type: ignore[no-untyped-def]
+    frame = pd.DataFrame({"concurrency": [1, 5, 10, 50] * 2, "value": [1, 2, 3, 4, 2, 3, 4, 5],
+                          "variable": ["ok"] * 4 + ["errors"] * 4})
+    fig = charts.line_over(frame, x="concurrency", y="value", hue="variable", logx=True, title="Log", info=INFO)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "5", "10", "50"]
+    assert ax.get_legend().get_title().get_text() == ""
+    titled = charts.line_over(frame, x="concurrency", y="value", hue="variable", legend_title="requests",
+                              title="Log 2", info=INFO)
+    assert titled.axes[0].get_legend().get_title().get_text() == "requests"
+
+
+def test_percentile_axis_stops_where_the_sample_supports_and_footer_is_the_runs(run) -> None:  # type: ignore[no-untyped-def]
+    small = LatencyHistogram.from_samples([0.001 * i for i in range(1, 150)])  # n=149: up to ~p99
+    fig = charts.latency_percentiles({"small": small}, title="Small", info=INFO)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0%", "50%", "90%", "99%"]
+    assert ax.get_xlim()[1] == pytest.approx(149)
+    footers = {fig.texts[-1].get_text()}
+    pinned = charts.bar_with_spread(summarize(pd.DataFrame({"variant": ["a"] * 3, "seconds": [1.0] * 3})),
+                                    title="Pinned", info={**INFO, "cpus_usable": 2})
+    footers.add(pinned.texts[-1].get_text())
+    assert len(footers) == 1 and footers.pop().startswith(f"{run.meta()['machine']['cpus']} CPU")
 
 
 def test_chart_errors_name_the_problem() -> None:
@@ -34,3 +81,6 @@ def test_chart_errors_name_the_problem() -> None:
                                title="t", unit="minutes", save_as=False)
     with pytest.raises(KeyError, match="no column 'nope'"):
         charts.line_over(pd.DataFrame({"a": [1]}), x="a", y="nope", title="t", save_as=False)
+    with pytest.raises(KeyError, match="baseline 'zzz' is not a row"):
+        charts.bar_with_spread(summarize(pd.DataFrame({"variant": ["a"], "seconds": [1.0]})),
+                               title="t", baseline="zzz", save_as=False)

@@ -86,14 +86,27 @@ charts.bar_with_spread(summary, title="One round trip: PostgreSQL vs Redis", uni
 plt.show()
 
 # %%
+from IPython.display import Markdown
+
+from perf.measure import describe_ratio
+
 pg_us = summary.loc["PostgreSQL SELECT 1", "median"] * 1e6
 redis_us = summary.loc["Redis PING", "median"] * 1e6
-faster = "PostgreSQL" if pg_us < redis_us else "Redis"
+verdict = describe_ratio("PostgreSQL", pg_us, "Redis", redis_us)
+if pg_us < redis_us * 0.95:
+    why = ("On loopback neither server does real work, so what we timed is mostly the *client library* "
+           "and the event loop, and asyncpg (written in Cython) does less per call than redis-py's pure-Python "
+           "asyncio client.")
+elif pg_us > redis_us * 1.05:
+    why = ("Redis answers `PING` without parsing or planning anything, while PostgreSQL parses and runs a "
+           "statement; here that outweighed the client libraries (asyncpg is Cython, redis-py's asyncio "
+           "client pure Python).")
+else:
+    why = ("On loopback neither server does real work: both round trips are mostly client library and "
+           "event loop, and here they cost the same.")
 Markdown(
-    f"In this run a `SELECT 1` took **{pg_us:.0f} µs** and a `PING` **{redis_us:.0f} µs** (medians). "
-    f"{faster} was {max(pg_us, redis_us) / min(pg_us, redis_us):.1f}x quicker here: on loopback neither server "
-    "does real work, so what we timed is mostly the *client library* and the event loop "
-    "(asyncpg is written in Cython; redis-py's asyncio client is pure Python). "
+    f"In this run a `SELECT 1` took **{pg_us:.0f} µs** and a `PING` **{redis_us:.0f} µs** (medians): "
+    f"{verdict}. {why} "
     "Keep that in mind later: a cache hit can never be cheaper than the round trip to the cache."
 )
 
@@ -105,3 +118,15 @@ Markdown(
 await conn.close()
 await cache.aclose()
 services.close()
+
+# %% [markdown]
+# ## This run against the previous one
+# Every chart above also saved the numbers it shows into this run's folder
+# (`build/runs/<run id>/00_setup/`, one CSV per chart). This cell compares them with the
+# previous run of this notebook, figure by figure (B/A), and marks a change only when it
+# exceeds the noise of the repeats. `python3 tasks.py runs compare A B` does the same for any two runs.
+
+# %%
+from perf.runs import compare_with_previous
+
+compare_with_previous("00_setup")

@@ -331,14 +331,18 @@ charts.latency_percentiles({"L2 read (Zipf replay, L1 off)": l2_replay.stats.l2_
 plt.show()
 
 # %%
+from perf.measure import describe_tail
+
 snap, l2_snap = cold.stats.snapshot(), l2_replay.stats.snapshot()
 display(Markdown(
     f"During the cold replay {snap['reads']:,} reads split into {snap['l1_hits']:,} L1 hits, {snap['l2_hits']:,} "
     f"L2 hits and {snap['misses']:,} misses (each product missed once, then lived in L1). The product loader's "
     f"median was **{snap['load_time_p50'] * 1e3:.2f} ms** and its p99 **{snap['load_time_p99'] * 1e3:.2f} ms**; "
-    f"the {l2_snap['l2_hits']:,} L2 reads of the replay had a median of **{l2_snap['l2_latency_p50'] * 1e3:.2f} ms** and a p99 of "
-    f"**{l2_snap['l2_latency_p99'] * 1e3:.2f} ms**. Tails matter: on this shared machine the p99 is several "
-    "times the median, and that is what the slowest users see."))
+    f"the {l2_snap['l2_hits']:,} L2 reads of the replay had a median of "
+    f"**{l2_snap['l2_latency_p50'] * 1e3:.2f} ms** and a p99 of "
+    f"**{l2_snap['l2_latency_p99'] * 1e3:.2f} ms**. Tails matter, because they are what the slowest users see: "
+    f"for the loader {describe_tail(snap['load_time_p50'], snap['load_time_p99'])}; for the L2 reads "
+    f"{describe_tail(l2_snap['l2_latency_p50'], l2_snap['l2_latency_p99'])}."))
 
 # %% [markdown]
 # ## Exercises
@@ -401,3 +405,15 @@ scratch.cleanup()
 await raw.aclose()
 await pool.close()
 services.close()
+
+# %% [markdown]
+# ## This run against the previous one
+# Every chart above also saved the numbers it shows into this run's folder
+# (`build/runs/<run id>/01_caching/`, one CSV per chart). This cell compares them with the
+# previous run of this notebook, figure by figure (B/A), and marks a change only when it
+# exceeds the noise of the repeats. `python3 tasks.py runs compare A B` does the same for any two runs.
+
+# %%
+from perf.runs import compare_with_previous
+
+compare_with_previous("01_caching")

@@ -317,7 +317,17 @@ display(Markdown(
 # * Page with keyset on a unique, indexed key; OFFSET gets slower with every page.
 # * `EXPLAIN (ANALYZE, BUFFERS)` in a rolled-back transaction shows what the server does; add
 #   the index the plan asks for (`CONCURRENTLY`), and drop the ones nobody scans.
-# * Replace per-item queries with one JOIN; run independent queries on separate connections.
+# * Replace per-item queries with one JOIN.
+
+# %%
+from perf.measure import describe_gain
+
+display(Markdown(
+    "* Independent queries on separate connections: "
+    + describe_gain(gain, change="running the count and the page on two pooled connections")
+    + (": worth it when each query takes a while." if gain > 1.1 else
+       ": it pays only when each query takes long enough to hide the cost of a second connection.")
+))
 
 # %% [markdown]
 # ## Exercises
@@ -376,3 +386,15 @@ for index in ("products_created_at_id_idx", "products_price_idx"):  # leave nb_d
 await pool.close()
 await conn.close()
 services.close()
+
+# %% [markdown]
+# ## This run against the previous one
+# Every chart above also saved the numbers it shows into this run's folder
+# (`build/runs/<run id>/02_db/`, one CSV per chart). This cell compares them with the
+# previous run of this notebook, figure by figure (B/A), and marks a change only when it
+# exceeds the noise of the repeats. `python3 tasks.py runs compare A B` does the same for any two runs.
+
+# %%
+from perf.runs import compare_with_previous
+
+compare_with_previous("02_db")

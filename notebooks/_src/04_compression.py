@@ -302,3 +302,15 @@ exercises.progress()
 
 # %%
 services.close()
+
+# %% [markdown]
+# ## This run against the previous one
+# Every chart above also saved the numbers it shows into this run's folder
+# (`build/runs/<run id>/04_compression/`, one CSV per chart). This cell compares them with the
+# previous run of this notebook, figure by figure (B/A), and marks a change only when it
+# exceeds the noise of the repeats. `python3 tasks.py runs compare A B` does the same for any two runs.
+
+# %%
+from perf.runs import compare_with_previous
+
+compare_with_previous("04_compression")

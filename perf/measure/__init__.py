@@ -6,10 +6,13 @@
 * :func:`summarize`: median, min, max, quartiles, IQR.
 * :class:`LatencyHistogram`: HDR percentiles, mergeable across processes.
 * :func:`machine_info` / :func:`service_versions`: what the numbers were measured on.
+* :func:`describe_ratio`, :func:`describe_tail`, :func:`describe_gain`, :func:`describe_combination`:
+  sentences computed from a run's numbers, so prose never contradicts its run.
 """
 
 from perf.measure.latency import DEFAULT_PERCENTILES, LatencyHistogram, percentile_table
 from perf.measure.machine import collect_machine_info, describe, machine_info, service_versions
+from perf.measure.prose import describe_combination, describe_gain, describe_ratio, describe_tail
 from perf.measure.stats import rate_summary, summarize
 from perf.measure.timing import Comparison, Timing, compare_async, compare_cpu, compare_sync, time_async, time_sync
 
@@ -23,6 +26,10 @@ __all__ = [
     "compare_cpu",
     "compare_sync",
     "describe",
+    "describe_combination",
+    "describe_gain",
+    "describe_ratio",
+    "describe_tail",
     "machine_info",
     "percentile_table",
     "rate_summary",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
-from hdrh.histogram import HdrHistogram
+from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]  # hdrhistogram ships no types
 
 DEFAULT_PERCENTILES: tuple[float, ...] = (50.0, 90.0, 99.0, 99.9)
 _MAX_MICROS = 3_600_000_000
@@ -57,7 +57,7 @@ class LatencyHistogram:
             raise ValueError(f"percentile must be in (0, 100], got {p!r}")
         if self.count == 0:
             raise ValueError("the histogram is empty: record values before asking for percentiles")
-        return self._hist.get_value_at_percentile(p) / 1e6
+        return float(self._hist.get_value_at_percentile(p)) / 1e6
 
     def percentiles(self, ps: Sequence[float] = DEFAULT_PERCENTILES) -> dict[str, float]:
         """``{"p50": s, "p90": s, ...}`` plus ``min``, ``max`` and ``count``."""
@@ -70,7 +70,7 @@ class LatencyHistogram:
     @property
     def mean(self) -> float:
         """Mean in seconds (report it next to percentiles, never alone)."""
-        return self._hist.get_mean_value() / 1e6
+        return float(self._hist.get_mean_value()) / 1e6
 
     def merge(self, other: LatencyHistogram) -> LatencyHistogram:
         """Add ``other``'s counts into this histogram (in place); returns self."""
@@ -82,7 +82,7 @@ class LatencyHistogram:
 
     def encode(self) -> str:
         """Compressed, base64 form for sending across processes (see :meth:`decode`)."""
-        return self._hist.encode().decode("ascii")
+        return str(self._hist.encode().decode("ascii"))
 
     @classmethod
     def decode(cls, encoded: str) -> LatencyHistogram:

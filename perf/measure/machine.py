@@ -72,12 +72,21 @@ async def service_versions(*, database_url: str | None = None, redis_url: str | 
 
 
 def describe(info: dict[str, Any]) -> str:
-    """One line for chart footers.
+    """One line for chart footers: ``2 CPUs · Python 3.11.7 · PostgreSQL 18.6 · Valkey 9.1.2 (Redis protocol) · quick``.
 
-    E.g. ``2 CPU · Python 3.11.7 · PostgreSQL 18.6 · Valkey 9.1.2 (Redis protocol) · quick``.
+    The CPU count is the machine's (``cpus``), not what a pinned process may use, so every
+    chart of a run says the same; ``server_cpus`` (cores a server was pinned to) adds
+    ``server pinned to 1 of 2 CPUs``.
+
+    >>> describe({"cpus": 2, "server_cpus": [0], "python": "3.11.7", "profile": "quick"})
+    '2 CPUs · server pinned to 1 of 2 CPUs · Python 3.11.7 · quick'
     """
-    parts = [f"{info.get('cpus_usable', info.get('cpus', '?'))} CPU", f"Python {info.get('python', '?')}"]
-    parts += [info[k] for k in ("postgres", "redis") if k in info]
+    cpus = info.get("cpus", info.get("cpus_usable", "?"))
+    parts = [f"{cpus} CPU{'' if cpus == 1 else 's'}"]
+    if info.get("server_cpus"):
+        parts.append(f"server pinned to {len(info['server_cpus'])} of {cpus} CPUs")
+    parts.append(f"Python {info.get('python', '?')}")
+    parts += [str(info[k]) for k in ("postgres", "redis") if k in info]
     parts.append(str(info.get("profile", "")))
     return " · ".join(p for p in parts if p)
 

@@ -74,7 +74,7 @@ def time_sync(fn: SyncFn, *, warmup: int = 3, repeat: int = 20, number: int = 1,
         for _ in range(number):
             fn()
         samples.append((time.perf_counter() - t0) / number)
-    return Timing(label or getattr(fn, "__name__", "fn"), samples, number)
+    return Timing(label or str(getattr(fn, "__name__", "fn")), samples, number)
 
 
 async def time_async(fn: AsyncFn, *, warmup: int = 3, repeat: int = 20, number: int = 1,
@@ -89,7 +89,7 @@ async def time_async(fn: AsyncFn, *, warmup: int = 3, repeat: int = 20, number: 
         for _ in range(number):
             await fn()
         samples.append((time.perf_counter() - t0) / number)
-    return Timing(label or getattr(fn, "__name__", "fn"), samples, number)
+    return Timing(label or str(getattr(fn, "__name__", "fn")), samples, number)
 
 
 @dataclass
