@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from perf.config import PROJECT_ROOT, Settings, get_settings
+from perf.export import export_html
 from perf.measure.machine import collect_machine_info
 from perf.runs.store import RUN_ID_ENV, RUN_SOURCE_ENV, start_run
 from perf.services import ensure_services
@@ -52,7 +53,6 @@ def execute_notebook(path: Path, out_dir: Path, *, timeout: int = 1800, kernel_n
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
-    from nbconvert import HTMLExporter
 
     out_dir.mkdir(parents=True, exist_ok=True)
     nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]  # nbformat ships no types
@@ -71,8 +71,7 @@ def execute_notebook(path: Path, out_dir: Path, *, timeout: int = 1800, kernel_n
     executed = out_dir / path.name
     nbformat.write(nb, executed)  # type: ignore[no-untyped-call]
     html_path = out_dir / (path.stem + ".html")
-    body, _ = HTMLExporter().from_notebook_node(nb)  # type: ignore[no-untyped-call]
-    html_path.write_text(body, encoding="utf-8")
+    export_html(nb, html_path)  # computed prose once: its output, not the f-string behind it
     return NotebookRun(path.name, seconds, error is None, executed, html_path, error)
 
 
