@@ -12,14 +12,18 @@
 
 from perf.measure.latency import DEFAULT_PERCENTILES, LatencyHistogram, percentile_table
 from perf.measure.machine import collect_machine_info, describe, machine_info, service_versions
+from perf.measure.memory import MemoryPeak, peak_memory, peak_memory_async
 from perf.measure.prose import describe_combination, describe_gain, describe_ratio, describe_tail
 from perf.measure.stats import rate_summary, summarize
 from perf.measure.timing import Comparison, Timing, compare_async, compare_cpu, compare_sync, time_async, time_sync
 
 __all__ = [
+    "peak_memory",
+    "peak_memory_async",
     "DEFAULT_PERCENTILES",
     "Comparison",
     "LatencyHistogram",
+    "MemoryPeak",
     "Timing",
     "collect_machine_info",
     "compare_async",
