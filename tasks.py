@@ -35,7 +35,7 @@ def run(cmd: list[str], **kwargs: object) -> int:
 
 def setup() -> None:
     """Create .venv and (re)install when requirements.txt or pyproject.toml changed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036  # this script runs under whatever python3 is first
         sys.exit(f"Python 3.11+ is needed, this is {sys.version.split()[0]}")
     digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes()
                             + (ROOT / "pyproject.toml").read_bytes()).hexdigest()

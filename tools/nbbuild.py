@@ -49,7 +49,7 @@ CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
 def keep_checked_outputs(nb: nbformat.NotebookNode, executed: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Copy outputs of ``# NBVAL_CHECK_OUTPUT`` cells from ``executed`` into ``nb``."""
-    for cell, ran in zip(nb.cells, executed.cells):
+    for cell, ran in zip(nb.cells, executed.cells, strict=True):
         if cell.cell_type == "code" and cell.source.lstrip().startswith(CHECK_MARK):
             cell.outputs = [o for o in ran.outputs if o.get("output_type") in ("stream", "execute_result")]
             cell.execution_count = ran.execution_count  # nbval ignores outputs of "unrun" cells
