@@ -15,39 +15,57 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
+#: A cell as the build sees it: ("markdown" | "code", source text).
+Cell = tuple[str, str]
 
-def build(source: Path) -> nbformat.NotebookNode:
-    """Parse a percent-format script into a notebook (outputs empty)."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    kind, lines = None, []
+
+def parse_cells(text: str) -> list[Cell]:
+    """Split percent-format ``text`` into ``(cell_type, source)`` pairs, in order.
+
+    >>> parse_cells("# %% [markdown]\\n# # Title\\n\\n# %%\\nx = 1\\n")
+    [('markdown', '# Title'), ('code', 'x = 1')]
+    """
+    cells: list[Cell] = []
+    kind: str | None = None
+    lines: list[str] = []
 
     def flush() -> None:
-        text = "\n".join(lines).strip("\n")
+        body = "\n".join(lines).strip("\n")
         if kind == "markdown":
-            text = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in text.splitlines())
-            nb.cells.append(nbformat.v4.new_markdown_cell(text))
-        elif kind == "code" and text:
-            nb.cells.append(nbformat.v4.new_code_cell(text))
+            body = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in body.splitlines())
+            cells.append(("markdown", body))
+        elif kind == "code" and body:
+            cells.append(("code", body))
 
-    for line in source.read_text().splitlines():
+    for line in text.splitlines():
         if line.startswith("# %%"):
             flush()
             kind, lines = ("markdown" if "[markdown]" in line else "code"), []
         elif kind is not None:
             lines.append(line)
     flush()
+    return cells
+
+
+def build(source: Path) -> Any:
+    """Parse a percent-format script into a notebook (an ``nbformat.NotebookNode``, outputs empty)."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    for kind, text in parse_cells(source.read_text()):
+        new_cell = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+        nb.cells.append(new_cell(text))
     return nb
 
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
 
-def keep_checked_outputs(nb: nbformat.NotebookNode, executed: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def keep_checked_outputs(nb: Any, executed: Any) -> Any:
     """Copy outputs of ``# NBVAL_CHECK_OUTPUT`` cells from ``executed`` into ``nb``."""
     for cell, ran in zip(nb.cells, executed.cells, strict=True):
         if cell.cell_type == "code" and cell.source.lstrip().startswith(CHECK_MARK):
@@ -56,7 +74,7 @@ def keep_checked_outputs(nb: nbformat.NotebookNode, executed: nbformat.NotebookN
     return nb
 
 
-def execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
+def execute(nb: Any, cwd: Path) -> Any:
     """Run a copy of ``nb`` with nbclient and return the executed copy."""
     import copy
 
