@@ -57,8 +57,10 @@ def build(source: Path) -> Any:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     for kind, text in parse_cells(source.read_text()):
-        new_cell = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
-        nb.cells.append(new_cell(text))
+        if kind == "markdown":
+            nb.cells.append(nbformat.v4.new_markdown_cell(text))
+        else:
+            nb.cells.append(nbformat.v4.new_code_cell(text))
     return nb
 
 
