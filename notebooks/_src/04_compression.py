@@ -91,6 +91,18 @@ for header in headers_to_try:
     print(f"{header!r:<30} -> {choose_encoding(header, PREFERENCE) or 'identity'}")
 
 # %% [markdown]
+# The seed's `should_compress` (`perf.compression.naive.seed_should_compress`, reproduced as
+# written) called directly on the same kind of headers, beside the correct negotiation over the
+# seed's own codings (gzip, deflate) and over the server's. It sends gzip to a client that
+# refused it (`gzip;q=0`), ignores `GZIP` and `*`, and compresses for a malformed header.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from perf.compression.naive import seed_negotiation_table
+
+print(seed_negotiation_table().to_string(index=False))
+
+# %% [markdown]
 # ## Ratio and speed per codec and level
 # The payload is `perf.compression.payloads.product_list_json`: ids, UUIDs, SKUs, prices,
 # timestamps and short descriptions, like a real product API. First the ratio by body size
