@@ -157,7 +157,10 @@ def _reset(args: argparse.Namespace) -> int:
     runs_dir = settings.build_dir / "runs" if args.runs else None
     with ensure_services(settings) as services:
         where = "external servers (DATABASE_URL / REDIS_URL)" if not settings.embedded else "embedded servers"
-        plan = asyncio.run(plan_reset(services.database_url, services.redis_url, runs_dir=runs_dir))
+        plan = asyncio.run(plan_reset(services.database_url, services.redis_url, runs_dir=runs_dir,
+                                      foreign_server=not services.embedded_postgres))
+        for line in plan.describe_kept():
+            print(f"kept {line}")
         if plan.empty:
             print(f"nothing to reset on the {where}")
             return 0

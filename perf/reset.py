@@ -26,6 +26,11 @@ SCHEMA_PATTERNS: tuple[str, ...] = ("nb_*", "nb[0-9][0-9]_*", "bench_*", "api")
 #: ``nb05_api:stress:...``), benchmark namespaces and the API's default cache namespace.
 KEY_PATTERNS: tuple[str, ...] = ("nb:*", "nb_*", "nb[0-9][0-9]_*", "bench:*", "bench_*", "api:*")
 
+#: Tables the workbook creates in those schemas (perf.db.schema, perf.cache.demo_workload,
+#: notebook 02's scratch table). On a server named by DATABASE_URL a schema holding any other
+#: table is someone else's, whatever its name, and is kept.
+WORKBOOK_TABLES = frozenset({"categories", "products", "product_images", "seed_info", "catalog", "demo_writes"})
+
 #: Never dropped, whatever the patterns say.
 PROTECTED_SCHEMAS = frozenset({"public", "information_schema", "pg_catalog", "pg_toast"})
 
@@ -37,6 +42,7 @@ class ResetPlan:
     schemas: dict[str, int] = field(default_factory=dict)
     keys: dict[str, list[str]] = field(default_factory=dict)  # pattern -> keys
     runs: list[Path] = field(default_factory=list)
+    kept: dict[str, list[str]] = field(default_factory=dict)  # schema -> foreign tables that saved it
 
     @property
     def empty(self) -> bool:
@@ -49,6 +55,11 @@ class ResetPlan:
         lines += [f"{len(keys)} Redis keys matching {pattern!r}" for pattern, keys in self.keys.items() if keys]
         lines += [f"saved run {path}" for path in self.runs]
         return lines
+
+    def describe_kept(self) -> list[str]:
+        """One line per matching schema left alone because it holds tables the workbook does not make."""
+        return [f"schema {name}: holds {', '.join(tables[:5])}{' ...' if len(tables) > 5 else ''}, "
+                "tables the workbook does not create" for name, tables in sorted(self.kept.items())]
 
 
 def owned_schema(name: str) -> bool:
@@ -69,18 +80,32 @@ def owned_key(key: str) -> bool:
     return any(fnmatch.fnmatchcase(key, p) for p in KEY_PATTERNS)
 
 
-async def plan_reset(database_url: str, redis_url: str, *, runs_dir: Path | None = None) -> ResetPlan:
-    """Find the workbook's schemas, Redis keys and (when ``runs_dir`` is given) saved runs."""
+async def plan_reset(database_url: str, redis_url: str, *, runs_dir: Path | None = None,
+                     foreign_server: bool = False) -> ResetPlan:
+    """Find the workbook's schemas, Redis keys and (when ``runs_dir`` is given) saved runs.
+
+    ``foreign_server=True`` (a ``DATABASE_URL`` server, not the embedded one) also requires
+    every table in a schema to be one the workbook creates; other schemas go to ``plan.kept``.
+    """
     plan = ResetPlan()
     conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(
-            "SELECT n.nspname AS name, count(c.oid) AS tables FROM pg_namespace n "
-            "LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm') "
+            "SELECT n.nspname AS name, array_remove(array_agg(c.relname::text ORDER BY c.relname), NULL) AS tables "
+            "FROM pg_namespace n "
+            "LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
             "GROUP BY n.nspname")
     finally:
         await conn.close()
-    plan.schemas = {r["name"]: int(r["tables"]) for r in rows if owned_schema(r["name"])}
+    for row in rows:
+        name, tables = row["name"], list(row["tables"])
+        if not owned_schema(name):
+            continue
+        foreign = [t for t in tables if t not in WORKBOOK_TABLES]
+        if foreign_server and foreign:
+            plan.kept[name] = foreign
+        else:
+            plan.schemas[name] = len(tables)
     client = redis.Redis.from_url(redis_url)
     try:
         for pattern in KEY_PATTERNS:

@@ -125,3 +125,31 @@ def test_reset_removes_what_the_notebooks_made_and_nothing_else(private_env: dic
     assert f"saved run {run_dir}" in again.stdout
     assert not run_dir.exists()
     assert "nothing to reset" in _reset(private_env, "--yes", "--runs").stdout
+
+
+async def _make_foreign_api_schema(handle: ServiceHandle) -> None:
+    conn = await asyncpg.connect(handle.database_url)
+    try:
+        await conn.execute("CREATE SCHEMA IF NOT EXISTS api")
+        await conn.execute("CREATE TABLE IF NOT EXISTS api.products (id int)")
+        await conn.execute("CREATE TABLE IF NOT EXISTS api.orders (id int)")
+        await conn.execute("CREATE SCHEMA IF NOT EXISTS nb_db")
+        await conn.execute("CREATE TABLE IF NOT EXISTS nb_db.products (id int)")
+    finally:
+        await conn.close()
+
+
+def test_on_a_database_url_server_a_schema_with_foreign_tables_is_kept(private_env: dict[str, str],
+                                                                       private_services: ServiceHandle) -> None:
+    asyncio.run(_make_foreign_api_schema(private_services))
+    # The same pair, but named by DATABASE_URL / REDIS_URL: a server that is not the workbook's own.
+    env = private_env | {"DATABASE_URL": private_services.database_url, "REDIS_URL": private_services.redis_url}
+    done = _reset(env, "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "kept schema api: holds orders" in done.stdout
+    assert "schema nb_db (1 tables)" in done.stdout
+    schemas, _, _ = asyncio.run(_inventory(private_services))
+    assert "api" in schemas and "nb_db" not in schemas
+    # The embedded pair is the workbook's own: there the name alone decides.
+    done = _reset(private_env, "--yes")
+    assert done.returncode == 0 and "schema api (2 tables)" in done.stdout, done.stdout + done.stderr
