@@ -2,23 +2,28 @@
 """One entry point for people and CI; needs only Python 3.11+ and pip.
 
     python3 tasks.py test        # install (first time), then pytest + nbval over notebooks, quick profile
-    python3 tasks.py check       # the quality gate: ruff (lint + import order) and mypy (strict) over perf/
+    python3 tasks.py check       # the quality gate: ruff (lint + import order) and mypy (strict)
     python3 tasks.py workbook    # install, then execute every notebook into build/notebooks (+ HTML)
-    python3 tasks.py slides [NN] # reveal.js slides of the notebooks (from the last workbook run) into build/notebooks
-    python3 tasks.py lab         # install, then JupyterLab on notebooks/ with services up
+    python3 tasks.py lab         # install, then JupyterLab on notebooks/ with services up (--no-browser, --port N)
+    python3 tasks.py slides [NN] # reveal.js slides (from the last workbook run) into build/notebooks
+    python3 tasks.py runs [compare A B]  # list saved runs; compare two runs figure by figure, with noise bands
+    python3 tasks.py reset       # drop the schemas and Redis keys the notebooks and the API made (--yes, --runs)
     python3 tasks.py services up|status|down
-    python3 tasks.py runs        # list recorded runs; `runs compare A B` prints B/A per figure with noise
     python3 tasks.py bench NAME  # python -m perf.bench.NAME (cache, db, pool, compression, api, load)
     python3 tasks.py setup       # only create .venv and install requirements + perf (editable)
 
-Options after the command go to the tool underneath (pytest, jupyter lab, ...).
+Every option after the command goes, untouched, to the tool underneath (pytest, ruff,
+jupyter lab, python -m perf ...): `tasks.py lab --no-browser --port 8888`, `tasks.py test -x -k cache`.
+A literal `--` right after the command is dropped, never passed on.
 Set PERF_PROFILE=full for real numbers. DATABASE_URL / REDIS_URL point at existing servers.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -30,14 +35,35 @@ PY = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 STAMP = VENV / ".perf-installed"
 
 
-def run(cmd: list[str], **kwargs: object) -> int:
-    print("+ " + " ".join(str(c) for c in cmd), flush=True)
-    return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kwargs)  # type: ignore[arg-type]
+def run(cmd: list[object]) -> int:
+    """Run ``cmd`` in the project folder and return its exit code.
+
+    SIGTERM is forwarded to it; Ctrl-C is left to it (the terminal sends it to the whole
+    process group), so a tool that shuts down cleanly (JupyterLab, the services) can.
+    """
+    args = [str(c) for c in cmd]
+    print("+ " + " ".join(args), flush=True)
+    proc = subprocess.Popen(args, cwd=ROOT)
+
+    def forward(signum: int, frame: object) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        while True:
+            try:
+                code = proc.wait()
+                return code if code >= 0 else 128 - code
+            except KeyboardInterrupt:
+                continue
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def setup() -> None:
     """Create .venv and (re)install when requirements.txt or pyproject.toml changed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036  # this script runs under whatever python3 is first
         sys.exit(f"Python 3.11+ is needed, this is {sys.version.split()[0]}")
     digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes()
                             + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
@@ -60,20 +86,35 @@ LINTED = ["perf", "tests", "tools", "tasks.py", "notebooks/_src"]
 
 
 def check(rest: list[str]) -> int:
-    """ruff over the code and the tests, then mypy (strict, config in pyproject.toml) over perf/."""
+    """ruff over the code and the tests, then mypy (strict, config in pyproject.toml) over perf/, tools/, tasks.py."""
     lint = run([PY, "-m", "ruff", "check", *rest, *LINTED])
     types = run([PY, "-m", "mypy"])
     print("check: " + ("passed" if lint == types == 0 else "FAILED (see above)"), flush=True)
     return lint or types
 
 
+COMMANDS = ("test", "check", "workbook", "lab", "slides", "runs", "reset", "services", "bench", "setup")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``tasks.py COMMAND [options for the tool underneath]``: argparse takes the command only."""
+    parser = argparse.ArgumentParser(prog="python3 tasks.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=COMMANDS, metavar="COMMAND", help=", ".join(COMMANDS))
+    parser.add_argument("options", nargs=argparse.REMAINDER, help="passed on untouched")
+    return parser
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in {"-h", "--help", "help"}:
-        print(__doc__)
+    if not argv:
+        build_parser().print_help()
         return 0
-    command, rest = argv[0], argv[1:]
+    args = build_parser().parse_args(argv)
+    command, rest = args.command, list(args.options)
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
     setup()
-    perf = [PY, "-m", "perf"]
+    perf: list[object] = [PY, "-m", "perf"]
     if command == "setup":
         return 0
     if command == "test":
@@ -83,23 +124,13 @@ def main(argv: list[str]) -> int:
         return code
     if command == "check":
         return check(rest)
-    if command == "workbook":
-        return run([*perf, "workbook", *rest])
-    if command == "slides":
-        return run([*perf, "slides", *rest])
-    if command == "lab":
-        return run([*perf, "lab", *rest])
-    if command == "services":
-        return run([*perf, "services", *rest])
-    if command == "runs":
-        return run([*perf, "runs", *rest])
     if command == "bench":
         if not rest:
             print("usage: python3 tasks.py bench NAME [args]  (cache, db, pool, compression, api, load)")
             return 2
         return run([PY, "-m", f"perf.bench.{rest[0]}", *rest[1:]])
-    print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
-    return 2
+    # workbook, lab, slides, runs, reset, services: `python -m perf COMMAND ...` with the options as given
+    return run([*perf, command, *rest])
 
 
 if __name__ == "__main__":

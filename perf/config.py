@@ -20,8 +20,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
+
+T = TypeVar("T")
 
 Profile = Literal["quick", "full"]
 PROFILES: tuple[Profile, ...] = ("quick", "full")
@@ -56,7 +58,7 @@ class Settings:
         """True when at least one service must be started by the workbook itself."""
         return self.database_url is None or self.redis_url is None
 
-    def pick(self, quick: object, full: object) -> object:
+    def pick(self, quick: T, full: T) -> T:
         """Return ``quick`` or ``full`` depending on the profile (sizes, durations, repeats)."""
         return quick if self.quick else full
 
@@ -114,7 +116,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
-        profile=profile,  # type: ignore[arg-type]  # validated above
+        profile=profile,  # validated above: one of PROFILES
         state_dir=state_dir,
         build_dir=build_dir,
     )

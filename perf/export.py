@@ -28,7 +28,7 @@ def _exporter(kind: str) -> Any:
     config.TagRemovePreprocessor.enabled = True
     # nbconvert is untyped: Any keeps mypy's strict mode honest about that
     exporter: Any = (SlidesExporter if kind == "slides" else HTMLExporter)(config=config)  # type: ignore[no-untyped-call]
-    remove: Any = TagRemovePreprocessor(config=config)  # type: ignore[no-untyped-call]
+    remove: Any = TagRemovePreprocessor(config=config)
     exporter.register_preprocessor(remove, enabled=True)
     if kind == "slides":
         exporter.reveal_scroll = True  # a tall chart or table scrolls instead of being cut off
@@ -61,6 +61,6 @@ def build_slides(notebooks: list[Path], *, out_dir: Path, executed_dir: Path | N
     for path in notebooks:
         executed = executed_dir / path.name if executed_dir is not None else None
         source = executed if executed is not None and executed.exists() else path
-        nb = nbformat.read(source, as_version=4)  # type: ignore[no-untyped-call]
+        nb = nbformat.read(source, as_version=4)
         written.append(export_slides(nb, out_dir / f"{path.stem}.slides.html"))
     return written

@@ -55,7 +55,7 @@ def execute_notebook(path: Path, out_dir: Path, *, timeout: int = 1800, kernel_n
     from nbclient.exceptions import CellExecutionError
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]  # nbformat ships no types
+    nb = nbformat.read(path, as_version=4)  # nbformat ships no types
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
                             resources={"metadata": {"path": str(path.parent)}})
     t0 = time.perf_counter()
@@ -69,7 +69,7 @@ def execute_notebook(path: Path, out_dir: Path, *, timeout: int = 1800, kernel_n
             error = str(exc).splitlines()[-1] if str(exc) else repr(exc)
     seconds = time.perf_counter() - t0
     executed = out_dir / path.name
-    nbformat.write(nb, executed)  # type: ignore[no-untyped-call]
+    nbformat.write(nb, executed)
     html_path = out_dir / (path.stem + ".html")
     export_html(nb, html_path)  # computed prose once: its output, not the f-string behind it
     return NotebookRun(path.name, seconds, error is None, executed, html_path, error)

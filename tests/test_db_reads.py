@@ -64,7 +64,7 @@ async def test_keyset_survives_concurrent_inserts_offset_does_not(events: asyncp
 
 async def test_cursor_early_stop_ends_its_transaction(events: asyncpg.Connection) -> None:
     async with aclosing(read_cursor(events, 'ev"ents', chunk_size=10)) as chunks:
-        async for chunk in chunks:
+        async for _chunk in chunks:
             assert events.is_in_transaction()
             break
     assert not events.is_in_transaction()

@@ -26,7 +26,8 @@ async def test_seed_is_reproducible_and_appends(pg_connect, pg_schema: str) -> N
     assert await a.fetchval("SELECT count(*) FROM categories") == 5
     # Same seed again: appended after the existing ids, same content, no duplicate categories.
     await populate_products(b, products=500, categories=5, images_per_product=2, seed=7)
-    second = await a.fetch("SELECT category_id, name, price, created_at, description FROM products WHERE id > 500 ORDER BY id")
+    second = await a.fetch("SELECT category_id, name, price, created_at, description FROM products "
+                           "WHERE id > 500 ORDER BY id")
     assert [r["price"] for r in second] == [r["price"] for r in first]
     assert [r["created_at"] for r in second] == [r["created_at"] for r in first]
     assert await a.fetchval("SELECT count(*) FROM categories") == 5

@@ -16,36 +16,62 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import nbformat
 
 
-def build(source: Path) -> nbformat.NotebookNode:
-    """Parse a percent-format script into a notebook (outputs empty)."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    kind, lines, tags = None, [], []
+class Cell(NamedTuple):
+    """A cell as the build sees it: its kind, source text, and tags from the header line."""
+
+    kind: str  # "markdown" | "code"
+    source: str
+    tags: tuple[str, ...] = ()
+
+
+def parse_cells(text: str) -> list[Cell]:
+    """Split percent-format ``text`` into :class:`Cell` s, in order.
+
+    A header may carry tags as jupytext writes them: ``# %% tags=["plumbing"]``.
+
+    >>> parse_cells("# %% [markdown]\\n# # Title\\n\\n# %% tags=[\\"plumbing\\"]\\nx = 1\\n")
+    [Cell(kind='markdown', source='# Title', tags=()), Cell(kind='code', source='x = 1', tags=('plumbing',))]
+    """
+    cells: list[Cell] = []
+    kind: str | None = None
+    lines: list[str] = []
+    tags: tuple[str, ...] = ()
 
     def flush() -> None:
-        text = "\n".join(lines).strip("\n")
+        body = "\n".join(lines).strip("\n")
         if kind == "markdown":
-            text = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in text.splitlines())
-            nb.cells.append(nbformat.v4.new_markdown_cell(text))
-        elif kind == "code" and text:
-            nb.cells.append(nbformat.v4.new_code_cell(text))
-        else:
-            return
-        add_slide_metadata(nb.cells, tags)
+            body = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in body.splitlines())
+            cells.append(Cell("markdown", body, tags))
+        elif kind == "code" and body:
+            cells.append(Cell("code", body, tags))
 
-    for line in source.read_text().splitlines():
+    for line in text.splitlines():
         if line.startswith("# %%"):
             flush()
             kind, lines = ("markdown" if "[markdown]" in line else "code"), []
-            tags = re.findall(r'"([\w-]+)"', line.partition("tags=")[2])
+            tags = tuple(re.findall(r'"([\w-]+)"', line.partition("tags=")[2]))
         elif kind is not None:
             lines.append(line)
     flush()
+    return cells
+
+
+def build(source: Path) -> Any:
+    """Parse a percent-format script into a notebook (an ``nbformat.NotebookNode``, outputs empty)."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    for cell in parse_cells(source.read_text()):
+        if cell.kind == "markdown":
+            nb.cells.append(nbformat.v4.new_markdown_cell(cell.source))
+        else:
+            nb.cells.append(nbformat.v4.new_code_cell(cell.source))
+        add_slide_metadata(nb.cells, list(cell.tags))
     return nb
 
 
@@ -53,10 +79,10 @@ PROSE_TAG = "prose"  # a code cell that only displays computed prose: exports sh
 PLUMBING_TAG = "plumbing"  # set-up and clean-up: left out of slides
 
 
-def add_slide_metadata(cells: list[nbformat.NotebookNode], tags: list[str]) -> None:
+def add_slide_metadata(cells: list[Any], tags: list[str]) -> None:
     """Give the last cell its tags and reveal.js slide type (``python3 tasks.py slides``).
 
-    A ``##`` heading starts a slide, ``###`` a sub-slide, and prose after a code cell a
+    A ``#``/``##`` heading starts a slide, ``###`` a sub-slide, and prose after a code cell a
     sub-slide; other cells continue the current one. A code cell that calls
     ``display(Markdown(`` is tagged ``prose`` (exports show its output only); ``plumbing`` cells are skipped.
     """
@@ -81,16 +107,16 @@ def add_slide_metadata(cells: list[nbformat.NotebookNode], tags: list[str]) -> N
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
 
-def keep_checked_outputs(nb: nbformat.NotebookNode, executed: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def keep_checked_outputs(nb: Any, executed: Any) -> Any:
     """Copy outputs of ``# NBVAL_CHECK_OUTPUT`` cells from ``executed`` into ``nb``."""
-    for cell, ran in zip(nb.cells, executed.cells):
+    for cell, ran in zip(nb.cells, executed.cells, strict=True):
         if cell.cell_type == "code" and cell.source.lstrip().startswith(CHECK_MARK):
             cell.outputs = [o for o in ran.outputs if o.get("output_type") in ("stream", "execute_result")]
             cell.execution_count = ran.execution_count  # nbval ignores outputs of "unrun" cells
     return nb
 
 
-def execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
+def execute(nb: Any, cwd: Path) -> Any:
     """Run a copy of ``nb`` with nbclient and return the executed copy."""
     import copy
 

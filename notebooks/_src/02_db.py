@@ -196,7 +196,8 @@ from perf.db.explain import explain
 
 before = await conn.fetchval("SELECT count(*) FROM product_images")
 plan = await explain(conn, "DELETE FROM product_images WHERE product_id <= $1", 1_000)
-print("plan root:", plan.root.node_type, "| rows it deleted (then rolled back):", f"{plan.root.children[0].actual_rows:,.0f}")
+print("plan root:", plan.root.node_type,
+      "| rows it deleted (then rolled back):", f"{plan.root.children[0].actual_rows:,.0f}")
 still_there = before == await conn.fetchval("SELECT count(*) FROM product_images")
 print("rows still there:", still_there)
 assert still_there
@@ -226,8 +227,9 @@ print("BEFORE\n" + effect.before.tree() + "\n\nAFTER\n" + effect.after.tree())
 assert effect.before.seq_scanned, "without the index the planner must scan the table"
 assert effect.after.indexes_used == ["products_created_at_id_idx"]
 display(Markdown(
-    f"Without the index PostgreSQL read all {PRODUCTS:,} rows ({effect.before.shared_hit + effect.before.shared_read:,} "
-    f"buffers) and sorted them to return 100: **{effect.before_time.median * 1e3:.2f} ms**. With "
+    f"Without the index PostgreSQL read all {PRODUCTS:,} rows "
+    f"({effect.before.shared_hit + effect.before.shared_read:,} buffers) and sorted them to return 100: "
+    f"**{effect.before_time.median * 1e3:.2f} ms**. With "
     f"`(created_at, id)` indexed the plan is an index range scan touching "
     f"{effect.after.shared_hit + effect.after.shared_read:,} buffers: **{effect.after_time.median * 1e3:.3f} ms**, "
     f"**{effect.speedup:.0f}x** faster. Estimated and actual rows are printed per node: when they "
@@ -248,7 +250,8 @@ from perf.measure import compare_async
 ids = list(range(1, 51))
 assert await get_products(conn, ids) == await get_products_n_plus_one(conn, ids)
 n_plus_one = await compare_async(
-    {"N+1 (101 queries)": lambda: get_products_n_plus_one(conn, ids), "JOIN (1 query)": lambda: get_products(conn, ids)},
+    {"N+1 (101 queries)": lambda: get_products_n_plus_one(conn, ids),
+     "JOIN (1 query)": lambda: get_products(conn, ids)},
     warmup=2, repeat=settings.pick(15, 50))
 charts.bar_with_spread(n_plus_one.summary(), title="50 products with category and images", unit="ms", info=info)
 plt.show()

@@ -91,6 +91,18 @@ for header in headers_to_try:
     print(f"{header!r:<30} -> {choose_encoding(header, PREFERENCE) or 'identity'}")
 
 # %% [markdown]
+# The seed's `should_compress` (`perf.compression.naive.seed_should_compress`, reproduced as
+# written) called directly on the same kind of headers, beside the correct negotiation over the
+# seed's own codings (gzip, deflate) and over the server's. It sends gzip to a client that
+# refused it (`gzip;q=0`), ignores `GZIP` and `*`, and compresses for a malformed header.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from perf.compression.naive import seed_negotiation_table
+
+print(seed_negotiation_table().to_string(index=False))
+
+# %% [markdown]
 # ## Ratio and speed per codec and level
 # The payload is `perf.compression.payloads.product_list_json`: ids, UUIDs, SKUs, prices,
 # timestamps and short descriptions, like a real product API. First the ratio by body size
@@ -132,7 +144,8 @@ z3 = row.loc["zstd-3"]
 display(Markdown(
     f"**Pick the knee, not the maximum.** gzip-9 makes the body {100 * (1 - g9.bytes_out / g6.bytes_out):.1f}% "
     f"smaller than gzip-6 but compresses {g6.compress_mb_s / g9.compress_mb_s:.1f}x slower "
-    f"({g9.compress_mb_s:.0f} vs {g6.compress_mb_s:.0f} MB/s). br-11 wins {100 * (1 - b11.bytes_out / b4.bytes_out):.0f}% "
+    f"({g9.compress_mb_s:.0f} vs {g6.compress_mb_s:.0f} MB/s). "
+    f"br-11 wins {100 * (1 - b11.bytes_out / b4.bytes_out):.0f}% "
     f"over br-4 at {b4.compress_mb_s / b11.compress_mb_s:.0f}x the CPU: fine for static assets compressed once, "
     f"ruinous per request. zstd-3 reaches ratio {z3.ratio:.2f} at {z3.compress_mb_s:.0f} MB/s "
     f"and decompresses at {z3.decompress_mb_s:.0f} MB/s, which is why it is first in the server's preference. "
@@ -152,7 +165,8 @@ def asgi(coding, level):
 setups = {"no compression": {"mode": "none"}, "naive (seed)": {"mode": "naive"},
           "gzip-6": asgi("gzip", 6), "br-4": asgi("br", 4), "zstd-3": asgi("zstd", 3)}
 if not settings.quick:
-    setups |= {"gzip-1": asgi("gzip", 1), "gzip-9": asgi("gzip", 9), "br-11": asgi("br", 11), "zstd-19": asgi("zstd", 19)}
+    setups |= {"gzip-1": asgi("gzip", 1), "gzip-9": asgi("gzip", 9),
+               "br-11": asgi("br", 11), "zstd-19": asgi("zstd", 19)}
 e2e = end_to_end(setups, path="/products?size=100000", requests=settings.pick(10, 20), batches=settings.pick(3, 6))
 cpu = summarize(e2e, by="setting", value="server_cpu_s")
 charts.bar_with_spread(cpu, title="Server CPU per 100 KB response", unit="ms", value_label="CPU", info=info)
@@ -244,8 +258,9 @@ display(Markdown(
 # NBVAL_CHECK_OUTPUT
 for path in ("/stream?chunks=20&size=5000", "/events", "/private?q=guess"):
     status, headers, body = await asgi_get(app, path, accept="gzip")
+    length = headers.get("content-length", "none (streamed)") if path != "/private?q=guess" else "set"
     print(f"{path:<28} Content-Encoding: {headers.get('content-encoding', 'identity'):<9}"
-          f"Content-Length: {headers.get('content-length', 'none (streamed)') if path != '/private?q=guess' else 'set'}  "
+          f"Content-Length: {length}  "
           f"Vary: {headers['vary']}")
 
 # %% [markdown]

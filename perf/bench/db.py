@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import TextIO
 
 import asyncpg
 
@@ -35,7 +36,7 @@ def _verdict(met: bool) -> str:
     return "MET" if met else "NOT MET"
 
 
-def report_inserts(comparison: Comparison, rows: int, *, out=sys.stdout) -> bool:
+def report_inserts(comparison: Comparison, rows: int, *, out: TextIO = sys.stdout) -> bool:
     """Print rows/s (median, IQR) and speedup vs row-by-row per strategy; return whether targets were met."""
     summary = comparison.summary()
     print(f"{'strategy':<22}{'median rows/s':>15}{'IQR rows/s':>24}{'vs row_by_row':>15}", file=out)
@@ -52,7 +53,7 @@ def report_inserts(comparison: Comparison, rows: int, *, out=sys.stdout) -> bool
 
 
 def report_paging(comparison: Comparison, growth: dict[str, float], total: int, limit: int,
-                  *, out=sys.stdout) -> bool:
+                  *, out: TextIO = sys.stdout) -> bool:
     """Print first/last page medians and the growth ratios against their targets."""
     summary = comparison.summary().loc[["offset_first", "offset_last", "keyset_first", "keyset_last"]]
     print(f"\npaging {total:,} products, {limit} per page (median ms, IQR):", file=out)
@@ -68,7 +69,7 @@ def report_paging(comparison: Comparison, growth: dict[str, float], total: int, 
 
 
 async def run(database_url: str, *, products: int, rows: int, rounds: int, limit: int,
-              schema: str = SCHEMA, out=sys.stdout) -> bool:
+              schema: str = SCHEMA, out: TextIO = sys.stdout) -> bool:
     """Seed ``schema`` if needed, race the inserts, measure paging and N+1; print everything.
 
     Returns True when every target was met.

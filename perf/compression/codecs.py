@@ -63,10 +63,12 @@ class _BrotliStream:
         self._obj = brotli.Compressor(quality=level)
 
     def compress(self, chunk: bytes) -> bytes:
-        return self._obj.process(chunk) + self._obj.flush()
+        out: bytes = self._obj.process(chunk) + self._obj.flush()
+        return out
 
     def finish(self) -> bytes:
-        return self._obj.finish()
+        out: bytes = self._obj.finish()
+        return out
 
 
 class _ZstdStream:
@@ -109,7 +111,8 @@ class Codec:
             obj = zlib.compressobj(self.level, zlib.DEFLATED, _WBITS[self.name])
             return obj.compress(data) + obj.flush()
         if self.name == "br":
-            return brotli.compress(data, quality=self.level)
+            packed: bytes = brotli.compress(data, quality=self.level)
+            return packed
         return zstandard.ZstdCompressor(level=self.level).compress(data)
 
     def stream(self) -> StreamCompressor:
@@ -138,7 +141,8 @@ def decompress(name: str, data: bytes) -> bytes:
         obj = zlib.decompressobj(_WBITS[name])
         return obj.decompress(data) + obj.flush()
     if name == "br":
-        return brotli.decompress(data)
+        unpacked: bytes = brotli.decompress(data)
+        return unpacked
     if name == "zstd":
         # A streamed zstd body has no content size in its frame header: read it as a stream.
         return zstandard.ZstdDecompressor().decompressobj().decompress(data)

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import AsyncIterator, Mapping, Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
+from typing import Any
 
 from nexios import NexiosApp
+from nexios.http.request import Request
+from nexios.http.response import NexiosResponse
 
 from perf.compression.codecs import PREFERENCE
 from perf.compression.middleware import CompressionMiddleware, disable_compression
@@ -39,12 +42,12 @@ def create_demo_app(*, mode: str = "asgi", encodings: Sequence[str] = PREFERENCE
     app = NexiosApp(debug=False)  # Nexios defaults to debug=True, which leaks tracebacks
 
     @app.get("/products")
-    async def products(request, response):  # noqa: ANN001, ANN202
+    async def products(request: Request, response: NexiosResponse) -> Any:
         size = min(int(request.query_params.get("size", "10000")), 10_000_000)
         return response.resp(_payload(size), content_type="application/json")
 
     @app.get("/stream")
-    async def stream(request, response):  # noqa: ANN001, ANN202
+    async def stream(request: Request, response: NexiosResponse) -> Any:
         chunks = min(int(request.query_params.get("chunks", "10")), 100_000)
         size = min(int(request.query_params.get("size", "1000")), 1_000_000)
 
@@ -56,7 +59,7 @@ def create_demo_app(*, mode: str = "asgi", encodings: Sequence[str] = PREFERENCE
         return response.stream(lines(), content_type="application/x-ndjson")
 
     @app.get("/events")
-    async def events(request, response):  # noqa: ANN001, ANN202
+    async def events(request: Request, response: NexiosResponse) -> Any:
         async def sse() -> AsyncIterator[bytes]:
             for i in range(5):
                 yield f"id: {i}\ndata: {'x' * 2000}\n\n".encode()
@@ -64,20 +67,21 @@ def create_demo_app(*, mode: str = "asgi", encodings: Sequence[str] = PREFERENCE
         return response.stream(sse(), content_type="text/event-stream")
 
     @app.get("/private")
-    async def private(request, response):  # noqa: ANN001, ANN202
+    async def private(request: Request, response: NexiosResponse) -> Any:
         echo = request.query_params.get("q", "")
         body = {"you_searched": echo, "csrf_token": "s3cr3t" * 4, "padding": "." * 4000}
         return disable_compression(response.json(body))  # reflects input next to a secret: BREACH
 
     @app.get("/empty")
-    async def empty(request, response):  # noqa: ANN001, ANN202
+    async def empty(request: Request, response: NexiosResponse) -> Any:
         return response.resp(b"", status_code=204)
 
     if mode == "naive":
         app.add_middleware(create_naive_compression_middleware())
     elif mode == "asgi":
-        app.wrap_asgi(CompressionMiddleware, minimum_size=minimum_size, encodings=tuple(encodings),
-                      levels=dict(levels or {}))
+        # partial, because wrap_asgi types its **kwargs as dicts (nexios' annotation, not its behaviour)
+        app.wrap_asgi(partial(CompressionMiddleware, minimum_size=minimum_size, encodings=tuple(encodings),
+                              levels=dict(levels or {})))
     return app
 
 

@@ -20,9 +20,10 @@ from typing import Any
 import httpx
 import pandas as pd
 
+from perf.asgi import ASGIApp, Message, Scope
 from perf.compression.codecs import DEFAULT_LEVELS, LEVEL_RANGES, Codec, create_codec, decompress
 from perf.compression.demo_server import DemoServer
-from perf.compression.middleware import ASGIApp, CompressionMiddleware
+from perf.compression.middleware import CompressionMiddleware
 from perf.measure import compare_cpu
 
 
@@ -97,18 +98,19 @@ def _http_scope(path: str, accept: str | None) -> dict[str, Any]:
 
 async def asgi_get(app: ASGIApp, path: str, *, accept: str | None = "gzip") -> tuple[int, dict[str, str], bytes]:
     """GET ``path`` from ``app`` in process; return status, headers and the body as sent."""
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     await app(_http_scope(path, accept), receive, send)
     start = sent[0]
     headers = {bytes(k).decode("latin-1").lower(): bytes(v).decode("latin-1") for k, v in start["headers"]}
-    return start["status"], headers, b"".join(m.get("body", b"") for m in sent[1:])
+    status: int = start["status"]
+    return status, headers, b"".join(m.get("body", b"") for m in sent[1:])
 
 
 def _body_app(body: bytes) -> ASGIApp:
@@ -146,13 +148,8 @@ def middleware_overhead(body: bytes, *, codings: Sequence[str] = tuple(DEFAULT_L
         mw = CompressionMiddleware(_body_app(body), encodings=(coding,), minimum_size=0)
         scope = _http_scope("/", coding)
 
-        async def noop(message: Any = None) -> Any:
-            return {"type": "http.request"}
-
-        def through_middleware() -> None:
-            _run_sync(mw(scope, noop, noop))
-
-        cmp = compare_cpu({"direct": lambda: codec.compress(body), "middleware": through_middleware},
+        cmp = compare_cpu({"direct": partial(codec.compress, body),
+                           "middleware": partial(_through_middleware, mw, scope)},
                           warmup=2, repeat=repeat, number=number)
         summary = cmp.summary()
         rows.append({"coding": codec.label, "direct_s": summary.loc["direct", "median"],
@@ -160,6 +157,14 @@ def middleware_overhead(body: bytes, *, codings: Sequence[str] = tuple(DEFAULT_L
                      "middleware_iqr_pct": summary.loc["middleware", "iqr_pct"],
                      "ratio": cmp.ratio("middleware", "direct")})
     return pd.DataFrame(rows)
+
+
+async def _noop(message: Any = None) -> Any:
+    return {"type": "http.request"}
+
+
+def _through_middleware(mw: CompressionMiddleware, scope: Scope) -> None:
+    _run_sync(mw(scope, _noop, _noop))
 
 
 def break_even_mbit(bytes_in: int, bytes_out: int, cpu_s: float) -> float:

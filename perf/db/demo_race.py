@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import asyncpg
 import pandas as pd
@@ -29,12 +30,12 @@ __all__ = ["PRODUCT_COLUMNS", "page_growth", "page_profile", "product_rows", "ra
 PRODUCT_COLUMNS = ("id", "category_id", "name", "price", "created_at", "description")
 
 
-def product_rows(count: int, *, seed: int = 0, categories: int = 20) -> list[tuple]:
+def product_rows(count: int, *, seed: int = 0, categories: int = 20) -> list[tuple[Any, ...]]:
     """``count`` reproducible product records shaped like ``products`` (ids 1..count)."""
     return list(generate_products(count, category_ids=list(range(1, categories + 1)), seed=seed))
 
 
-async def race_inserts(conn: asyncpg.Connection, rows: Sequence[tuple], *,
+async def race_inserts(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]], *,
                        strategies: Mapping[str, InsertStrategy] = STRATEGIES,
                        columns: Sequence[str] = PRODUCT_COLUMNS, like: str = "products",
                        repeat: int = 3, warmup: int = 1, batch_size: int | None = 1000,
@@ -84,7 +85,8 @@ async def race_inserts(conn: asyncpg.Connection, rows: Sequence[tuple], *,
             await conn.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
     frame = pd.DataFrame(samples, columns=["variant", "round", "seconds"])
     # Strategy order, not the shuffled run order, so summaries and charts list them as defined.
-    frame = frame.sort_values(["variant", "round"], key=lambda col: col.map(names.index) if col.name == "variant" else col)
+    frame = frame.sort_values(["variant", "round"],
+                              key=lambda col: col.map(names.index) if col.name == "variant" else col)
     frame = frame.reset_index(drop=True)
     return Comparison(frame, baseline, meta={"rows": len(rows), "batch_size": batch_size})
 

@@ -54,7 +54,8 @@ async def create_index(conn: asyncpg.Connection, table: str, columns: Sequence[s
     out of scope: write those by hand). ``concurrently`` is ignored inside a transaction, where PostgreSQL forbids it.
     """
     if isinstance(columns, str) or not columns:
-        raise ValueError(f"columns must be a non-empty sequence of column names, got {columns!r}; e.g. ('created_at', 'id')")
+        raise ValueError(f"columns must be a non-empty sequence of column names, got {columns!r}; "
+                         "e.g. ('created_at', 'id')")
     name = name or _default_name(table, columns)
     concurrent = concurrently and not conn.is_in_transaction()
     sql = (

@@ -191,8 +191,10 @@ async def list_products_offset(
 async def count_products(conn: asyncpg.Connection, *, category_id: int | None = None) -> int:
     """Return how many products there are (in ``category_id`` if given)."""
     if category_id is None:
-        return await conn.fetchval(_COUNT)
-    return await conn.fetchval(_COUNT_CATEGORY, category_id)
+        count: int = await conn.fetchval(_COUNT)
+    else:
+        count = await conn.fetchval(_COUNT_CATEGORY, category_id)
+    return count
 
 
 async def list_page(
