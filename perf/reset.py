@@ -20,11 +20,11 @@ from perf.db.ident import quote_ident
 
 #: PostgreSQL schemas the workbook creates: notebooks (``nb_cache``, ``nb_db``, ``nb05_api``),
 #: benchmarks (``bench_db``, ...) and the API's default schema (``api``).
-SCHEMA_PATTERNS: tuple[str, ...] = ("nb_*", "nb[0-9][0-9]_*", "bench_*", "api")
+SCHEMA_PATTERNS: tuple[str, ...] = ("nb_*", "nb[0-9][0-9]_*", "bench_*", "ex_*", "api")
 
-#: Redis key prefixes the workbook writes: notebook cache namespaces (``nb:cache:<run>:...``,
+#: Redis key prefixes the workbook writes (exercises use ex_* schemas and ex:* keys): notebook cache namespaces (``nb:cache:<run>:...``,
 #: ``nb05_api:stress:...``), benchmark namespaces and the API's default cache namespace.
-KEY_PATTERNS: tuple[str, ...] = ("nb:*", "nb_*", "nb[0-9][0-9]_*", "bench:*", "bench_*", "api:*")
+KEY_PATTERNS: tuple[str, ...] = ("nb:*", "nb_*", "nb[0-9][0-9]_*", "bench:*", "bench_*", "ex:*", "api:*")
 
 #: Tables the workbook creates in those schemas (perf.db.schema, perf.cache.demo_workload,
 #: notebook 02's scratch table). On a server named by DATABASE_URL a schema holding any other
