@@ -22,7 +22,8 @@ from perf.db.ident import quote_ident
 #: benchmarks (``bench_db``, ...) and the API's default schema (``api``).
 SCHEMA_PATTERNS: tuple[str, ...] = ("nb_*", "nb[0-9][0-9]_*", "bench_*", "ex_*", "api")
 
-#: Redis key prefixes the workbook writes (exercises use ex_* schemas and ex:* keys): notebook cache namespaces (``nb:cache:<run>:...``,
+#: Redis key prefixes the workbook writes (the exercises' checks use ``ex_*`` schemas and
+#: ``ex:*`` keys): notebook cache namespaces (``nb:cache:<run>:...``,
 #: ``nb05_api:stress:...``), benchmark namespaces and the API's default cache namespace.
 KEY_PATTERNS: tuple[str, ...] = ("nb:*", "nb_*", "nb[0-9][0-9]_*", "bench:*", "bench_*", "ex:*", "api:*")
 
