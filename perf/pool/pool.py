@@ -119,6 +119,7 @@ class Pool(Generic[C]):
         limits = [x for x in (idle_timeout, max_lifetime) if x]
         self._interval = maintenance_interval or min(max(min(limits, default=60.0) / 4, 0.05), 30.0)
         self._state = "new"
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by open(): the hot paths skip the lookup
         self._counters = PoolCounters()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._maintenance: asyncio.Task[None] | None = None
@@ -133,7 +134,7 @@ class Pool(Generic[C]):
             raise PoolClosed("this pool is closed; create a new one with create_pool(...)")
         if self._state == "new":
             self._state = "open"
-            loop = asyncio.get_running_loop()
+            self._loop = loop = asyncio.get_running_loop()
             self._maintenance = loop.create_task(self._maintain(), name="perf.pool maintenance")
             count = self._slots.reserve(self._slots.min_size)
             opened = await asyncio.gather(*(self._open_reserved(None) for _ in range(count)),
@@ -235,14 +236,15 @@ class Pool(Generic[C]):
             if self._state == "new":
                 raise PoolClosed("the pool is not open yet: use `await create_pool(...)` or `async with`")
             raise PoolClosed("this pool is closed; create a new one with create_pool(...)")
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None  # set by open()
         started = loop.time()
         slots = self._slots
         if not slots.waiters and not self._health_check:
             holder = self._take_usable(started)
             if holder is not None:  # the fast path: no await, no bookkeeping beyond counters
                 holder.acquired_at = started
-                holder.owner = asyncio.current_task()
+                holder.owner = asyncio.current_task(loop)
                 self._counters.acquired += 1
                 self._counters.immediate += 1
                 return holder.conn
@@ -267,7 +269,7 @@ class Pool(Generic[C]):
                     continue
             now = loop.time()
             holder.acquired_at = now
-            holder.owner = asyncio.current_task()
+            holder.owner = asyncio.current_task(loop)
             self._counters.acquired += 1
             self._counters.record_wait(now - started)
             return holder.conn
@@ -352,9 +354,11 @@ class Pool(Generic[C]):
         adapter, mode = self._adapter, self._reset_mode
         if (not adapter.is_broken(conn) and not adapter.in_transaction(conn)
                 and (mode == "none" or (mode == "session" and not adapter.session_changed(conn)))
-                and (holder.expires_at is None or asyncio.get_running_loop().time() < holder.expires_at)):
-            self._put_back(holder)  # nothing to await: cannot be interrupted
-            return
+                and self._state == "open" and self._loop is not None):
+            now = self._loop.time()
+            if holder.expires_at is None or now < holder.expires_at:
+                self._slots.put_back(holder, now)  # the fast path: nothing to await, cannot be interrupted
+                return
         holder.releasing = True
         await asyncio.shield(self._spawn(self._release_slow(holder)))
 
