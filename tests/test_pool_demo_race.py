@@ -29,7 +29,8 @@ async def test_race_runs_every_strategy_and_reports_targets(database_url: str) -
     out = io.StringIO()
     report(result, out=out)
     text = out.getvalue()
-    assert "perf.pool vs connect per request at c=10:" in text and "target >= 1.3x" in text
+    assert "perf.pool, reset=session vs perf.pool, reset=none at c=10:" in text and "target >= 0.85x" in text
+    assert "asyncpg pool, no-op reset" in text and "RESET ALL" in text  # each pool says what it resets
 
 
 async def test_bad_arguments_are_named(database_url: str) -> None:
