@@ -220,3 +220,25 @@ async def race(contenders: Contenders, *, concurrencies: Sequence[int], rounds: 
                 waits[key] = waits[key].merge(burst.waits) if key in waits else burst.waits
     frame = pd.DataFrame(rows, columns=["round", "concurrency", "strategy", "queries", "seconds", "qps"])
     return RaceResult(frame, waits)
+
+
+def compare(result: RaceResult, variant: str, baseline: str, concurrency: int) -> str:
+    """A sentence comparing ``variant``'s queries/s with ``baseline``'s, worded by the data.
+
+    "faster"/"slower" only when every round agrees; otherwise it says the rounds disagree.
+
+    >>> # e.g. "`perf.pool, reset=always` ran 0.47x the queries/s of `perf.pool, reset=none`
+    >>> # (per-round ratios 0.40-0.59): slower in every round"
+    """
+    rows = result.frame[result.frame["concurrency"] == concurrency]
+    wide = rows.pivot(index="round", columns="strategy", values="qps")
+    ratios = wide[variant] / wide[baseline]
+    med, lo, hi = float(ratios.median()), float(ratios.min()), float(ratios.max())
+    if lo > 1:
+        verdict = "faster in every round"
+    elif hi < 1:
+        verdict = "slower in every round"
+    else:
+        verdict = "no consistent difference: the rounds disagree"
+    return (f"`{variant}` ran {med:.2f}x the queries/s of `{baseline}` at concurrency {concurrency} "
+            f"(per-round ratios {lo:.2f}-{hi:.2f} over {len(ratios)} rounds): {verdict}")
