@@ -29,7 +29,8 @@ async def test_race_runs_every_strategy_and_reports_targets(database_url: str) -
     out = io.StringIO()
     report(result, out=out)
     text = out.getvalue()
-    assert "perf.pool vs connect per request at c=10:" in text and "target >= 1.3x" in text
+    assert "perf.pool, reset=session vs perf.pool, reset=none at c=10:" in text and "target >= 0.85x" in text
+    assert "asyncpg pool, no-op reset" in text and "RESET ALL" in text  # each pool says what it resets
 
 
 async def test_bad_arguments_are_named(database_url: str) -> None:
@@ -60,3 +61,18 @@ async def test_timeline_counts_successes_and_errors() -> None:
     assert timeline.errors["RuntimeError"] == timeline.frame["errors"].sum() > 0
     with pytest.raises(ValueError, match="concurrency must be >= 1, got 0"):
         await run_timeline(work, concurrency=0, seconds=1)
+
+
+def test_compare_words_the_verdict_by_the_data() -> None:
+    import pandas as pd
+
+    from perf.pool.demo_race import RaceResult, compare
+
+    def result(a: list[float], b: list[float]) -> RaceResult:
+        rows = [(r, 10, "A", 1, 1.0, q) for r, q in enumerate(a)] + [(r, 10, "B", 1, 1.0, q) for r, q in enumerate(b)]
+        return RaceResult(pd.DataFrame(rows, columns=["round", "concurrency", "strategy", "queries", "seconds", "qps"]))
+
+    assert "faster in every round" in compare(result([2, 3, 4], [1, 1, 1]), "A", "B", 10)
+    assert "slower in every round" in compare(result([1, 1, 1], [2, 3, 4]), "A", "B", 10)
+    said = compare(result([1.1, 0.9, 1.0], [1, 1, 1]), "A", "B", 10)
+    assert "the rounds disagree" in said and "0.90-1.10 over 3 rounds" in said

@@ -12,7 +12,7 @@ import redis.asyncio as redis
 
 from perf.pool import ConnectionAdapter, PoolClosed, PoolConnectError, create_pool
 from perf.pool.asyncpg_adapter import server_connections
-from perf.pool.handles import Holder
+from perf.pool.slots import Holder
 
 
 async def test_idle_connections_are_closed_down_to_min_size(database_url: str, pg_conn: asyncpg.Connection) -> None:

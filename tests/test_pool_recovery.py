@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,3 +51,41 @@ async def test_pool_recovers_after_a_restart_and_respects_max_connections(tmp_pa
             assert big.stats().size <= 10 and big.stats().connect_errors == len(failures)
             samples = await sample_stats(big, seconds=0.2, every=0.05)
             assert list(samples.columns) == ["t", "size", "idle", "in_use", "waiting"] and len(samples) >= 4
+
+
+@pytest.mark.slow
+async def test_a_spare_connection_that_fails_to_open_is_logged_and_retried(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """PostgreSQL down: refilling to min_size fails, is logged, retried, and never kills a task."""
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: unhandled.append(context))
+    caplog.set_level(logging.WARNING, logger="perf.pool.pool")
+    try:
+        with EmbeddedPostgres(tmp_path / "pg") as server:
+            async with create_pool(server.url, min_size=2, max_size=4, timeout=2,
+                                   maintenance_interval=0.05) as pool:
+                await asyncio.to_thread(server.stop)
+                for _ in range(200):  # the sweep finds both connections lost, then refills and fails
+                    if pool.stats().connect_errors >= 4:
+                        break
+                    await asyncio.sleep(0.05)
+                down = pool.stats()
+                assert down.lost == 2 and down.connect_errors >= 4 and down.idle == 0
+                await asyncio.to_thread(server.start)
+                for _ in range(200):
+                    if pool.stats().idle == 2:
+                        break
+                    await asyncio.sleep(0.05)
+                async with pool.acquire() as conn:
+                    assert await conn.fetchval("SELECT 1") == 1
+                up = pool.stats()
+                assert up.size == 2 and up.created >= 4
+        gc.collect()  # a task that died with an exception reports it when collected
+    finally:
+        loop.set_exception_handler(previous)
+    retries = [r for r in caplog.records if "could not open a spare connection" in r.getMessage()]
+    assert len(retries) >= 4 and all(r.levelno == logging.WARNING for r in retries)
+    assert unhandled == []
+    assert not any("never retrieved" in r.getMessage() for r in caplog.records)

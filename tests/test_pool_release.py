@@ -42,14 +42,14 @@ async def test_abandoned_transaction_object_and_failed_transaction(database_url:
         assert pool.stats().rolled_back == 2
 
 
-async def test_clean_release_costs_no_round_trip(database_url: str) -> None:
-    async with create_pool(database_url, min_size=1, max_size=1) as pool:
+async def test_reset_none_costs_no_round_trip_and_keeps_session_state(database_url: str) -> None:
+    async with create_pool(database_url, min_size=1, max_size=1, reset="none") as pool:
         async with pool.acquire() as conn:
             await conn.execute("SET application_name = 'kept'")
         async with pool.acquire() as conn:
             # no RESET ALL on release (unlike asyncpg's default pool): session state survives
             assert await conn.fetchval("SHOW application_name") == "kept"
-        assert pool.stats().rolled_back == 0
+        assert pool.stats().rolled_back == 0 and pool.stats().session_resets == 0
 
 
 async def test_reset_callback_runs_and_a_failing_reset_discards(database_url: str) -> None:
@@ -62,7 +62,7 @@ async def test_reset_callback_runs_and_a_failing_reset_discards(database_url: st
             raise RuntimeError("reset failed")
         await conn.execute("RESET ALL")
 
-    async with create_pool(database_url, min_size=1, max_size=1, reset=reset) as pool:
+    async with create_pool(database_url, min_size=1, max_size=1, reset=reset) as pool:  # a custom reset
         async with pool.acquire() as conn:
             first_pid = conn.get_server_pid()
             await conn.execute("SET application_name = 'dirty'")

@@ -36,6 +36,21 @@ class ConnectionAdapter(Generic[C]):
     async def rollback(self, conn: C) -> None:
         """Roll back the open transaction on ``conn``."""
 
+    def session_changed(self, conn: C) -> bool:
+        """True when the borrower may have changed session state (the pool's ``reset="session"``).
+
+        The default cannot tell, so it says True: ``"session"`` then resets on every release.
+        """
+        return True
+
+    async def reset_session(self, conn: C) -> None:
+        """Roll back an open transaction and restore session state, in as few round trips as possible.
+
+        The default only rolls back (a resource without session state).
+        """
+        if self.in_transaction(conn):
+            await self.rollback(conn)
+
     async def check(self, conn: C) -> None:
         """A cheap round trip proving ``conn`` works; raise if it does not."""
 

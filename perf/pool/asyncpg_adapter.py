@@ -1,9 +1,10 @@
-"""asyncpg hooks for :class:`~perf.pool.pool.Pool`: connect, close, broken and in-transaction checks.
+"""asyncpg hooks for :class:`~perf.pool.pool.Pool`: connect, close, broken and in-transaction
+checks, and the session reset.
 
-Unlike ``asyncpg.create_pool``'s default, releasing a connection costs no round trip
-unless the borrower left a transaction open (then it is rolled back), like psycopg_pool.
-Session state a borrower changed (``SET``, prepared statements, ``LISTEN``) survives;
-pass ``reset=`` to the pool if your code changes it.
+Connections are :class:`~perf.pool.session.SessionTrackingConnection`, so the pool's
+``reset="session"`` knows which borrower changed session state; only those pay for
+asyncpg's reset query (``pg_advisory_unlock_all()``, ``CLOSE ALL``, ``UNLISTEN *``,
+``RESET ALL``), sent in one round trip with the rollback when one is needed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from perf.pool.adapter import ConnectionAdapter
+from perf.pool.session import SessionTrackingConnection
 
 
 class AsyncpgAdapter(ConnectionAdapter[asyncpg.Connection]):
@@ -21,6 +23,8 @@ class AsyncpgAdapter(ConnectionAdapter[asyncpg.Connection]):
 
     ``init`` (async, takes the new connection) runs once per connection, e.g. to register
     type codecs; if it fails or is cancelled the connection is closed, never leaked.
+    A ``connection_class`` that is not a :class:`SessionTrackingConnection` subclass
+    works, but then ``reset="session"`` cannot tell and resets on every release.
     """
 
     def __init__(self, dsn: str, *, init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
@@ -32,7 +36,7 @@ class AsyncpgAdapter(ConnectionAdapter[asyncpg.Connection]):
             raise TypeError(f"init must be an async callable taking the connection, got {init!r}")
         self.dsn = dsn
         self.init = init
-        self.connect_kwargs = connect_kwargs
+        self.connect_kwargs = {"connection_class": SessionTrackingConnection, **connect_kwargs}
 
     async def connect(self) -> asyncpg.Connection:
         """Open a connection with ``asyncpg.connect(dsn, **connect_kwargs)``, then run ``init``."""
@@ -55,7 +59,8 @@ class AsyncpgAdapter(ConnectionAdapter[asyncpg.Connection]):
 
     def is_broken(self, conn: asyncpg.Connection) -> bool:
         """True once the socket closed (server restart, ``pg_terminate_backend``, network)."""
-        return conn.is_closed()
+        closed: bool = conn.is_closed()
+        return closed
 
     def in_transaction(self, conn: asyncpg.Connection) -> bool:
         """True when ``conn`` needs cleaning: an open (or failed) transaction, or a query
@@ -71,6 +76,24 @@ class AsyncpgAdapter(ConnectionAdapter[asyncpg.Connection]):
         conn._top_xact = None  # a Transaction object the borrower abandoned
         if conn.is_in_transaction():
             await conn.execute("ROLLBACK")
+
+    def session_changed(self, conn: asyncpg.Connection) -> bool:
+        """True once the borrower sent a statement that can change session state."""
+        return getattr(conn, "session_changed", True) is not False
+
+    async def reset_session(self, conn: asyncpg.Connection) -> None:
+        """Roll back (if needed) and run asyncpg's reset query, in one round trip."""
+        if conn._protocol._is_cancelling():
+            await conn._protocol._wait_for_cancellation()
+        conn._top_xact = None
+        conn._listeners.clear()  # UNLISTEN * below drops them on the server: as asyncpg's pool does
+        conn._log_listeners.clear()
+        query = conn.get_reset_query()
+        if conn.is_in_transaction():
+            query = "ROLLBACK;\n" + query
+        await conn.execute(query)
+        if isinstance(conn, SessionTrackingConnection):
+            conn.session_changed = False
 
     async def check(self, conn: asyncpg.Connection) -> None:
         """``SELECT 1`` (raises when the server is gone)."""

@@ -1,5 +1,5 @@
 """Race connection strategies on the same query: connect per request, the seed's pool,
-:mod:`perf.pool`, and asyncpg's pool (default reset, and a no-op reset).
+:mod:`perf.pool` in each reset mode, and asyncpg's pool (default reset, and a no-op reset).
 
 Used by ``notebooks/03_pool.ipynb`` and ``python -m perf.bench.pool``.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,15 +16,27 @@ import asyncpg
 import pandas as pd
 
 from perf.measure.latency import LatencyHistogram
-from perf.pool import create_pool
+from perf.pool import ResetMode, create_pool
 from perf.pool.naive import SeedPoolTypoFixed
 
 CONNECT = "connect per request"
 SEED = "seed pool (typo fixed)"
-OURS = "perf.pool"
-ASYNCPG = "asyncpg pool"
+OURS_NONE = "perf.pool, reset=none"
+OURS = "perf.pool, reset=session"  # the default
+OURS_ALWAYS = "perf.pool, reset=always"
+ASYNCPG = "asyncpg pool, default reset"
 ASYNCPG_NO_RESET = "asyncpg pool, no-op reset"
-STRATEGIES: tuple[str, ...] = (CONNECT, SEED, OURS, ASYNCPG, ASYNCPG_NO_RESET)
+STRATEGIES: tuple[str, ...] = (CONNECT, SEED, OURS_NONE, OURS, OURS_ALWAYS, ASYNCPG, ASYNCPG_NO_RESET)
+OUR_MODES: dict[str, ResetMode] = {OURS_NONE: "none", OURS: "session", OURS_ALWAYS: "always"}
+WHAT_IS_RESET: dict[str, str] = {
+    CONNECT: "nothing to reset: every query gets a new session",
+    SEED: "nothing: a connection goes back as it is, even inside a transaction",
+    OURS_NONE: "rolls back an open transaction; session state (SET, advisory locks, LISTEN) leaks",
+    OURS: "rolls back; RESET ALL, advisory unlock, UNLISTEN, CLOSE ALL only after session-changing SQL",
+    OURS_ALWAYS: "rolls back; RESET ALL, advisory unlock, UNLISTEN, CLOSE ALL on every release",
+    ASYNCPG: "rolls back; RESET ALL, advisory unlock, UNLISTEN, CLOSE ALL on every release",
+    ASYNCPG_NO_RESET: "rolls back an open transaction; session state leaks",
+}
 QUERY = "SELECT $1::int"
 
 
@@ -76,8 +88,9 @@ class Contenders:
                 self._closers.append(seed.close_everything)
                 await seed.initialize()
                 self._contenders[name] = Contender(name, seed.acquire, seed.release)
-            elif name == OURS:
-                pool = await create_pool(self.dsn, min_size=size, max_size=size, server_settings=self._settings)
+            elif name in OUR_MODES:
+                pool = await create_pool(self.dsn, min_size=size, max_size=size, reset=OUR_MODES[name],
+                                         server_settings=self._settings)
                 self._closers.append(pool.close)
                 self._contenders[name] = Contender(name, pool.acquire, pool.release)
             else:
@@ -106,7 +119,7 @@ class Contenders:
     def __getitem__(self, name: str) -> Contender:
         return self._contenders[name]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Contender]:
         return iter(self._contenders.values())
 
 
@@ -195,7 +208,8 @@ async def race(contenders: Contenders, *, concurrencies: Sequence[int], rounds: 
         raise ValueError(f"rounds must be >= 1, got {rounds!r}")
     rng = random.Random(seed)
     names = [c.name for c in contenders]
-    rows, waits = [], {}
+    rows: list[tuple[int, int, str, int, float, float]] = []
+    waits: dict[tuple[str, int], LatencyHistogram] = {}
     for rnd in range(rounds):
         for conc in concurrencies:
             for name in rng.sample(names, len(names)):
@@ -206,3 +220,25 @@ async def race(contenders: Contenders, *, concurrencies: Sequence[int], rounds: 
                 waits[key] = waits[key].merge(burst.waits) if key in waits else burst.waits
     frame = pd.DataFrame(rows, columns=["round", "concurrency", "strategy", "queries", "seconds", "qps"])
     return RaceResult(frame, waits)
+
+
+def compare(result: RaceResult, variant: str, baseline: str, concurrency: int) -> str:
+    """A sentence comparing ``variant``'s queries/s with ``baseline``'s, worded by the data.
+
+    "faster"/"slower" only when every round agrees; otherwise it says the rounds disagree.
+
+    >>> # e.g. "`perf.pool, reset=always` ran 0.47x the queries/s of `perf.pool, reset=none`
+    >>> # (per-round ratios 0.40-0.59): slower in every round"
+    """
+    rows = result.frame[result.frame["concurrency"] == concurrency]
+    wide = rows.pivot(index="round", columns="strategy", values="qps")
+    ratios = wide[variant] / wide[baseline]
+    med, lo, hi = float(ratios.median()), float(ratios.min()), float(ratios.max())
+    if lo > 1:
+        verdict = "faster in every round"
+    elif hi < 1:
+        verdict = "slower in every round"
+    else:
+        verdict = "no consistent difference: the rounds disagree"
+    return (f"`{variant}` ran {med:.2f}x the queries/s of `{baseline}` at concurrency {concurrency} "
+            f"(per-round ratios {lo:.2f}-{hi:.2f} over {len(ratios)} rounds): {verdict}")

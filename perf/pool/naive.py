@@ -36,11 +36,11 @@ class SeedPool:
         self.min_size = min_size
         self.max_size = max_size
         self.max_idle = max_idle
-        self.pool: Queue = Queue()
+        self.pool: Queue[Any] = Queue()
         self.size = 0
         self.lock = Lock()
-        self.in_use: set = set()
-        self.last_used: dict = {}
+        self.in_use: set[Any] = set()
+        self.last_used: dict[int, float] = {}
         self.created: list[Any] = []  # not in the seed: lets the demo close what leaked
 
     async def create_connection(self) -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+RESET_MODES = ("none", "session", "always")
+
 
 def check_number(name: str, value: object, *, minimum: float, allow_none: bool, hint: str) -> None:
     """Raise ``ValueError`` naming ``name`` unless ``value`` is a number >= ``minimum`` (or allowed None)."""
@@ -39,5 +41,6 @@ def validate_options(*, min_size: Any, max_size: Any, timeout: Any, max_waiting:
                   hint="pass seconds, or None to derive it from idle_timeout/max_lifetime")
     if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0 <= jitter < 1:
         raise ValueError(f"jitter must be a fraction in [0, 1), got {jitter!r}; 0.1 spreads expiry over 10%")
-    if reset is not None and not callable(reset):
-        raise TypeError(f"reset must be an async callable taking the connection, got {reset!r}")
+    if reset not in RESET_MODES and not callable(reset):
+        raise ValueError(f"reset must be one of {', '.join(map(repr, RESET_MODES))} or an async callable "
+                         f"taking the connection, got {reset!r}; \"session\" is the safe default")

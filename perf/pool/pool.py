@@ -1,79 +1,224 @@
-"""A correct, fast async connection pool (generic over the pooled resource).
+"""A correct, fast async connection pool (generic over the pooled resource), whole in one file.
 
 * Waiting never holds a lock: a releaser hands its connection straight to the first
   waiter's future (fair FIFO), so one slow caller delays nobody else.
 * ``release`` does its round trips (rollback, reset) under :func:`asyncio.shield`: a
   cancelled caller still returns or discards the connection, never leaks it.
-* Releasing a clean connection costs no round trip; one left inside a transaction is
-  rolled back (like psycopg_pool); a broken one is discarded and its slot reused.
+* A clean release costs no round trip; what else release does is the ``reset`` mode
+  (see :class:`Pool`); a broken connection is discarded and its slot reused.
 * Idle timeout and max lifetime (with jitter) are enforced by a background task and at
-  acquire time.
+  acquire time; a spare connection that fails to open is logged and retried by it.
+
+The slot bookkeeping (idle stack, borrowed map, waiters) is :class:`~perf.pool.slots.Slots`;
+this file holds everything that awaits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
 
 from perf.pool.adapter import ConnectionAdapter
 from perf.pool.errors import PoolClosed, PoolConnectError, PoolTimeout, PoolTooManyWaiters
-from perf.pool.handles import AcquireContext, Holder
-from perf.pool.lifecycle import PoolLifecycle
 from perf.pool.options import check_number, validate_options
+from perf.pool.slots import Holder, Slot, Slots
 from perf.pool.stats import PoolCounters, PoolStats, snapshot
-
-if TYPE_CHECKING:
-    from perf.pool.handles import CloseReport
 
 C = TypeVar("C")
 log = logging.getLogger(__name__)
-_SLOT = object()  # handed to a waiter instead of a connection: "a slot is free, open one"
+ResetMode = Literal["none", "session", "always"]
 _UNSET: Any = object()
 
 
-class Pool(PoolLifecycle[C]):
-    """An async pool of connections opened by ``adapter`` (see :func:`create_pool`).
+@dataclass(frozen=True)
+class CloseReport:
+    """What :meth:`Pool.close` found: whether every borrower returned in time, and who did not."""
+
+    graceful: bool
+    still_held: tuple[str, ...]
+    waited_seconds: float
+
+
+class AcquireContext(Generic[C]):
+    """``await pool.acquire()`` or ``async with pool.acquire() as conn``."""
+
+    __slots__ = ("_pool", "_timeout", "_conn")
+
+    def __init__(self, pool: Pool[C], timeout: float | None) -> None:
+        self._pool = pool
+        self._timeout = timeout
+        self._conn: C | None = None
+
+    def __await__(self) -> Generator[Any, None, C]:
+        return self._pool._acquire(self._timeout).__await__()
+
+    async def __aenter__(self) -> C:
+        self._conn = conn = await self._pool._acquire(self._timeout)
+        return conn
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._pool.release(conn)
+
+
+class Pool(Generic[C]):
+    """An async pool of connections opened by ``adapter`` (see :func:`~perf.pool.create_pool`).
 
     ``min_size``..``max_size`` connections; ``timeout`` bounds an acquire (seconds, None =
     wait forever); ``max_waiting`` rejects an acquire at once when that many callers
     already queue; ``idle_timeout`` closes connections idle that long (down to
     ``min_size``); ``max_lifetime`` replaces connections that old, each limit shortened
     by up to ``jitter`` (a fraction) so they do not expire together; ``health_check``
-    runs ``adapter.check`` on every acquire; ``reset`` (async, takes the connection) runs
-    on every release; ``maintenance_interval`` is the background sweep period.
+    runs ``adapter.check`` on every acquire; ``maintenance_interval`` is the background
+    sweep period; ``reset_timeout`` bounds release's round trips.
+
+    ``reset`` says what a returned connection is cleaned of before the next borrower:
+
+    * ``"none"``: an open (or failed) transaction is rolled back, nothing else. Session
+      state a borrower changed survives into the next borrow: ``SET statement_timeout``,
+      ``SET search_path``, session advisory locks, ``LISTEN``, temporary tables,
+      prepared statements. Fastest; right when your code never changes session state.
+    * ``"session"`` (default): as ``"none"``, and when the borrower ran a statement that
+      can change session state (``SET``/``RESET`` without ``LOCAL``, ``set_config``,
+      ``pg_advisory_lock``/``pg_try_advisory_lock``, ``LISTEN``, ``DECLARE``,
+      ``PREPARE``, ``CREATE TEMP``, ``DISCARD``), the adapter's session reset runs in the
+      same round trip as the rollback (for asyncpg: ``pg_advisory_unlock_all()``,
+      ``CLOSE ALL``, ``UNLISTEN *``, ``RESET ALL``; parameters return to the values the
+      connection was opened with). A release that changed nothing costs no round trip.
+      Not covered: a change made *inside* a server function (a PL/pgSQL body calling
+      ``set_config`` or taking an advisory lock), which the SQL text does not show; and
+      temporary tables and prepared statements are kept (``DISCARD ALL`` would drop
+      asyncpg's statement cache).
+    * ``"always"``: the same session reset on every release, whatever ran: one round trip
+      per release, and it covers changes made inside functions.
+    * an async callable ``reset(conn)``: your own cleanup, after the rollback, on every release.
+
+    A reset that fails or times out discards the connection (its slot is reused).
     """
 
     def __init__(self, adapter: ConnectionAdapter[C], *, min_size: int = 1, max_size: int = 10,
                  timeout: float | None = 30.0, max_waiting: int | None = None,
                  idle_timeout: float | None = 300.0, max_lifetime: float | None = 3600.0,
                  jitter: float = 0.1, health_check: bool = False,
-                 reset: Callable[[C], Awaitable[None]] | None = None, reset_timeout: float = 5.0,
+                 reset: ResetMode | Callable[[C], Awaitable[None]] = "session", reset_timeout: float = 5.0,
                  maintenance_interval: float | None = None) -> None:
         validate_options(min_size=min_size, max_size=max_size, timeout=timeout, max_waiting=max_waiting,
                          idle_timeout=idle_timeout, max_lifetime=max_lifetime, jitter=jitter,
                          reset=reset, reset_timeout=reset_timeout, maintenance_interval=maintenance_interval)
         self._adapter = adapter
-        self._min_size, self._max_size = min_size, max_size
+        self._slots: Slots[C] = Slots(min_size, max_size)
         self._timeout, self._max_waiting = timeout, max_waiting
         self._idle_timeout, self._max_lifetime, self._jitter = idle_timeout, max_lifetime, jitter
-        self._health_check, self._reset, self._reset_timeout = health_check, reset, reset_timeout
+        self._health_check, self._reset_timeout = health_check, reset_timeout
+        self._reset_mode: str = reset if isinstance(reset, str) else "custom"
+        self._reset_hook = None if isinstance(reset, str) else reset
         limits = [x for x in (idle_timeout, max_lifetime) if x]
         self._interval = maintenance_interval or min(max(min(limits, default=60.0) / 4, 0.05), 30.0)
-        self._idle: deque[Holder[C]] = deque()
-        self._in_use: dict[int, Holder[C]] = {}
-        self._waiters: deque[asyncio.Future[Any]] = deque()
-        self._size = 0
         self._state = "new"
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by open(): the hot paths skip the lookup
         self._counters = PoolCounters()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._maintenance: asyncio.Task[None] | None = None
         self._all_returned: asyncio.Future[None] | None = None
         self._closer: asyncio.Task[CloseReport] | None = None
 
-    # -- acquire -------------------------------------------------------------------------
+    # -- open and close --------------------------------------------------------------------
+
+    async def open(self) -> Pool[C]:
+        """Open ``min_size`` connections and start the maintenance task (idempotent)."""
+        if self._state in ("closing", "closed"):
+            raise PoolClosed("this pool is closed; create a new one with create_pool(...)")
+        if self._state == "new":
+            self._state = "open"
+            self._loop = loop = asyncio.get_running_loop()
+            self._maintenance = loop.create_task(self._maintain(), name="perf.pool maintenance")
+            count = self._slots.reserve(self._slots.min_size)
+            opened = await asyncio.gather(*(self._open_reserved(None) for _ in range(count)),
+                                          return_exceptions=True)
+            errors = [h for h in opened if isinstance(h, BaseException)]
+            for holder in opened:
+                if isinstance(holder, Holder):
+                    self._put_back(holder)
+            if errors:
+                await self.close(timeout=0)
+                raise errors[0]
+        return self
+
+    def __await__(self) -> Generator[Any, None, Pool[C]]:
+        return self.open().__await__()
+
+    async def __aenter__(self) -> Pool[C]:
+        return await self.open()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self, *, timeout: float = 10.0) -> CloseReport:
+        """Stop lending; wait up to ``timeout`` s for borrowed connections, then terminate them.
+
+        Returns a :class:`CloseReport`; connections still held at the deadline are named
+        in it (and logged as a warning). Waiting acquirers fail with :class:`PoolClosed`.
+        Calling it again (even concurrently) returns the same report; cancelling the
+        caller does not interrupt the close.
+        """
+        check_number("timeout", timeout, minimum=0, allow_none=False, hint="pass seconds to wait for borrowers")
+        if self._closer is None:
+            self._closer = asyncio.get_running_loop().create_task(self._close(timeout))
+        return await asyncio.shield(self._closer)
+
+    async def _close(self, timeout: float) -> CloseReport:
+        self._state = "closing"
+        slots = self._slots
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            await asyncio.gather(self._maintenance, return_exceptions=True)
+        slots.fail_waiters(PoolClosed("the pool was closed while this acquire waited"))
+        while slots.idle:
+            self._discard(slots.idle.pop(), replace=False)
+        still_held: tuple[str, ...] = ()
+        if slots.in_use:
+            self._all_returned = loop.create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._all_returned), timeout)
+            except TimeoutError:
+                now = loop.time()
+                still_held = tuple(f"{self._adapter.describe(h.conn)} held by "
+                                   f"{h.owner.get_name() if h.owner else 'no task'} "
+                                   f"for {now - h.acquired_at:.1f}s" for h in slots.in_use.values())
+                for holder in list(slots.in_use.values()):
+                    slots.forget(holder)
+                    holder.gone = True  # a release still running for it must not count it again
+                    self._adapter.terminate(holder.conn)
+                    self._counters.closed += 1
+                    slots.size -= 1
+                log.warning("pool closed with %d connection(s) still borrowed, terminated: %s",
+                            len(still_held), "; ".join(still_held))
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        self._state = "closed"
+        return CloseReport(graceful=not still_held, still_held=still_held, waited_seconds=loop.time() - started)
+
+    def terminate(self) -> None:
+        """Close every connection at once, without waiting for borrowers (last resort)."""
+        self._state = "closed"
+        slots = self._slots
+        for task in [self._maintenance, *self._tasks]:
+            if task is not None:
+                task.cancel()
+        for holder in [*slots.idle, *slots.in_use.values()]:
+            self._adapter.terminate(holder.conn)
+        slots.idle.clear()
+        slots.in_use.clear()
+        slots.size = 0
+        slots.fail_waiters(PoolClosed("the pool was terminated while this acquire waited"))
+
+    # -- acquire ---------------------------------------------------------------------------
 
     def acquire(self, *, timeout: float | None = _UNSET) -> AcquireContext[C]:
         """Borrow a connection: ``conn = await pool.acquire()`` or ``async with pool.acquire() as conn``.
@@ -81,22 +226,25 @@ class Pool(PoolLifecycle[C]):
         ``timeout`` (seconds) overrides the pool's; raises :class:`PoolTimeout`,
         :class:`PoolTooManyWaiters`, :class:`PoolClosed` or :class:`PoolConnectError`.
         """
-        if timeout is not _UNSET:
-            check_number("timeout", timeout, minimum=0, allow_none=True, hint="pass seconds or None")
-        return AcquireContext(self, self._timeout if timeout is _UNSET else timeout)
+        if timeout is _UNSET:
+            return AcquireContext(self, self._timeout)
+        check_number("timeout", timeout, minimum=0, allow_none=True, hint="pass seconds or None")
+        return AcquireContext(self, timeout)
 
     async def _acquire(self, timeout: float | None) -> C:
         if self._state != "open":
             if self._state == "new":
                 raise PoolClosed("the pool is not open yet: use `await create_pool(...)` or `async with`")
             raise PoolClosed("this pool is closed; create a new one with create_pool(...)")
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None  # set by open()
         started = loop.time()
-        if not self._waiters and not self._health_check:
-            holder = self._pop_idle(started)
+        slots = self._slots
+        if not slots.waiters and not self._health_check:
+            holder = self._take_usable(started)
             if holder is not None:  # the fast path: no await, no bookkeeping beyond counters
                 holder.acquired_at = started
-                holder.owner = asyncio.current_task()
+                holder.owner = asyncio.current_task(loop)
                 self._counters.acquired += 1
                 self._counters.immediate += 1
                 return holder.conn
@@ -121,70 +269,56 @@ class Pool(PoolLifecycle[C]):
                     continue
             now = loop.time()
             holder.acquired_at = now
-            holder.owner = asyncio.current_task()
+            holder.owner = asyncio.current_task(loop)
             self._counters.acquired += 1
             self._counters.record_wait(now - started)
             return holder.conn
 
     async def _get_holder(self, loop: asyncio.AbstractEventLoop, deadline: float | None,
                           timeout: float | None) -> Holder[C]:
-        if not self._waiters:
-            holder = self._pop_idle(loop.time())
+        slots = self._slots
+        if not slots.waiters:
+            holder = self._take_usable(loop.time())
             if holder is not None:
                 return holder
-            if self._size < self._max_size:
-                self._size += 1
+            if slots.reserve(1):
                 return await self._open_reserved(deadline, timeout)
-        if self._max_waiting is not None and len(self._waiters) >= self._max_waiting:
+        if self._max_waiting is not None and len(slots.waiters) >= self._max_waiting:
             self._counters.rejected += 1
-            raise PoolTooManyWaiters(f"{len(self._waiters)} callers already wait for a connection "
+            raise PoolTooManyWaiters(f"{len(slots.waiters)} callers already wait for a connection "
                                      f"(max_waiting={self._max_waiting}); shed load or raise max_size")
-        fut: asyncio.Future[Any] = loop.create_future()
-        self._waiters.append(fut)
+        fut = slots.wait(loop)
         try:
             async with asyncio.timeout_at(deadline):
                 got = await fut
         except BaseException as exc:
             if fut.done() and not fut.cancelled() and fut.exception() is None:
-                self._hand_back(fut.result())  # handed over as we were cancelled: give it on
+                self._hand_on(fut.result())  # handed over as we were cancelled: give it on
             else:
-                fut.cancel()
-                try:
-                    self._waiters.remove(fut)
-                except ValueError:
-                    pass
+                slots.stop_waiting(fut)
             if isinstance(exc, TimeoutError):
                 self._counters.acquire_timeouts += 1
-                raise PoolTimeout(f"no connection free within timeout={timeout}s (max_size={self._max_size}, "
-                                  f"{len(self._waiters)} still waiting); raise max_size or timeout, "
+                raise PoolTimeout(f"no connection free within timeout={timeout}s (max_size={slots.max_size}, "
+                                  f"{len(slots.waiters)} still waiting); raise max_size or timeout, "
                                   "or hold connections for less time") from None
             raise
-        if got is _SLOT:
+        if isinstance(got, Slot):
             return await self._open_reserved(deadline, timeout)
         return got
 
-    def _pop_idle(self, now: float) -> Holder[C] | None:
-        while self._idle:
-            holder = self._idle.pop()  # LIFO: the warmest; the coldest age out at the far end
-            reason = holder.unusable(now, broken=self._adapter.is_broken(holder.conn),
-                                     may_shrink=self._size > self._min_size)
+    def _take_usable(self, now: float) -> Holder[C] | None:
+        """An idle connection fit to lend, discarding the broken and expired ones met on the way."""
+        slots, adapter = self._slots, self._adapter
+        while (holder := slots.take_idle()) is not None:
+            reason = holder.unusable(now, broken=adapter.is_broken(holder.conn), may_shrink=slots.may_shrink)
             if reason is None:
-                self._in_use[id(holder.conn)] = holder
                 return holder
-            self._count(reason)
+            setattr(self._counters, reason, getattr(self._counters, reason) + 1)
             self._discard(holder, replace=False)
         return None
 
-    def _count(self, counter: str) -> None:
-        setattr(self._counters, counter, getattr(self._counters, counter) + 1)
-
-    def _reserve(self, count: int) -> range:
-        count = max(0, min(count, self._max_size - self._size))
-        self._size += count
-        return range(count)
-
     async def _open_reserved(self, deadline: float | None, timeout: float | None = None) -> Holder[C]:
-        """Open a connection into a slot already counted in ``_size``; free the slot on failure."""
+        """Open a connection into a slot already reserved; free the slot on failure."""
         try:
             async with asyncio.timeout_at(deadline):
                 conn = await self._adapter.connect()
@@ -198,46 +332,54 @@ class Pool(PoolLifecycle[C]):
                 raise PoolConnectError(f"could not open a connection: {exc}") from exc
             raise
         self._counters.created += 1
-        now = asyncio.get_running_loop().time()
-        holder = Holder(conn, now, self._max_lifetime, self._idle_timeout, self._jitter)
-        self._in_use[id(conn)] = holder
+        holder = Holder(conn, asyncio.get_running_loop().time(), self._max_lifetime, self._idle_timeout,
+                        self._jitter)
+        self._slots.lend(holder)
         return holder
 
-    # -- release -------------------------------------------------------------------------
+    # -- release ---------------------------------------------------------------------------
 
     async def release(self, conn: C) -> None:
-        """Give ``conn`` back; rolls back a transaction left open, discards a broken connection.
+        """Give ``conn`` back; cleans it as the pool's ``reset`` mode says, discards a broken one.
 
         Safe under cancellation: the round trips run shielded, so the connection is
         returned or discarded even if the caller is cancelled meanwhile.
         """
-        holder = self._in_use.get(id(conn))
-        if holder is None or holder.conn is not conn or holder.releasing:
+        holder = self._slots.borrowed(conn)
+        if holder is None or holder.releasing:
             if self._state in ("closing", "closed"):
                 return  # close() already terminated it
             raise ValueError(f"release(conn): {conn!r} is not borrowed from this pool "
                              "(released twice, or acquired elsewhere)")
-        adapter = self._adapter
-        if (self._reset is None and not adapter.is_broken(conn) and not adapter.in_transaction(conn)
-                and (holder.expires_at is None or asyncio.get_running_loop().time() < holder.expires_at)):
-            self._put_back(holder)  # nothing to await: cannot be interrupted
-            return
+        adapter, mode = self._adapter, self._reset_mode
+        if (not adapter.is_broken(conn) and not adapter.in_transaction(conn)
+                and (mode == "none" or (mode == "session" and not adapter.session_changed(conn)))
+                and self._state == "open" and self._loop is not None):
+            now = self._loop.time()
+            if holder.expires_at is None or now < holder.expires_at:
+                self._slots.put_back(holder, now)  # the fast path: nothing to await, cannot be interrupted
+                return
         holder.releasing = True
         await asyncio.shield(self._spawn(self._release_slow(holder)))
 
     async def _release_slow(self, holder: Holder[C]) -> None:
-        conn, adapter = holder.conn, self._adapter
+        conn, adapter, mode = holder.conn, self._adapter, self._reset_mode
         if adapter.is_broken(conn):
             self._counters.lost += 1
             self._discard(holder)
             return
         try:
             async with asyncio.timeout(self._reset_timeout):
-                if adapter.in_transaction(conn):
+                in_transaction = adapter.in_transaction(conn)
+                if mode == "always" or (mode == "session" and adapter.session_changed(conn)):
+                    await adapter.reset_session(conn)
+                    self._counters.session_resets += 1
+                elif in_transaction:
                     await adapter.rollback(conn)
+                if in_transaction:
                     self._counters.rolled_back += 1
-                if self._reset is not None:
-                    await self._reset(conn)
+                if self._reset_hook is not None:
+                    await self._reset_hook(conn)
         except Exception as exc:
             log.info("discarding %s: cleanup on release failed: %r", adapter.describe(conn), exc)
             self._counters.lost += 1
@@ -253,22 +395,13 @@ class Pool(PoolLifecycle[C]):
     def _put_back(self, holder: Holder[C]) -> None:
         if holder.gone:
             return
-        self._in_use.pop(id(holder.conn), None)
-        holder.owner = None
         if self._state != "open":
             self._discard(holder, replace=False)
             return
-        holder.idle_since = asyncio.get_running_loop().time()
-        while self._waiters:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                self._in_use[id(holder.conn)] = holder
-                fut.set_result(holder)
-                return
-        self._idle.append(holder)
+        self._slots.put_back(holder, asyncio.get_running_loop().time())
 
-    def _hand_back(self, got: Any) -> None:
-        if got is _SLOT:
+    def _hand_on(self, got: Holder[C] | Slot) -> None:
+        if isinstance(got, Slot):
             self._slot_freed()
         else:
             self._put_back(got)
@@ -278,7 +411,7 @@ class Pool(PoolLifecycle[C]):
         if holder.gone:
             return
         holder.gone = True
-        self._in_use.pop(id(holder.conn), None)
+        self._slots.forget(holder)
         if graceful and not self._adapter.is_broken(holder.conn):
             self._spawn(self._close_conn(holder.conn))
         else:
@@ -289,13 +422,12 @@ class Pool(PoolLifecycle[C]):
             self._replenish()
 
     def _slot_freed(self) -> None:
-        while self._waiters and self._state == "open":
-            fut = self._waiters.popleft()
-            if not fut.done():
-                fut.set_result(_SLOT)  # the waiter opens the replacement itself
-                return
-        self._size -= 1
-        if not self._in_use and self._all_returned is not None and not self._all_returned.done():
+        slots = self._slots
+        if self._state == "open":
+            slots.free_slot()  # to a waiter, who opens the replacement itself
+        else:
+            slots.size -= 1
+        if not slots.in_use and self._all_returned is not None and not self._all_returned.done():
             self._all_returned.set_result(None)
 
     async def _close_conn(self, conn: C) -> None:
@@ -305,12 +437,64 @@ class Pool(PoolLifecycle[C]):
             self._adapter.terminate(conn)
         self._counters.closed += 1
 
-    # -- introspection -------------------------------------------------------------------
+    # -- maintenance -----------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _replenish(self) -> None:
+        slots = self._slots
+        if self._state == "open" and not slots.waiters:
+            for _ in range(slots.reserve(slots.min_size - slots.size)):
+                self._spawn(self._open_spare())
+
+    async def _open_spare(self) -> None:
+        """Open a connection towards ``min_size``; on failure log it: the next sweep retries."""
+        try:
+            holder = await self._open_reserved(None)
+        except PoolConnectError as exc:
+            log.warning("could not open a spare connection (retrying every %.2gs): %s",
+                        self._interval, exc.__cause__)
+            return
+        self._put_back(holder)
+
+    async def _maintain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._interval)
+            self.sweep(loop.time())
+
+    def sweep(self, now: float | None = None) -> None:
+        """Close idle connections past their idle or lifetime limit, then refill to ``min_size``.
+
+        The background task calls this every ``maintenance_interval``; acquire applies the
+        same limits to the connection it is about to hand out.
+        """
+        now = asyncio.get_running_loop().time() if now is None else now
+        slots = self._slots
+        for holder in list(slots.idle):  # oldest first
+            reason = holder.unusable(now, broken=self._adapter.is_broken(holder.conn), may_shrink=slots.may_shrink)
+            if reason is not None:
+                slots.idle.remove(holder)
+                setattr(self._counters, reason, getattr(self._counters, reason) + 1)
+                self._discard(holder, replace=False)
+        self._replenish()
+
+    # -- introspection ---------------------------------------------------------------------
 
     def stats(self) -> PoolStats:
         """A snapshot: size, idle, in use, waiting, wait percentiles and lifetime counters."""
-        return snapshot(self._counters, min_size=self._min_size, max_size=self._max_size, size=self._size,
-                        idle=len(self._idle), in_use=len(self._in_use), waiting=len(self._waiters))
+        slots = self._slots
+        return snapshot(self._counters, min_size=slots.min_size, max_size=slots.max_size, size=slots.size,
+                        idle=len(slots.idle), in_use=len(slots.in_use), waiting=len(slots.waiters))
+
+    @property
+    def reset(self) -> str:
+        """The reset mode: ``"none"``, ``"session"``, ``"always"`` or ``"custom"`` (a callable)."""
+        return self._reset_mode
 
     @property
     def closed(self) -> bool:
@@ -318,5 +502,6 @@ class Pool(PoolLifecycle[C]):
         return self._state in ("closing", "closed")
 
     def __repr__(self) -> str:
-        return (f"<Pool {self._state} size={self._size} idle={len(self._idle)} in_use={len(self._in_use)} "
-                f"waiting={len(self._waiters)} max_size={self._max_size}>")
+        slots = self._slots
+        return (f"<Pool {self._state} reset={self._reset_mode} size={slots.size} idle={len(slots.idle)} "
+                f"in_use={len(slots.in_use)} waiting={len(slots.waiters)} max_size={slots.max_size}>")

@@ -18,6 +18,7 @@ class PoolCounters:
     expired_idle: int = 0
     expired_lifetime: int = 0
     rolled_back: int = 0
+    session_resets: int = 0
     acquire_timeouts: int = 0
     rejected: int = 0
     connect_errors: int = 0
@@ -54,6 +55,7 @@ class PoolStats:
     expired_idle: int
     expired_lifetime: int
     rolled_back: int
+    session_resets: int
     acquire_timeouts: int
     rejected: int
     connect_errors: int

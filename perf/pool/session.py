@@ -1,0 +1,69 @@
+"""Tell from a statement's text whether it can change session state, and an asyncpg
+connection that remembers it, so a pool resets only the connections that need it.
+
+Session state is what outlives a transaction: parameters set without ``LOCAL``
+(``SET search_path``, ``set_config(..., false)``), session advisory locks, ``LISTEN``,
+cursors ``WITH HOLD``, prepared statements, temporary tables. A statement that merely
+*mentions* such a word (``UPDATE t SET x = 1``) is told apart by position: ``SET`` and
+friends only count at the start of a statement. False positives cost one reset; a
+change made inside a server function is invisible here (use the pool's ``reset="always"``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import asyncpg
+
+_SESSION_SQL = re.compile(
+    r"""(?:^|;)\s*(?:SET\s+(?!LOCAL\b|TRANSACTION\b|CONSTRAINTS\b)|RESET\b|LISTEN\b|DECLARE\b|PREPARE\b|DISCARD\b
+        |CREATE\s+(?:(?:GLOBAL|LOCAL)\s+)?TEMP)
+      | \bset_config\s*\(
+      | \bpg_(?:try_)?advisory_lock""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_seen: dict[str, bool] = {}  # query text -> changes session? (the same texts repeat: cache them)
+_SEEN_LIMIT = 4096
+
+
+def changes_session(query: str) -> bool:
+    """True when ``query`` can change session state (see the module docstring).
+
+    >>> changes_session("SET statement_timeout = '1s'"), changes_session("UPDATE t SET x = 1")
+    (True, False)
+    >>> changes_session("SELECT pg_advisory_lock(1)"), changes_session("SET LOCAL work_mem = '8MB'")
+    (True, False)
+    """
+    found = _seen.get(query)
+    if found is None:
+        found = _SESSION_SQL.search(query) is not None
+        if len(_seen) >= _SEEN_LIMIT:
+            _seen.clear()
+        _seen[query] = found
+    return found
+
+
+class SessionTrackingConnection(asyncpg.Connection):  # type: ignore[misc]
+    """An asyncpg connection whose ``session_changed`` turns True once a statement that
+    can change session state is sent (through any query method); the pool clears it on reset.
+    """
+
+    __slots__ = ("session_changed",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.session_changed = False
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
+        """:meth:`asyncpg.Connection.execute`, noting a session change (the simple-protocol path)."""
+        if not self.session_changed and changes_session(query):
+            self.session_changed = True
+        result: str = await super().execute(query, *args, timeout=timeout)
+        return result
+
+    async def _get_statement(self, query: str, timeout: float | None, **kwargs: Any) -> Any:
+        # every prepared-statement path (fetch*, execute with args, prepare, cursor) goes through here
+        if not self.session_changed and changes_session(query):
+            self.session_changed = True
+        return await super()._get_statement(query, timeout, **kwargs)

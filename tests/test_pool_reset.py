@@ -1,0 +1,109 @@
+"""perf.pool's reset modes: what a borrower's session changes leave for the next borrower."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from perf.pool import Pool, create_pool
+from perf.pool.session import changes_session
+
+
+async def _dirty(conn: asyncpg.Connection, schema: str) -> None:
+    """What a careless borrower leaves behind: two settings and a session advisory lock."""
+    await conn.execute("SET statement_timeout = '1234ms'")
+    await conn.execute(f"SET search_path = {schema}")
+    await conn.execute("SELECT pg_advisory_lock(424242)")
+
+
+async def _session_state(conn: asyncpg.Connection) -> tuple[str, str, int]:
+    return (await conn.fetchval("SHOW statement_timeout"), await conn.fetchval("SHOW search_path"),
+            await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"))
+
+
+async def _next_borrower_sees(pool: Pool[asyncpg.Connection], schema: str) -> tuple[str, str, int]:
+    async with pool.acquire() as conn:
+        clean = await _session_state(conn)
+        await _dirty(conn, schema)
+    async with pool.acquire() as conn:
+        assert pool.stats().created == 1  # the same connection, handed to the next borrower
+        return clean + await _session_state(conn)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("mode", ["session", "always"])
+async def test_safe_modes_clear_settings_search_path_and_advisory_locks(database_url: str, pg_schema: str,
+                                                                         mode: str) -> None:
+    async with create_pool(database_url, min_size=1, max_size=1, reset=mode) as pool:  # type: ignore[arg-type]
+        seen = await _next_borrower_sees(pool, pg_schema)
+        assert seen[3:] == seen[:3]  # exactly what a fresh connection has
+        assert seen[3] == "0" and pg_schema not in seen[4] and seen[5] == 0
+    # "session" reset only after the dirty borrow; "always" after the clean one too
+    assert pool.stats().session_resets == (1 if mode == "session" else 2)
+
+
+async def test_none_mode_leaks_session_state_to_the_next_borrower(database_url: str, pg_schema: str) -> None:
+    async with create_pool(database_url, min_size=1, max_size=1, reset="none") as pool:
+        seen = await _next_borrower_sees(pool, pg_schema)
+        assert seen[3:] == ("1234ms", pg_schema, 1)
+        assert pool.stats().session_resets == 0
+
+
+async def test_session_mode_keeps_connection_defaults_and_rolls_back_in_the_same_trip(
+        database_url: str, pg_schema: str) -> None:
+    async with create_pool(database_url, min_size=1, max_size=1, reset="session",
+                           server_settings={"search_path": pg_schema}) as pool:
+        async with pool.acquire() as conn:
+            await conn.execute("BEGIN")
+            await conn.fetchval("SELECT set_config('search_path', 'public', false)")
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SHOW search_path") == pg_schema  # the connection's own setting
+        stats = pool.stats()
+        assert (stats.rolled_back, stats.session_resets, stats.created) == (1, 1, 1)
+
+
+async def test_session_mode_resets_only_after_session_changing_sql(database_url: str) -> None:
+    async with create_pool(database_url, min_size=1, max_size=1, reset="session") as pool:
+        for _ in range(20):
+            async with pool.acquire() as conn:
+                await conn.fetchval("SELECT $1::int", 1)
+                await conn.execute("SELECT 1")
+        assert pool.stats().session_resets == 0
+        async with pool.acquire() as conn:
+            await conn.execute("SET LOCAL work_mem = '8MB'")  # transaction-scoped: no reset needed
+        assert pool.stats().session_resets == 0
+        async with pool.acquire() as conn:
+            await conn.fetchval("SELECT pg_try_advisory_lock($1)", 7)
+        assert pool.stats().session_resets == 1
+
+
+async def test_a_change_hidden_in_a_function_needs_always(database_url: str, pg_schema: str) -> None:
+    """The documented gap of "session": SQL text that does not show the change."""
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f"CREATE FUNCTION {pg_schema}.sneaky() RETURNS int LANGUAGE sql AS "
+                            "$$ SELECT set_config('statement_timeout', '777ms', false); SELECT 1 $$")
+        for mode, expected in (("session", "777ms"), ("always", "0")):
+            async with create_pool(database_url, min_size=1, max_size=1, reset=mode) as pool:  # type: ignore[arg-type]
+                async with pool.acquire() as conn:
+                    await conn.fetchval(f"SELECT {pg_schema}.sneaky()")
+                async with pool.acquire() as conn:
+                    assert await conn.fetchval("SHOW statement_timeout") == expected, mode
+    finally:
+        await admin.close()
+
+
+def test_changes_session_reads_statement_starts() -> None:
+    changing = ["SET statement_timeout = 5", "  set search_path to x", "SELECT 1; SET work_mem = '1MB'",
+                "RESET ALL", "LISTEN chan", "SELECT set_config('a.b', 'c', false)", "select pg_advisory_lock(1)",
+                "SELECT pg_try_advisory_lock_shared(1)", "CREATE TEMP TABLE t (x int)", "PREPARE p AS SELECT 1",
+                "DECLARE c CURSOR WITH HOLD FOR SELECT 1", "SET SESSION AUTHORIZATION bob"]
+    plain = ["SELECT 1", "UPDATE t SET x = 1", "SET LOCAL work_mem = '1MB'", "SET TRANSACTION READ ONLY",
+             "SELECT pg_advisory_xact_lock(1)", "INSERT INTO settings (reset) VALUES (1)", "BEGIN", "COMMIT"]
+    assert [q for q in changing if not changes_session(q)] == []
+    assert [q for q in plain if changes_session(q)] == []
+
+
+async def test_reset_names_the_modes_when_wrong(database_url: str) -> None:
+    with pytest.raises(ValueError, match="reset must be one of 'none', 'session', 'always'"):
+        create_pool(database_url, reset="full")  # type: ignore[arg-type]
