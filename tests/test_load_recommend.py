@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from perf.load.recommend import Measurements, measurements_from, recommend
+from perf.load.analysis.recommend import Measurements, measurements_from, recommend
 from perf.load.results import LoadResult
 
 

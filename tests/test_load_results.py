@@ -36,16 +36,21 @@ def test_merged_percentiles_come_from_the_union_not_the_average() -> None:
 
 def test_json_round_trip_keeps_everything() -> None:
     result = _result([0.001, 0.002, 0.5], status=500)
-    result.record_error("ep", "timeout", 1.2)
-    result.late, result.dropped, result.offered_rate = 3, 4, 100.0
+    result.record_error("ep", "reset", 1.2)
+    result.record_given_up("ep", 1.0, 1.5, dropped=False)
+    result.record_given_up("ep", 2.0, 1.9, dropped=True)
+    result.late, result.offered_rate, result.scheduled = 3, 100.0, 6
     back = LoadResult.from_dict(result.to_dict())
     assert back.overall().percentiles() == result.overall().percentiles()
     assert back.status_counts == {500: 3}
-    assert back.errors == {"ep: timeout": 1}
+    assert back.errors == {"ep: reset": 1}
     assert back.series == result.series
-    assert (back.late, back.dropped, back.offered_rate) == (3, 4, 100.0)
+    assert (back.late, back.timed_out, back.dropped, back.offered_rate) == (3, 1, 1, 100.0)
+    assert back.scheduled == back.accounted == 6
+    back.check_accounting()
     assert back.error_rate == 1.0
-    assert result.to_dict()["summary"]["completed"] == 3
+    summary = result.to_dict()["summary"]
+    assert (summary["completed"], summary["failed"], summary["timed_out"], summary["dropped"]) == (0, 4, 1, 1)
 
 
 def test_timeseries_and_summary() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from perf.load.bottleneck import ServerSampler, parse_metrics, time_breakdown
-from perf.load.calibrate import calibrate, flag_client_bound
+from perf.load.analysis.bottleneck import ServerSampler, parse_metrics, time_breakdown
+from perf.load.analysis.calibrate import calibrate, flag_client_bound
 from perf.load.demo_server import TestServer
 from perf.load.models import ClosedModel, run_load
 from perf.load.scenarios import Endpoint, Scenario
@@ -56,7 +56,7 @@ def test_parse_metrics_prometheus_and_json() -> None:
 
 
 async def test_compare_drivers_and_paths_interleave() -> None:
-    from perf.load.calibrate import compare_drivers, compare_paths, driver_ratios
+    from perf.load.analysis.calibrate import compare_drivers, compare_paths, driver_ratios
 
     with TestServer() as server:
         drivers = await compare_drivers(server.url, drivers=("builtin", "httpx"), rounds=2, seconds=0.5, users=8)
@@ -68,7 +68,7 @@ async def test_compare_drivers_and_paths_interleave() -> None:
 
 
 async def test_profiled_server_shows_where_the_cpu_went() -> None:
-    from perf.load.profiler import ProfiledServer, top_frames
+    from perf.load.analysis.profiler import ProfiledServer, top_frames
 
     with ProfiledServer(["perf.load.demo_server", "--port", "{port}"]) as server:
         result = await run_load(server.url, model=ClosedModel(users=4, duration=0.5),

@@ -21,16 +21,16 @@ from IPython.display import Markdown, display
 from perf import charts
 from perf.api.server import ApiServer
 from perf.config import get_settings
-from perf.load.bottleneck import server_shares, time_breakdown
-from perf.load.calibrate import calibrate, compare_drivers, compare_paths, driver_ratios, flag_client_bound
+from perf.load.analysis.bottleneck import server_shares, time_breakdown
+from perf.load.analysis.calibrate import calibrate, compare_drivers, compare_paths, driver_ratios, flag_client_bound
 from perf.load.demo_modes import compare_modes, run_api
 from perf.load.demo_server import TestServer
 from perf.load.models import ClosedModel, OpenModel, run_load
 from perf.load.plots import knee_chart, over_time_chart, spectrum_chart
 from perf.load.product import api_measurements, product_scenario
-from perf.load.profiler import ProfiledServer, top_frames
-from perf.load.recommend import measurements_from, recommend
-from perf.load.slo import check_slos
+from perf.load.analysis.profiler import ProfiledServer, top_frames
+from perf.load.analysis.recommend import measurements_from, recommend
+from perf.load.analysis.slo import check_slos
 from perf.load.stress import rate_steps, stress
 from perf.measure import machine_info, summarize
 from perf.services import ensure_services
@@ -197,7 +197,7 @@ frames.assign(share=frames["share"].map("{:.1%}".format)).round(3)
 
 # %% [markdown]
 # ## 5 · Recommendations
-# Rules over those measurements (`perf.load.recommend`): each fires only when the
+# Rules over those measurements (`perf.load.analysis.recommend`): each fires only when the
 # evidence warrants it, most urgent first. The `/metrics` page supplies pool waits and
 # the cache hit ratio.
 

@@ -15,7 +15,7 @@ import os
 import sys
 
 from perf.config import get_settings
-from perf.load.calibrate import compare_drivers, driver_ratios
+from perf.load.analysis.calibrate import compare_drivers, driver_ratios
 from perf.load.demo_server import TestServer
 from perf.load.scale import run_event_loop
 from perf.measure import describe, machine_info

@@ -17,14 +17,14 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from perf.load.calibrate import calibrate, flag_client_bound
+from perf.load.analysis.calibrate import calibrate, flag_client_bound
+from perf.load.analysis.recommend import measurements_from, recommend
+from perf.load.analysis.slo import SloError, check_slos, parse_slo
 from perf.load.drivers import DriverUnavailable, run_wrk
 from perf.load.models import ClosedModel, LoadModel, OpenModel
-from perf.load.recommend import measurements_from, recommend
 from perf.load.results import LoadResult
 from perf.load.scale import run_event_loop, run_processes
 from perf.load.scenarios import Scenario, load_scenario
-from perf.load.slo import SloError, check_slos, parse_slo
 from perf.load.stress import rate_steps, stress
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -143,9 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     warning = flag_client_bound(result, calibration) if calibration else None
     if warning:
         print(f"warning: {warning}")
-    if result.completed:
+    if result.overall().count:
         print(result.summary().round(3).to_string())
-    for rec in recommend(measurements_from(result, client_bound=warning is not None)):
+    for rec in recommend(measurements_from(result, calibration=calibration)):
         print(rec.describe())
     checks = check_slos(result, slos)
     for check in checks:

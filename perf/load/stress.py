@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from perf.load.analysis.slo import check_slos, parse_slo
 from perf.load.drivers import Driver
 from perf.load.models import OpenModel, run_load
 from perf.load.results import LoadResult
 from perf.load.scenarios import Scenario
-from perf.load.slo import check_slos, parse_slo
 
 
 @dataclass
