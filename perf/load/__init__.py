@@ -28,13 +28,15 @@ from perf.load.analysis import (
     time_breakdown,
 )
 from perf.load.models import ClosedModel, LoadModel, OpenModel, run_load
-from perf.load.plots import knee_chart, over_time_chart, spectrum_chart
+from perf.load.plots import knee_chart, over_time_chart, spectrum_chart, sweep_chart
 from perf.load.results import LoadResult, merge_results
 from perf.load.scale import run_processes
 from perf.load.scenarios import Endpoint, Scenario
 from perf.load.stress import StressReport, rate_steps, stress
+from perf.load.sweep import SweepReport, sweep
 
 __all__ = ["Calibration", "ClosedModel", "Endpoint", "LoadModel", "LoadResult", "OpenModel", "Scenario",
            "ServerSampler", "StressReport", "calibrate", "check_slos", "flag_client_bound", "knee_chart",
            "measurements_from", "merge_results", "over_time_chart", "rate_steps", "recommend", "run_load",
-           "run_processes", "server_shares", "spectrum_chart", "stress", "time_breakdown"]
+           "run_processes", "server_shares", "spectrum_chart", "stress", "sweep", "sweep_chart", "SweepReport",
+           "time_breakdown"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from perf.load.drivers import Connection, Driver, RequestFailed, create_driver
@@ -119,13 +119,15 @@ def _check_duration(seconds: float) -> None:
 
 
 async def run_load(base_url: str, *, model: LoadModel, scenario: Scenario | None = None,
-                   driver: str | Driver = "builtin", timeout: float = 10.0, seed: int = 0) -> LoadResult:
+                   driver: str | Driver = "builtin", timeout: float = 10.0, seed: int = 0,
+                   progress: Callable[[LoadResult, float], None] | None = None) -> LoadResult:
     """Put ``base_url`` under ``model`` load with requests drawn from ``scenario`` (default ``GET /``).
 
     Every loop is bounded by the model's duration (plus ``timeout`` to drain). Every
     scheduled request is accounted (see :mod:`perf.load.results`): completed, failed,
     timed out or dropped. A driver passed as an object is left open; one named here is
-    closed before return.
+    closed before return. ``progress`` (e.g. :class:`perf.load.progress.LineProgress`) is
+    called about once a second with the result so far and the elapsed seconds.
     """
     if timeout <= 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
@@ -134,6 +136,7 @@ async def run_load(base_url: str, *, model: LoadModel, scenario: Scenario | None
     drv = create_driver(driver, base_url) if isinstance(driver, str) else driver
     result = LoadResult(driver=drv.name, model=model.describe())
     cpu0 = time.process_time()
+    ticker = asyncio.create_task(_tick(progress, result)) if progress is not None else None
     try:
         if isinstance(model, ClosedModel):
             await _run_closed(drv, model, scenario, result, timeout, random.Random(seed))
@@ -143,11 +146,21 @@ async def run_load(base_url: str, *, model: LoadModel, scenario: Scenario | None
         else:
             raise TypeError(f"model must be a ClosedModel or OpenModel, got {type(model).__name__}")
     finally:
+        if ticker is not None:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
         if owned:
             await drv.close()
     result.client_cpu = time.process_time() - cpu0
     result.check_accounting()
     return result
+
+
+async def _tick(progress: Callable[[LoadResult, float], None], result: LoadResult) -> None:
+    start = time.perf_counter()
+    while True:
+        await asyncio.sleep(1.0)
+        progress(result, time.perf_counter() - start)
 
 
 async def _exchange(conn: Connection, req: Request, result: LoadResult, start: float, *,
