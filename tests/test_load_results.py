@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 
 from perf.load.demo_server import TestServer
-from perf.load.models import ClosedModel
+from perf.load.models import ClosedModel, OpenModel, run_load
 from perf.load.results import LoadResult, merge_results, parse_server_timing
-from perf.load.scale import run_processes
+from perf.load.scale import run_event_loop, run_processes
+from perf.load.scenarios import Endpoint, Scenario
 from perf.measure.latency import LatencyHistogram
 
 
@@ -80,6 +82,32 @@ def test_generator_processes_merge_their_histograms() -> None:
     with TestServer() as server:
         result = run_processes(server.url, model=ClosedModel(users=4, duration=5, max_requests=200), processes=2)
     assert result.processes == 2
-    assert result.completed == 200  # each process sent its share of max_requests
+    assert result.completed == result.scheduled == 200  # each process sent its share of max_requests
     assert result.overall().count == 200
+    result.check_accounting()
     assert "× 2 processes" in result.model
+
+
+def test_accounting_holds_for_every_result_shape() -> None:
+    # Open model against a server that answers some requests with 503, some too slowly,
+    # and more than its connections can carry: every bucket gets requests.
+    scenario = Scenario([Endpoint("ok", "/", weight=6), Endpoint("broken", "/status/503", weight=2),
+                         Endpoint("slow", "/delay/400", weight=2)])
+    with TestServer() as server:
+        opened = run_processes(server.url, model=OpenModel(rate=200, duration=1.0, connections=2, max_backlog=5),
+                               scenario=scenario, processes=2, timeout=0.2)
+        closed = run_event_loop(run_load(server.url, model=ClosedModel(users=4, duration=0.5), scenario=scenario,
+                                         timeout=0.2))
+    assert opened.scheduled == 200 and opened.processes == 2
+    assert opened.completed and opened.failed and opened.timed_out and opened.dropped
+    assert closed.completed and closed.failed and closed.timed_out and not closed.dropped
+    for result in (opened, closed):
+        result.check_accounting()
+        back = LoadResult.from_dict(json.loads(result.to_json()))
+        back.check_accounting()
+        summary = result.to_dict()["summary"]
+        assert summary["scheduled"] == sum(summary[k] for k in ("completed", "failed", "timed_out", "dropped"))
+        assert back.overall().count == result.overall().count
+        # Give-ups are censored samples in the histogram: counted, and their error rate is real.
+        assert result.overall().count == result.responses + result.censored
+        assert result.error_rate == pytest.approx((result.failed + result.censored) / result.scheduled)
