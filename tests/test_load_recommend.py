@@ -53,9 +53,9 @@ def test_client_bound_gets_generator_fixes_only() -> None:
 
 
 def test_no_add_a_worker_when_a_second_worker_did_not_help() -> None:
-    recs = recommend(Measurements(server_cpu=0.98, workers=1, worker_scaling=1.02))
+    recs = recommend(Measurements(server_cpu=0.98, workers=1, second_worker_gain=1.02))
     assert [r.area for r in recs] == ["server"]
-    assert "add a worker" not in recs[0].action and "1.02x" in recs[0].evidence
+    assert "add a worker" not in recs[0].action and "measured 1.02x" in recs[0].evidence
     assert "add a worker" in recommend(Measurements(server_cpu=0.98, workers=1))[0].action
     # No pool advice without measured pool waits.
     assert "pool" not in _areas(Measurements(pool_max_size=5))

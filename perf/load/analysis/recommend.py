@@ -41,7 +41,8 @@ class Measurements:
     ``client_cpu``: generator CPU as a fraction of one core per process (shown, never
     decisive: it flips with whatever else the machine runs); ``client_bound`` and
     ``client_bound_evidence``: the calibration rule's verdict and its numbers;
-    ``worker_scaling``: throughput with two workers over one, when measured;
+    ``second_worker_gain``: how much a measured second worker improved things (2-worker
+    throughput over 1-worker, or 1-worker p99 over 2-worker; > 1 is better), when measured;
     ``server_cpu``: server CPU in cores, with ``workers`` processes; ``server_shares``:
     each ``Server-Timing`` part's share of server time; ``outside_share``: the share of
     client-seen latency spent outside the server; ``hit_ratio``: cache hits per endpoint.
@@ -62,7 +63,7 @@ class Measurements:
     outside_share: float | None = None
     server_cpu: float | None = None
     workers: int | None = None
-    worker_scaling: float | None = None
+    second_worker_gain: float | None = None
     p99_ms: float | None = None
 
 
@@ -116,10 +117,10 @@ def recommend(m: Measurements, *, hit_ratio_floor: float = 0.8, pool_wait_ms: fl
                                   f"{m.late:,} late and {m.dropped:,} dropped of {m.offered:,} requests"))
     if m.server_cpu is not None and m.workers and m.server_cpu / m.workers >= busy:
         cpu = f"server CPU {m.server_cpu:.2f} cores over {m.workers} worker(s)"
-        if m.worker_scaling is not None and m.worker_scaling < 1.1:
+        if m.second_worker_gain is not None and m.second_worker_gain < 1.1:
             out.append(Recommendation(2, "server", "server CPU-bound, yet a second worker did not help: make "
                                       "each request cheaper (profile it) or give the server cores of its own",
-                                      f"{cpu}; 2 workers gave {m.worker_scaling:.2f}x the throughput of 1"))
+                                      f"{cpu}; a second worker measured {m.second_worker_gain:.2f}x"))
         else:
             out.append(Recommendation(2, "server", f"server CPU-bound: add a worker (have {m.workers})", cpu))
     if m.pool_wait_p99_ms is not None and m.pool_wait_p99_ms > pool_wait_ms:
