@@ -6,9 +6,9 @@ measured), and reports throughput, p50/p99 and errors. Two readings come out of 
 * **Little's law**, ``users = throughput x (latency + think time)``: in a closed model it
   holds by construction, so a level where it does not (ratio far from 1) lost requests
   somewhere (timeouts, a generator that could not keep its users busy);
-* **where throughput stops growing**: the first level whose throughput is less than
-  ``growth`` (10%) above the best before it. Past that point more users only queue:
-  latency grows with users while throughput stays flat.
+* **where throughput stops growing**: the first level within ``growth`` (10%) of the
+  peak throughput of the sweep (robust to one noisy level). Past that point more users
+  only queue: latency grows with users while throughput stays flat.
 """
 
 from __future__ import annotations
@@ -77,22 +77,23 @@ class SweepReport:
             grown = f"throughput still grew at {int(rows.index[-1])} users: the server is not saturated yet"
         else:
             nxt = rows.index[rows.index > self.saturation]
-            after = (f" ({int(nxt[0])} users gave {rows.loc[nxt[0], 'rps']:,.0f} req/s, p99 "
-                     f"{rows.loc[self.saturation, 'p99_ms']:,.1f} -> {rows.loc[nxt[0], 'p99_ms']:,.1f} ms)"
+            after = (f"; {int(nxt[-1])} users gave {rows.loc[nxt[-1], 'rps']:,.0f} req/s while p99 went "
+                     f"{rows.loc[self.saturation, 'p99_ms']:,.1f} -> {rows.loc[nxt[-1], 'p99_ms']:,.1f} ms"
                      if len(nxt) else "")
             grown = (f"throughput stops growing at {self.saturation} users, "
-                     f"{rows.loc[self.saturation, 'rps']:,.0f} req/s{after}")
+                     f"{rows.loc[self.saturation, 'rps']:,.0f} req/s (within {self.growth:.0%} of the peak){after}")
         return f"peak {self.peak_rps:,.0f} req/s; {grown}; {little}"
 
 
 def _saturation(levels: pd.DataFrame, growth: float) -> int | None:
-    best_rps, best_users = 0.0, None
-    for users, rps in zip(levels["users"], levels["rps"], strict=True):
-        if best_users is not None and rps < (1 + growth) * best_rps:
-            return int(best_users)
-        if rps > best_rps:
-            best_rps, best_users = float(rps), users
-    return None
+    rps = list(levels["rps"])
+    if not rps:
+        return None
+    peak = max(rps)
+    first = next(i for i, value in enumerate(rps) if value >= (1 - growth) * peak)
+    if first == len(rps) - 1 and (first == 0 or rps[first] > (1 + growth) * max(rps[:first])):
+        return None  # only the last level got there, by a clear step: still growing
+    return int(levels["users"].iloc[first])
 
 
 def _row(users: int, result: LoadResult, think_time: float) -> dict[str, float | int]:
