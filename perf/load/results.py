@@ -12,8 +12,9 @@ flight when the run ended) or ``dropped`` (never sent: no connection came free b
 its timeout, or the backlog was full). ``scheduled == completed + failed + timed_out +
 dropped`` holds for every result (:meth:`LoadResult.check_accounting`). Timed-out and
 dropped requests enter the latency histograms at the time they had waited when they
-were given up: those samples are **censored** (the true latency is at least that), so
-percentiles above ``censored_above`` are lower bounds, never flattering guesses.
+were given up (an arrival refused by a full backlog, at the timeout it was denied):
+those samples are **censored** (the true latency is at least that), so percentiles
+above ``censored_above`` are lower bounds, never flattering guesses.
 """
 
 from __future__ import annotations
@@ -220,7 +221,7 @@ class LoadResult:
         above = self.censored_above
         if above is None:
             return ""
-        return (f"{self.censored:,} of {self.overall().count:,} latencies censored (given up at their wait): "
+        return (f"{self.censored:,} of {self.overall().count:,} latencies censored (give-ups recorded at their wait): "
                 f"percentiles above p{above:.4g} are lower bounds")
 
     def describe(self) -> str:
