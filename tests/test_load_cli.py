@@ -100,3 +100,13 @@ def test_sweep_prints_one_row_per_level(server: TestServer, capsys: pytest.Captu
     assert code == 0, out
     assert "stops growing" in out or "still grew" in out
     assert "Little's law" in out and "little_ratio" in out
+
+
+def test_a_long_run_prints_progress_every_second(server: TestServer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([server.url + "/", "--rate", "50", "--duration", "3s"]) == 0
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if "scheduled" in line and "p99" in line]
+    assert len(lines) >= 2, captured.err
+    assert "progress" not in captured.out and "scheduled 150 = completed 150" in captured.out
+    assert main([server.url + "/", "--rate", "50", "--duration", "3s", "--no-progress"]) == 0
+    assert "scheduled" not in capsys.readouterr().err

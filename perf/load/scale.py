@@ -53,6 +53,7 @@ def run_processes(base_url: str, *, model: LoadModel, scenario: str | Scenario |
         dicts = [f.result() for f in futures]
     merged = merge_results(LoadResult.from_dict(d) for d in dicts)
     merged.model = model.describe() + f" × {len(parts)} processes"
+    merged.check_accounting()
     return merged
 
 
