@@ -48,7 +48,8 @@ def test_json_round_trip_keeps_everything() -> None:
     assert back.errors == {"ep: reset": 1}
     assert back.series == result.series
     assert (back.late, back.timed_out, back.dropped, back.offered_rate) == (3, 1, 1, 100.0)
-    assert back.scheduled == back.accounted == 6
+    assert back.scheduled == back.accounted == 6 and back.given_up == {"ep": 2}
+    assert back.summary().loc["ep", "censored"] == 2
     back.check_accounting()
     assert back.error_rate == 1.0
     summary = result.to_dict()["summary"]

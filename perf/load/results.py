@@ -51,6 +51,7 @@ class LoadResult:
     naive: dict[str, LatencyHistogram] = field(default_factory=dict)
     status_counts: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    given_up: Counter[str] = field(default_factory=Counter)  # endpoint -> timed out + dropped
     series: dict[int, list[int]] = field(default_factory=dict)  # second -> [completed, errors]
     series_hist: dict[int, LatencyHistogram] = field(default_factory=dict)
     server_timing: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # endpoint -> part -> [sum ms, n]
@@ -100,6 +101,7 @@ class LoadResult:
 
         The wait enters the latency histograms as a censored sample: its true latency is at least that.
         """
+        self.given_up[endpoint] += 1
         if dropped:
             self.dropped += 1
         else:
@@ -184,13 +186,17 @@ class LoadResult:
         return total
 
     def summary(self) -> pd.DataFrame:
-        """One row per endpoint (plus ``ALL``): count, req/s and latency percentiles in ms."""
+        """One row per endpoint (plus ``ALL``): latency samples, how many are censored give-ups,
+        answered req/s and latency percentiles in ms (censored samples included)."""
         rows = {}
         for name, hist in {**self.histograms, ALL: self.overall()}.items():
             if hist.count == 0:
                 continue
-            p = hist.percentiles((50.0, 90.0, 99.0, 99.9))  # censored samples included: see censoring()
-            rows[name] = {"count": hist.count, "rps": hist.count / self.duration if self.duration else 0.0,
+            p = hist.percentiles((50.0, 90.0, 99.0, 99.9))
+            censored = self.censored if name == ALL else self.given_up.get(name, 0)
+            answered = hist.count - censored
+            rows[name] = {"count": hist.count, "censored": censored,
+                          "rps": answered / self.duration if self.duration else 0.0,
                           **{f"{k}_ms": v * 1e3 for k, v in p.items() if k != "count"}}
         return pd.DataFrame.from_dict(rows, orient="index")
 
@@ -246,7 +252,7 @@ class LoadResult:
             "histograms": {k: h.encode() for k, h in self.histograms.items()},
             "naive": {k: h.encode() for k, h in self.naive.items()},
             "status_counts": {str(k): v for k, v in self.status_counts.items()},
-            "errors": dict(self.errors),
+            "errors": dict(self.errors), "given_up": dict(self.given_up),
             "series": {str(k): v for k, v in self.series.items()},
             "series_hist": {str(k): h.encode() for k, h in self.series_hist.items()},
             "server_timing": self.server_timing, "late": self.late, "scheduled": self.scheduled,
@@ -274,7 +280,7 @@ class LoadResult:
             histograms={k: LatencyHistogram.decode(v) for k, v in data["histograms"].items()},
             naive={k: LatencyHistogram.decode(v) for k, v in data["naive"].items()},
             status_counts=Counter({int(k): v for k, v in data["status_counts"].items()}),
-            errors=Counter(data["errors"]),
+            errors=Counter(data["errors"]), given_up=Counter(data.get("given_up", {})),
             series={int(k): list(v) for k, v in data["series"].items()},
             series_hist={int(k): LatencyHistogram.decode(v) for k, v in data["series_hist"].items()},
             server_timing={e: {p: list(v) for p, v in parts.items()} for e, parts in data["server_timing"].items()},
@@ -291,6 +297,7 @@ class LoadResult:
                 self._hist(mine, key).merge(hist)  # type: ignore[arg-type]
         self.status_counts.update(other.status_counts)
         self.errors.update(other.errors)
+        self.given_up.update(other.given_up)
         for second, (done, errors) in other.series.items():
             bucket = self.series.setdefault(second, [0, 0])
             bucket[0] += done

@@ -55,6 +55,7 @@ class Measurements:
     errors: Mapping[str, int] = field(default_factory=dict)
     offered: int = 0
     late: int = 0
+    timed_out: int = 0
     dropped: int = 0
     pool_wait_p99_ms: float | None = None
     pool_max_size: int | None = None
@@ -83,6 +84,7 @@ def measurements_from(result: LoadResult, *, calibration: Calibration | None = N
     p99 = result.overall().percentile(99) * 1e3 if result.overall().count else None
     m = Measurements(client_cpu=result.client_cpu_fraction, error_rate=result.error_rate,
                      errors=dict(result.errors), offered=offered, late=result.late, dropped=result.dropped,
+                     timed_out=result.timed_out,
                      server_shares=server_shares(result), outside_share=outside, p99_ms=p99)
     for key, value in extra.items():
         if not hasattr(m, key):
@@ -108,7 +110,9 @@ def recommend(m: Measurements, *, hit_ratio_floor: float = 0.8, pool_wait_ms: fl
                                "(--processes), move the generator to other cores, or use another engine (wrk)",
                                evidence)]
     if m.error_rate > 0.01:
-        top = ", ".join(f"{k} ×{v}" for k, v in sorted(m.errors.items(), key=lambda kv: -kv[1])[:3])
+        counts = {**m.errors, **({"timed out": m.timed_out} if m.timed_out else {}),
+                  **({"dropped": m.dropped} if m.dropped else {})}
+        top = ", ".join(f"{k} ×{v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])[:3])
         out.append(Recommendation(1, "errors", "fix the failures before tuning latency",
                                   f"error rate {m.error_rate:.1%}" + (f" ({top})" if top else "")))
     if m.offered and (m.dropped + m.late) / m.offered > 0.05:
