@@ -45,6 +45,11 @@ def _in_notebook() -> bool:
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
+def _bundle(text: str) -> dict[str, str]:
+    """A display bundle; the empty one leaves no text behind in the cell's output."""
+    return {"text/plain": text, "text/html": f"<code>{text}</code>" if text else ""}
+
+
 class StepProgress:
     """``with step_progress(total, "sweep") as bar: ... bar.step("8 users")``; see :func:`step_progress`."""
 
@@ -52,12 +57,12 @@ class StepProgress:
         self.total, self.desc, self.done = total, desc, 0
         self._bar: Any = None
         self._handle: Any = None
-        self._html: Any = None
+        self._display: Any = None
         if not enabled:
             return
         if _in_notebook():
-            self._html = importlib.import_module("IPython.display").HTML
-            self._handle = importlib.import_module("IPython.display").display(self._html(""), display_id=True)
+            self._display = importlib.import_module("IPython.display").display
+            self._handle = self._display(_bundle(""), raw=True, display_id=True)
         else:
             tqdm = importlib.import_module("tqdm").tqdm
             self._bar = tqdm(total=total, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
@@ -70,8 +75,8 @@ class StepProgress:
             self._bar.set_postfix_str(label)
         elif self._handle is not None:
             width = int(30 * self.done / max(self.total, 1))
-            self._handle.update(self._html(f"<code>{self.desc}: step {self.done + 1}/{self.total} ({label}) "
-                                     f"[{'#' * width}{'.' * (30 - width)}]</code>"))
+            self._handle.update(_bundle(f"{self.desc}: step {self.done + 1}/{self.total} ({label}) "
+                                        f"[{'#' * width}{'.' * (30 - width)}]"), raw=True)
         self.done += 1
 
     def close(self) -> None:
@@ -80,7 +85,7 @@ class StepProgress:
             self._bar.close()
             self._bar = None
         if self._handle is not None:
-            self._handle.update(self._html(""))
+            self._handle.update(_bundle(""), raw=True)
             self._handle = None
 
     def __enter__(self) -> StepProgress:
