@@ -87,10 +87,10 @@ def test_calibrate_warning_and_recommendation_share_one_rule(server: TestServer,
     # it is flagged depends on the machine; that the warning and [P1 client] agree does not.
     assert main([server.url + "/", "--calibrate", "/", "--users", "32", "--duration", "1s"]) == 0
     out = capsys.readouterr().out
-    ceiling = float(re.search(r"ceiling ([\d,]+) req/s", out).group(1).replace(",", ""))  # type: ignore[union-attr]
-    rate = float(re.search(r"= ([\d,]+) req/s", out).group(1).replace(",", ""))  # type: ignore[union-attr]
-    flagged = rate >= 0.8 * ceiling
-    assert ("warning: client-bound" in out) == flagged == ("[P1 client]" in out)
+    assert re.search(r"ceiling [\d,]+ req/s", out)
+    # Both lines come from Calibration.is_client_bound (recomputing the rule from rounded
+    # printed numbers could disagree with it at the boundary).
+    assert ("warning: client-bound" in out) == ("[P1 client]" in out)
 
 
 def test_sweep_prints_one_row_per_level(server: TestServer, capsys: pytest.CaptureFixture[str]) -> None:
