@@ -8,11 +8,12 @@ import sys
 import pytest
 
 from perf.api.server import ApiServer
+from perf.load.analysis.recommend import measurements_from
 from perf.load.cli import main
 from perf.load.demo_modes import compare_modes
 from perf.load.models import ClosedModel
 from perf.load.product import api_measurements, product_scenario
-from perf.load.recommend import measurements_from
+from perf.load.sweep import sweep
 
 
 def test_cli_gates_the_real_api(database_url: str, redis_url: str, pg_schema: str, redis_prefix: str,
@@ -51,3 +52,21 @@ async def test_compare_modes_measures_each_mode(database_url: str, redis_url: st
     extra = api_measurements(everything.metrics)
     assert extra["pool_max_size"] == 10 and 0 <= extra["hit_ratio"]["/products"] <= 1
     assert measurements_from(result, **extra).pool_max_size == 10
+
+
+async def test_sweep_over_the_real_api(database_url: str, redis_url: str, pg_schema: str,
+                                       redis_prefix: str) -> None:
+    with ApiServer(database_url=database_url, redis_url=redis_url, mode="all", schema=pg_schema, products=200,
+                   cache_namespace=redis_prefix.rstrip(":")) as server:
+        report = await sweep(server.url, users=[1, 2, 4], duration=0.5, warmup=0.3,
+                             scenario=product_scenario(products=200, categories=20), progress=False)
+    levels = report.levels
+    assert list(levels["users"]) == [1, 2, 4]
+    assert (levels["rps"] > 0).all() and (levels["error_rate"] < 0.01).all()
+    assert (levels["scheduled"] == levels["completed"] + levels["failed"] + levels["timed_out"]).all()
+    # Little's law holds in a closed model (generator overhead between requests lowers it a little).
+    assert levels["little_ratio"].between(0.2, 1.2).all(), levels
+    for result in report.results:
+        result.check_accounting()
+    assert report.saturation is None or report.saturation in (1, 2, 4)
+    assert "peak" in report.describe()

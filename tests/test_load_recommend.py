@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from perf.load.recommend import Measurements, measurements_from, recommend
+from perf.load.analysis.recommend import Measurements, measurements_from, recommend
 from perf.load.results import LoadResult
 
 
@@ -21,8 +21,8 @@ def test_a_healthy_run_gets_no_advice() -> None:
 
 
 @pytest.mark.parametrize("fields, area, evidence", [
-    ({"client_cpu": 0.97}, "client", "generator at 97% CPU"),
-    ({"client_bound": True}, "client", "ceiling"),
+    ({"client_bound": True, "client_bound_evidence": "client-bound: 9,000 req/s is within 20% of the ceiling"},
+     "client", "9,000 req/s"),
     ({"error_rate": 0.05, "errors": {"/x: timeout": 12}}, "errors", "error rate 5.0% (/x: timeout ×12)"),
     ({"offered": 1000, "late": 80}, "saturation", "80 late"),
     ({"server_cpu": 0.98, "workers": 1}, "server", "server CPU 0.98 cores"),
@@ -39,11 +39,34 @@ def test_each_rule_fires_with_its_evidence(fields: dict[str, object], area: str,
     assert recs[0].action
 
 
+def test_a_busy_generator_cpu_alone_is_not_client_bound() -> None:
+    # CPU flips with whatever else the machine runs: only the calibrated ceiling decides.
+    assert recommend(Measurements(client_cpu=0.99)) == []
+
+
+def test_client_bound_gets_generator_fixes_only() -> None:
+    m = Measurements(client_bound=True, client_cpu=0.97, server_cpu=0.98, workers=1, error_rate=0.2,
+                     server_shares={"db": 0.9}, hit_ratio={"/p": 0.1})
+    recs = recommend(m)
+    assert [r.area for r in recs] == ["client"]
+    assert "--processes" in recs[0].action and "97%" in recs[0].evidence
+
+
+def test_no_add_a_worker_when_a_second_worker_did_not_help() -> None:
+    recs = recommend(Measurements(server_cpu=0.98, workers=1, second_worker_gain=1.02))
+    assert [r.area for r in recs] == ["server"]
+    assert "add a worker" not in recs[0].action and "measured 1.02x" in recs[0].evidence
+    assert "add a worker" in recommend(Measurements(server_cpu=0.98, workers=1))[0].action
+    # No pool advice without measured pool waits.
+    assert "pool" not in _areas(Measurements(pool_max_size=5))
+
+
 def test_most_urgent_first() -> None:
-    m = Measurements(client_cpu=0.95, hit_ratio={"/p": 0.2}, error_rate=0.2)
+    m = Measurements(hit_ratio={"/p": 0.2}, error_rate=0.2, offered=100, dropped=50)
     recs = recommend(m)
     assert [r.priority for r in recs] == sorted(r.priority for r in recs)
     assert recs[0].priority == 1 and recs[-1].area == "cache"
+    assert all(any(ch.isdigit() for ch in r.evidence) for r in recs)  # each cites its number
     assert recs[0].describe().startswith("[P1 ")
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 
 from perf.load.demo_server import TestServer
-from perf.load.models import ClosedModel
+from perf.load.models import ClosedModel, OpenModel, run_load
 from perf.load.results import LoadResult, merge_results, parse_server_timing
-from perf.load.scale import run_processes
+from perf.load.scale import run_event_loop, run_processes
+from perf.load.scenarios import Endpoint, Scenario
 from perf.measure.latency import LatencyHistogram
 
 
@@ -36,16 +38,22 @@ def test_merged_percentiles_come_from_the_union_not_the_average() -> None:
 
 def test_json_round_trip_keeps_everything() -> None:
     result = _result([0.001, 0.002, 0.5], status=500)
-    result.record_error("ep", "timeout", 1.2)
-    result.late, result.dropped, result.offered_rate = 3, 4, 100.0
+    result.record_error("ep", "reset", 1.2)
+    result.record_given_up("ep", 1.0, 1.5, dropped=False)
+    result.record_given_up("ep", 2.0, 1.9, dropped=True)
+    result.late, result.offered_rate, result.scheduled = 3, 100.0, 6
     back = LoadResult.from_dict(result.to_dict())
     assert back.overall().percentiles() == result.overall().percentiles()
     assert back.status_counts == {500: 3}
-    assert back.errors == {"ep: timeout": 1}
+    assert back.errors == {"ep: reset": 1}
     assert back.series == result.series
-    assert (back.late, back.dropped, back.offered_rate) == (3, 4, 100.0)
+    assert (back.late, back.timed_out, back.dropped, back.offered_rate) == (3, 1, 1, 100.0)
+    assert back.scheduled == back.accounted == 6 and back.given_up == {"ep": 2}
+    assert back.summary().loc["ep", "censored"] == 2
+    back.check_accounting()
     assert back.error_rate == 1.0
-    assert result.to_dict()["summary"]["completed"] == 3
+    summary = result.to_dict()["summary"]
+    assert (summary["completed"], summary["failed"], summary["timed_out"], summary["dropped"]) == (0, 4, 1, 1)
 
 
 def test_timeseries_and_summary() -> None:
@@ -75,6 +83,32 @@ def test_generator_processes_merge_their_histograms() -> None:
     with TestServer() as server:
         result = run_processes(server.url, model=ClosedModel(users=4, duration=5, max_requests=200), processes=2)
     assert result.processes == 2
-    assert result.completed == 200  # each process sent its share of max_requests
+    assert result.completed == result.scheduled == 200  # each process sent its share of max_requests
     assert result.overall().count == 200
+    result.check_accounting()
     assert "× 2 processes" in result.model
+
+
+def test_accounting_holds_for_every_result_shape() -> None:
+    # Open model against a server that answers some requests with 503, some too slowly,
+    # and more than its connections can carry: every bucket gets requests.
+    scenario = Scenario([Endpoint("ok", "/", weight=6), Endpoint("broken", "/status/503", weight=2),
+                         Endpoint("slow", "/delay/400", weight=2)])
+    with TestServer() as server:
+        opened = run_processes(server.url, model=OpenModel(rate=200, duration=1.0, connections=2, max_backlog=5),
+                               scenario=scenario, processes=2, timeout=0.2)
+        closed = run_event_loop(run_load(server.url, model=ClosedModel(users=4, duration=0.5), scenario=scenario,
+                                         timeout=0.2))
+    assert opened.scheduled == 200 and opened.processes == 2
+    assert opened.completed and opened.failed and opened.timed_out and opened.dropped
+    assert closed.completed and closed.failed and closed.timed_out and not closed.dropped
+    for result in (opened, closed):
+        result.check_accounting()
+        back = LoadResult.from_dict(json.loads(result.to_json()))
+        back.check_accounting()
+        summary = result.to_dict()["summary"]
+        assert summary["scheduled"] == sum(summary[k] for k in ("completed", "failed", "timed_out", "dropped"))
+        assert back.overall().count == result.overall().count
+        # Give-ups are censored samples in the histogram: counted, and their error rate is real.
+        assert result.overall().count == result.responses + result.censored
+        assert result.error_rate == pytest.approx((result.failed + result.censored) / result.scheduled)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from perf.load.analysis.slo import SloError, check_slos, parse_slo
 from perf.load.results import LoadResult
-from perf.load.slo import SloError, check_slos, parse_slo
 
 
 @pytest.mark.parametrize("text, metric, op, threshold, endpoint", [

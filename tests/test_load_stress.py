@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from perf.load.bottleneck import ServerSampler, parse_metrics, time_breakdown
-from perf.load.calibrate import calibrate, flag_client_bound
+from perf.load.analysis.bottleneck import ServerSampler, parse_metrics, time_breakdown
+from perf.load.analysis.calibrate import Calibration, calibrate, flag_client_bound
+from perf.load.analysis.recommend import measurements_from, recommend
 from perf.load.demo_server import TestServer
 from perf.load.models import ClosedModel, run_load
+from perf.load.results import LoadResult
 from perf.load.scenarios import Endpoint, Scenario
 from perf.load.stress import rate_steps, stress
 
@@ -16,14 +18,27 @@ async def test_stress_finds_the_knee_of_a_server_with_known_capacity() -> None:
     # /stall/4 blocks the server loop 4 ms a request: capacity is at most 250 req/s.
     with TestServer() as server:
         report = await stress(server.url, rates=[50, 100, 800, 1600], step_seconds=1.0,
-                              scenario=Scenario.single("/stall/4"), slos=["p99<250ms"], timeout=5.0)
+                              scenario=Scenario.single("/stall/4"), slos=["p99<250ms"], timeout=5.0,
+                              repeats=3, progress=False)
     steps = report.steps
     assert report.max_sustainable is not None and report.max_sustainable <= 250
     assert report.broke_at is not None and report.broke_at <= 800
-    assert steps["offered"].iloc[-1] == report.broke_at  # stopped at the first break
-    assert steps["p99_ms"].iloc[-1] > 5 * steps["p99_ms"].iloc[0]
+    ramp = steps[steps["phase"] == "ramp"]
+    # Stopped at the first break (100 req/s is 40% busy: it passes unless the machine hiccups).
+    assert ramp["sustained"].iloc[:-1].all() and not ramp["sustained"].iloc[-1]
+    if ramp["offered"].iloc[-1] == 800:
+        assert ramp["p99_ms"].iloc[-1] > 5 * ramp["p99_ms"].iloc[0]
+    # Bisection narrowed the bracket to within 10% (or ran out of refine steps trying).
+    assert report.bracket is not None
+    low, high = report.bracket
+    refined = steps[steps["phase"] == "refine"]
+    assert high <= low * 1.10 or len(refined) == 6
+    assert low == report.max_sustainable and 50 <= low < high <= 800
+    assert len(report.repeats) == 3 and (report.repeats["offered"] == low).all()
+    for result in report.results:
+        result.check_accounting()
     assert report.knee is not None and report.knee <= 250
-    assert "max sustainable rate" in report.describe()
+    assert "max sustainable rate" in report.describe() and "repeated 3x" in report.describe()
 
 
 def test_rate_steps() -> None:
@@ -45,8 +60,21 @@ async def test_sampler_breakdown_and_calibration() -> None:
     assert breakdown.loc["fast", "db_ms"] == 0.0
     assert 0 < breakdown.loc["db", "server_share"] <= 1
     assert calibration.ceiling > 200
-    assert flag_client_bound(result, calibration) is None or result.throughput >= 0.8 * calibration.ceiling
     assert "client-bound" in (flag_client_bound(calibration.result, calibration) or "")  # type: ignore[arg-type]
+
+
+def test_one_client_bound_rule_for_warning_and_recommendation() -> None:
+    # Ceilings far from the run's throughput on either side: no machine load can flip these.
+    result = LoadResult(duration=1.0, client_cpu=0.99, scheduled=1000)
+    for i in range(1000):
+        result.record("/", 0.001, 200, i / 1000)
+    at_ceiling = Calibration("builtin", "http://x/", ceiling=1000.0, cpu_fraction=1.0)
+    far_above = Calibration("builtin", "http://x/", ceiling=100_000.0, cpu_fraction=1.0)
+    for calibration, bound in ((at_ceiling, True), (far_above, False)):
+        warning = flag_client_bound(result, calibration)
+        recs = recommend(measurements_from(result, calibration=calibration))
+        assert (warning is not None) == bound == any(r.area == "client" for r in recs)
+    assert "1,000 req/s" in recommend(measurements_from(result, calibration=at_ceiling))[0].evidence
 
 
 def test_parse_metrics_prometheus_and_json() -> None:
@@ -56,7 +84,7 @@ def test_parse_metrics_prometheus_and_json() -> None:
 
 
 async def test_compare_drivers_and_paths_interleave() -> None:
-    from perf.load.calibrate import compare_drivers, compare_paths, driver_ratios
+    from perf.load.analysis.calibrate import compare_drivers, compare_paths, driver_ratios
 
     with TestServer() as server:
         drivers = await compare_drivers(server.url, drivers=("builtin", "httpx"), rounds=2, seconds=0.5, users=8)
@@ -68,7 +96,7 @@ async def test_compare_drivers_and_paths_interleave() -> None:
 
 
 async def test_profiled_server_shows_where_the_cpu_went() -> None:
-    from perf.load.profiler import ProfiledServer, top_frames
+    from perf.load.analysis.profiler import ProfiledServer, top_frames
 
     with ProfiledServer(["perf.load.demo_server", "--port", "{port}"]) as server:
         result = await run_load(server.url, model=ClosedModel(users=4, duration=0.5),

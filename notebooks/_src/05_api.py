@@ -21,17 +21,29 @@ from IPython.display import Markdown, display
 from perf import charts
 from perf.api.server import ApiServer
 from perf.config import get_settings
-from perf.load.bottleneck import server_shares, time_breakdown
-from perf.load.calibrate import calibrate, compare_drivers, compare_paths, driver_ratios, flag_client_bound
+from perf.load import (
+    ClosedModel,
+    OpenModel,
+    calibrate,
+    check_slos,
+    flag_client_bound,
+    knee_chart,
+    measurements_from,
+    over_time_chart,
+    rate_steps,
+    recommend,
+    run_load,
+    server_shares,
+    spectrum_chart,
+    stress,
+    sweep,
+    sweep_chart,
+    time_breakdown,
+)
+from perf.load.analysis import ProfiledServer, compare_drivers, compare_paths, driver_ratios, top_frames
 from perf.load.demo_modes import compare_modes, run_api
 from perf.load.demo_server import TestServer
-from perf.load.models import ClosedModel, OpenModel, run_load
-from perf.load.plots import knee_chart, over_time_chart, spectrum_chart
 from perf.load.product import api_measurements, product_scenario
-from perf.load.profiler import ProfiledServer, top_frames
-from perf.load.recommend import measurements_from, recommend
-from perf.load.slo import check_slos
-from perf.load.stress import rate_steps, stress
 from perf.measure import machine_info, summarize
 from perf.services import ensure_services
 from perf.services.server_process import pin_process, split_cores
@@ -129,38 +141,75 @@ fig = spectrum_chart({"baseline": modes.result("baseline"), "all": modes.result(
 plt.show()
 
 # %% [markdown]
-# ## 3 · Stress: raise the arrival rate until the SLO breaks
+# ## 3 · How many users before throughput stops growing?
+# A **concurrency sweep**: the closed model at 1, 2, 4, ... users, one level after another
+# after a warm-up, everything on. Throughput grows while the server has idle capacity;
+# once it is saturated more users only queue, so p99 climbs while throughput stays flat.
+# Little's law (users = throughput x latency, no think time) must hold at every level:
+# a level where it does not lost requests or left users idle.
+
+# %%
+USERS = settings.pick([1, 2, 4, 8, 16, 32], [1, 2, 4, 8, 16, 32, 64])
+with ApiServer(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:sweep") as server:
+    swept = await sweep(server.url, users=USERS, duration=SECONDS, warmup=settings.pick(0.5, 2.0),
+                        scenario=scenario)
+swept.levels[["users", "rps", "p50_ms", "p99_ms", "error_rate", "little_ratio"]].round(2)
+
+# %%
+fig = sweep_chart(swept, title="Concurrency sweep, everything on: throughput and p99 against users")
+plt.show()
+
+# %%
+display(Markdown(f"{swept.describe()[0].upper()}{swept.describe()[1:]}."))
+
+# %% [markdown]
+# ## 4 · Stress: raise the arrival rate until the SLO breaks
 # A closed model slows down with the server, hiding overload. Here an **open** model
 # schedules requests at a fixed rate and measures latency from the *scheduled* send
-# time, step by step, until p99 or the error rate misses the SLO. The ramp starts at a
-# fifth of the throughput the closed run reached. Before trusting the steps, calibrate
-# the generator against the API's own trivial endpoint.
+# time, step by step, until p99 or the error rate misses the SLO. Every scheduled request
+# is accounted: one that times out or is never sent counts as an error and enters the
+# percentiles at the time it had waited. The ramp warms up first, grows by 1.5x until a
+# step breaks, then bisects between the last good and the first bad rate until they are
+# within 10%, and repeats that step to show its spread. Before trusting the steps,
+# calibrate the generator against the API's own trivial endpoint.
 
 # %%
 SLOS = ["p99<200ms", "errors<1%"]
-start_rate = max(round(table.loc["all", "rps"] / 5), 5)
-with ApiServer(**api, mode="all", seed=PRODUCTS, cache_namespace=f"{SCHEMA}:stress") as server:
+start_rate = max(round(swept.peak_rps / 4), 5)
+with ApiServer(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:stress") as server:
     ceiling = await calibrate(server.url, path="/bare/hello", duration=settings.pick(1.0, 2.0))
-    rates = rate_steps(start_rate, factor=settings.pick(2.0, 1.5), max_steps=settings.pick(6, 12))
+    rates = rate_steps(start_rate, factor=1.5, max_steps=settings.pick(8, 12))
     report = await stress(server.url, rates=rates, step_seconds=settings.pick(1.0, 3.0), slos=SLOS,
-                          scenario=scenario, connections=64)
+                          scenario=scenario, connections=64, timeout=2.0, repeats=settings.pick(1, 3),
+                          max_refine=settings.pick(3, 6))
 report.steps.round(2)
 
 # %%
-fig = knee_chart(report, title="Latency vs offered load, everything on (the knee)")
+fig = knee_chart(report, title="Latency vs offered load, everything on (the knee, SLO dashed)")
 plt.show()
 
 # %%
 client_bound = [r.offered_rate for r in report.results if flag_client_bound(r, ceiling)]
+sustained = report.max_sustainable
+saturation_p99 = (swept.levels.set_index("users").loc[swept.saturation, "p99_ms"]
+                  if swept.saturation is not None else swept.levels["p99_ms"].iloc[-1])
 display(Markdown(
     f"{report.describe()[0].upper()}{report.describe()[1:]}. The generator's own ceiling against `/bare/hello` was "
     f"**{ceiling.ceiling:,.0f} req/s**, so "
     + (f"the steps at {', '.join(f'{r:,.0f}' for r in client_bound)} req/s ran within 20% of it and are a floor, "
-       "not a measurement of the server." if client_bound else
-       "no step came within 20% of it: the knee is the server's, not the generator's.")))
+       "not a measurement of the server. " if client_bound else
+       "no step came within 20% of it: the knee is the server's, not the generator's. ")
+    + (f"The open model sustains **{sustained:,.0f} req/s** within the SLO, the closed sweep peaked at "
+       f"**{swept.peak_rps:,.0f} req/s** ({sustained / swept.peak_rps:.0%} of it). They answer different "
+       "questions: the sweep's peak is *saturation*, the server kept busy by users who wait their turn "
+       f"(at that point its p99 was {saturation_p99:,.0f} ms); the ramp's figure is the highest arrival rate "
+       f"whose **latency** still meets `{SLOS[0]}` when arrivals do not wait for answers. Queueing theory says "
+       "latency grows without bound as arrivals approach saturation, so the sustainable rate sits below the peak "
+       "by however much queueing the SLO tolerates."
+       if sustained else "No step met the SLO: lower the start rate.")))
 
 # %% [markdown]
-# ## 4 · Where does the time go?
+# ## 5 · Where does the time go?
 # Every response carries `Server-Timing: db;dur=…, cache;dur=…, app;dur=…, total;dur=…`.
 # Averaged per endpoint and set against the latency the client saw, it splits a request
 # into database, cache, framework + handler (`app`) and everything outside the server
@@ -201,22 +250,6 @@ with ProfiledServer(profile_args) as profiled:
 frames.assign(share=frames["share"].map("{:.1%}".format)).round(3)
 
 # %% [markdown]
-# ## 5 · Recommendations
-# Rules over those measurements (`perf.load.recommend`): each fires only when the
-# evidence warrants it, most urgent first. The `/metrics` page supplies pool waits and
-# the cache hit ratio.
-
-# %%
-for name in ("baseline", "all"):
-    run = modes.run(name)
-    extra = api_measurements(run.metrics)
-    recs = recommend(measurements_from(run.result, server_cpu=run.server_cpu, workers=1,
-                                       client_bound=flag_client_bound(run.result, ceiling) is not None, **extra))
-    print(f"{name}:")
-    for rec in recs or ["(nothing to recommend)"]:
-        print("  ", rec.describe() if not isinstance(rec, str) else rec)
-
-# %% [markdown]
 # ## 6 · One worker or two?
 # uvicorn's `--workers 2` runs two server processes behind one socket. On this machine the
 # generator needs a core too, so the second worker competes with it: measure, don't assume.
@@ -224,7 +257,7 @@ for name in ("baseline", "all"):
 # %%
 by_workers = {}
 for workers in (1, 2):
-    with ApiServer(**{**api, "cpu": None}, mode="all", seed=PRODUCTS, workers=workers,
+    with ApiServer(**{**api, "cpu": None}, mode="all", products=PRODUCTS, workers=workers,
                    cache_namespace=f"{SCHEMA}:workers{workers}") as server:
         by_workers[f"{workers} worker{'s' if workers > 1 else ''}"], _, _ = await run_api(
             server, model=OpenModel(rate=report.max_sustainable or start_rate, duration=SECONDS * 2), scenario=scenario,
@@ -241,15 +274,34 @@ display(Markdown(
     + ("A second worker helps when the server, not the generator, is the busy process."
        if w2.overall().percentile(99) < w1.overall().percentile(99) else
        "Here the second worker did not help: with the generator on the same few cores it only adds contention.")))
+worker_gain = w1.overall().percentile(99) / w2.overall().percentile(99)  # > 1: the second worker helped
 
 # %% [markdown]
-# ## 7 · The Nexios framework tax
+# ## 7 · Recommendations
+# Rules over those measurements (`perf.load.analysis.recommend`): each fires only when the
+# evidence warrants it, most urgent first, and cites the number it rests on. The `/metrics`
+# page supplies pool waits and the cache hit ratio; the calibration decides whether a run
+# was client-bound (then only generator fixes are offered); the two-worker run above
+# decides whether "add a worker" is worth saying.
+
+# %%
+for name in ("baseline", "all"):
+    run = modes.run(name)
+    extra = api_measurements(run.metrics)
+    recs = recommend(measurements_from(run.result, calibration=ceiling, server_cpu=run.server_cpu, workers=1,
+                                       second_worker_gain=worker_gain, **extra))
+    print(f"{name}:")
+    for rec in recs or ["(nothing to recommend)"]:
+        print("  ", rec.describe() if not isinstance(rec, str) else rec)
+
+# %% [markdown]
+# ## 8 · The Nexios framework tax
 # The same server answers `GET /hello` through Nexios (routing, request and response
 # objects, middleware) and `GET /bare/hello` with two raw ASGI messages in front of it.
 # The difference is what the framework costs per request.
 
 # %%
-with ApiServer(**api, mode="all", seed=PRODUCTS, cache_namespace=f"{SCHEMA}:tax") as server:
+with ApiServer(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:tax") as server:
     tax = await compare_paths(server.url, {"bare ASGI": "/bare/hello", "Nexios": "/hello"},
                               rounds=settings.pick(2, 4), seconds=settings.pick(0.75, 2.0), users=16)
 summary = tax.groupby("path")[["rps", "p50_ms"]].median()
@@ -266,7 +318,7 @@ display(Markdown(
        if bare_bound else "Neither ran near the generator's ceiling.")))
 
 # %% [markdown]
-# ## 8 · As a CI gate
+# ## 9 · As a CI gate
 # The same run from a shell fails the build when an SLO is missed (exit status 1; bad
 # SLO strings exit 2 with the grammar):
 #

@@ -1,11 +1,15 @@
-"""Benchmark: load generator ceilings against the same bare ASGI server, interleaved.
+"""Benchmark: load generator ceilings against the same bare ASGI server, interleaved; the stall test.
 
     python -m perf.bench.load                  # profile from PERF_PROFILE (quick by default)
-    python -m perf.bench.load --rounds 5 --seconds 3
+    python -m perf.bench.load --rounds 5 --seconds 3 --stall-rounds 3
 
 Targets (issue #8): the built-in driver reaches >= 0.5x wrk's req/s and >= 10x httpx's.
 The server (uvicorn, uvloop + httptools) and the generator are pinned to different
 cores where the machine has two or more. When wrk is not on PATH, its line says so.
+
+The stall test (issue #12): the server stopped (SIGSTOP) for S seconds during an open
+run at 100 req/s. Target: p99 and max >= min(S, timeout) - 0.15 s, the ``p99<100ms`` SLO
+missed, and every scheduled request in one bucket.
 """
 
 from __future__ import annotations
@@ -15,13 +19,42 @@ import os
 import sys
 
 from perf.config import get_settings
-from perf.load.calibrate import compare_drivers, driver_ratios
+from perf.load.analysis.calibrate import compare_drivers, driver_ratios
 from perf.load.demo_server import TestServer
+from perf.load.demo_stall import StallRun, run_stalled
 from perf.load.scale import run_event_loop
 from perf.measure import describe, machine_info
 from perf.services.server_process import pin_process, split_cores
 
 TARGETS = (("wrk", 0.5), ("httpx", 10.0))
+#: (label, run_stalled keyword arguments): the issue's two reproductions and a capped variant.
+STALLS = (
+    ("4 s stall past the end of a 2 s run, timeout 1 s", dict(stall=4.0, stall_at=0.5, duration=2.0, timeout=1.0)),
+    ("3 s stall inside a 6 s run, timeout 10 s", dict(stall=3.0, stall_at=1.5, duration=6.0, timeout=10.0)),
+    ("2 s stall, 1 connection, backlog 10, timeout 5 s",
+     dict(stall=2.0, stall_at=1.0, duration=3.0, timeout=5.0, connections=1, max_backlog=10)),
+)
+
+
+def _stall_rows(url: str, pid: int, rounds: int) -> bool:
+    print(f"\nstall test: open model 100 req/s, server SIGSTOPped; {rounds} round(s) each")
+    print(f"{'variant':<52}{'p99 s':>8}{'max s':>8}{'sched':>7}{'done':>6}{'fail':>6}{'t/o':>6}{'drop':>6}"
+          f"{'censored>':>11}  SLO p99<100ms")
+    all_met = True
+    for label, kwargs in STALLS:
+        for _ in range(rounds):
+            run: StallRun = run_event_loop(run_stalled(url, pid, **kwargs))  # type: ignore[arg-type]
+            row = run.row()
+            honest = (row["p99_ms"] >= (run.floor - 0.15) * 1e3 and row["max_ms"] >= (run.floor - 0.15) * 1e3
+                      and not row["slo_met"] and run.result.scheduled == run.result.accounted)
+            all_met &= honest
+            print(f"{label:<52}{row['p99_ms'] / 1e3:>8.2f}{row['max_ms'] / 1e3:>8.2f}{row['scheduled']:>7}"
+                  f"{row['completed']:>6}{row['failed']:>6}{row['timed_out']:>6}{row['dropped']:>6}"
+                  f"{'p' + format(row['censored_above'], '.3g'):>11}  "
+                  f"{'met' if row['slo_met'] else 'MISSED'}{'' if honest else '  <- NOT HONEST'}")
+    print("target: p99 and max >= min(stall, timeout) - 0.15 s, SLO missed, scheduled == accounted: "
+          + ("MET" if all_met else "NOT MET"))
+    return all_met
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=int(settings.pick(3, 5)))  # type: ignore[call-overload]
     parser.add_argument("--seconds", type=float, default=float(settings.pick(2.0, 5.0)))  # type: ignore[arg-type]
     parser.add_argument("--users", type=int, default=32)
+    parser.add_argument("--stall-rounds", type=int, default=int(settings.pick(1, 3)))  # type: ignore[call-overload]
     args = parser.parse_args(argv)
     print(f"machine: {describe(machine_info())}")  # before pinning, which hides the other cores
     server_cpu, client_cpu = split_cores()
@@ -62,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         all_met &= met
         print(f"builtin vs {other}: {ratio:.2f}x (median of round-by-round ratios; target >= {target:g}x: "
               f"{'MET' if met else 'NOT MET'})")
-    return 0 if all_met else 1
+    stalls_met = True
+    if args.stall_rounds:
+        with TestServer(cpu=server_cpu) as server:
+            stalls_met = _stall_rows(server.url, server.pid, args.stall_rounds)
+    return 0 if all_met and stalls_met else 1
 
 
 if __name__ == "__main__":

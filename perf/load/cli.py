@@ -3,9 +3,12 @@
     python -m perf load http://127.0.0.1:8000/products --rate 400 --duration 20s \\
         --slo "p99<50ms" --slo "errors<0.1%"
 
-Without ``--rate`` the model is closed (``--users`` concurrent users); ``--ramp START``
-runs a stress ramp instead and ``--calibrate PATH`` measures the generator first. Exit status:
-0 all SLOs met, 1 an SLO was missed, 2 bad arguments (the message says which).
+Without ``--rate`` the model is closed (``--users`` concurrent users; ``--users 1,2,4,8``
+or ``--users 1..64`` sweeps the levels in turn); ``--ramp START`` runs a stress ramp
+instead and ``--calibrate PATH`` measures the generator first. Runs of 3 s or more print
+a progress line per second on stderr (``--no-progress`` to silence). Every scheduled
+request is accounted: completed, failed, timed out or dropped. Exit status: 0 all SLOs
+met, 1 an SLO was missed, 2 bad arguments (the message says which).
 Only loopback hosts are loaded unless ``--allow-remote`` says you own the target.
 """
 
@@ -17,15 +20,17 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from perf.load.calibrate import calibrate, flag_client_bound
+from perf.load.analysis.calibrate import calibrate, flag_client_bound
+from perf.load.analysis.recommend import measurements_from, recommend
+from perf.load.analysis.slo import Slo, SloError, check_slos, parse_slo
 from perf.load.drivers import DriverUnavailable, run_wrk
-from perf.load.models import ClosedModel, LoadModel, OpenModel
-from perf.load.recommend import measurements_from, recommend
+from perf.load.models import ClosedModel, LoadModel, OpenModel, run_load
+from perf.load.progress import LineProgress
 from perf.load.results import LoadResult
 from perf.load.scale import run_event_loop, run_processes
 from perf.load.scenarios import Scenario, load_scenario
-from perf.load.slo import SloError, check_slos, parse_slo
 from perf.load.stress import rate_steps, stress
+from perf.load.sweep import parse_users, sweep
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|)\s*$")
@@ -45,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m perf load", description=__doc__.splitlines()[0])
     p.add_argument("url", help="http://127.0.0.1:PORT/path (the path is the request, unless --scenario)")
     p.add_argument("--rate", type=float, help="open model: arrivals per second (latency from the schedule)")
-    p.add_argument("--users", type=int, default=16, help="closed model: concurrent users (default 16)")
+    p.add_argument("--users", default="16",
+                   help="closed model: concurrent users (default 16); 1,2,4,8 or 1..64 sweeps the levels")
     p.add_argument("--think", default="0", help="closed model: think time between a user's requests")
     p.add_argument("--duration", default="10s", help="how long to send (default 10s)")
     p.add_argument("--connections", type=int, default=64, help="open model: max connections (default 64)")
@@ -62,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stress: open-model steps from START req/s (x --ramp-factor, each --duration long) "
                         "until an --slo breaks; prints the knee and the max sustainable rate")
     p.add_argument("--ramp-factor", type=float, default=1.5, help="rate multiplier between steps (default 1.5)")
+    p.add_argument("--ramp-repeats", type=int, default=3,
+                   help="repeat the max sustainable step this many times for its spread (default 3)")
+    p.add_argument("--warmup", default="1s", help="sweep/ramp: warm-up before the first measured step (default 1s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress lines or bars")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow a host other than 127.0.0.1/localhost/::1 (load only servers you own)")
     return p
@@ -70,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _model(args: argparse.Namespace, duration: float) -> LoadModel:
     if args.rate is not None:
         return OpenModel(rate=args.rate, duration=duration, connections=args.connections)
-    return ClosedModel(users=args.users, duration=duration, think_time=parse_duration(args.think))
+    return ClosedModel(users=parse_users(args.users)[0], duration=duration, think_time=parse_duration(args.think))
 
 
 def _run(args: argparse.Namespace) -> LoadResult:
@@ -79,16 +89,17 @@ def _run(args: argparse.Namespace) -> LoadResult:
     if args.driver == "wrk":
         if args.rate is not None or args.scenario:
             raise ValueError("--driver wrk runs a closed model of one URL: drop --rate and --scenario")
-        return run_event_loop(run_wrk(args.url, connections=args.users, duration=duration, timeout=timeout))
+        return run_event_loop(run_wrk(args.url, connections=parse_users(args.users)[0], duration=duration,
+                                      timeout=timeout))
     scenario: str | Scenario = args.scenario or Scenario.single(target)
     model = _model(args, duration)
     if args.processes > 1:
         return run_processes(base, model=model, scenario=scenario, driver=args.driver,
                              processes=args.processes, timeout=timeout)
-    from perf.load.models import run_load
-
     scn = load_scenario(scenario) if isinstance(scenario, str) else scenario
-    return run_event_loop(run_load(base, model=model, scenario=scn, driver=args.driver, timeout=timeout))
+    progress = LineProgress() if duration >= 3 and not args.no_progress else None
+    return run_event_loop(run_load(base, model=model, scenario=scn, driver=args.driver, timeout=timeout,
+                                   progress=progress))
 
 
 def _split(url: str) -> tuple[str, str]:
@@ -104,10 +115,30 @@ def _ramp(args: argparse.Namespace, slos: list[str]) -> int:
     report = run_event_loop(stress(base, rates=rates, step_seconds=parse_duration(args.duration),
                                    slos=slos or ["p99<100ms", "errors<1%"], scenario=scenario,
                                    driver=args.driver, connections=args.connections,
-                                   timeout=parse_duration(args.timeout)))
+                                   timeout=parse_duration(args.timeout), warmup=parse_duration(args.warmup) > 0,
+                                   repeats=args.ramp_repeats, progress=not args.no_progress))
     print(report.steps.round(3).to_string())
     print(report.describe())
     return 0 if report.max_sustainable else 1
+
+
+def _sweep(args: argparse.Namespace, levels: list[int], slos: list[Slo]) -> int:
+    if args.rate is not None or args.driver == "wrk" or args.processes > 1:
+        raise ValueError("--users with several levels is a closed-model sweep: drop --rate, --driver wrk "
+                         "and --processes")
+    base, target = _split(args.url)
+    scenario = load_scenario(args.scenario) if args.scenario else Scenario.single(target)
+    report = run_event_loop(sweep(base, users=levels, duration=parse_duration(args.duration),
+                                  think_time=parse_duration(args.think), warmup=parse_duration(args.warmup),
+                                  scenario=scenario, driver=args.driver, timeout=parse_duration(args.timeout),
+                                  progress=not args.no_progress))
+    print(report.levels.round(3).to_string(index=False))
+    print(report.describe())
+    missed = [f"{users} users: {check.describe()}" for users, result in zip(levels, report.results, strict=True)
+              for check in check_slos(result, slos) if not check.met]
+    for line in missed:
+        print(f"SLO {line}")
+    return 1 if missed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"url host {host!r} is not loopback: pass --allow-remote to load a server you own")
         if args.ramp is not None:
             return _ramp(args, [s.text for s in slos])
+        levels = parse_users(args.users)
+        if len(levels) > 1:
+            return _sweep(args, levels, slos)
         calibration = None
         if args.calibrate:
             if args.driver == "wrk":
@@ -143,9 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     warning = flag_client_bound(result, calibration) if calibration else None
     if warning:
         print(f"warning: {warning}")
-    if result.completed:
+    if result.overall().count:
         print(result.summary().round(3).to_string())
-    for rec in recommend(measurements_from(result, client_bound=warning is not None)):
+    for rec in recommend(measurements_from(result, calibration=calibration)):
         print(rec.describe())
     checks = check_slos(result, slos)
     for check in checks:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from perf.api.server import ApiServer
-from perf.load.bottleneck import ServerSampler
+from perf.load.analysis.bottleneck import ServerSampler
 from perf.load.models import ClosedModel, LoadModel, run_load
 from perf.load.results import LoadResult
 from perf.load.scenarios import Scenario
@@ -45,7 +45,7 @@ class ModeComparison:
         rows = []
         for run in self.runs:
             r = run.result
-            p = r.overall().percentiles() if r.completed else {"p50": float("nan"), "p99": float("nan")}
+            p = r.overall().percentiles() if r.overall().count else {"p50": float("nan"), "p99": float("nan")}
             rows.append({"mode": run.mode, "round": run.round, "rps": r.throughput, "p50_ms": p["p50"] * 1e3,
                          "p99_ms": p["p99"] * 1e3, "error_rate": r.error_rate, "server_cpu": run.server_cpu})
         return pd.DataFrame(rows)
@@ -112,8 +112,9 @@ async def compare_modes(modes: Sequence[str], *, database_url: str, redis_url: s
         order = list(modes) if rnd % 2 == 0 else list(modes)[::-1]
         for mode in order:
             namespace = f"{(cache_namespace or schema).rstrip(':')}:{_slug(mode)}"
-            with ApiServer(database_url=database_url, redis_url=redis_url, mode=mode, schema=schema,
-                           products=products, cache_namespace=namespace, workers=workers, cpu=cpu) as server:
+            server = ApiServer(database_url=database_url, redis_url=redis_url, mode=mode, schema=schema,
+                               products=products, cache_namespace=namespace, workers=workers, cpu=cpu)
+            with server:
                 result, server_cpu, metrics = await run_api(server, model=model, scenario=scenario, warmup=warmup)
             runs.append(ModeRun(mode, rnd, result, server_cpu, metrics))
     return ModeComparison(runs, baseline=modes[0])

@@ -5,8 +5,9 @@ stalled server also stalls the generator: the requests it *would* have sent are 
 measured (coordinated omission). An **open** model schedules every request in
 advance at the arrival rate and measures latency from the *scheduled* send time, so
 time spent waiting for a free connection counts. Requests that start more than
-``late_after`` after their slot are counted as late; arrivals finding ``max_backlog``
-requests queued are dropped (and reported).
+``late_after`` after their slot are counted as late; a request is given up ``timeout``
+after its slot (dropped if it was never sent, timed out if it was) and its wait enters
+the histograms, so a stalled server can never make a run look faster.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from perf.load.drivers import Connection, Driver, RequestFailed, create_driver
@@ -118,11 +119,15 @@ def _check_duration(seconds: float) -> None:
 
 
 async def run_load(base_url: str, *, model: LoadModel, scenario: Scenario | None = None,
-                   driver: str | Driver = "builtin", timeout: float = 10.0, seed: int = 0) -> LoadResult:
+                   driver: str | Driver = "builtin", timeout: float = 10.0, seed: int = 0,
+                   progress: Callable[[LoadResult, float], None] | None = None) -> LoadResult:
     """Put ``base_url`` under ``model`` load with requests drawn from ``scenario`` (default ``GET /``).
 
-    Every loop is bounded by the model's duration (plus ``timeout`` to drain). A
-    driver passed as an object is left open; one named here is closed before return.
+    Every loop is bounded by the model's duration (plus ``timeout`` to drain). Every
+    scheduled request is accounted (see :mod:`perf.load.results`): completed, failed,
+    timed out or dropped. A driver passed as an object is left open; one named here is
+    closed before return. ``progress`` (e.g. :class:`perf.load.progress.LineProgress`) is
+    called about once a second with the result so far and the elapsed seconds.
     """
     if timeout <= 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
@@ -131,6 +136,7 @@ async def run_load(base_url: str, *, model: LoadModel, scenario: Scenario | None
     drv = create_driver(driver, base_url) if isinstance(driver, str) else driver
     result = LoadResult(driver=drv.name, model=model.describe())
     cpu0 = time.process_time()
+    ticker = asyncio.create_task(_tick(progress, result)) if progress is not None else None
     try:
         if isinstance(model, ClosedModel):
             await _run_closed(drv, model, scenario, result, timeout, random.Random(seed))
@@ -140,40 +146,51 @@ async def run_load(base_url: str, *, model: LoadModel, scenario: Scenario | None
         else:
             raise TypeError(f"model must be a ClosedModel or OpenModel, got {type(model).__name__}")
     finally:
+        if ticker is not None:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
         if owned:
             await drv.close()
     result.client_cpu = time.process_time() - cpu0
+    result.check_accounting()
     return result
 
 
-async def _send(conn, req: Request, timeout: float):  # noqa: ANN001, ANN202
-    async with asyncio.timeout(timeout):
-        return await conn.request(req.method, req.target, req.body, req.headers)
+async def _tick(progress: Callable[[LoadResult, float], None], result: LoadResult) -> None:
+    start = time.perf_counter()
+    while True:
+        await asyncio.sleep(1.0)
+        progress(result, time.perf_counter() - start)
 
 
-async def _exchange(conn: Connection, req: Request, timeout: float, result: LoadResult, start: float,
-                    *, due: float | None = None) -> None:
-    """Send one request and record its outcome.
+async def _exchange(conn: Connection, req: Request, result: LoadResult, start: float, *,
+                    due: float, deadline: float, corrected: bool) -> None:
+    """Send one request, give up at ``deadline``, and record its outcome in exactly one bucket.
 
-    Latency runs from ``due`` (the open model's scheduled time, correcting coordinated
-    omission; the send-time latency is kept as ``naive``) or, in the closed model, from the send.
+    Latency runs from ``due``: the open model's scheduled time (``corrected``: this
+    corrects coordinated omission; the send-time latency is kept as ``naive``), or the
+    closed model's send. A request that times out enters the histograms at the time it
+    had waited.
     """
     sent = time.perf_counter()
     try:
-        response = await _send(conn, req, timeout)
+        async with asyncio.timeout_at(_loop_time(deadline)):
+            response = await conn.request(req.method, req.target, req.body, req.headers)
     except RequestFailed as exc:
         result.record_error(req.endpoint, exc.kind, sent - start)
         return
     except TimeoutError:
-        result.record_error(req.endpoint, "timeout", sent - start)
+        now = time.perf_counter()
+        result.record_given_up(req.endpoint, now - due, now - start, dropped=False)
         return
     done = time.perf_counter()
-    if due is None:
-        result.record(req.endpoint, done - sent, response.status, done - start,
-                      server_timing=response.server_timing)
-    else:
-        result.record(req.endpoint, done - due, response.status, done - start,
-                      naive=done - sent, server_timing=response.server_timing)
+    result.record(req.endpoint, done - due, response.status, done - start,
+                  naive=done - sent if corrected else None, server_timing=response.server_timing)
+
+
+def _loop_time(perf_deadline: float) -> float:
+    """A ``perf_counter`` deadline on the running loop's clock."""
+    return asyncio.get_running_loop().time() + (perf_deadline - time.perf_counter())
 
 
 async def _run_closed(drv: Driver, model: ClosedModel, scenario: Scenario, result: LoadResult,
@@ -187,7 +204,10 @@ async def _run_closed(drv: Driver, model: ClosedModel, scenario: Scenario, resul
         try:
             while time.perf_counter() < deadline and budget[0] != 0:
                 budget[0] -= 1
-                await _exchange(conn, scenario.pick(rng), timeout, result, start)
+                result.scheduled += 1
+                now = time.perf_counter()
+                await _exchange(conn, scenario.pick(rng), result, start, due=now, deadline=now + timeout,
+                                corrected=False)
                 if model.think_time:
                     await asyncio.sleep(model.think_time)
         finally:
@@ -199,27 +219,42 @@ async def _run_closed(drv: Driver, model: ClosedModel, scenario: Scenario, resul
 
 async def _run_open(drv: Driver, model: OpenModel, scenario: Scenario, result: LoadResult,
                     timeout: float, rng: random.Random) -> None:
+    """Schedule every request; each is given up ``timeout`` after its *scheduled* time.
+
+    A request still queued when its timeout passes is dropped (never sent); one in
+    flight then times out. Both enter the histograms at their wait. Arrivals that find
+    ``max_backlog`` requests queued are dropped at once and recorded at ``timeout`` (they
+    would have waited at least behind the whole backlog; recording 0 would flatter the run).
+    """
     queue: asyncio.Queue[tuple[float, Request]] = asyncio.Queue()
+    in_flight: dict[int, tuple[float, Request]] = {}
     start = time.perf_counter()
 
-    async def worker() -> None:
+    async def worker(slot: int) -> None:
         conn = await drv.connect()
         try:
             while True:
                 due, req = await queue.get()
-                if time.perf_counter() - due > model.late_after:
-                    result.late += 1
                 try:
-                    await _exchange(conn, req, timeout, result, start, due=due)
+                    now = time.perf_counter()
+                    if now - due >= timeout:
+                        result.record_given_up(req.endpoint, now - due, now - start, dropped=True)
+                        continue
+                    if now - due > model.late_after:
+                        result.late += 1
+                    in_flight[slot] = (due, req)
+                    await _exchange(conn, req, result, start, due=due, deadline=due + timeout, corrected=True)
+                    del in_flight[slot]
                 finally:
                     queue.task_done()
         finally:
             await conn.close()
 
-    workers = [asyncio.create_task(worker()) for _ in range(model.connections)]
+    workers = [asyncio.create_task(worker(slot)) for slot in range(model.connections)]
+    last_due = start
     try:
         for n, offset in enumerate(model.schedule()):
-            due = start + offset
+            due = last_due = start + offset
             delay = due - time.perf_counter()
             if delay > 0:
                 # Event-loop timers (uvloop's have 1 ms granularity) can fire before `due` by
@@ -229,12 +264,15 @@ async def _run_open(drv: Driver, model: OpenModel, scenario: Scenario, result: L
                     delay = due - time.perf_counter()
             elif n % 32 == 0:
                 await asyncio.sleep(0)  # let the workers run when we are behind
+            result.scheduled += 1
+            req = scenario.pick(rng)
             if queue.qsize() >= model.max_backlog:
-                result.dropped += 1
+                result.record_given_up(req.endpoint, timeout, due - start, dropped=True)
                 continue
-            queue.put_nowait((due, scenario.pick(rng)))
+            queue.put_nowait((due, req))
+        # Every request has given up by last_due + timeout; the slack covers a busy loop.
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout_at(_loop_time(last_due + timeout + 1.0)):
                 await queue.join()
         except TimeoutError:
             pass
@@ -242,5 +280,10 @@ async def _run_open(drv: Driver, model: OpenModel, scenario: Scenario, result: L
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-    result.dropped += queue.qsize()
+        now = time.perf_counter()
+        for due, req in in_flight.values():  # cut off mid-request: it timed out
+            result.record_given_up(req.endpoint, now - due, now - start, dropped=False)
+        while not queue.empty():  # never sent
+            due, req = queue.get_nowait()
+            result.record_given_up(req.endpoint, now - due, now - start, dropped=True)
     result.duration = time.perf_counter() - start

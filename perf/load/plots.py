@@ -1,7 +1,8 @@
-"""Load-test charts: percentile spectrum, throughput and latency over time, latency vs offered load.
+"""Load-test charts: percentile spectrum, over time, latency vs offered load, a concurrency sweep.
 
 Thin wrappers over :mod:`perf.charts` (same titles, footers and saved PNGs), shaped
-for :class:`~perf.load.results.LoadResult` and :class:`~perf.load.stress.StressReport`.
+for :class:`~perf.load.results.LoadResult`, :class:`~perf.load.stress.StressReport`
+and :class:`~perf.load.sweep.SweepReport`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from collections.abc import Mapping
 import pandas as pd
 from matplotlib.figure import Figure
 
-from perf.charts import latency_percentiles, line_over
+from perf.charts import latency_percentiles, line_over, save_figure
+from perf.load.analysis.slo import parse_slo
 from perf.load.results import LoadResult
 from perf.load.stress import StressReport
+from perf.load.sweep import SweepReport
 
 
 def spectrum_chart(results: Mapping[str, LoadResult], *, title: str) -> Figure:
@@ -37,9 +40,44 @@ def over_time_chart(results: Mapping[str, LoadResult], *, title: str, y: str = "
 
 
 def knee_chart(report: StressReport, *, title: str) -> Figure:
-    """p50 and p99 latency against the offered rate (log scale): where the curve turns is the knee."""
+    """p50 and p99 latency against the offered rate (log scale), with the latency SLOs as lines.
+
+    Ramp and refine steps make the curves; the repeats of the max sustainable rate are dots.
+    """
     steps = report.steps
-    frame = pd.concat([steps.assign(percentile="p50", ms=steps["p50_ms"]),
-                       steps.assign(percentile="p99", ms=steps["p99_ms"])], ignore_index=True)
-    return line_over(frame, x="offered", y="ms", hue="percentile", title=title,
-                     xlabel="offered load (requests/s)", ylabel="latency (ms, from scheduled send)", logy=True)
+    searched = steps[steps["phase"] != "repeat"]
+    frame = pd.concat([searched.assign(percentile="p50", ms=searched["p50_ms"]),
+                       searched.assign(percentile="p99", ms=searched["p99_ms"])], ignore_index=True)
+    fig = line_over(frame, x="offered", y="ms", hue="percentile", title=title, save_as=False,
+                    xlabel="offered load (requests/s)", ylabel="latency (ms, from scheduled send)", logy=True)
+    ax = fig.axes[0]
+    repeats = report.repeats
+    if len(repeats):
+        ax.scatter(repeats["offered"], repeats["p99_ms"], marker="x", color="black", zorder=3,
+                   label=f"p99, {len(repeats)} repeats")
+    for slo in (parse_slo(text) for text in report.slos):
+        if slo.metric not in ("errors", "rps") and slo.endpoint is None:
+            ax.axhline(slo.threshold * 1e3, color="red", linestyle="--", linewidth=1, label=f"SLO {slo.text}")
+    ax.legend(fontsize=8)
+    save_figure(fig, title)
+    return fig
+
+
+def sweep_chart(report: SweepReport, *, title: str) -> Figure:
+    """Throughput (left axis) and p99 latency (right axis) against users: where one flattens the other climbs."""
+    levels = report.levels
+    fig = line_over(levels.assign(series="throughput"), x="users", y="rps", hue="series", title=title,
+                    save_as=False, xlabel="concurrent users (closed model)", ylabel="throughput (requests/s)",
+                    logx=True)
+    ax = fig.axes[0]
+    right = ax.twinx()
+    right.plot(levels["users"], levels["p99_ms"], marker="s", markersize=3, color="tab:red", label="p99")
+    right.set_ylabel("p99 latency (ms)")
+    if report.saturation is not None:
+        ax.axvline(report.saturation, color="0.5", linestyle=":", linewidth=1,
+                   label=f"stops growing ({report.saturation} users)")
+    lines = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="center right")
+    save_figure(fig, title)
+    return fig

@@ -4,6 +4,17 @@ A :class:`LoadResult` is filled by one generator process and travels as JSON
 (:meth:`LoadResult.to_dict`): histograms are HDR-encoded, so results from several
 processes are **merged** (:func:`merge_results`) by adding histograms and counts,
 never by averaging percentiles.
+
+**Accounting.** Every request a model schedules ends in exactly one bucket:
+``completed`` (a response below 500), ``failed`` (a 5xx response or a transport
+failure), ``timed_out`` (no answer within the timeout, including requests still in
+flight when the run ended) or ``dropped`` (never sent: no connection came free before
+its timeout, or the backlog was full). ``scheduled == completed + failed + timed_out +
+dropped`` holds for every result (:meth:`LoadResult.check_accounting`). Timed-out and
+dropped requests enter the latency histograms at the time they had waited when they
+were given up (an arrival refused by a full backlog, at the timeout it was denied):
+those samples are **censored** (the true latency is at least that), so percentiles
+above ``censored_above`` are lower bounds, never flattering guesses.
 """
 
 from __future__ import annotations
@@ -40,10 +51,13 @@ class LoadResult:
     naive: dict[str, LatencyHistogram] = field(default_factory=dict)
     status_counts: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    given_up: Counter[str] = field(default_factory=Counter)  # endpoint -> timed out + dropped
     series: dict[int, list[int]] = field(default_factory=dict)  # second -> [completed, errors]
     series_hist: dict[int, LatencyHistogram] = field(default_factory=dict)
     server_timing: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # endpoint -> part -> [sum ms, n]
     late: int = 0
+    scheduled: int = 0
+    timed_out: int = 0
     dropped: int = 0
     client_cpu: float = 0.0  # CPU seconds the generator used
     processes: int = 1
@@ -76,9 +90,29 @@ class LoadResult:
             self._add_server_timing(endpoint, server_timing)
 
     def record_error(self, endpoint: str, kind: str, t: float) -> None:
-        """A request that got no response (``kind``: timeout, connect, reset, protocol...)."""
+        """A request that failed without a response (``kind``: connect, reset, protocol...)."""
+        if kind == "timeout":
+            raise ValueError("kind 'timeout' is a give-up, not a failure: call record_given_up(..., dropped=False)")
         self.errors[f"{endpoint}: {kind}"] += 1
         self.series.setdefault(int(t), [0, 0])[1] += 1
+
+    def record_given_up(self, endpoint: str, waited: float, t: float, *, dropped: bool) -> None:
+        """A request given up after ``waited`` seconds (from its schedule): timed out, or ``dropped`` unsent.
+
+        The wait enters the latency histograms as a censored sample: its true latency is at least that.
+        """
+        self.given_up[endpoint] += 1
+        if dropped:
+            self.dropped += 1
+        else:
+            self.timed_out += 1
+        self._hist(self.histograms, endpoint).record(waited)
+        second = int(t)
+        self.series.setdefault(second, [0, 0])[1] += 1
+        hist = self.series_hist.get(second)
+        if hist is None:
+            hist = self.series_hist[second] = LatencyHistogram(significant_figures=2)
+        hist.record(waited)
 
     def _add_server_timing(self, endpoint: str, header: str) -> None:
         parts = self.server_timing.setdefault(endpoint, {})
@@ -89,25 +123,55 @@ class LoadResult:
 
     # -- reading -----------------------------------------------------------------------
     @property
-    def completed(self) -> int:
+    def responses(self) -> int:
         """Responses received (any status)."""
         return sum(self.status_counts.values())
 
     @property
+    def completed(self) -> int:
+        """Responses with a status below 500."""
+        return sum(n for s, n in self.status_counts.items() if s < 500)
+
+    @property
     def failed(self) -> int:
-        """Responses with status >= 500 plus requests that got no response."""
+        """Responses with status >= 500 plus transport failures (connect, reset, protocol)."""
         return sum(n for s, n in self.status_counts.items() if s >= 500) + sum(self.errors.values())
 
     @property
+    def accounted(self) -> int:
+        """``completed + failed + timed_out + dropped``: equals :attr:`scheduled` after a run."""
+        return self.completed + self.failed + self.timed_out + self.dropped
+
+    @property
+    def censored(self) -> int:
+        """Latency samples that are give-ups (timed out or dropped): lower bounds, not measurements."""
+        return self.timed_out + self.dropped
+
+    @property
+    def censored_above(self) -> float | None:
+        """The percentile above which the overall latencies are censored (None when nothing was given up)."""
+        total = self.overall().count
+        if not self.censored or not total:
+            return None
+        return 100.0 * (1 - self.censored / total)
+
+    def check_accounting(self) -> None:
+        """Raise ``RuntimeError`` unless ``scheduled == completed + failed + timed_out + dropped``."""
+        if self.scheduled != self.accounted:
+            raise RuntimeError(
+                f"accounting broken: scheduled {self.scheduled} != completed {self.completed} + failed "
+                f"{self.failed} + timed_out {self.timed_out} + dropped {self.dropped} (= {self.accounted})")
+
+    @property
     def error_rate(self) -> float:
-        """``failed / (completed + transport errors)``; 0.0 for an empty run."""
-        total = self.completed + sum(self.errors.values())
-        return self.failed / total if total else 0.0
+        """``(failed + timed_out + dropped) / scheduled``; 0.0 for an empty run."""
+        total = max(self.scheduled, self.accounted)
+        return (self.failed + self.timed_out + self.dropped) / total if total else 0.0
 
     @property
     def throughput(self) -> float:
-        """Completed responses per second of the run."""
-        return self.completed / self.duration if self.duration > 0 else 0.0
+        """Responses (any status) per second of the run."""
+        return self.responses / self.duration if self.duration > 0 else 0.0
 
     @property
     def client_cpu_fraction(self) -> float:
@@ -122,13 +186,17 @@ class LoadResult:
         return total
 
     def summary(self) -> pd.DataFrame:
-        """One row per endpoint (plus ``ALL``): count, req/s and latency percentiles in ms."""
+        """One row per endpoint (plus ``ALL``): latency samples, how many are censored give-ups,
+        answered req/s and latency percentiles in ms (censored samples included)."""
         rows = {}
         for name, hist in {**self.histograms, ALL: self.overall()}.items():
             if hist.count == 0:
                 continue
             p = hist.percentiles((50.0, 90.0, 99.0, 99.9))
-            rows[name] = {"count": hist.count, "rps": hist.count / self.duration if self.duration else 0.0,
+            censored = self.censored if name == ALL else self.given_up.get(name, 0)
+            answered = hist.count - censored
+            rows[name] = {"count": hist.count, "censored": censored,
+                          "rps": answered / self.duration if self.duration else 0.0,
                           **{f"{k}_ms": v * 1e3 for k, v in p.items() if k != "count"}}
         return pd.DataFrame.from_dict(rows, orient="index")
 
@@ -149,15 +217,31 @@ class LoadResult:
                 for endpoint, parts in self.server_timing.items()}
         return pd.DataFrame.from_dict(rows, orient="index").fillna(0.0)
 
+    def accounting(self) -> str:
+        """``scheduled 200 = completed 49 + failed 0 + timed out 12 + dropped 139``."""
+        return (f"scheduled {self.scheduled:,} = completed {self.completed:,} + failed {self.failed:,} + "
+                f"timed out {self.timed_out:,} + dropped {self.dropped:,}")
+
+    def censoring(self) -> str:
+        """How much of the latency distribution is give-ups (empty when none)."""
+        above = self.censored_above
+        if above is None:
+            return ""
+        return (f"{self.censored:,} of {self.overall().count:,} latencies censored (give-ups recorded at their wait): "
+                f"percentiles above p{above:.4g} are lower bounds")
+
     def describe(self) -> str:
-        """One line: rate, error rate and headline percentiles."""
-        if self.completed == 0:
-            return f"{self.driver}: no responses ({dict(self.errors)})"
-        p = self.overall().percentiles()
-        return (f"{self.driver} {self.model}: {self.completed:,} responses in {self.duration:.1f}s = "
+        """Two lines: rate, error rate and headline percentiles; the accounting and censoring."""
+        hist = self.overall()
+        if hist.count == 0:
+            return f"{self.driver}: no responses ({dict(self.errors)}); {self.accounting()}"
+        p = hist.percentiles()
+        line = (f"{self.driver} {self.model}: {self.responses:,} responses in {self.duration:.1f}s = "
                 f"{self.throughput:,.0f} req/s, errors {self.error_rate:.2%}, p50 {p['p50'] * 1e3:.2f} ms, "
                 f"p99 {p['p99'] * 1e3:.2f} ms, max {p['max'] * 1e3:.2f} ms"
-                + (f", late {self.late}, dropped {self.dropped}" if self.offered_rate else ""))
+                + (f", late {self.late}" if self.offered_rate else ""))
+        censoring = self.censoring()
+        return f"{line}\n{self.accounting()}" + (f"; {censoring}" if censoring else "")
 
     # -- transport ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -168,16 +252,19 @@ class LoadResult:
             "histograms": {k: h.encode() for k, h in self.histograms.items()},
             "naive": {k: h.encode() for k, h in self.naive.items()},
             "status_counts": {str(k): v for k, v in self.status_counts.items()},
-            "errors": dict(self.errors),
+            "errors": dict(self.errors), "given_up": dict(self.given_up),
             "series": {str(k): v for k, v in self.series.items()},
             "series_hist": {str(k): h.encode() for k, h in self.series_hist.items()},
-            "server_timing": self.server_timing, "late": self.late, "dropped": self.dropped,
+            "server_timing": self.server_timing, "late": self.late, "scheduled": self.scheduled,
+            "timed_out": self.timed_out, "dropped": self.dropped,
             "client_cpu": self.client_cpu, "processes": self.processes, "meta": self.meta,
-            "summary": {"completed": self.completed, "throughput": self.throughput,
+            "summary": {"scheduled": self.scheduled, "completed": self.completed, "failed": self.failed,
+                        "timed_out": self.timed_out, "dropped": self.dropped, "censored": self.censored,
+                        "censored_above": self.censored_above, "throughput": self.throughput,
                         "error_rate": self.error_rate,
                         "latency_ms": ({k: (v * 1e3 if k != "count" else v)
                                         for k, v in self.overall().percentiles().items()}
-                                       if self.completed else {})},
+                                       if self.overall().count else {})},
         }
 
     def to_json(self, **kwargs: Any) -> str:
@@ -193,11 +280,12 @@ class LoadResult:
             histograms={k: LatencyHistogram.decode(v) for k, v in data["histograms"].items()},
             naive={k: LatencyHistogram.decode(v) for k, v in data["naive"].items()},
             status_counts=Counter({int(k): v for k, v in data["status_counts"].items()}),
-            errors=Counter(data["errors"]),
+            errors=Counter(data["errors"]), given_up=Counter(data.get("given_up", {})),
             series={int(k): list(v) for k, v in data["series"].items()},
             series_hist={int(k): LatencyHistogram.decode(v) for k, v in data["series_hist"].items()},
             server_timing={e: {p: list(v) for p, v in parts.items()} for e, parts in data["server_timing"].items()},
-            late=data["late"], dropped=data["dropped"], client_cpu=data["client_cpu"],
+            late=data["late"], scheduled=data.get("scheduled", 0), timed_out=data.get("timed_out", 0),
+            dropped=data["dropped"], client_cpu=data["client_cpu"],
             processes=data.get("processes", 1), meta=dict(data.get("meta", {})),
         )
 
@@ -209,6 +297,7 @@ class LoadResult:
                 self._hist(mine, key).merge(hist)  # type: ignore[arg-type]
         self.status_counts.update(other.status_counts)
         self.errors.update(other.errors)
+        self.given_up.update(other.given_up)
         for second, (done, errors) in other.series.items():
             bucket = self.series.setdefault(second, [0, 0])
             bucket[0] += done
@@ -223,6 +312,8 @@ class LoadResult:
         if other.offered_rate is not None:
             self.offered_rate = (self.offered_rate or 0.0) + other.offered_rate
         self.late += other.late
+        self.scheduled += other.scheduled
+        self.timed_out += other.timed_out
         self.dropped += other.dropped
         self.client_cpu += other.client_cpu
         self.processes += other.processes

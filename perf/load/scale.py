@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+from collections.abc import Coroutine
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from perf.load.models import LoadModel, run_load
 from perf.load.results import LoadResult, merge_results
 from perf.load.scenarios import Scenario, load_scenario
 
+T = TypeVar("T")
 
-def run_event_loop(coro: Any) -> Any:
+
+def run_event_loop(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on uvloop when it is installed, else on asyncio's default loop."""
     try:
         import uvloop
@@ -42,7 +45,7 @@ def run_processes(base_url: str, *, model: LoadModel, scenario: str | Scenario |
     """Run ``model`` split over ``processes`` generator processes and return the merged result."""
     if not 1 <= processes <= 64:
         raise ValueError(f"processes must be 1..64, got {processes!r}")
-    parts = model.split(processes)
+    parts: list[LoadModel] = list(model.split(processes))
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=len(parts), mp_context=context) as pool:
         futures = [pool.submit(_child, base_url, part, scenario, driver, timeout, seed + i)
@@ -50,6 +53,7 @@ def run_processes(base_url: str, *, model: LoadModel, scenario: str | Scenario |
         dicts = [f.result() for f in futures]
     merged = merge_results(LoadResult.from_dict(d) for d in dicts)
     merged.model = model.describe() + f" × {len(parts)} processes"
+    merged.check_accounting()
     return merged
 
 

@@ -62,7 +62,7 @@ class Driver(ABC):
     async def connect(self) -> Connection:
         """A new connection (opened lazily or at once, driver's choice)."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - an optional hook: most drivers share nothing
         """Release anything shared by the connections."""
 
     async def __aenter__(self) -> Driver:

@@ -29,7 +29,12 @@ class Calibration:
     result: LoadResult | None = None
 
     def is_client_bound(self, result: LoadResult, *, margin: float = 0.2) -> bool:
-        """True when ``result`` ran within ``margin`` of this ceiling."""
+        """True when ``result`` ran within ``margin`` of this ceiling: **the** client-bound rule.
+
+        The CLI's warning and the ``[P1 client]`` recommendation both come from here.
+        Generator CPU is not part of it: a busy machine raises CPU without the
+        generator being the limit, so a CPU threshold flips with unrelated load.
+        """
         if not 0 < margin < 1:
             raise ValueError(f"margin must be a fraction in (0, 1), got {margin!r}")
         if self.ceiling <= 0:  # calibration failed (server down?): nothing to compare against
@@ -64,8 +69,6 @@ def flag_client_bound(result: LoadResult, calibration: Calibration, *, margin: f
         return None
     return (f"client-bound: {result.throughput:,.0f} req/s is within {margin:.0%} of the generator's "
             f"ceiling {calibration.ceiling:,.0f} req/s ({calibration.driver}); treat it as a floor")
-
-
 
 
 async def compare_drivers(base_url: str, *, drivers: tuple[str, ...] = ("builtin", "httpx", "wrk"),
@@ -127,6 +130,6 @@ async def compare_paths(base_url: str, paths: dict[str, str], *, rounds: int = 3
         for label in labels if rnd % 2 == 0 else labels[::-1]:
             result = await run_load(base_url, model=ClosedModel(users=users, duration=seconds),
                                     scenario=Scenario.single(paths[label], name=label), driver=driver)
-            p50 = result.overall().percentile(50) * 1e3 if result.completed else float("nan")
+            p50 = result.overall().percentile(50) * 1e3 if result.overall().count else float("nan")
             rows.append({"path": label, "round": rnd, "rps": result.throughput, "p50_ms": p50})
     return pd.DataFrame(rows, columns=["path", "round", "rps", "p50_ms"])
