@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 #: Subcommands owned by technique packages: name -> module with ``main(argv) -> int``.
-DELEGATED = {"api": "perf.api.cli", "load": "perf.load.cli"}
+DELEGATED = {"api": "perf.api.cli", "load": "perf.load.cli", "load-worker": "perf.load.locust.worker"}
 
 
 def _services(args: argparse.Namespace) -> int:

@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -139,9 +138,9 @@ def run_locust(base_url: str, *, model: LoadModel, scenario: str | Scenario | No
             master = subprocess.Popen(master_cmd, stdout=master_log, stderr=subprocess.STDOUT, cwd=os.getcwd())
             procs.append(master)
             for i in range(workers):
-                log = open(work / f"worker{i}.log", "wb")  # noqa: SIM115
-                logs.append(log)
-                proc = subprocess.Popen(worker_cmd, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd())
+                wlog: IO[bytes] = open(work / f"worker{i}.log", "wb")  # noqa: SIM115
+                logs.append(wlog)
+                proc = subprocess.Popen(worker_cmd, stdout=wlog, stderr=subprocess.STDOUT, cwd=os.getcwd())
                 procs.append(proc)
                 if worker_cpus and hasattr(os, "sched_setaffinity"):
                     os.sched_setaffinity(proc.pid, worker_cpus[i % len(worker_cpus)])
@@ -172,16 +171,3 @@ def run_locust(base_url: str, *, model: LoadModel, scenario: str | Scenario | No
         result = LoadResult.from_dict(payload["result"])
         result.model = model.describe() + f" × {len(payload['workers'])} locust workers"
         return result
-
-
-def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
-    """Block until ``host:port`` accepts TCP connections (raise ``TimeoutError`` after ``timeout``)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{host}:{port} did not accept connections within {timeout:g}s") from None
-            time.sleep(0.05)
