@@ -58,6 +58,7 @@ class _Worker:
         self.cpu0 = time.process_time()
         self.late_after = 0.010
         self.sent = True
+        self.samples: list[float] | None = None
 
     def start(self, **_: Any) -> None:
         opts = self.environment.parsed_options
@@ -65,6 +66,7 @@ class _Worker:
         self.t0, self.cpu0, self.sent = time.time(), time.process_time(), False
         rate, users = getattr(opts, "perf_rate", 0.0) or 0.0, getattr(opts, "perf_users", 0) or 0
         self.late_after = getattr(opts, "perf_late_after", 0.010)
+        self.samples = [] if getattr(opts, "perf_samples", "") else None
         if rate > 0 and users > 0:
             _schedule(self.user_class, interval=users / rate)
 
@@ -84,12 +86,15 @@ class _Worker:
         except AttributeError:
             pass
         due = (context or {}).get("perf_due")
+        latency = seconds if due is None else started + seconds - due
         if due is None:
             self.result.record(name, seconds, status, t, server_timing=timing)
-            return
-        if started - due > self.late_after:
-            self.result.late += 1
-        self.result.record(name, started + seconds - due, status, t, naive=seconds, server_timing=timing)
+        else:
+            if started - due > self.late_after:
+                self.result.late += 1
+            self.result.record(name, latency, status, t, naive=seconds, server_timing=timing)
+        if self.samples is not None:
+            self.samples.append(latency)
 
     def stop(self, **_: Any) -> None:
         if self.sent:
@@ -97,7 +102,10 @@ class _Worker:
         self.sent = True
         self.result.duration = time.time() - self.t0
         self.result.client_cpu = time.process_time() - self.cpu0
-        self.result.meta["worker"] = getattr(self.environment.runner, "client_id", "")
+        worker = self.result.meta["worker"] = getattr(self.environment.runner, "client_id", "")
+        if self.samples is not None:  # raw latencies, for checking the merge (tests)
+            opts = self.environment.parsed_options
+            Path(getattr(opts, "perf_samples", ""), f"{worker}.txt").write_text("\n".join(map(repr, self.samples)))
         self.environment.runner.send_message(MESSAGE, self.result.to_dict())  # type: ignore[union-attr]
 
 
@@ -209,6 +217,8 @@ def _add_arguments(parser: Any, **_: Any) -> None:
     group.add_argument("--perf-rate", type=float, default=0.0, help="open model: total arrivals per second")
     group.add_argument("--perf-users", type=int, default=0, help="open model: users sharing the rate")
     group.add_argument("--perf-late-after", type=float, default=0.010, help="open model: late threshold (s)")
+    group.add_argument("--perf-samples", default="",
+                       help="worker: also write each raw latency to DIR/<worker>.txt (to check the merge)")
     group.add_argument("--perf-model", default="", help="the model's label in the result")
 
 

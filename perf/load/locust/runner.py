@@ -77,7 +77,8 @@ def _tail(path: Path, lines: int = 15) -> str:
 def run_locust(base_url: str, *, model: LoadModel, scenario: str | Scenario | None = None, workers: int = 2,
                master_bind: str | MasterBind | None = None, expect_workers: int | None = None,
                expect_timeout: float = 30.0, spawn_rate: float | None = None, timeout: float = 10.0,
-               worker_cpus: list[set[int]] | None = None, log_dir: str | Path | None = None) -> LoadResult:
+               worker_cpus: list[set[int]] | None = None, log_dir: str | Path | None = None,
+               samples_dir: str | Path | None = None) -> LoadResult:
     """Run ``model`` with requests from ``scenario`` on a Locust master and ``workers`` local workers.
 
     ``expect_workers`` (default ``workers``) is how many workers the run waits for, local and
@@ -85,6 +86,8 @@ def run_locust(base_url: str, *, model: LoadModel, scenario: str | Scenario | No
     ``expect_timeout`` seconds. ``master_bind`` (default ``127.0.0.1`` on a free port) is where
     the master listens: bind ``0.0.0.0:5557`` for remote workers. ``spawn_rate`` defaults to all
     users within one second. ``worker_cpus`` pins each local worker (``os.sched_setaffinity``).
+    ``log_dir`` keeps the locustfile and the Locust logs; ``samples_dir`` makes each worker
+    also write its raw latencies there (to check the merge against one histogram).
     """
     if not 0 <= workers <= 64:
         raise ValueError(f"workers must be 0..64 local worker processes, got {workers!r}")
@@ -125,6 +128,8 @@ def run_locust(base_url: str, *, model: LoadModel, scenario: str | Scenario | No
                       "--perf-duration", f"{duration:g}", "--perf-expect-timeout", f"{expect_timeout:g}",
                       "--perf-model", model.describe() + f" × {expected} locust workers",
                       "--perf-collect-timeout", f"{timeout + 5:g}"]
+        if samples_dir:
+            master_cmd += ["--perf-samples", str(samples_dir)]
         if isinstance(model, OpenModel):
             master_cmd += ["--perf-rate", f"{model.rate:g}", "--perf-users", str(users),
                            "--perf-late-after", f"{model.late_after:g}"]
