@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import keyword
 import math
 import re
@@ -48,6 +49,14 @@ def _int_weights(weights: list[float]) -> list[int]:
     return [max(i // common, 1) for i in ints]
 
 
+def _call(fn: Callable[..., Any], imports: dict[str, set[str]], what: str) -> str:
+    """``fn(self.rng)`` as source; a ``functools.partial`` keeps its bound arguments visible."""
+    if isinstance(fn, functools.partial):
+        bound = [repr(a) for a in fn.args] + [f"{k}={v!r}" for k, v in fn.keywords.items()]
+        return f"{_reference(fn.func, imports, what)}(self.rng{''.join(', ' + b for b in bound)})"
+    return f"{_reference(fn, imports, what)}(self.rng)"
+
+
 def _reference(fn: Callable[..., Any], imports: dict[str, set[str]], what: str) -> str:
     module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
     if not module or module == "__main__" or "<" in qualname or "." in qualname:
@@ -76,10 +85,10 @@ def render_locustfile(scenario: Scenario, *, model: LoadModel | None = None, tim
         if isinstance(endpoint.path, str):
             path = repr(endpoint.path)
         else:
-            path = f"{_reference(endpoint.path, imports, f'endpoint {endpoint.name!r} path')}(self.rng)"
+            path = _call(endpoint.path, imports, f"endpoint {endpoint.name!r} path")
         args = [repr(endpoint.method.upper()), path]
         if callable(endpoint.body):
-            args.append(f"data={_reference(endpoint.body, imports, f'endpoint {endpoint.name!r} body')}(self.rng)")
+            args.append(f"data={_call(endpoint.body, imports, f'endpoint {endpoint.name!r} body')}")
         elif endpoint.body is not None:
             args.append(f"data={endpoint.body!r}")
         if endpoint.headers:
