@@ -19,7 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 #: Subcommands owned by technique packages: name -> module with ``main(argv) -> int``.
-DELEGATED = {"api": "perf.api.cli", "load": "perf.load.cli", "runs": "perf.runs.cli"}
+DELEGATED = {"api": "perf.api.cli", "load": "perf.load.cli", "load-worker": "perf.load.locust.worker",
+             "runs": "perf.runs.cli"}
 
 
 def _services(args: argparse.Namespace) -> int:

@@ -8,13 +8,15 @@ or ``--users 1..64`` sweeps the levels in turn); ``--ramp START`` runs a stress 
 instead and ``--calibrate PATH`` measures the generator first. Runs of 3 s or more print
 a progress line per second on stderr (``--no-progress`` to silence). Every scheduled
 request is accounted: completed, failed, timed out or dropped. Exit status: 0 all SLOs
-met, 1 an SLO was missed, 2 bad arguments (the message says which).
+met, 1 an SLO was missed, 2 bad arguments (the message says which), 3 the run is incomplete
+(``--engine locust``: a worker was lost or never connected).
 Only loopback hosts are loaded unless ``--allow-remote`` says you own the target.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -24,6 +26,7 @@ from perf.load.analysis.calibrate import calibrate, flag_client_bound
 from perf.load.analysis.recommend import measurements_from, recommend
 from perf.load.analysis.slo import Slo, SloError, check_slos, parse_slo
 from perf.load.drivers import DriverUnavailable, run_wrk
+from perf.load.locust.runner import LocustRunError
 from perf.load.models import ClosedModel, LoadModel, OpenModel, run_load
 from perf.load.progress import LineProgress
 from perf.load.results import LoadResult
@@ -72,6 +75,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="repeat the max sustainable step this many times for its spread (default 3)")
     p.add_argument("--warmup", default="1s", help="sweep/ramp: warm-up before the first measured step (default 1s)")
     p.add_argument("--no-progress", action="store_true", help="no progress lines or bars")
+    locust = p.add_argument_group(
+        "Locust engine", "--engine locust runs the scenario on a Locust master + workers (own processes); "
+        "measurement stays perf.load's HDR histograms. Closed model: --users, --think, --spawn-rate. Open "
+        "model: --rate over --connections users, each on its own arrival schedule (latency from the due "
+        "time). Not expressible: --ramp, stepped rates, --driver/--processes/--calibrate, and a shared "
+        "backlog (nothing is dropped: a user that falls behind sends late, counted as late).")
+    locust.add_argument("--engine", default="builtin", choices=["builtin", "locust"])
+    locust.add_argument("--workers", type=int, default=2, help="local Locust worker processes (default 2)")
+    locust.add_argument("--spawn-rate", type=float, help="users started per second (default: all in 1 s)")
+    locust.add_argument("--master-bind", metavar="HOST:PORT",
+                        help="where the master listens for workers (e.g. 0.0.0.0:5557 for remote ones; "
+                             "default 127.0.0.1 on a free port)")
+    locust.add_argument("--expect-workers", type=int,
+                        help="workers to wait for, local + remote (default --workers)")
+    locust.add_argument("--expect-timeout", default="30s", help="how long to wait for them (default 30s)")
+    locust.add_argument("--export-locustfile", metavar="PATH",
+                        help="write a standalone locustfile for the scenario and model, then exit")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow a host other than 127.0.0.1/localhost/::1 (load only servers you own)")
     return p
@@ -93,6 +113,15 @@ def _run(args: argparse.Namespace) -> LoadResult:
                                       timeout=timeout))
     scenario: str | Scenario = args.scenario or Scenario.single(target)
     model = _model(args, duration)
+    if args.engine == "locust":
+        if args.driver != "builtin" or args.processes != 1:
+            raise ValueError("--engine locust spreads load over --workers: drop --driver and --processes")
+        from perf.load.locust.runner import run_locust
+
+        return run_locust(base, model=model, scenario=scenario, workers=args.workers,
+                          master_bind=args.master_bind, expect_workers=args.expect_workers,
+                          expect_timeout=parse_duration(args.expect_timeout), spawn_rate=args.spawn_rate,
+                          timeout=timeout)
     if args.processes > 1:
         return run_processes(base, model=model, scenario=scenario, driver=args.driver,
                              processes=args.processes, timeout=timeout)
@@ -155,13 +184,25 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"url must look like http://127.0.0.1:8000/path, got {args.url!r}")
         if host not in _LOOPBACK and not args.allow_remote:
             raise ValueError(f"url host {host!r} is not loopback: pass --allow-remote to load a server you own")
+        if args.export_locustfile:
+            from perf.load.locust.locustfile import export_locustfile
+
+            path = export_locustfile(args.export_locustfile, args.scenario or Scenario.single(_split(args.url)[1]),
+                                     model=_model(args, parse_duration(args.duration)),
+                                     timeout=parse_duration(args.timeout))
+            print(f"locustfile written to {path}")
+            return 0
         if args.ramp is not None:
+            if args.engine == "locust":
+                raise ValueError("--ramp runs on the built-in engine only: drop --engine locust")
             return _ramp(args, [s.text for s in slos])
         levels = parse_users(args.users)
         if len(levels) > 1:
             return _sweep(args, levels, slos)
         calibration = None
         if args.calibrate:
+            if args.engine == "locust":
+                raise ValueError("--calibrate measures the built-in engine's ceiling: drop --engine locust")
             if args.driver == "wrk":
                 raise ValueError("--calibrate measures the built-in or httpx driver; wrk is the reference itself")
             calibration = run_event_loop(calibrate(_split(args.url)[0], path=args.calibrate, driver=args.driver))
@@ -173,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     except DriverUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except LocustRunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     print(result.describe())
     warning = flag_client_bound(result, calibration) if calibration else None
     if warning:
@@ -185,9 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     for check in checks:
         print(f"SLO {check.describe()}")
     if args.json:
-        text = result.to_json(indent=1)
+        engine = {"engine": result.meta.get("engine", "builtin"), "workers": result.meta.get("workers")}
+        text = json.dumps({**engine, **result.to_dict()}, indent=1)
         if args.json == "-":
             print(text)
         else:
             Path(args.json).write_text(text)
+    if result.meta.get("incomplete"):
+        print(f"error: run incomplete: lost workers {', '.join(result.meta.get('lost_workers', []))} "
+              "(their requests are missing from the result)", file=sys.stderr)
+        return 3
     return 0 if all(c.met for c in checks) else 1
