@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import re
 import shutil
@@ -27,9 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pandas as pd
@@ -37,6 +38,7 @@ from nexios import NexiosApp
 
 from perf.api.demo_bare import BARE_PATH, with_bare_hello
 from perf.api.server import ApiServer
+from perf.api.settings import ApiMode, ApiSettings
 from perf.api.timing import TimingMiddleware
 from perf.config import get_settings
 from perf.measure import LatencyHistogram, compare_async, machine_info, summarize
@@ -66,8 +68,15 @@ end
 """
 
 
+def _find(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    if match is None:
+        raise ValueError(f"wrk's output has no {pattern!r}; it was:\n{text}")
+    return match.group(1)
+
+
 def _wrk_seconds(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    number, unit = _find(r"^([\d.]+)(?:us|ms|s)$", text), _find(r"(us|ms|s)$", text)
     return float(number) * _WRK_UNITS[unit]
 
 
@@ -83,9 +92,9 @@ def run_wrk(url: str, *, duration: float, connections: int, ids: int | None = No
         if cpu and shutil.which("taskset"):
             cmd = ["taskset", "-c", ",".join(map(str, cpu)), *cmd]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=duration + 60).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = _wrk_seconds(re.search(r"\s50%\s+([\d.]+\w+)", out).group(1))
-    p99 = _wrk_seconds(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1))
+    rps = float(_find(r"Requests/sec:\s+([\d.]+)", out))
+    p50 = _wrk_seconds(_find(r"\s50%\s+([\d.]+\w+)", out))
+    p99 = _wrk_seconds(_find(r"\s99%\s+([\d.]+\w+)", out))
     errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|Socket errors:.*?timeout)\D+(\d+)", out))
     return LoadResult(rps, p50, p99, errors)
 
@@ -101,7 +110,7 @@ async def _client(host: str, port: int, paths: list[str], deadline: float, hist:
             started = time.perf_counter()
             writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
             head = await reader.readuntil(b"\r\n\r\n")
-            length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+            length = int(_find(r"(?i)content-length:\s*(\d+)", head.decode("latin-1")))
             await reader.readexactly(length)
             hist.record(time.perf_counter() - started)
             counts[0 if head.startswith(b"HTTP/1.1 2") else 1] += 1
@@ -125,7 +134,7 @@ def run_asyncio_client(url: str, *, duration: float, connections: int, ids: int 
     async def drive() -> float:
         started = time.perf_counter()
         deadline = started + duration
-        await asyncio.gather(*(_client(parts.host, parts.port, paths[i:] + paths[:i], deadline, hist, counts)
+        await asyncio.gather(*(_client(parts.host, parts.port or 80, paths[i:] + paths[:i], deadline, hist, counts)
                                for i in range(connections)))
         return time.perf_counter() - started
 
@@ -138,11 +147,11 @@ def _hello_app(layer: str) -> Any:
     app = NexiosApp(debug=False)
 
     @app.get("/hello")
-    async def hello(request, response):  # noqa: ANN001, ANN202
+    async def hello(request: Any, response: Any) -> Any:
         return response.resp(b"hello", content_type="text/plain")
 
     if layer == "function middleware":
-        async def timing(request, response, call_next):  # noqa: ANN001, ANN202
+        async def timing(request: Any, response: Any, call_next: Any) -> Any:
             started = time.perf_counter()
             result = await call_next()
             response.set_header("server-timing", f"total;dur={(time.perf_counter() - started) * 1e3:.2f}")
@@ -176,8 +185,9 @@ async def layer_costs(*, repeat: int = 10, number: int = 200) -> Comparison:
     apps = {name: _hello_app(name) for name in ("no layer", "function middleware", "wrap_asgi",
                                                 "ASGI outside Nexios")}
     bare = with_bare_hello(_hello_app("no layer"))
-    variants = {name: (lambda app=app: _asgi_get(app, "/hello")) for name, app in apps.items()}
-    variants["bare ASGI"] = lambda: _asgi_get(bare, BARE_PATH)
+    variants: dict[str, Callable[[], Awaitable[None]]] = {
+        name: functools.partial(_asgi_get, app, "/hello") for name, app in apps.items()}
+    variants["bare ASGI"] = functools.partial(_asgi_get, bare, BARE_PATH)
     return await compare_async(variants, warmup=1, repeat=repeat, number=number, baseline="no layer")
 
 
@@ -195,10 +205,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     server_cpu, client_cpu = ([cores[0]], [cores[1]]) if len(cores) >= 2 else (None, None)
     with ensure_services(settings) as services:
-        common = dict(database_url=services.database_url, redis_url=services.redis_url, schema=SCHEMA,
-                      seed=args.products, cpu=server_cpu)
-        with ApiServer(mode="all", **common) as cached, ApiServer(mode="all,-fastpath", **common) as routed, \
-                ApiServer(mode="all,-cache", **common) as uncached:
+        def api(mode: str) -> ApiSettings:
+            return ApiSettings(database_url=services.database_url, redis_url=services.redis_url, schema=SCHEMA,
+                               products=args.products, mode=ApiMode.parse(mode), cache_namespace=f"{SCHEMA}:{mode}")
+
+        with ApiServer(api("all"), cpu=server_cpu) as cached, \
+                ApiServer(api("all,-fastpath"), cpu=server_cpu) as routed, \
+                ApiServer(api("all,-cache"), cpu=server_cpu) as uncached:
             variants = {
                 "cached GET /products/{id}": (cached.url + "/products/1", args.ids),
                 "cached, via Nexios": (routed.url + "/products/1", args.ids),
@@ -243,14 +256,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  framework tax: bare ASGI serves {ratio.median():.1f}x the req/s of Nexios; "
           f"Nexios adds ~{tax.median():.0f} us of server time per request (median of rounds, "
           f"includes the API's timing/limit/error/compression ASGI layers)")
-    costs = asyncio.run(layer_costs(repeat=settings.pick(12, 30), number=100)).summary()
+    costs = asyncio.run(layer_costs(repeat=cast(int, settings.pick(12, 30)), number=100)).summary()
     base = costs.loc["no layer", "median"]
     print("  in-process cost per request of a timing layer around Nexios GET /hello (median, us; the "
           "difference uses the per-round paired ratio to 'no layer'):")
     for name, row in costs.iterrows():
         delta = (row["ratio_to_baseline"] - 1.0) * base * 1e6
         extra = "" if name == "no layer" else f"  ({delta:+.0f} us, x{row['ratio_to_baseline']:.2f} vs no layer)"
-        print(f"    {name:22s} {row['median'] * 1e6:7.1f} us [q1 {row['q1'] * 1e6:.1f}, q3 {row['q3'] * 1e6:.1f}]{extra}")
+        spread = f"[q1 {row['q1'] * 1e6:.1f}, q3 {row['q3'] * 1e6:.1f}]"
+        print(f"    {name:22s} {row['median'] * 1e6:7.1f} us {spread}{extra}")
     return 0
 
 
