@@ -73,7 +73,7 @@ def test_create_validates_every_field_and_checks_the_category(client: httpx.Clie
     assert {e["field"] for e in bad.json()["errors"]} == {"name", "price", "category_id", "image_urls"}
     total = client.get("/products").json()["total"]
     missing = client.post("/products", json={"name": "Ghost", "price": 1, "category_id": 99999})
-    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "category_id"
+    assert missing.status_code == 409 and missing.json()["errors"][0]["field"] == "category_id"
     assert client.get("/products").json()["total"] == total  # nothing half-written
 
 

@@ -1,4 +1,4 @@
-"""``/openapi.json`` from :data:`perf.api.routes.ROUTES`: every route, parameter, body and answer.
+"""``/openapi.json`` from :data:`perf.api.routes.ROUTES` (a table of :class:`RouteSpec`).
 
 Built from the same table that registers the routes, with the limits the validators
 enforce (:mod:`perf.api.validation`), so the document cannot claim what the code does
@@ -8,7 +8,9 @@ scheme that :func:`perf.api.routes.check_token` enforces.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from perf.api.validation import (
     MAX_BIGINT,
@@ -20,8 +22,32 @@ from perf.api.validation import (
     URL_PATTERN,
 )
 
-if TYPE_CHECKING:
-    from perf.api.routes import RouteSpec
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """One route: what serves it and what :mod:`perf.api.openapi` says about it.
+
+    ``body``: ``"product"`` / ``"product-patch"`` (JSON), ``"bytes"`` (any octets) or None;
+    ``query``: the query parameter names (described in :mod:`perf.api.openapi`);
+    ``answers``: status code -> description of every answer the route gives.
+    """
+
+    method: str
+    path: str
+    handler: Handler
+    answers: Mapping[int, str]
+    write: bool = False
+    body: str | None = None
+    query: tuple[str, ...] = ()
+    tags: tuple[str, ...] = field(default=("products",))
+
+    @property
+    def summary(self) -> str:
+        """The handler's one-line docstring."""
+        return (self.handler.__doc__ or "").strip().splitlines()[0]
+
 
 TITLE = "perf product API"
 VERSION = "1.1.0"
@@ -79,7 +105,8 @@ def _response(spec: RouteSpec, status: int, text: str) -> dict[str, Any]:
     elif spec.path == "/hello":
         return {"description": text, "content": {"text/plain": {"schema": {"type": "string"}}}}
     else:
-        schema = _OK_SCHEMAS.get(spec.path, {"type": "object"}) if spec.method != "DELETE" else {}
+        schema = PRODUCT if spec.method in ("POST", "PATCH") and spec.path.startswith("/products") else \
+            _OK_SCHEMAS.get(spec.path, {"type": "object"})
     return {"description": text, "content": {"application/json": {"schema": schema}}}
 
 
@@ -99,7 +126,7 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _BODIES[spec.body]}}}
     elif spec.body == "bytes":
         op["requestBody"] = {"required": True, "content": {"application/octet-stream": {
-            "schema": {"type": "string", "format": "binary"}}}}
+            "schema": {"type": "string", "format": "binary", "minLength": 1}}}}
     op["security"] = [{"bearerAuth": []}] if spec.write else []
     return op
 

@@ -26,7 +26,7 @@ from perf.api.database import Database
 from perf.api.errors import ApiError
 from perf.api.settings import ApiMode
 from perf.api.timing import CACHE_SOURCE, current_timings, set_cache_status
-from perf.api.validation import Paging, invalid
+from perf.api.validation import Paging
 from perf.cache.multilevel import MultiLevelCache
 from perf.db import queries
 
@@ -148,7 +148,8 @@ class ProductService:
     @staticmethod
     async def _check_category(conn: asyncpg.Connection, category_id: int) -> None:
         if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM categories WHERE id = $1)", category_id):
-            raise invalid([{"field": "category_id", "message": "no such category", "value": category_id}])
+            raise ApiError(409, f"no category with category_id={category_id}: create it first or pick another",
+                           errors=[{"field": "category_id", "message": "no such category", "value": category_id}])
 
     async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Insert a product and its images in one transaction; return it as GET would."""

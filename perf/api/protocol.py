@@ -4,7 +4,8 @@ uvicorn bounds only the idle time *between* requests (``timeout_keep_alive``); a
 that opens a connection and sends a request head one byte at a time holds it forever.
 This subclass arms a timer when a connection opens and when a new request starts, and
 cancels it once the head (request line + headers) is complete; if it fires first, the
-client gets ``408`` with a JSON body and the connection is closed. Stalled *bodies* are
+client gets ``408`` with a JSON body and the connection is closed. A request the parser
+rejects gets a JSON ``400`` too (uvicorn's own is text/plain). Stalled *bodies* are
 the app's to bound (:class:`perf.api.guard.RequestGuard` answers 408 when ``receive``
 waits longer than ``read_timeout``). granian has the same bound built in
 (``HTTP1Settings(header_read_timeout=...)``).
@@ -21,6 +22,7 @@ import functools
 import json
 import os
 
+import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 DEFAULT_HEAD_TIMEOUT = 20.0
@@ -58,6 +60,13 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
             if self.cycle is None or self.cycle.response_complete:
                 self.transport.write(_RESPONSE)
             self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        """A request the parser rejects (bad framing): 400 as JSON like every other error, then close."""
+        body = orjson.dumps({"error": f"malformed HTTP request: {msg}", "status": 400})
+        self.transport.write(b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: "
+                             + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
+        self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

@@ -4,7 +4,7 @@ Handlers are module-level functions ``(request, response, **path_params)``: they
 the request, call the service on the request's :class:`~perf.api.state.ApiState` and
 answer JSON (orjson). The logic is in :class:`~perf.api.products.ProductService`, the
 limits and error mapping in ASGI layers (:mod:`perf.api.limits`, :mod:`perf.api.errors`).
-Each :class:`RouteSpec` also says whether the route writes (then it needs the bearer
+Each :class:`~perf.api.openapi.RouteSpec` also says whether the route writes (then it needs the bearer
 token, :func:`check_token`) and what it takes and answers: :mod:`perf.api.openapi`
 builds ``/openapi.json`` from the same table, so the document cannot drift from the code.
 """
@@ -15,8 +15,7 @@ import asyncio
 import hmac
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
 from typing import Any, cast
 
 import orjson
@@ -24,12 +23,11 @@ from nexios import NexiosApp
 from nexios.http import Request, Response
 
 from perf.api.errors import ApiError, SafeRoute
+from perf.api.openapi import Handler, RouteSpec, openapi_document
 from perf.api.state import ApiState
 from perf.api.uploads import process_upload
 from perf.api.validation import parse_id, parse_json, parse_paging, validate_product
 from perf.queue import QueueClosed, QueueFull
-
-Handler = Callable[..., Awaitable[Any]]
 
 
 def api_state(request: Request) -> ApiState:
@@ -152,8 +150,6 @@ async def hello(request: Request, response: Response) -> Any:
 
 async def openapi(request: Request, response: Response) -> Any:
     """This API's OpenAPI 3.1 document."""
-    from perf.api.openapi import openapi_document
-
     return send_json(response, openapi_document(ROUTES))
 
 
@@ -168,35 +164,11 @@ async def _check(call: Awaitable[Any], timeout: float = 1.0) -> dict[str, Any]:
 
 
 # the table ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RouteSpec:
-    """One route: what serves it and what :mod:`perf.api.openapi` says about it.
-
-    ``body``: ``"product"`` / ``"product-patch"`` (JSON), ``"bytes"`` (any octets) or None;
-    ``query``: the query parameter names (described in :mod:`perf.api.openapi`);
-    ``answers``: status code -> description of every answer the route gives.
-    """
-
-    method: str
-    path: str
-    handler: Handler
-    answers: Mapping[int, str]
-    write: bool = False
-    body: str | None = None
-    query: tuple[str, ...] = ()
-    tags: tuple[str, ...] = field(default=("products",))
-
-    @property
-    def summary(self) -> str:
-        """The handler's one-line docstring."""
-        return (self.handler.__doc__ or "").strip().splitlines()[0]
-
-
 _PAGE = {200: "a page of products", 422: "a query parameter out of range"}
 _ONE = {200: "the product", 404: "no such product (or not an id)"}
 _WRITE = {401: "no or wrong bearer token", 413: "body over max_body", 408: "body not sent in time",
           415: "not application/json", 400: "malformed JSON", 422: "a field is invalid",
-          409: "conflicts with a concurrent change"}
+          409: "no such category, or a concurrent change"}
 
 ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/products", list_products, _PAGE, query=("page", "per_page", "category", "after")),

@@ -92,9 +92,9 @@ def parse_paging(query: Mapping[str, str]) -> Paging:
 
 
 def parse_id(raw: str, name: str = "product_id") -> int:
-    """A path id: 404 if it cannot name a row (not ASCII digits, or outside 1..2**63-1)."""
+    """A path id: 404 if it cannot name a row (not ASCII digits as ``str(id)`` writes them, or outside 1..2**63-1)."""
     value = ascii_int(raw) if isinstance(raw, str) else None
-    if value is None or not 1 <= value <= MAX_BIGINT:
+    if value is None or not 1 <= value <= MAX_BIGINT or raw != str(value):  # "01" would alias 1
         shown = raw[:40] + "..." if isinstance(raw, str) and len(raw) > 40 else raw
         raise ApiError(404, f"no product with {name}={shown!r}: ids are integers in 1..{MAX_BIGINT} (ASCII digits)")
     return value
@@ -118,8 +118,15 @@ def _name(data: Mapping[str, Any], errors: list[dict[str, Any]]) -> str | None:
     return name.strip()
 
 
+def _whole(raw: Any) -> Any:
+    """``3.0`` -> ``3``: JSON (and its schema) does not tell ``3.0`` from ``3``."""
+    if isinstance(raw, float) and raw.is_integer() and abs(raw) <= MAX_BIGINT:
+        return int(raw)
+    return raw
+
+
 def _price(data: Mapping[str, Any], errors: list[dict[str, Any]]) -> Decimal | None:
-    raw = data.get("price")
+    raw = _whole(data.get("price"))
     # Money is a string ("12.50") or a whole number: a float such as 0.1 is not exact.
     ok = (isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= MAX_PRICE) or (
         isinstance(raw, str) and _PRICE_RE.search(raw) is not None and "\n" not in raw)
@@ -131,7 +138,7 @@ def _price(data: Mapping[str, Any], errors: list[dict[str, Any]]) -> Decimal | N
 
 
 def _category(data: Mapping[str, Any], errors: list[dict[str, Any]]) -> int | None:
-    raw = data.get("category_id")
+    raw = _whole(data.get("category_id"))
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_CATEGORY:
         errors.append(_field("category_id", "must be the integer id of an existing category", raw))
         return None
