@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 from nexios import NexiosApp
 
-from perf.api.errors import ErrorBoundary, SafeRoute
+from perf.api.errors import ApiError, ErrorBoundary, SafeRoute
 from perf.api.limits import BodyLimitMiddleware
 from perf.api.timing import RequestStats, TimingMiddleware, set_cache_status, timed
 
@@ -96,3 +96,23 @@ async def test_timing_headers_report_db_cache_app_total_and_cache_status():
     assert names == ["db", "cache", "app", "total"]
     assert response.headers["x-cache"] == "hit-l2"
     assert stats.snapshot()["count"] == 1 and stats.snapshot()["by_cache"] == {"hit-l2": 1}
+
+
+def test_error_bodies_render_whatever_they_hold():
+    huge = ApiError(422, "bad", errors=[{"field": "page", "message": "x", "value": 2**70}]).body()
+    assert b"1180591620717411303424" in huge
+    surrogate = ApiError(400, "bad \ud800 name").body()
+    assert b'"status": 400' in surrogate or b'"status":400' in surrogate
+
+
+async def test_outer_boundary_answers_json_500_for_a_failing_layer_and_counts_it():
+    async def broken_layer(scope, receive, send):  # noqa: ANN001, ANN202 - e.g. a fast path that raises
+        raise ValueError("invalid literal for int() with base 10: '²'")
+
+    stats = RequestStats()
+    app = ErrorBoundary(TimingMiddleware(broken_layer, stats=stats), stats=stats)
+    async with _client(app) as client:
+        response = await client.get("/products/%C2%B2")
+    assert response.status_code == 500 and response.json() == {"error": "internal server error", "status": 500}
+    assert "int()" not in response.text
+    assert stats.snapshot()["by_status"] == {"500": 1}

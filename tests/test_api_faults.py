@@ -41,6 +41,7 @@ def test_redis_down_reads_bypass_the_cache_then_recover(tmp_path: Path, database
                 assert down.headers["x-cache"] == "bypass"
             health = client.get("/health")
             assert health.status_code == 200 and health.json()["status"] == "degraded"
+            assert health.json()["redis"]["status"] == "down" and "127.0.0.1" not in health.text
             assert client.patch("/products/2", json={"price": 7}).status_code == 200  # writes still work
             assert client.get("/products/2").json()["price"] == "7.00"
             redis_server.start()
