@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -111,7 +111,7 @@ def create_app(settings: ApiSettings) -> ApiApp:
                 await state.redis.aclose()
 
     app = ApiNexios(debug=settings.debug, lifespan=lifespan, route_class=SafeRoute, title=TITLE,
-                    version=VERSION)
+                    version=VERSION, bridges=settings.nexios_bridges)
     app.state["api"] = state
     register_routes(app)
     app.wrap_asgi(ErrorBoundary)  # around the router: no route, handler errors, 405
@@ -127,15 +127,37 @@ def create_app(settings: ApiSettings) -> ApiApp:
 
 
 class ApiNexios(NexiosApp):
-    """``NexiosApp`` without the framework's documentation routes.
+    """``NexiosApp`` without the framework's documentation routes and, by default, its stream bridges.
 
     ``NexiosApp.setup()`` registers ``/openapi.json`` (a placeholder document), ``/docs``
     and ``/redoc`` (scripts from public CDNs at ``latest``); this API serves its own
     document from its route table instead (:mod:`perf.api.openapi`).
+
+    ``NexiosApp.handle_request()`` wraps the router, on every request, in two
+    ``ASGIRequestResponseBridge`` layers (its server-error and exception middleware): each
+    builds a Request, a Response and an anyio memory-object stream with a task group, like
+    Starlette's ``BaseHTTPMiddleware``, ~120 µs a request each (``python -m perf.bench.api``).
+    This API needs neither: its :class:`~perf.api.errors.ErrorBoundary` around the router
+    (``wrap_asgi``) turns every exception, Nexios' ``HTTPException``/``NotFoundException``
+    included, into JSON, and it registers no exception handlers. So, with ``bridges=False``
+    and no function middleware, a request goes straight to the (wrapped) router; add a
+    function middleware (``app.add_middleware``) and the framework's path comes back.
     """
+
+    def __init__(self, *args: Any, bridges: bool = False, **kwargs: Any) -> None:
+        self.bridges = bridges
+        super().__init__(*args, **kwargs)
 
     def setup(self) -> None:
         """Register nothing: the routes come from :data:`perf.api.routes.ROUTES`."""
+
+    def handle_request(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The router directly, unless ``bridges`` or a function middleware needs the framework's chain."""
+        if self.bridges or self.http_middleware:
+            result: Awaitable[None] = super().handle_request(scope, receive, send)
+            return result
+        router: ASGIApp = self.app
+        return router(scope, receive, send)
 
 
 class ApiApp:

@@ -126,6 +126,8 @@ class ApiSettings:
     task_queue_size: int = field(default=1000, metadata=_help("uploads waiting at most (then 429)"))
     task_timeout: float = field(default=30.0, metadata=_help("seconds an upload task may run"))
     upload_delay: float = field(default=0.01, metadata=_help("seconds each upload task takes (simulated work)"))
+    nexios_bridges: bool = field(default=False, metadata=_help(
+        "route through Nexios' two per-request stream-bridge middlewares (its default; ~0.25 ms a request)"))
     debug: bool = field(default=False, metadata=_help("Nexios debug mode (never in production: tracebacks)"))
 
     def __post_init__(self) -> None:

@@ -33,13 +33,17 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx
+import orjson
 import pandas as pd
 from nexios import NexiosApp
 
+from perf.api.app import ApiNexios
 from perf.api.demo_bare import BARE_PATH, with_bare_hello
+from perf.api.errors import ErrorBoundary, SafeRoute
 from perf.api.server import ApiServer
 from perf.api.settings import ApiMode, ApiSettings
 from perf.api.timing import TimingMiddleware
+from perf.api.validation import parse_id
 from perf.config import get_settings
 from perf.measure import LatencyHistogram, compare_async, machine_info, summarize
 from perf.measure.timing import Comparison
@@ -191,6 +195,66 @@ async def layer_costs(*, repeat: int = 10, number: int = 200) -> Comparison:
     return await compare_async(variants, warmup=1, repeat=repeat, number=number, baseline="no layer")
 
 
+_PRODUCT = {"id": 7, "category_id": 2, "category": "Category 002", "name": "Desk Lamp 7", "price": "19.90",
+            "created_at": "2026-01-01T00:00:00+00:00", "description": "A lamp.",
+            "image_urls": [f"https://img.example.com/p/7/{i}.jpg" for i in range(3)]}
+
+
+async def _product_json(request: Any, response: Any, product_id: str) -> Any:
+    parse_id(product_id)
+    return response.resp(orjson.dumps(_PRODUCT), content_type="application/json")
+
+
+async def _hello_text(request: Any, response: Any) -> Any:
+    return response.resp(b"hello", content_type="text/plain")
+
+
+def _api_nexios(*, bridges: bool) -> ApiNexios:
+    """The API's Nexios setup (SafeRoute, ErrorBoundary around the router) with two in-memory routes."""
+    app = ApiNexios(debug=False, route_class=SafeRoute, bridges=bridges)
+    app.add_route(SafeRoute("/hello", _hello_text, methods=["GET"]))
+    app.add_route(SafeRoute("/products/{product_id}", _product_json, methods=["GET"]))
+    app.wrap_asgi(ErrorBoundary)
+    return app
+
+
+async def _bare_api(scope: Any, receive: Any, send: Any) -> None:
+    """The same two routes as raw ASGI: what the framework's routing and objects replace."""
+    path = scope["path"]
+    if path == "/hello":
+        body, kind = b"hello", b"text/plain"
+    elif path.startswith("/products/"):
+        parse_id(path[len("/products/"):])
+        body, kind = orjson.dumps(_PRODUCT), b"application/json"
+    else:
+        raise LookupError(path)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def framework_costs(*, repeat: int = 10, number: int = 200) -> dict[str, Comparison]:
+    """In-process µs per request, per route: Nexios with its stream bridges, without (``ApiNexios``), bare ASGI."""
+    apps = {"Nexios with bridges": _api_nexios(bridges=True), "Nexios, no bridges": _api_nexios(bridges=False),
+            "bare ASGI": _bare_api}
+    out = {}
+    for path in ("/hello", "/products/7"):
+        variants: dict[str, Callable[[], Awaitable[None]]] = {
+            name: functools.partial(_asgi_get, app, path) for name, app in apps.items()}
+        out[path] = await compare_async(variants, warmup=1, repeat=repeat, number=number, baseline="bare ASGI")
+    return out
+
+
+def print_framework_costs(costs: dict[str, Comparison]) -> None:
+    """Print :func:`framework_costs`: median µs [q1, q3] and the per-round ratio to bare ASGI."""
+    print("  in-process cost per request (median us [q1, q3]; ratio to bare ASGI, per-round median):")
+    for path, comparison in costs.items():
+        for name, row in comparison.summary().iterrows():
+            spread = f"[{row['q1'] * 1e6:.1f}, {row['q3'] * 1e6:.1f}]"
+            print(f"    GET {path:12s} {name:20s} {row['median'] * 1e6:7.1f} us {spread:18s} "
+                  f"x{row['ratio_to_baseline']:.2f}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print the figures (see the module docstring)."""
     settings = get_settings()
@@ -200,7 +264,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--products", type=int, default=settings.pick(2_000, 100_000))
     parser.add_argument("--ids", type=int, default=1_000, help="distinct product ids requested")
+    parser.add_argument("--in-process", action="store_true", help="only the in-process framework costs (seconds)")
     args = parser.parse_args(argv)
+    if args.in_process:
+        print_framework_costs(asyncio.run(framework_costs(repeat=cast(int, settings.pick(12, 30)), number=200)))
+        return 0
     load = run_wrk if shutil.which("wrk") else run_asyncio_client
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     server_cpu, client_cpu = ([cores[0]], [cores[1]]) if len(cores) >= 2 else (None, None)
@@ -256,6 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  framework tax: bare ASGI serves {ratio.median():.1f}x the req/s of Nexios; "
           f"Nexios adds ~{tax.median():.0f} us of server time per request (median of rounds, "
           f"includes the API's timing/limit/error/compression ASGI layers)")
+    print_framework_costs(asyncio.run(framework_costs(repeat=cast(int, settings.pick(12, 30)), number=200)))
     costs = asyncio.run(layer_costs(repeat=cast(int, settings.pick(12, 30)), number=100)).summary()
     base = costs.loc["no layer", "median"]
     print("  in-process cost per request of a timing layer around Nexios GET /hello (median, us; the "
