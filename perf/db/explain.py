@@ -91,8 +91,10 @@ class PlanNode:
         else:
             # Over several loops (nested-loop inner side, parallel workers) times are summed.
             loops = f" over {self.loops} loops" if self.loops and self.loops > 1 else ""
-            rows = f"est {self.estimated_rows:,.0f} → actual {self.actual_rows:,.0f} rows, {self.actual_ms:.3f} ms{loops}"
-        buffers = f", buffers hit {self.shared_hit} read {self.shared_read}" if self.shared_hit or self.shared_read else ""
+            rows = (f"est {self.estimated_rows:,.0f} → actual {self.actual_rows:,.0f} rows, "
+                    f"{self.actual_ms:.3f} ms{loops}")
+        buffers = (f", buffers hit {self.shared_hit} read {self.shared_read}"
+                   if self.shared_hit or self.shared_read else "")
         return f"{self.node_type}{target}  ({rows}{buffers})"
 
 
