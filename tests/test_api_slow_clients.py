@@ -129,3 +129,10 @@ def test_fifty_slowloris_connections_are_all_closed_while_others_are_served(serv
     finally:
         for sock in socks:
             sock.close()
+
+
+def test_an_unread_body_dripped_after_the_answer_does_not_keep_the_connection(server: ApiServer):
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n")
+        seconds, received = _closed_after(sock, drip=b"x" * 25, every=0.4)
+    assert received.startswith(b"HTTP/1.1 200") and seconds < BOUND, (seconds, received[:40])

@@ -5,7 +5,8 @@ that opens a connection and sends a request head one byte at a time holds it for
 This subclass arms a timer when a connection opens and when a new request starts, and
 cancels it once the head (request line + headers) is complete; if it fires first, the
 client gets ``408`` with a JSON body and the connection is closed. A request the parser
-rejects gets a JSON ``400`` too (uvicorn's own is text/plain). Stalled *bodies* are
+rejects gets a JSON ``400`` too (uvicorn's own is text/plain), and a connection whose
+request was answered before its body arrived is closed instead of read on. Stalled *bodies* are
 the app's to bound (:class:`perf.api.guard.RequestGuard` answers 408 when ``receive``
 waits longer than ``read_timeout``). granian has the same bound built in
 (``HTTP1Settings(header_read_timeout=...)``).
@@ -79,6 +80,14 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        # Answered before its body arrived (a GET with a Content-Length it never sends): close
+        # rather than keep reading, or a client dripping that body keeps the connection forever.
+        unread = self.cycle is not None and self.cycle.more_body
+        super().on_response_complete()
+        if unread and not self.transport.is_closing():
+            self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
