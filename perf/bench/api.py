@@ -1,6 +1,6 @@
 """Benchmark the product API: cached vs uncached reads, and the Nexios framework tax.
 
-``python -m perf.bench.api [--rounds N] [--duration S] [--connections C]``
+``python -m perf.bench.api [--rounds N] [--duration S] [--connections C] [--in-process]``
 
 Serves the API (1 uvicorn worker, pinned to core 0 where possible) three times, modes
 ``all``, ``all,-fastpath`` and ``all,-cache``, on the same seeded schema, and drives them with wrk (pinned to
@@ -12,7 +12,11 @@ the printout has medians with quartiles, and per-round ratios:
   vs uncached (PostgreSQL each time, mode ``all,-cache``); target: cached >= 5x the uncached
   req/s; also cached but routed through Nexios (mode ``all,-fastpath``);
 * Nexios ``GET /hello`` vs a bare ASGI ``GET /bare/hello`` on the same server: the framework tax;
-* in-process, no network: what a timing layer costs as a Nexios function middleware, via
+* in-process, no network, per route (``GET /hello``, ``GET /products/7`` from memory):
+  µs per request through Nexios with its two per-request stream bridges (the framework's
+  default), through :class:`~perf.api.app.ApiNexios` without them (the API's default),
+  and as bare ASGI (``--in-process`` prints only these, in seconds);
+* in-process: what a timing layer costs as a Nexios function middleware, via
   ``wrap_asgi`` (inside Nexios' per-request bridges) and as pure ASGI outside Nexios.
 """
 
