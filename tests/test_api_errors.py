@@ -4,9 +4,11 @@ boundary, the body limit and the timing headers."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from nexios import NexiosApp
 
-from perf.api.errors import ErrorBoundary, SafeRoute
+from perf.api.app import ApiNexios
+from perf.api.errors import ApiError, ErrorBoundary, SafeRoute
 from perf.api.limits import BodyLimitMiddleware
 from perf.api.timing import RequestStats, TimingMiddleware, set_cache_status, timed
 
@@ -96,3 +98,64 @@ async def test_timing_headers_report_db_cache_app_total_and_cache_status():
     assert names == ["db", "cache", "app", "total"]
     assert response.headers["x-cache"] == "hit-l2"
     assert stats.snapshot()["count"] == 1 and stats.snapshot()["by_cache"] == {"hit-l2": 1}
+
+
+def test_error_bodies_render_whatever_they_hold():
+    huge = ApiError(422, "bad", errors=[{"field": "page", "message": "x", "value": 2**70}]).body()
+    assert b"1180591620717411303424" in huge
+    surrogate = ApiError(400, "bad \ud800 name").body()
+    assert b'"status": 400' in surrogate or b'"status":400' in surrogate
+
+
+async def test_outer_boundary_answers_json_500_for_a_failing_layer_and_counts_it():
+    async def broken_layer(scope, receive, send):  # noqa: ANN001, ANN202 - e.g. a fast path that raises
+        raise ValueError("invalid literal for int() with base 10: '²'")
+
+    stats = RequestStats()
+    app = ErrorBoundary(TimingMiddleware(broken_layer, stats=stats), stats=stats)
+    async with _client(app) as client:
+        response = await client.get("/products/%C2%B2")
+    assert response.status_code == 500 and response.json() == {"error": "internal server error", "status": 500}
+    assert "int()" not in response.text
+    assert stats.snapshot()["by_status"] == {"500": 1}
+
+
+def _api_nexios_app(*, bridges: bool) -> ApiNexios:
+    app = ApiNexios(debug=False, route_class=SafeRoute, bridges=bridges)
+
+    async def items(request, response):  # noqa: ANN001, ANN202
+        return response.json({"items": []})
+
+    async def boom(request, response):  # noqa: ANN001, ANN202
+        raise RuntimeError("secret internals")
+
+    app.add_route(SafeRoute("/items", items, methods=["GET"]))
+    app.add_route(SafeRoute("/boom", boom, methods=["GET"]))
+    app.wrap_asgi(ErrorBoundary)
+    return app
+
+
+@pytest.mark.parametrize("bridges", [False, True])
+async def test_api_nexios_answers_the_same_with_or_without_the_bridges(bridges: bool):
+    async with _client(_api_nexios_app(bridges=bridges)) as client:
+        assert (await client.get("/items")).json() == {"items": []}
+        boom, missing, wrong = await client.get("/boom"), await client.get("/nope"), await client.post("/items")
+        docs = await client.get("/docs")
+    assert boom.status_code == 500 and boom.json() == {"error": "internal server error", "status": 500}
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/json"
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "GET, HEAD"
+    assert docs.status_code == 404  # no CDN-scripted docs pages
+
+
+async def test_a_function_middleware_brings_the_framework_chain_back():
+    app = _api_nexios_app(bridges=False)
+    seen = []
+
+    async def mark(request, response, call_next):  # noqa: ANN001, ANN202
+        seen.append(request.url.path)
+        return await call_next()
+
+    app.add_middleware(mark)
+    async with _client(app) as client:
+        assert (await client.get("/items")).status_code == 200
+    assert seen == ["/items"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from perf.api.server import ApiServer
+from perf.api.settings import ApiSettings
 from perf.services import EmbeddedPostgres, EmbeddedRedis
 from tests._api_helpers import drop_namespace, unique_name
 
@@ -28,8 +29,9 @@ def test_redis_down_reads_bypass_the_cache_then_recover(tmp_path: Path, database
     schema = unique_name("t_api_redis")
     try:
         with EmbeddedRedis(tmp_path / "redis") as redis_server, \
-                ApiServer(database_url=database_url, redis_url=redis_server.url, schema=schema, products=50) as api, \
-                httpx.Client(base_url=api.url, timeout=10) as client:
+                ApiServer(ApiSettings(database_url=database_url, redis_url=redis_server.url, schema=schema,
+                                      products=50)) as api, \
+                httpx.Client(base_url=api.url, timeout=10, headers=api.auth_headers) as client:
             assert client.get("/products/1").headers["x-cache"] == "miss"
             assert client.get("/products/1").headers["x-cache"] == "hit-l1"
             redis_server.stop()
@@ -39,6 +41,7 @@ def test_redis_down_reads_bypass_the_cache_then_recover(tmp_path: Path, database
                 assert down.headers["x-cache"] == "bypass"
             health = client.get("/health")
             assert health.status_code == 200 and health.json()["status"] == "degraded"
+            assert health.json()["redis"]["status"] == "down" and "127.0.0.1" not in health.text
             assert client.patch("/products/2", json={"price": 7}).status_code == 200  # writes still work
             assert client.get("/products/2").json()["price"] == "7.00"
             redis_server.start()
@@ -52,8 +55,9 @@ def test_redis_down_reads_bypass_the_cache_then_recover(tmp_path: Path, database
 def test_postgres_down_is_503_with_retry_after_then_recovers(tmp_path: Path, redis_url: str):
     schema = unique_name("t_api_pg")
     with EmbeddedPostgres(tmp_path / "pg") as pg, \
-            ApiServer(database_url=pg.url, redis_url=redis_url, schema=schema, products=50, mode="all,-cache") as api, \
-            httpx.Client(base_url=api.url, timeout=10) as client:
+            ApiServer(ApiSettings(database_url=pg.url, redis_url=redis_url, schema=schema, products=50,
+                                  mode="all,-cache")) as api, \
+            httpx.Client(base_url=api.url, timeout=10, headers=api.auth_headers) as client:
         assert client.get("/products/1").status_code == 200
         pg.stop()
         for path in ("/products/1", "/products", "/health"):
@@ -67,10 +71,10 @@ def test_postgres_down_is_503_with_retry_after_then_recovers(tmp_path: Path, red
 
 def test_full_queue_is_429_and_shutdown_finishes_every_accepted_upload(database_url: str, redis_url: str):
     schema = unique_name("t_api_tasks")
-    api = ApiServer(database_url=database_url, redis_url=redis_url, schema=schema, task_workers=1,
-                    task_queue_size=3, upload_delay=0.3).start()
+    api = ApiServer(ApiSettings(database_url=database_url, redis_url=redis_url, schema=schema, task_workers=1,
+                                task_queue_size=3, upload_delay=0.3)).start()
     try:
-        with httpx.Client(base_url=api.url, timeout=10) as client:
+        with httpx.Client(base_url=api.url, timeout=10, headers=api.auth_headers) as client:
             answers = [client.post("/uploads", content=b"payload %d" % i) for i in range(6)]
         accepted = [a for a in answers if a.status_code == 202]
         rejected = [a for a in answers if a.status_code == 429]
@@ -89,9 +93,10 @@ def test_full_queue_is_429_and_shutdown_finishes_every_accepted_upload(database_
 def test_a_write_in_one_process_is_seen_at_once_by_another(database_url: str, redis_url: str):
     schema = unique_name("t_api_two")
     try:
-        with ApiServer(database_url=database_url, redis_url=redis_url, schema=schema, products=20) as one, \
-                ApiServer(database_url=database_url, redis_url=redis_url, schema=schema) as two, \
-                httpx.Client(base_url=one.url) as writer, httpx.Client(base_url=two.url) as reader:
+        common = {"database_url": database_url, "redis_url": redis_url, "schema": schema}
+        with ApiServer(ApiSettings(**common, products=20)) as one, ApiServer(ApiSettings(**common)) as two, \
+                httpx.Client(base_url=one.url, headers=one.auth_headers) as writer, \
+                httpx.Client(base_url=two.url) as reader:
             for price in range(1, 6):
                 reader.get("/products/9")
                 assert reader.get("/products/9").headers["x-cache"] == "hit-l1"  # cached in process two
@@ -105,11 +110,12 @@ def test_a_write_in_one_process_is_seen_at_once_by_another(database_url: str, re
 def test_two_uvicorn_workers_serve_the_same_data(database_url: str, redis_url: str):
     schema = unique_name("t_api_workers")
     try:
-        with ApiServer(database_url=database_url, redis_url=redis_url, schema=schema, products=20, workers=2) as api:
+        with ApiServer(ApiSettings(database_url=database_url, redis_url=redis_url, schema=schema, products=20),
+                       workers=2) as api:
             pids = set()
             for attempt in range(60):
                 try:
-                    with httpx.Client(base_url=api.url) as client:  # a new connection each time
+                    with httpx.Client(base_url=api.url, headers=api.auth_headers) as client:  # a new connection each
                         pids.add(client.get("/health").json()["pid"])
                         if attempt == 0:
                             assert client.patch("/products/3", json={"name": "Shared"}).status_code == 200
@@ -126,7 +132,7 @@ def test_two_uvicorn_workers_serve_the_same_data(database_url: str, redis_url: s
 def test_granian_serves_the_same_app(database_url: str, redis_url: str):
     schema = unique_name("t_api_granian")
     try:
-        with ApiServer(database_url=database_url, redis_url=redis_url, schema=schema, products=20,
+        with ApiServer(ApiSettings(database_url=database_url, redis_url=redis_url, schema=schema, products=20),
                        server="granian") as api, httpx.Client(base_url=api.url) as client:
             first = client.get("/products/3")
             assert first.status_code == 200 and first.headers["server"] == "granian"

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from perf.api.server import ApiServer
+from perf.api.settings import ApiSettings
 from tests._api_helpers import drop_namespace, unique_name
 
 PRODUCTS = 120
@@ -19,8 +20,8 @@ PRODUCTS = 120
 def server(database_url: str, redis_url: str) -> Iterator[ApiServer]:
     schema = unique_name("t_api")
     try:
-        with ApiServer(database_url=database_url, redis_url=redis_url, schema=schema, seed=PRODUCTS,
-                       upload_delay=0.01) as srv:
+        with ApiServer(ApiSettings(database_url=database_url, redis_url=redis_url, schema=schema,
+                                   products=PRODUCTS, upload_delay=0.01)) as srv:
             yield srv
     finally:
         drop_namespace(database_url, schema, redis_url, schema)
@@ -28,7 +29,7 @@ def server(database_url: str, redis_url: str) -> Iterator[ApiServer]:
 
 @pytest.fixture
 def client(server: ApiServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=10) as c:
+    with httpx.Client(base_url=server.url, timeout=10, headers=server.auth_headers) as c:
         yield c
 
 
@@ -72,7 +73,7 @@ def test_create_validates_every_field_and_checks_the_category(client: httpx.Clie
     assert {e["field"] for e in bad.json()["errors"]} == {"name", "price", "category_id", "image_urls"}
     total = client.get("/products").json()["total"]
     missing = client.post("/products", json={"name": "Ghost", "price": 1, "category_id": 99999})
-    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "category_id"
+    assert missing.status_code == 409 and missing.json()["errors"][0]["field"] == "category_id"
     assert client.get("/products").json()["total"] == total  # nothing half-written
 
 
@@ -95,7 +96,8 @@ def test_read_after_write_is_never_stale(client: httpx.Client):
     assert client.delete(f"/products/{pid}").status_code == 204
     assert client.get(f"/products/{pid}").status_code == 404
     assert client.delete(f"/products/{pid}").status_code == 404
-    assert pid not in [p["id"] for p in client.get("/products", params={"category": 4, "per_page": 100}).json()["items"]]
+    after = client.get("/products", params={"category": 4, "per_page": 100}).json()["items"]
+    assert pid not in [p["id"] for p in after]
 
 
 def test_wrong_method_is_405_with_allow_and_the_route_keeps_working(client: httpx.Client):
@@ -109,16 +111,18 @@ def test_wrong_method_is_405_with_allow_and_the_route_keeps_working(client: http
     assert client.get("/products").status_code == 200
 
 
+_JSON = {"content-type": "application/json"}
 BAD_REQUESTS = [
-    ("POST", "/products", {"content": b"{not json"}, 400),
-    ("POST", "/products", {"content": b""}, 400),
+    ("POST", "/products", {"content": b"{not json", "headers": _JSON}, 400),
+    ("POST", "/products", {"content": b"", "headers": _JSON}, 400),
+    ("POST", "/products", {"content": b'{"name": "a", "price": 1, "category_id": 1}'}, 415),
     ("POST", "/products", {"json": [1, 2]}, 422),
     ("POST", "/products", {"json": {"name": "a", "price": "NaN", "category_id": 1}}, 422),
     ("PATCH", "/products/1", {"json": {}}, 422),
     ("PATCH", "/products/1", {"json": {"name": "a\x00b"}}, 422),
     ("PATCH", "/products/1", {"json": {"description": "\x00"}}, 422),
-    ("POST", "/products", {"content": b'{"name": "\\ud800", "price": 1, "category_id": 1}'}, 400),
-    ("PATCH", "/products/1", {"content": b"\xff\xfe"}, 400),
+    ("POST", "/products", {"content": b'{"name": "\\ud800", "price": 1, "category_id": 1}', "headers": _JSON}, 400),
+    ("PATCH", "/products/1", {"content": b"\xff\xfe", "headers": _JSON}, 400),
     ("GET", "/products?page=0", {}, 422),
     ("GET", "/products?per_page=101", {}, 422),
     ("GET", "/products?page=abc&per_page=-5", {}, 422),
@@ -131,7 +135,7 @@ BAD_REQUESTS = [
     ("GET", "/no/such/path", {}, 404),
     ("GET", "/tasks/unknown", {}, 404),
     ("POST", "/uploads", {"content": b""}, 400),
-    ("POST", "/products", {"content": b"x" * (1024 * 1024 + 1)}, 413),
+    ("POST", "/products", {"content": b"x" * (1024 * 1024 + 1), "headers": _JSON}, 413),
 ]
 
 
@@ -190,8 +194,8 @@ def test_large_list_is_compressed_when_asked(client: httpx.Client):
 @pytest.fixture(scope="module")
 def baseline(server: ApiServer, database_url: str, redis_url: str) -> Iterator[ApiServer]:
     """The seed-style API (no cache, connect per request, OFFSET, no compression, N+1) on the same data."""
-    with ApiServer(database_url=database_url, redis_url=redis_url, schema=server.schema, mode="baseline",
-                   cache_namespace=unique_name("t_api_base")) as srv:
+    with ApiServer(ApiSettings(database_url=database_url, redis_url=redis_url, schema=server.schema,
+                               mode="baseline", cache_namespace=unique_name("t_api_base"))) as srv:
         yield srv
 
 

@@ -60,3 +60,19 @@ async def test_plain_explain_has_no_actuals(seeded: asyncpg.Connection) -> None:
     result = await explain(seeded, "SELECT * FROM products", analyze=False, buffers=False)
     assert result.execution_ms is None and result.root.actual_rows is None
     assert "est 2,000 rows" in result.tree()
+
+
+async def test_a_runaway_statement_is_cancelled_at_the_timeout(seeded: asyncpg.Connection) -> None:
+    with pytest.raises(TimeoutError, match="timeout=0.2"):
+        await explain(seeded, "SELECT pg_sleep(5)", timeout=0.2)
+    assert await seeded.fetchval("SHOW statement_timeout") == "0"  # SET LOCAL went with the rollback
+
+
+async def test_advisory_locks_taken_by_the_statement_are_released(seeded: asyncpg.Connection) -> None:
+    await seeded.execute("SELECT pg_advisory_lock(1)")  # the caller's own: kept
+    try:
+        await explain(seeded, "SELECT pg_advisory_lock(42), pg_advisory_lock_shared(7, 8)")
+        held = await seeded.fetch("SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+        assert [r["objid"] for r in held] == [1]
+    finally:
+        await seeded.execute("SELECT pg_advisory_unlock_all()")

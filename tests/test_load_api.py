@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from perf.api.server import ApiServer
+from perf.api.settings import ApiMode, ApiSettings, new_token
 from perf.load.analysis.recommend import measurements_from
 from perf.load.cli import main
 from perf.load.demo_modes import compare_modes
@@ -18,8 +19,9 @@ from perf.load.sweep import sweep
 
 def test_cli_gates_the_real_api(database_url: str, redis_url: str, pg_schema: str, redis_prefix: str,
                                 capsys: pytest.CaptureFixture[str]) -> None:
-    with ApiServer(database_url=database_url, redis_url=redis_url, mode="all", schema=pg_schema, products=200,
-                   cache_namespace=redis_prefix.rstrip(":")) as server:
+    settings = ApiSettings(database_url=database_url, redis_url=redis_url, mode="all", schema=pg_schema, products=200,
+                           cache_namespace=redis_prefix.rstrip(":"))
+    with ApiServer(settings) as server:
         url = server.url + "/products?category=1"
         met = subprocess.run([sys.executable, "-m", "perf", "load", url, "--duration", "1s", "--rate", "50",
                               "--slo", "errors<1%", "--slo", "p99<2s"], capture_output=True, text=True, timeout=60)
@@ -35,10 +37,11 @@ def test_cli_gates_the_real_api(database_url: str, redis_url: str, pg_schema: st
 
 async def test_compare_modes_measures_each_mode(database_url: str, redis_url: str, pg_schema: str,
                                                 redis_prefix: str) -> None:
+    token = new_token()
     comparison = await compare_modes(
         ["baseline", "all"], database_url=database_url, redis_url=redis_url, schema=pg_schema, products=200,
-        scenario=product_scenario(products=200, categories=20), model=ClosedModel(users=4, duration=1.0),
-        warmup=0.3, cache_namespace=redis_prefix.rstrip(":"))
+        scenario=product_scenario(products=200, categories=20, token=token), model=ClosedModel(users=4, duration=1.0),
+        warmup=0.3, cache_namespace=redis_prefix.rstrip(":"), api_token=token)
     table = comparison.table()
     assert list(table.index) == ["baseline", "all"]
     assert table.loc["baseline", "speedup"] == 1.0
@@ -56,10 +59,12 @@ async def test_compare_modes_measures_each_mode(database_url: str, redis_url: st
 
 async def test_sweep_over_the_real_api(database_url: str, redis_url: str, pg_schema: str,
                                        redis_prefix: str) -> None:
-    with ApiServer(database_url=database_url, redis_url=redis_url, mode="all", schema=pg_schema, products=200,
-                   cache_namespace=redis_prefix.rstrip(":")) as server:
-        report = await sweep(server.url, users=[1, 2, 4], duration=0.5, warmup=0.3,
-                             scenario=product_scenario(products=200, categories=20), progress=False)
+    settings = ApiSettings(database_url=database_url, redis_url=redis_url, mode=ApiMode.parse("all"),
+                           schema=pg_schema, products=200, cache_namespace=redis_prefix.rstrip(":"),
+                           api_token=new_token())
+    with ApiServer(settings) as server:
+        report = await sweep(server.url, users=[1, 2, 4], duration=0.5, warmup=0.3, progress=False,
+                             scenario=product_scenario(products=200, categories=20, token=server.token))
     levels = report.levels
     assert list(levels["users"]) == [1, 2, 4]
     assert (levels["rps"] > 0).all() and (levels["error_rate"] < 0.01).all()

@@ -20,6 +20,7 @@ from IPython.display import Markdown, display
 
 from perf import charts
 from perf.api.server import ApiServer
+from perf.api.settings import ApiSettings, new_token
 from perf.config import get_settings
 from perf.load import (
     ClosedModel,
@@ -58,7 +59,8 @@ ROUNDS = settings.pick(1, 2)
 server_cores, generator_cores = split_cores()
 original_affinity = os.sched_getaffinity(0)
 pin_process(os.getpid(), generator_cores)  # the generator (this kernel) stays off the server's cores
-api = dict(database_url=services.database_url, redis_url=services.redis_url, schema=SCHEMA, cpu=sorted(server_cores))
+TOKEN = new_token()  # the write token every API server here gets, and the scenario's writes send
+api = dict(database_url=services.database_url, redis_url=services.redis_url, schema=SCHEMA, api_token=TOKEN)
 print("profile:", settings.profile, "| server cores", sorted(server_cores),
       "| generator cores", sorted(generator_cores))
 
@@ -100,13 +102,13 @@ display(Markdown(text))
 
 # %%
 # NBVAL_CHECK_OUTPUT
-scenario = product_scenario(products=PRODUCTS, categories=20)
+scenario = product_scenario(products=PRODUCTS, categories=20, token=TOKEN)
 print(scenario)
 
 # %%
 MODES = ["baseline", "baseline,+cache", "baseline,+pool", "baseline,+keyset", "baseline,+compression",
          "baseline,+join", "all"]
-modes = await compare_modes(MODES, **api, products=PRODUCTS, scenario=scenario,
+modes = await compare_modes(MODES, **api, cpu=sorted(server_cores), products=PRODUCTS, scenario=scenario,
                             model=ClosedModel(users=16, duration=SECONDS), rounds=ROUNDS,
                             warmup=settings.pick(0.3, 1.0))
 table = modes.table()
@@ -150,7 +152,8 @@ plt.show()
 
 # %%
 USERS = settings.pick([1, 2, 4, 8, 16, 32], [1, 2, 4, 8, 16, 32, 64])
-with ApiServer(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:sweep") as server:
+with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:sweep"),
+               cpu=sorted(server_cores)) as server:
     swept = await sweep(server.url, users=USERS, duration=SECONDS, warmup=settings.pick(0.5, 2.0),
                         scenario=scenario)
 swept.levels[["users", "rps", "p50_ms", "p99_ms", "error_rate", "little_ratio"]].round(2)
@@ -176,7 +179,8 @@ display(Markdown(f"{swept.describe()[0].upper()}{swept.describe()[1:]}."))
 # %%
 SLOS = ["p99<200ms", "errors<1%"]
 start_rate = max(round(swept.peak_rps / 4), 5)
-with ApiServer(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:stress") as server:
+with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:stress"),
+               cpu=sorted(server_cores)) as server:
     ceiling = await calibrate(server.url, path="/bare/hello", duration=settings.pick(1.0, 2.0))
     rates = rate_steps(start_rate, factor=1.5, max_steps=settings.pick(8, 12))
     report = await stress(server.url, rates=rates, step_seconds=settings.pick(1.0, 3.0), slos=SLOS,
@@ -242,7 +246,7 @@ display(Markdown(
 # %%
 profile_args = ["perf", "api", "--port", "{port}", "--mode", "all", "--schema", SCHEMA, "--products", str(PRODUCTS),
                 "--cache-namespace", f"{SCHEMA}:profile", "--database-url", services.database_url,
-                "--redis-url", services.redis_url]
+                "--redis-url", services.redis_url, "--api-token", TOKEN]
 with ProfiledServer(profile_args) as profiled:
     pin_process(profiled.pid, server_cores)
     await run_load(profiled.url, model=ClosedModel(users=16, duration=SECONDS * 2), scenario=scenario)
@@ -257,8 +261,8 @@ frames.assign(share=frames["share"].map("{:.1%}".format)).round(3)
 # %%
 by_workers = {}
 for workers in (1, 2):
-    with ApiServer(**{**api, "cpu": None}, mode="all", products=PRODUCTS, workers=workers,
-                   cache_namespace=f"{SCHEMA}:workers{workers}") as server:
+    with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:workers{workers}"),
+                   workers=workers) as server:
         by_workers[f"{workers} worker{'s' if workers > 1 else ''}"], _, _ = await run_api(
             server, model=OpenModel(rate=report.max_sustainable or start_rate, duration=SECONDS * 2), scenario=scenario,
             warmup=0.3)
@@ -301,7 +305,8 @@ for name in ("baseline", "all"):
 # The difference is what the framework costs per request.
 
 # %%
-with ApiServer(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:tax") as server:
+with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:tax"),
+               cpu=sorted(server_cores)) as server:
     tax = await compare_paths(server.url, {"bare ASGI": "/bare/hello", "Nexios": "/hello"},
                               rounds=settings.pick(2, 4), seconds=settings.pick(0.75, 2.0), users=16)
 summary = tax.groupby("path")[["rps", "p50_ms"]].median()

@@ -10,23 +10,30 @@ Serve it: ``python -m perf api [--workers N] [--port P] [--mode MODE] [--product
 or as a subprocess on a free port (tests, benchmarks, notebooks)::
 
     from perf.api.server import ApiServer
-    with ApiServer(database_url=..., redis_url=..., mode="baseline", schema="nb_api", products=10_000) as server:
-        ...  # server.url
+    settings = ApiSettings(database_url=..., redis_url=..., mode="baseline", schema="nb_api", products=10_000)
+    with ApiServer(settings) as server:
+        ...  # server.url; writes send server.auth_headers (Authorization: Bearer <api_token>)
 
-Endpoints: ``GET/POST /products``, ``GET/PATCH/DELETE /products/{id}``, ``POST /uploads``
-(202 + task id, 429 when the queue is full), ``GET /tasks/{id}``, ``GET /health``,
-``GET /metrics``, ``GET /hello`` (Nexios) and ``GET /bare/hello`` (raw ASGI). Every
-response carries ``Server-Timing`` (db, cache, app, total) and ``X-Cache``.
+Endpoints (:data:`perf.api.routes.ROUTES`, described by ``GET /openapi.json``):
+``GET/POST /products``, ``GET/PATCH/DELETE /products/{id}``, ``POST /uploads`` (202 +
+task id, 429 when the queue is full), ``GET /tasks/{id}``, ``GET /health``,
+``GET /metrics``, ``GET /hello`` (Nexios) and ``GET /bare/hello`` (raw ASGI). Writes need
+``Authorization: Bearer <api_token>``; POST/PATCH bodies are ``application/json``. Every
+response carries ``Server-Timing`` (db, cache, app, total) and ``X-Cache``; every error
+is JSON ``{"error", "status"[, "errors"]}``, never a 5xx for bad input.
 
 ``mode`` (:class:`perf.api.settings.ApiMode`) switches each optimisation on or off:
 ``cache``, ``pool``, ``keyset``, ``compression``, ``join``, ``fastpath``; ``"all"`` and
 ``"baseline"`` are the two ends, ``"all,-cache"`` / ``"baseline,+pool"`` the steps between.
 
-One idea per module: :mod:`~perf.api.settings`, :mod:`~perf.api.app` (factory, lifespan,
-layer order), :mod:`~perf.api.routes` (handlers), :mod:`~perf.api.products` (service:
+One idea per module: :mod:`~perf.api.settings` (the single source of settings; the CLI
+flags derive from it), :mod:`~perf.api.app` (factory, lifespan, layer order),
+:mod:`~perf.api.state`, :mod:`~perf.api.routes` (handlers + route table),
+:mod:`~perf.api.openapi`, :mod:`~perf.api.protocol` (uvicorn request-head timeout),
+:mod:`~perf.api.products` (service:
 cached reads, writes, invalidation), :mod:`~perf.api.database` (pool or connect per
 request, 503 mapping), :mod:`~perf.api.validation`, :mod:`~perf.api.errors` (JSON errors,
-the Nexios 405 fix), :mod:`~perf.api.limits` (413), :mod:`~perf.api.timing`,
+the Nexios 405 fix), :mod:`~perf.api.limits` (413, 408), :mod:`~perf.api.timing`,
 :mod:`~perf.api.fastpath`, :mod:`~perf.api.demo_bare`, :mod:`~perf.api.uploads`,
 :mod:`~perf.api.cli`, :mod:`~perf.api.server`.
 """

@@ -12,16 +12,20 @@ on shutdown it drains the queue first (every accepted upload finishes), then clo
 the rest. Production settings: ``debug=False`` (Nexios' default ``True`` sends
 tracebacks to clients), every error is JSON (:mod:`perf.api.errors`).
 
-ASGI layers, outermost first: ``/bare/hello`` → timing (``Server-Timing``, ``X-Cache``)
-→ body limit (413) → compression (``mode.compression``) → cached-read fast path
-(``mode.fastpath``) → the Nexios app → error boundary (``wrap_asgi``) → router.
+ASGI layers, outermost first: ``/bare/hello`` → error boundary (counts what it
+answers) → timing (``Server-Timing``, ``X-Cache``) → body guard (413, 408) →
+compression (``mode.compression``) → cached-read fast path (``mode.fastpath``) → the
+Nexios app → error boundary (``wrap_asgi``) → router (:data:`perf.api.routes.ROUTES`).
+``/openapi.json`` is this API's own document (:mod:`perf.api.openapi`); Nexios' default
+one and its ``/docs`` and ``/redoc`` pages (scripts from a CDN at ``latest``, no
+integrity hashes) are not served.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -34,10 +38,13 @@ from perf.api.demo_bare import with_bare_hello
 from perf.api.errors import ErrorBoundary, SafeRoute
 from perf.api.fastpath import ProductFastPath
 from perf.api.limits import BodyLimitMiddleware
+from perf.api.openapi import TITLE, VERSION
 from perf.api.products import ProductService
 from perf.api.routes import register_routes
 from perf.api.settings import ApiSettings
-from perf.api.timing import RequestStats, TimingMiddleware
+from perf.api.state import ApiState
+from perf.api.timing import TimingMiddleware
+from perf.asgi import ASGIApp, Receive, Scope, Send
 from perf.cache.multilevel import MultiLevelCache
 from perf.compression.middleware import CompressionMiddleware
 from perf.db.schema import create_schema, ensure_seeded
@@ -46,20 +53,6 @@ from perf.queue import TaskQueue
 logger = logging.getLogger(__name__)
 
 _SEED_LOCK = 7_007_007  # advisory lock id: one worker seeds, the others wait
-
-
-class ApiState:
-    """The services one app instance (one worker process) owns; set by the lifespan."""
-
-    def __init__(self, settings: ApiSettings) -> None:
-        self.settings = settings
-        self.stats = RequestStats()
-        self.db: Database = None  # type: ignore[assignment]
-        self.cache: MultiLevelCache | None = None
-        self.redis: redis.Redis = None  # type: ignore[assignment]
-        self.queue: TaskQueue = None  # type: ignore[assignment]
-        self.products: ProductService = None  # type: ignore[assignment]
-        self.fastpath: ProductFastPath | None = None
 
 
 async def prepare_schema(settings: ApiSettings) -> None:
@@ -117,18 +110,54 @@ def create_app(settings: ApiSettings) -> ApiApp:
                     await cache.close()
                 await state.redis.aclose()
 
-    app = NexiosApp(debug=settings.debug, lifespan=lifespan, route_class=SafeRoute)
+    app = ApiNexios(debug=settings.debug, lifespan=lifespan, route_class=SafeRoute, title=TITLE,
+                    version=VERSION, bridges=settings.nexios_bridges)
     app.state["api"] = state
-    register_routes(app, state)
+    register_routes(app)
     app.wrap_asgi(ErrorBoundary)  # around the router: no route, handler errors, 405
-    outer: Any = app
+    outer: ASGIApp = app
     if settings.mode.cache and settings.mode.fastpath:
-        outer = state.fastpath = ProductFastPath(outer, state=state)
+        outer = state.fastpath = ProductFastPath(outer, cache=lambda: state.cache)
     if settings.mode.compression:
         outer = CompressionMiddleware(outer, minimum_size=1024)
-    outer = BodyLimitMiddleware(outer, max_body=settings.max_body)
+    outer = BodyLimitMiddleware(outer, max_body=settings.max_body, read_timeout=settings.read_timeout)
     outer = TimingMiddleware(outer, stats=state.stats)
+    outer = ErrorBoundary(outer, stats=state.stats)  # every layer above the router, in one boundary
     return ApiApp(with_bare_hello(outer), nexios=app, state=state)
+
+
+class ApiNexios(NexiosApp):
+    """``NexiosApp`` without the framework's documentation routes and, by default, its stream bridges.
+
+    ``NexiosApp.setup()`` registers ``/openapi.json`` (a placeholder document), ``/docs``
+    and ``/redoc`` (scripts from public CDNs at ``latest``); this API serves its own
+    document from its route table instead (:mod:`perf.api.openapi`).
+
+    ``NexiosApp.handle_request()`` wraps the router, on every request, in two
+    ``ASGIRequestResponseBridge`` layers (its server-error and exception middleware): each
+    builds a Request, a Response and an anyio memory-object stream with a task group, like
+    Starlette's ``BaseHTTPMiddleware``, ~120 µs a request each (``python -m perf.bench.api``).
+    This API needs neither: its :class:`~perf.api.errors.ErrorBoundary` around the router
+    (``wrap_asgi``) turns every exception, Nexios' ``HTTPException``/``NotFoundException``
+    included, into JSON, and it registers no exception handlers. So, with ``bridges=False``
+    and no function middleware, a request goes straight to the (wrapped) router; add a
+    function middleware (``app.add_middleware``) and the framework's path comes back.
+    """
+
+    def __init__(self, *args: Any, bridges: bool = False, **kwargs: Any) -> None:
+        self.bridges = bridges
+        super().__init__(*args, **kwargs)
+
+    def setup(self) -> None:
+        """Register nothing: the routes come from :data:`perf.api.routes.ROUTES`."""
+
+    def handle_request(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The router directly, unless ``bridges`` or a function middleware needs the framework's chain."""
+        if self.bridges or self.http_middleware:
+            result: Awaitable[None] = super().handle_request(scope, receive, send)
+            return result
+        router: ASGIApp = self.app
+        return router(scope, receive, send)
 
 
 class ApiApp:
@@ -141,11 +170,11 @@ class ApiApp:
     fast path and ``/bare/hello`` skip it.
     """
 
-    def __init__(self, asgi: Any, *, nexios: NexiosApp, state: ApiState) -> None:
+    def __init__(self, asgi: ASGIApp, *, nexios: NexiosApp, state: ApiState) -> None:
         self._asgi = asgi
         self.nexios = nexios
         self.state = state
         self.settings = state.settings
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)

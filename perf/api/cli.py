@@ -1,118 +1,151 @@
 """``python -m perf api [--workers N] [--port P] [--mode MODE] ...``: serve the product API with uvicorn or granian.
 
-URLs default to the workbook's settings (``DATABASE_URL``/``REDIS_URL``) or the embedded
-services (started if needed and kept for the server's lifetime). Several workers share
-PostgreSQL and Redis; each has its own pool, L1 cache and task queue, and the cache's
-pub/sub keeps their L1s coherent. uvicorn runs with uvloop + httptools, no access log;
-``--server granian`` runs granian with ``interface=asgi`` (``nexios run --server granian``
-is broken: it omits the interface, and granian defaults to RSGI).
+Every :class:`~perf.api.settings.ApiSettings` field is a flag (``cache_namespace`` is
+``--cache-namespace``), derived from the dataclass, so defaults and help live in one
+place; the flags of their own are the server's: ``--host``, ``--port``, ``--workers``,
+``--server``, ``--log-level``. URLs default to the workbook's settings
+(``DATABASE_URL``/``REDIS_URL``) or the embedded services (started if needed and kept
+for the server's lifetime); the write token to ``PERF_API_TOKEN``, else a new random
+one (printed). Several workers share PostgreSQL and Redis; each has its own pool, L1
+cache and task queue, and the cache's pub/sub keeps their L1s coherent.
 
-Workers are separate processes started by uvicorn from an import string, so the CLI
-hands them the settings as JSON in ``PERF_API_SETTINGS`` (read only by :func:`worker_app`).
+uvicorn runs with uvloop + httptools, no access log, and a request-head read timeout
+(:mod:`perf.api.protocol`); ``--server granian`` runs granian with ``interface=asgi``
+and its HTTP/1 ``header_read_timeout`` (``nexios run --server granian`` omits the
+interface, and granian defaults to RSGI). Workers are separate processes started from
+an import string, so the CLI hands them the settings as JSON in ``PERF_API_SETTINGS``
+(read only by :func:`worker_app`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from perf.api.settings import SWITCHES, ApiMode, ApiSettings
+from perf.api.settings import ApiSettings
+
+if TYPE_CHECKING:
+    from perf.api.app import ApiApp
 
 SETTINGS_ENV = "PERF_API_SETTINGS"
+TOKEN_ENV = "PERF_API_TOKEN"
+SERVERS = ("uvicorn", "granian")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+#: ``ApiSettings`` field annotation -> argparse ``type`` (``bool`` fields become ``--x/--no-x``).
+_TYPES: dict[str, Any] = {"str": str, "str | None": str, "ApiMode": str, "int": int, "float": float}
+
+
+def flag(name: str) -> str:
+    """The CLI flag of the ``ApiSettings`` field ``name``: ``cache_namespace`` -> ``--cache-namespace``."""
+    return "--" + name.replace("_", "-")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m perf api`` argument parser."""
+    """The ``python -m perf api`` parser: the server's own flags, then one flag per ``ApiSettings`` field."""
     parser = argparse.ArgumentParser(prog="python -m perf api", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn",
-                        help="ASGI server (granian: interface asgi, which `nexios run --server granian` omits)")
-    parser.add_argument("--mode", default="all",
-                        help=f"'all', 'baseline' or e.g. 'all,-cache' / 'baseline,+pool'; switches: {', '.join(SWITCHES)}")
-    parser.add_argument("--schema", default="api", help="PostgreSQL schema for the product tables (default api)")
-    parser.add_argument("--products", type=int, default=0, help="insert this many generated products at startup (once)")
-    parser.add_argument("--cache-namespace", default="api", help="Redis key prefix / channel of the cache")
-    parser.add_argument("--database-url", help="default: DATABASE_URL or the embedded PostgreSQL")
-    parser.add_argument("--redis-url", help="default: REDIS_URL or the embedded Redis")
-    parser.add_argument("--pool-max", type=int, default=10, help="pool size per worker (mode pool)")
-    parser.add_argument("--upload-delay", type=float, default=0.01, help="seconds each upload task takes")
-    parser.add_argument("--task-workers", type=int, default=4, help="upload task workers per worker process")
-    parser.add_argument("--task-queue-size", type=int, default=1000, help="uploads waiting at most (then 429)")
-    parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--server", choices=SERVERS, default="uvicorn", help="ASGI server (default uvicorn)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="warning")
+    group = parser.add_argument_group("settings (perf.api.settings.ApiSettings)")
+    for f in dataclasses.fields(ApiSettings):
+        text = f.metadata.get("help", "")
+        if f.default is not dataclasses.MISSING and f.default not in (None, ""):
+            text += f" (default {f.default})"
+        kind = str(f.type)
+        if kind == "bool":
+            group.add_argument(flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                               help=text)
+        else:
+            group.add_argument(flag(f.name), dest=f.name, type=_TYPES[kind], default=None, help=text)
     return parser
 
 
-def worker_app():  # noqa: ANN201 - uvicorn factory
-    """uvicorn ``--factory`` entry point for worker processes: the app from ``PERF_API_SETTINGS``.
+def settings_from_args(args: argparse.Namespace, **defaults: Any) -> ApiSettings:
+    """``ApiSettings`` from the parsed flags; a flag not given keeps the field's default (or ``defaults``)."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ApiSettings)
+             if getattr(args, f.name, None) is not None}
+    return ApiSettings(**{**defaults, **given})
 
-    It also answers ``GET /bare/hello`` without Nexios (:mod:`perf.api.demo_bare`), for the framework tax.
-    """
+
+def settings_argv(settings: ApiSettings) -> list[str]:
+    """The flags that rebuild ``settings`` in a child process (the inverse of :func:`settings_from_args`)."""
+    argv: list[str] = []
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            argv.append(flag(f.name) if value else "--no-" + flag(f.name)[2:])
+        else:
+            argv += [flag(f.name), str(value)]
+    return argv
+
+
+def worker_app() -> ApiApp:
+    """uvicorn/granian factory for worker processes: the app from ``PERF_API_SETTINGS``."""
     from perf.api.app import create_app
 
-    raw = json.loads(os.environ[SETTINGS_ENV])
-    return create_app(ApiSettings(**raw))
+    return create_app(ApiSettings.from_json(os.environ[SETTINGS_ENV]))
 
 
-def _serve_granian(args: argparse.Namespace) -> None:
+def _serve_granian(args: argparse.Namespace, settings: ApiSettings) -> None:
     try:
         from granian import Granian
         from granian.constants import Interfaces, Loops
+        from granian.http import HTTP1Settings
     except ImportError as exc:
         raise SystemExit("--server granian needs granian: pip install granian==2.8.7 (see requirements.txt)") from exc
-    level = args.log_level if args.log_level in ("critical", "error", "warning", "info", "debug") else "warning"
     Granian("perf.api.cli:worker_app", factory=True, address=args.host, port=args.port,
-            interface=Interfaces.ASGI, workers=args.workers, loop=Loops.uvloop, log_level=level).serve()
+            interface=Interfaces.ASGI, workers=args.workers, loop=Loops.uvloop, log_level=args.log_level,
+            http1_settings=HTTP1Settings(header_read_timeout=int(settings.read_timeout * 1000)),
+            ).serve()
+
+
+def _serve_uvicorn(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    uvicorn.run("perf.api.cli:worker_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level=args.log_level, access_log=False, loop="uvloop",
+                http="perf.api.protocol:HeadTimeoutProtocol", lifespan="on", timeout_graceful_shutdown=30,
+                timeout_keep_alive=5)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and serve until interrupted; returns the exit code."""
-    import uvicorn
-
     args = build_parser().parse_args(list(argv) if argv is not None else None)
-    try:
-        mode = ApiMode.parse(args.mode)
-    except ValueError as exc:
-        print(f"error: --mode: {exc}", file=sys.stderr)
-        return 2
     if args.workers < 1:
         print(f"error: --workers={args.workers} must be >= 1", file=sys.stderr)
         return 2
     handle = None
-    database_url, redis_url = args.database_url, args.redis_url
-    if not database_url or not redis_url:
+    defaults: dict[str, Any] = {}
+    if os.environ.get(TOKEN_ENV):
+        defaults["api_token"] = os.environ[TOKEN_ENV]
+    if not args.database_url or not args.redis_url:
         from perf.config import get_settings
         from perf.services import ensure_services
 
         handle = ensure_services(get_settings())
-        database_url = database_url or handle.database_url
-        redis_url = redis_url or handle.redis_url
+        defaults.update(database_url=handle.database_url, redis_url=handle.redis_url)
     try:
-        settings = ApiSettings(database_url=database_url, redis_url=redis_url, mode=mode, schema=args.schema,
-                               products=args.products, cache_namespace=args.cache_namespace,
-                               pool_max=args.pool_max, pool_min=min(2, args.pool_max),
-                               upload_delay=args.upload_delay, task_workers=args.task_workers,
-                               task_queue_size=args.task_queue_size)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    payload = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
-    payload["mode"] = str(settings.mode)
-    os.environ[SETTINGS_ENV] = json.dumps(payload)  # inherited by uvicorn's worker processes
-    print(f"perf api: http://{args.host}:{args.port} mode={settings.mode} workers={args.workers} "
-          f"schema={settings.schema}", flush=True)
-    try:
+        try:
+            settings = settings_from_args(args, **defaults)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        os.environ[SETTINGS_ENV] = settings.to_json()  # inherited by the worker processes
+        token_note = "" if args.api_token or "api_token" in defaults else f" write-token={settings.api_token}"
+        print(f"perf api: http://{args.host}:{args.port} mode={settings.mode} workers={args.workers} "
+              f"schema={settings.schema}{token_note}", flush=True)
         if args.server == "granian":
-            _serve_granian(args)
+            _serve_granian(args, settings)
         else:
-            uvicorn.run("perf.api.cli:worker_app", factory=True, host=args.host, port=args.port,
-                        workers=args.workers, log_level=args.log_level, access_log=False, loop="uvloop",
-                        http="httptools", lifespan="on", timeout_graceful_shutdown=30)
+            _serve_uvicorn(args)
     finally:
         if handle is not None:
             handle.close()

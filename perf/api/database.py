@@ -81,8 +81,8 @@ class Database:
                 self.errors += 1
                 raise ServiceUnavailable(f"PostgreSQL is unavailable ({type(exc).__name__}); retry shortly") from exc
             except asyncpg.IntegrityConstraintViolationError as exc:  # e.g. a category deleted meanwhile
-                raise ApiError(409, f"the change conflicts with the data ({exc.constraint_name or type(exc).__name__}); "
-                                    "reload and retry") from exc
+                what = exc.constraint_name or type(exc).__name__
+                raise ApiError(409, f"the change conflicts with the data ({what}); reload and retry") from exc
 
     async def ping(self) -> float:
         """Round-trip ``SELECT 1`` and return its seconds (raises ServiceUnavailable)."""

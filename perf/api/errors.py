@@ -1,9 +1,14 @@
 """Errors as JSON, never a traceback: :class:`ApiError`, the ASGI boundary, the 405 fix.
 
 * Handlers raise :class:`ApiError` (status, message, optional per-field ``errors`` and headers).
-* :class:`ErrorBoundary` (wrapped around the router with ``wrap_asgi``) turns ApiError,
-  Nexios' "no route" and any unexpected exception into a JSON body; an unexpected one
-  is logged with its traceback on the server and answered ``500 {"error": ...}``.
+* :class:`ErrorBoundary` turns ApiError, Nexios' "no route" and any unexpected exception
+  into a JSON body; an unexpected one is logged with its traceback on the server and
+  answered ``500 {"error": ...}``. The app has two: one around the router (inside
+  Nexios, whose own bridges would answer text/plain) and one around every layer
+  (timing, body limit, compression, fast path), which counts what it answers in
+  ``/metrics`` because the timing layer never saw that response.
+* :meth:`ApiError.body` cannot fail: a value orjson refuses (an int over 64 bits, a
+  lone surrogate) is rendered by the standard library, else replaced by a constant.
 * :class:`SafeRoute` fixes Nexios 3.12.3's ``Route.handle``, which on a wrong method
   *replaces the route's app* with a 405 response, so the route answers 405 forever.
   Ours raises ``405`` (with an ``Allow`` listing every method of that path) and leaves
@@ -12,7 +17,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -21,11 +28,10 @@ from nexios.exceptions import HTTPException, NotFoundException
 from nexios.http.request import ClientDisconnect
 from nexios.routing import Route
 
+from perf.api.timing import RequestStats
 from perf.asgi import ASGIApp, Message, Scope, Send
 
 logger = logging.getLogger(__name__)
-
-
 
 class ApiError(Exception):
     """An error the client should see: ``status``, ``message``, per-field ``errors``, extra ``headers``."""
@@ -43,7 +49,14 @@ class ApiError(Exception):
         data: dict[str, Any] = {"error": self.message, "status": self.status}
         if self.errors is not None:
             data["errors"] = self.errors
-        return orjson.dumps(data)
+        try:
+            return orjson.dumps(data)
+        except (TypeError, ValueError):  # orjson.JSONEncodeError: an int over 64 bits, a lone surrogate...
+            pass
+        try:
+            return json.dumps(data, default=repr).encode()
+        except (TypeError, ValueError):
+            return orjson.dumps({"error": "the error could not be rendered", "status": self.status})
 
 
 class ServiceUnavailable(ApiError):
@@ -63,16 +76,22 @@ async def send_error(send: Send, error: ApiError) -> None:
 
 
 class ErrorBoundary:
-    """Pure ASGI: whatever goes wrong below, the client gets JSON and no traceback."""
+    """Pure ASGI: whatever goes wrong below, the client gets JSON and no traceback.
 
-    def __init__(self, app: ASGIApp) -> None:
+    ``stats``: count the responses this boundary sends itself (the outermost one, whose
+    errors no timing layer saw).
+    """
+
+    def __init__(self, app: ASGIApp, *, stats: RequestStats | None = None) -> None:
         self.app = app
+        self.stats = stats
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = False
+        began = time.perf_counter()
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
@@ -85,14 +104,22 @@ class ErrorBoundary:
             # The client (or the body limit, on its behalf) went away. Answer anyway, quietly:
             # the server drops it, and Nexios' bridges raise if a request gets no response.
             if not started:
-                await send_error(send, ApiError(400, "client disconnected before the request body was read"))
+                await self._answer(send, ApiError(400, "client disconnected before the request body was read"), began)
         except Exception as exc:  # noqa: BLE001 - this is the last line of defence
             error = to_api_error(exc, scope)
             if error.status >= 500 and not isinstance(exc, ApiError):
                 logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 return  # too late to change the status; the server closes the connection
+            await self._answer(send, error, began)
+
+    async def _answer(self, send: Send, error: ApiError, began: float) -> None:
+        if self.stats is not None:
+            self.stats.record(error.status, "bypass", time.perf_counter() - began)
+        try:
             await send_error(send, error)
+        except Exception:  # noqa: BLE001 - the client is gone; nothing left to tell it
+            logger.debug("could not send the %d answer: the connection is closed", error.status)
 
 
 def to_api_error(exc: BaseException, scope: Scope) -> ApiError:

@@ -13,33 +13,34 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import orjson
 
 from perf.api.timing import CACHE_SOURCE, current_timings, set_cache_status
-from perf.asgi import Scope
+from perf.asgi import ASGIApp, Message, Scope
+from perf.cache.multilevel import MultiLevelCache
 
 _PREFIX = "/products/"
 _MAX_ID_DIGITS = 18  # anything longer is not a bigint id: leave it to the route (404)
 
 
 class ProductFastPath:
-    """``app.wrap_asgi(ProductFastPath, state=api_state)``; needs ``state.cache`` (None: always falls through)."""
+    """``ProductFastPath(app, cache=lambda: state.cache)``: ``cache()`` None (not started, Redis-less) falls through."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], *, state: Any) -> None:
+    def __init__(self, app: ASGIApp, *, cache: Callable[[], MultiLevelCache | None]) -> None:
         self.app = app
-        self.state = state
+        self.cache = cache
         self.served = 0
 
-    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Any]],
-                       send: Callable[[Any], Awaitable[None]]) -> None:
-        cache = self.state.cache
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
+                       send: Callable[[Message], Awaitable[None]]) -> None:
+        cache = self.cache()
         path = scope.get("path", "")
         if (cache is not None and scope["type"] == "http" and scope["method"] == "GET"
                 and path.startswith(_PREFIX)):
             raw = path[len(_PREFIX):]
-            if raw.isdigit() and len(raw) <= _MAX_ID_DIGITS and raw[0] != "0":
+            # ASCII only: str.isdigit() is also true for "²" and "١٢", which int() rejects or aliases
+            if raw.isascii() and raw.isdigit() and len(raw) <= _MAX_ID_DIGITS and raw[0] != "0":
                 started = time.perf_counter()
                 result = await cache.get(f"product:{int(raw)}")
                 if result.found:

@@ -1,13 +1,18 @@
-"""Pure ASGI request-body limit: ``413`` for bodies over ``max_body`` bytes, before they are read.
+"""Pure ASGI request-body guard: ``413`` for bodies over ``max_body`` bytes, ``408`` for stalled ones.
 
 A declared ``Content-Length`` over the limit is refused at once (the body is never
 read); a chunked body is counted as it arrives, and as soon as it passes the limit
 the middleware answers 413 itself and tells the app the client disconnected (the app's
-own reply is dropped), so memory stays bounded either way.
+own reply is dropped), so memory stays bounded either way. A body that stops arriving
+(a Content-Length larger than what is sent, a chunked body that never ends) gets ``408``
+with ``Connection: close`` after ``read_timeout`` seconds without a new chunk, the same
+way; a slow request *head* never reaches the app and is the server's to bound
+(:mod:`perf.api.protocol`, granian's ``header_read_timeout``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from perf.api.errors import ApiError, send_error
@@ -15,17 +20,25 @@ from perf.asgi import Message, Scope
 
 
 class BodyLimitMiddleware:
-    """``app.wrap_asgi(BodyLimitMiddleware, max_body=1 << 20)``."""
+    """``BodyLimitMiddleware(app, max_body=1 << 20, read_timeout=20.0)``."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], *, max_body: int = 1 << 20) -> None:
+    def __init__(self, app: Callable[..., Awaitable[None]], *, max_body: int = 1 << 20,
+                 read_timeout: float = 20.0) -> None:
         if max_body < 1:
             raise ValueError(f"max_body={max_body!r} must be >= 1 byte")
+        if not read_timeout > 0:
+            raise ValueError(f"read_timeout={read_timeout!r} must be > 0 seconds")
         self.app = app
         self.max_body = max_body
+        self.read_timeout = read_timeout
 
     def _too_large(self, size: int | None = None) -> ApiError:
         got = f" (got {size} bytes)" if size is not None else ""
         return ApiError(413, f"request body over {self.max_body} bytes{got}; send less or split it")
+
+    def _too_slow(self) -> ApiError:
+        return ApiError(408, f"no request body data for {self.read_timeout:g} s; send the whole body at once",
+                        headers={"Connection": "close"})
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
                        send: Callable[[Message], Awaitable[None]]) -> None:
@@ -34,31 +47,40 @@ class BodyLimitMiddleware:
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    await send_error(send, ApiError(400, "Content-Length is not an integer"))
+                if not (value.isdigit() and len(value) <= 18):
+                    await send_error(send, ApiError(400, "Content-Length must be a decimal integer of bytes"))
                     return
+                declared = int(value)
                 if declared > self.max_body:
                     await send_error(send, self._too_large(declared))
                     return
         received = 0
-        started = refused = False
+        started = refused = body_done = False
 
-        async def limited_receive() -> Message:
-            nonlocal received, refused
+        async def guarded_receive() -> Message:
+            nonlocal received, refused, body_done
             if refused:
                 return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    # Answer 413 now; the app sees the client go away and its own reply is dropped.
-                    refused = True
-                    if not started:
-                        await send_error(send, self._too_large())
-                    return {"type": "http.disconnect"}
-            return message
+            if body_done:  # only the disconnect is left to wait for: no deadline
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.read_timeout)
+            except TimeoutError:
+                error: ApiError | None = self._too_slow()
+            else:
+                error = None
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    body_done = not message.get("more_body", False)
+                    if received > self.max_body:
+                        error = self._too_large()
+            if error is None:
+                return message
+            # Answer now; the app sees the client go away and its own reply is dropped.
+            refused = True
+            if not started:
+                await send_error(send, error)
+            return {"type": "http.disconnect"}
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
@@ -67,4 +89,4 @@ class BodyLimitMiddleware:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        await self.app(scope, limited_receive, guarded_send)
+        await self.app(scope, guarded_receive, guarded_send)

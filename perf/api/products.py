@@ -14,6 +14,7 @@ only parse and serialise), so each ``mode`` switch is visible in one place:
 from __future__ import annotations
 
 import asyncio
+import builtins
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,7 @@ from perf.api.database import Database
 from perf.api.errors import ApiError
 from perf.api.settings import ApiMode
 from perf.api.timing import CACHE_SOURCE, current_timings, set_cache_status
-from perf.api.validation import Paging, invalid
+from perf.api.validation import Paging
 from perf.cache.multilevel import MultiLevelCache
 from perf.db import queries
 
@@ -35,6 +36,14 @@ _INSERT = ("INSERT INTO products (category_id, name, price, description) VALUES 
 _INSERT_IMAGES = ("INSERT INTO product_images (product_id, url, position) "
                   "SELECT $1, url, ord - 1 FROM unnest($2::text[]) WITH ORDINALITY AS t(url, ord)")
 _UPDATABLE = ("name", "price", "category_id", "description")
+
+
+async def _written(conn: asyncpg.Connection, product_id: int) -> dict[str, Any]:
+    """The product this transaction just wrote (it exists: the row is locked or new)."""
+    row = await queries.get_product(conn, product_id)
+    if row is None:
+        raise RuntimeError(f"product {product_id} vanished inside its own transaction")
+    return row
 
 
 def to_json(product: dict[str, Any]) -> dict[str, Any]:
@@ -83,14 +92,16 @@ class ProductService:
                 raise ApiError(404, f"no product with id={product_id}")
             return to_json(row)
 
-        return await self._cached(f"product:{product_id}", [f"product:{product_id}"], load)
+        product: dict[str, Any] = await self._cached(f"product:{product_id}", [f"product:{product_id}"], load)
+        return product
 
     async def list(self, paging: Paging) -> dict[str, Any]:
         """A page: items, total, page, per_page, pages (and ``next_after`` for keyset paging)."""
         tag = "list:all" if paging.category is None else f"list:category:{paging.category}"
         after = paging.after if self.mode.keyset else None
         key = f"list:c{paging.category}:p{paging.page}:n{paging.per_page}:a{after}"
-        return await self._cached(key, [tag], lambda: self._load_list(paging, after))
+        page: dict[str, Any] = await self._cached(key, [tag], lambda: self._load_list(paging, after))
+        return page
 
     async def _load_list(self, paging: Paging, after: int | None) -> dict[str, Any]:
         async def count() -> int:
@@ -111,7 +122,8 @@ class ProductService:
             data["next_after"] = items[-1]["id"] if len(items) == paging.per_page else None
         return data
 
-    async def _page_items(self, conn: asyncpg.Connection, paging: Paging, after: int | None) -> list[dict[str, Any]]:
+    async def _page_items(self, conn: asyncpg.Connection, paging: Paging,
+                          after: int | None) -> builtins.list[dict[str, Any]]:
         offset = (paging.page - 1) * paging.per_page
         if not self.mode.join:  # the seed's way: ids, then category and images product by product
             where = "" if paging.category is None else "WHERE category_id = $3"
@@ -136,7 +148,8 @@ class ProductService:
     @staticmethod
     async def _check_category(conn: asyncpg.Connection, category_id: int) -> None:
         if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM categories WHERE id = $1)", category_id):
-            raise invalid([{"field": "category_id", "message": "no such category", "value": category_id}])
+            raise ApiError(409, f"no category with category_id={category_id}: create it first or pick another",
+                           errors=[{"field": "category_id", "message": "no such category", "value": category_id}])
 
     async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Insert a product and its images in one transaction; return it as GET would."""
@@ -147,7 +160,7 @@ class ProductService:
                                                  fields.get("description"))
                 if fields.get("image_urls"):
                     await conn.execute(_INSERT_IMAGES, product_id, fields["image_urls"])
-                row = await queries.get_product(conn, product_id)
+                row = await _written(conn, product_id)
         await self._invalidate(product_id, fields["category_id"])
         return to_json(row)
 
@@ -170,7 +183,7 @@ class ProductService:
                     await conn.execute("DELETE FROM product_images WHERE product_id = $1", product_id)
                     if fields["image_urls"]:
                         await conn.execute(_INSERT_IMAGES, product_id, fields["image_urls"])
-                row = await queries.get_product(conn, product_id)
+                row = await _written(conn, product_id)
         await self._invalidate(product_id, old_category, row["category_id"])
         return to_json(row)
 

@@ -1,112 +1,208 @@
-"""The Nexios handlers: parse the request, call the service, answer JSON (orjson).
+"""The Nexios handlers and :data:`ROUTES`, the table that registers them and documents them.
 
-Handlers stay thin; the logic is in :class:`~perf.api.products.ProductService`, the
-limits and error mapping in ASGI middleware (:mod:`perf.api.limits`, :mod:`perf.api.errors`).
+Handlers are module-level functions ``(request, response, **path_params)``: they parse
+the request, call the service on the request's :class:`~perf.api.state.ApiState` and
+answer JSON (orjson). The logic is in :class:`~perf.api.products.ProductService`, the
+limits and error mapping in ASGI layers (:mod:`perf.api.limits`, :mod:`perf.api.errors`).
+Each :class:`~perf.api.openapi.RouteSpec` also says whether the route writes (then it needs the bearer
+token, :func:`check_token`) and what it takes and answers: :mod:`perf.api.openapi`
+builds ``/openapi.json`` from the same table, so the document cannot drift from the code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
 import orjson
 from nexios import NexiosApp
+from nexios.http import Request, Response
 
-from perf.api.errors import ApiError
+from perf.api.errors import ApiError, SafeRoute
+from perf.api.openapi import Handler, RouteSpec, openapi_document
+from perf.api.state import ApiState
 from perf.api.uploads import process_upload
 from perf.api.validation import parse_id, parse_json, parse_paging, validate_product
 from perf.queue import QueueClosed, QueueFull
 
-if TYPE_CHECKING:
-    from perf.api.app import ApiState
+
+def api_state(request: Request) -> ApiState:
+    """The :class:`ApiState` of the app serving ``request``."""
+    return cast(ApiState, request.scope["global_state"]["api"])
 
 
-def send_json(response: Any, data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Any:
+def send_json(response: Response, data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Any:
     """Answer ``data`` encoded with orjson (``application/json``)."""
     return response.resp(orjson.dumps(data), status_code=status, headers=headers, content_type="application/json")
 
 
-def register_routes(app: NexiosApp, state: ApiState) -> None:
-    """Add every endpoint to ``app``; handlers find their services on ``state`` (filled by the lifespan)."""
-
-    @app.get("/products")
-    async def list_products(request, response):  # noqa: ANN001, ANN202
-        paging = parse_paging(request.query_params)
-        return send_json(response, await state.products.list(paging))
-
-    @app.post("/products")
-    async def create_product(request, response):  # noqa: ANN001, ANN202
-        fields = validate_product(parse_json(await request.body))
-        product = await state.products.create(fields)
-        return send_json(response, product, status=201, headers={"Location": f"/products/{product['id']}"})
-
-    @app.get("/products/{product_id}")
-    async def get_product(request, response, product_id):  # noqa: ANN001, ANN202
-        return send_json(response, await state.products.get(parse_id(product_id)))
-
-    @app.patch("/products/{product_id}")
-    async def patch_product(request, response, product_id):  # noqa: ANN001, ANN202
-        product_id = parse_id(product_id)
-        fields = validate_product(parse_json(await request.body), partial=True)
-        return send_json(response, await state.products.update(product_id, fields))
-
-    @app.delete("/products/{product_id}")
-    async def delete_product(request, response, product_id):  # noqa: ANN001, ANN202
-        await state.products.delete(parse_id(product_id))
-        return response.resp(b"", status_code=204)
-
-    @app.post("/uploads")
-    async def upload(request, response):  # noqa: ANN001, ANN202
-        payload = await request.body
-        if not payload:
-            raise ApiError(400, "the upload is empty: send the file's bytes as the request body")
-        try:
-            task_id = state.queue.submit(process_upload, payload, delay=state.settings.upload_delay, name="upload")
-        except QueueFull as exc:
-            raise ApiError(429, str(exc), headers={"Retry-After": f"{exc.retry_after:.0f}"}) from None
-        except QueueClosed:
-            raise ApiError(503, "the server is shutting down; retry on another worker",
-                           headers={"Retry-After": "1"}) from None
-        return send_json(response, {"task_id": task_id, "status_url": f"/tasks/{task_id}", "state": "queued"},
-                         status=202, headers={"Location": f"/tasks/{task_id}"})
-
-    @app.get("/tasks/{task_id}")
-    async def task_status(request, response, task_id):  # noqa: ANN001, ANN202
-        record = state.queue.status(task_id)
-        if record is None:
-            raise ApiError(404, f"no task with id={task_id!r} (unknown or expired)")
-        return send_json(response, record.to_dict())
-
-    @app.get("/health")
-    async def health(request, response):  # noqa: ANN001, ANN202
-        checks = await asyncio.gather(_check(state.db.ping()), _check(state.redis.ping()))
-        postgres, redis = checks
-        status = "ok" if postgres["ok"] and redis["ok"] else ("degraded" if postgres["ok"] else "down")
-        body = {"status": status, "postgres": postgres, "redis": redis, "pid": os.getpid()}
-        if not postgres["ok"]:  # the API cannot answer without PostgreSQL; without Redis it can
-            return send_json(response, body, status=503, headers={"Retry-After": "1"})
-        return send_json(response, body)
-
-    @app.get("/metrics")
-    async def metrics(request, response):  # noqa: ANN001, ANN202
-        cache = state.cache
-        return send_json(response, {
-            "pid": os.getpid(), "mode": state.settings.mode.as_dict(), "requests": state.stats.snapshot(),
-            "cache": None if cache is None else {**cache.stats.snapshot(), "redis_available": cache.redis_available},
-            "db": state.db.stats(), "queue": state.queue.stats(),
-            "fastpath_served": None if state.fastpath is None else state.fastpath.served})
-
-    @app.get("/hello")
-    async def hello(request, response):  # noqa: ANN001, ANN202
-        return response.resp(b"hello", content_type="text/plain")
+def check_token(request: Request) -> None:
+    """401 unless ``Authorization: Bearer <settings.api_token>`` (compared in constant time)."""
+    header = request.headers.get("authorization") or ""
+    scheme, _, given = header.partition(" ")
+    expected = api_state(request).settings.api_token
+    if scheme.lower() != "bearer" or not given:
+        raise ApiError(401, "this route writes: send 'Authorization: Bearer <token>' (the API's api_token)",
+                       headers={"WWW-Authenticate": 'Bearer realm="perf-api"'})
+    if not hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), expected.encode()):
+        raise ApiError(401, "the bearer token is not this API's api_token",
+                       headers={"WWW-Authenticate": 'Bearer realm="perf-api", error="invalid_token"'})
 
 
-async def _check(call: Any, timeout: float = 1.0) -> dict[str, Any]:
+async def json_body(request: Request) -> Any:
+    """The request's JSON body: 415 unless ``Content-Type: application/json``, 400 if malformed."""
+    content_type = request.headers.get("content-type") or ""
+    if content_type.split(";", 1)[0].strip().lower() != "application/json":
+        raise ApiError(415, f"Content-Type {content_type[:80]!r} is not accepted: send application/json",
+                       headers={"Accept": "application/json"})
+    return parse_json(await request.body)
+
+
+# products ---------------------------------------------------------------------------------
+async def list_products(request: Request, response: Response) -> Any:
+    """A page of products (``page``/``per_page``, or the keyset cursor ``after``; optional ``category``)."""
+    paging = parse_paging(request.query_params)
+    return send_json(response, await api_state(request).products.list(paging))
+
+
+async def create_product(request: Request, response: Response) -> Any:
+    """Create a product; 201 with ``Location``."""
+    fields = validate_product(await json_body(request))
+    product = await api_state(request).products.create(fields)
+    return send_json(response, product, status=201, headers={"Location": f"/products/{product['id']}"})
+
+
+async def get_product(request: Request, response: Response, product_id: str) -> Any:
+    """One product with its category name and image URLs."""
+    return send_json(response, await api_state(request).products.get(parse_id(product_id)))
+
+
+async def patch_product(request: Request, response: Response, product_id: str) -> Any:
+    """Change some fields of a product (``image_urls`` replaces the list)."""
+    pid = parse_id(product_id)
+    fields = validate_product(await json_body(request), partial=True)
+    return send_json(response, await api_state(request).products.update(pid, fields))
+
+
+async def delete_product(request: Request, response: Response, product_id: str) -> Any:
+    """Delete a product and its images; 204."""
+    await api_state(request).products.delete(parse_id(product_id))
+    return response.resp(b"", status_code=204)
+
+
+# uploads and tasks (the task queue behind them is perf.queue) ------------------------------
+async def upload(request: Request, response: Response) -> Any:
+    """Accept an upload for background processing: 202 with the task's status URL (429 when full)."""
+    state = api_state(request)
+    payload = await request.body
+    if not payload:
+        raise ApiError(400, "the upload is empty: send the file's bytes as the request body")
+    try:
+        task_id = state.queue.submit(process_upload, payload, delay=state.settings.upload_delay, name="upload")
+    except QueueFull as exc:
+        raise ApiError(429, str(exc), headers={"Retry-After": f"{exc.retry_after:.0f}"}) from None
+    except QueueClosed:
+        raise ApiError(503, "the server is shutting down; retry on another worker",
+                       headers={"Retry-After": "1"}) from None
+    return send_json(response, {"task_id": task_id, "status_url": f"/tasks/{task_id}", "state": "queued"},
+                     status=202, headers={"Location": f"/tasks/{task_id}"})
+
+
+async def task_status(request: Request, response: Response, task_id: str) -> Any:
+    """An upload task's state (and result once done)."""
+    record = api_state(request).queue.status(task_id)
+    if record is None:
+        raise ApiError(404, f"no task with id={task_id!r} (unknown or expired)")
+    return send_json(response, record.to_dict())
+
+
+# operations -------------------------------------------------------------------------------
+async def health(request: Request, response: Response) -> Any:
+    """PostgreSQL and Redis reachability (503 without PostgreSQL; ``degraded`` without Redis)."""
+    state = api_state(request)
+    postgres, redis = await asyncio.gather(_check(state.db.ping()), _check(state.redis.ping()))
+    status = "ok" if postgres["ok"] and redis["ok"] else ("degraded" if postgres["ok"] else "down")
+    body = {"status": status, "postgres": postgres, "redis": redis, "pid": os.getpid()}
+    if not postgres["ok"]:  # the API cannot answer without PostgreSQL; without Redis it can
+        return send_json(response, body, status=503, headers={"Retry-After": "1"})
+    return send_json(response, body)
+
+
+async def metrics(request: Request, response: Response) -> Any:
+    """Request counts and latency, cache, pool and queue statistics of this worker."""
+    state = api_state(request)
+    cache = state.cache
+    return send_json(response, {
+        "pid": os.getpid(), "mode": state.settings.mode.as_dict(), "requests": state.stats.snapshot(),
+        "cache": None if cache is None else {**cache.stats.snapshot(), "redis_available": cache.redis_available},
+        "db": state.db.stats(), "queue": state.queue.stats(),
+        "fastpath_served": None if state.fastpath is None else state.fastpath.served})
+
+
+async def hello(request: Request, response: Response) -> Any:
+    """``hello`` through Nexios (compare ``/bare/hello``: the framework's cost)."""
+    return response.resp(b"hello", content_type="text/plain")
+
+
+async def openapi(request: Request, response: Response) -> Any:
+    """This API's OpenAPI 3.1 document."""
+    return send_json(response, openapi_document(ROUTES))
+
+
+async def _check(call: Awaitable[Any], timeout: float = 1.0) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         await asyncio.wait_for(call, timeout)
     except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:200]}
-    return {"ok": True, "ms": round((time.perf_counter() - started) * 1e3, 3)}
+        # the exception's type only: its message names internal addresses
+        return {"ok": False, "status": "down", "error": type(exc).__name__}
+    return {"ok": True, "status": "up", "ms": round((time.perf_counter() - started) * 1e3, 3)}
+
+
+# the table ---------------------------------------------------------------------------------
+_PAGE = {200: "a page of products", 422: "a query parameter out of range"}
+_ONE = {200: "the product", 404: "no such product (or not an id)"}
+_WRITE = {401: "no or wrong bearer token", 413: "body over max_body", 408: "body not sent in time",
+          415: "not application/json", 400: "malformed JSON", 422: "a field is invalid",
+          409: "no such category, or a concurrent change"}
+
+ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec("GET", "/products", list_products, _PAGE, query=("page", "per_page", "category", "after")),
+    RouteSpec("POST", "/products", create_product, {201: "created", **_WRITE}, write=True, body="product"),
+    RouteSpec("GET", "/products/{product_id}", get_product, _ONE),
+    RouteSpec("PATCH", "/products/{product_id}", patch_product, {**_ONE, 200: "the changed product", **_WRITE},
+              write=True, body="product-patch"),
+    RouteSpec("DELETE", "/products/{product_id}", delete_product,
+              {204: "deleted", 401: _WRITE[401], 404: _ONE[404], 409: _WRITE[409]}, write=True),
+    RouteSpec("POST", "/uploads", upload,
+              {202: "accepted; poll status_url", 400: "empty body", 401: _WRITE[401], 408: _WRITE[408],
+               413: _WRITE[413], 429: "the task queue is full (Retry-After)"},
+              write=True, body="bytes", tags=("uploads",)),
+    RouteSpec("GET", "/tasks/{task_id}", task_status, {200: "the task", 404: "unknown or expired task"},
+              tags=("uploads",)),
+    RouteSpec("GET", "/health", health, {200: "PostgreSQL up (Redis may be down: degraded)",
+                                         503: "PostgreSQL down"}, tags=("operations",)),
+    RouteSpec("GET", "/metrics", metrics, {200: "this worker's statistics"}, tags=("operations",)),
+    RouteSpec("GET", "/hello", hello, {200: "hello"}, tags=("operations",)),
+    RouteSpec("GET", "/openapi.json", openapi, {200: "this document"}, tags=("operations",)),
+)
+
+
+def _with_token(handler: Handler) -> Handler:
+    async def write(request: Request, response: Response, **path_params: str) -> Any:
+        check_token(request)
+        return await handler(request, response, **path_params)
+
+    write.__doc__, write.__name__ = handler.__doc__, handler.__name__
+    return write
+
+
+def register_routes(app: NexiosApp, routes: tuple[RouteSpec, ...] = ROUTES) -> None:
+    """Add every route of ``routes`` to ``app`` (write routes behind :func:`check_token`)."""
+    for spec in routes:
+        handler = _with_token(spec.handler) if spec.write else spec.handler
+        app.add_route(SafeRoute(spec.path, handler, methods=[spec.method], exclude_from_schema=True))

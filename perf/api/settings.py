@@ -22,6 +22,8 @@ A bare ``"cache,pool"`` means "only these on".
 
 from __future__ import annotations
 
+import json
+import secrets
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -82,34 +84,51 @@ class ApiMode:
         return "baseline" + "".join(f",+{name}" for name in on)
 
 
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+def new_token() -> str:
+    """A fresh random bearer token (32 URL-safe characters) for the API's write routes."""
+    return secrets.token_urlsafe(24)
+
+
 @dataclass(frozen=True)
 class ApiSettings:
-    """Everything :func:`perf.api.app.create_app` needs; build with keywords or :meth:`from_settings`.
+    """Everything :func:`perf.api.app.create_app` needs: the single source of the API's settings.
 
-    ``schema``: PostgreSQL schema holding the product tables (created if missing).
-    ``products``: if > 0, seed that many products at startup unless already there.
-    ``cache_namespace``: Redis key prefix and invalidation channel of this API's cache.
-    ``pool_min`` / ``pool_max``: connection pool bounds per worker (mode ``pool``).
-    ``max_body``: request bodies larger than this many bytes get 413.
-    ``task_*``: background queue size, workers and per-task timeout for ``POST /uploads``.
-    ``upload_delay``: seconds each upload task "processes" (simulated work).
+    Every field is also a ``python -m perf api --field-name`` flag (:mod:`perf.api.cli`
+    derives them from :func:`dataclasses.fields`), and :class:`perf.api.server.ApiServer`
+    hands a whole ``ApiSettings`` to its child process. Each field's ``help`` is in its
+    metadata; build with keywords or :meth:`from_settings`.
+
+    >>> ApiSettings(database_url="postgresql://localhost/perf", redis_url=None, mode="all,-cache").cache_namespace
+    'api'
     """
 
-    database_url: str
-    redis_url: str | None
-    mode: ApiMode = field(default_factory=ApiMode)
-    schema: str = "api"
-    products: int = 0
-    cache_namespace: str = "api"
-    cache_ttl: float = 300.0
-    pool_min: int = 2
-    pool_max: int = 10
-    max_body: int = 1024 * 1024
-    task_workers: int = 4
-    task_queue_size: int = 1000
-    task_timeout: float = 30.0
-    upload_delay: float = 0.01
-    debug: bool = False
+    database_url: str = field(metadata=_help("PostgreSQL URL (CLI default: DATABASE_URL or the embedded server)"))
+    redis_url: str | None = field(default=None, metadata=_help("Redis URL (CLI default: REDIS_URL or embedded)"))
+    mode: ApiMode = field(default_factory=ApiMode, metadata=_help(
+        f"'all', 'baseline' or e.g. 'all,-cache' / 'baseline,+pool'; switches: {', '.join(SWITCHES)}"))
+    schema: str = field(default="api", metadata=_help("PostgreSQL schema of the product tables (created if missing)"))
+    products: int = field(default=0, metadata=_help("seed this many generated products at startup (once)"))
+    cache_namespace: str = field(default="", metadata=_help(
+        "Redis key prefix and invalidation channel of the cache (empty: the schema's name)"))
+    cache_ttl: float = field(default=300.0, metadata=_help("seconds a cached product or page lives"))
+    pool_min: int = field(default=2, metadata=_help("pool connections kept open per worker (mode pool)"))
+    pool_max: int = field(default=10, metadata=_help("pool size per worker (mode pool)"))
+    max_body: int = field(default=1024 * 1024, metadata=_help("request bodies over this many bytes get 413"))
+    read_timeout: float = field(default=20.0, metadata=_help(
+        "seconds a client may take to send a request's head or the next part of its body (then 408 / close)"))
+    api_token: str = field(default_factory=new_token, repr=False, metadata=_help(
+        "bearer token the write routes require (default: PERF_API_TOKEN, else a new random one, printed)"))
+    task_workers: int = field(default=4, metadata=_help("upload task workers per worker process"))
+    task_queue_size: int = field(default=1000, metadata=_help("uploads waiting at most (then 429)"))
+    task_timeout: float = field(default=30.0, metadata=_help("seconds an upload task may run"))
+    upload_delay: float = field(default=0.01, metadata=_help("seconds each upload task takes (simulated work)"))
+    nexios_bridges: bool = field(default=False, metadata=_help(
+        "route through Nexios' two per-request stream-bridge middlewares (its default; ~0.25 ms a request)"))
+    debug: bool = field(default=False, metadata=_help("Nexios debug mode (never in production: tracebacks)"))
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -120,7 +139,15 @@ class ApiSettings:
             raise ValueError(f"pool_min={self.pool_min} and pool_max={self.pool_max} need 1 <= pool_min <= pool_max")
         if self.max_body < 1:
             raise ValueError(f"max_body={self.max_body} must be >= 1 byte (default 1 MiB)")
+        if self.products < 0:
+            raise ValueError(f"products={self.products} must be >= 0 (0: do not seed)")
+        if not 0 < self.read_timeout <= 300:
+            raise ValueError(f"read_timeout={self.read_timeout} must be in (0, 300] seconds (default 20)")
+        if len(self.api_token) < 16 or not self.api_token.isascii() or not self.api_token.isprintable():
+            raise ValueError("api_token must be >= 16 printable ASCII characters: use perf.api.settings.new_token()")
         object.__setattr__(self, "mode", ApiMode.parse(self.mode))
+        if not self.cache_namespace:
+            object.__setattr__(self, "cache_namespace", self.schema)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, database_url: str | None = None, redis_url: str | None = None,
@@ -128,3 +155,14 @@ class ApiSettings:
         """Build from the workbook's :class:`~perf.config.Settings` (URLs may come from ``ensure_services``)."""
         return cls(database_url=database_url or settings.database_url or "",
                    redis_url=redis_url if redis_url is not None else settings.redis_url, **overrides)
+
+    def to_json(self) -> str:
+        """JSON of every field (``mode`` as its string): what a worker process rebuilds with :meth:`from_json`."""
+        payload = {f.name: getattr(self, f.name) for f in fields(self)}
+        payload["mode"] = str(self.mode)
+        return json.dumps(payload)
+
+    @classmethod
+    def from_json(cls, text: str) -> ApiSettings:
+        """The settings :meth:`to_json` wrote."""
+        return cls(**json.loads(text))

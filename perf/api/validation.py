@@ -6,20 +6,28 @@ than a model definition, and cost a few µs a request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
 from perf.api.errors import ApiError
 
 MAX_BIGINT = 2**63 - 1
+MAX_CATEGORY = 2**31 - 1
+MAX_PAGE = 10_000_000
 MAX_PRICE = Decimal("9999999999.99")  # numeric(12, 2)
 MAX_IMAGES = 20
 MAX_PER_PAGE = 100
+#: A price as a string: up to 10 integer digits and 2 decimals (the JSON schema's pattern too).
+PRICE_PATTERN = r"^(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?$"
+#: An image URL: http(s), a DNS name or IPv4 host, optional port, then printable ASCII.
+URL_PATTERN = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,252})(:[1-9][0-9]{0,3})?([/?#][!-~]*)?$"
+_PRICE_RE = re.compile(PRICE_PATTERN)
+_URL_RE = re.compile(URL_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -35,9 +43,23 @@ class Paging:
 def _field(name: str, message: str, value: Any = None) -> dict[str, Any]:
     if isinstance(value, str) and len(value) > 100:
         value = value[:100] + "..."  # never echo a huge input back
+    elif isinstance(value, int) and not isinstance(value, bool) and not -MAX_BIGINT <= value <= MAX_BIGINT:
+        value = str(value)[:100]  # JSON encoders stop at 64 bits
     elif isinstance(value, (list, dict)):
         value = None
     return {"field": name, "message": message, "value": value}
+
+
+def ascii_int(raw: str, max_digits: int = 19) -> int | None:
+    """``raw`` as an int if it is ``-``? and 1..``max_digits`` ASCII digits, else None.
+
+    ``int()`` alone also accepts ``" 12"``, ``"1_000"``, ``"+5"`` and any Unicode
+    decimal digit (``"١٢"`` is 12), so such spellings would alias ids and cache keys.
+    """
+    digits = raw[1:] if raw.startswith("-") else raw
+    if not (0 < len(digits) <= max_digits and digits.isascii() and digits.isdigit()):
+        return None
+    return int(raw)
 
 
 def invalid(errors: list[dict[str, Any]]) -> ApiError:
@@ -50,13 +72,9 @@ def _int_param(query: Mapping[str, str], name: str, low: int, high: int, errors:
     raw = query.get(name)
     if raw is None:
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        errors.append(_field(name, f"must be an integer in {low}..{high}", raw))
-        return None
-    if not low <= value <= high:
-        errors.append(_field(name, f"must be in {low}..{high}", value))
+    value = ascii_int(raw)
+    if value is None or not low <= value <= high:
+        errors.append(_field(name, f"must be an integer in {low}..{high} (ASCII digits)", raw))
         return None
     return value
 
@@ -64,23 +82,21 @@ def _int_param(query: Mapping[str, str], name: str, low: int, high: int, errors:
 def parse_paging(query: Mapping[str, str]) -> Paging:
     """``page`` ≥ 1 (default 1), ``per_page`` 1..100 (default 20), optional ``category`` and ``after`` ids."""
     errors: list[dict[str, Any]] = []
-    page = _int_param(query, "page", 1, 10_000_000, errors)
+    page = _int_param(query, "page", 1, MAX_PAGE, errors)
     per_page = _int_param(query, "per_page", 1, MAX_PER_PAGE, errors)
-    category = _int_param(query, "category", 1, 2**31 - 1, errors)
+    category = _int_param(query, "category", 1, MAX_CATEGORY, errors)
     after = _int_param(query, "after", 0, MAX_BIGINT, errors)
     if errors:
         raise invalid(errors)
     return Paging(page=page or 1, per_page=per_page or 20, category=category, after=after)
 
 
-def parse_id(raw: Any, name: str = "id") -> int:
-    """A path id: 404 if it cannot name a row (not an integer, or outside 1..2**63-1)."""
-    try:
-        value = int(str(raw), 10)
-    except ValueError:
-        raise ApiError(404, f"{name}={raw!r} is not a product id (ids are positive integers)") from None
-    if not 1 <= value <= MAX_BIGINT:
-        raise ApiError(404, f"no product with {name}={value}")
+def parse_id(raw: str, name: str = "product_id") -> int:
+    """A path id: 404 if it cannot name a row (not ASCII digits as ``str(id)`` writes them, or outside 1..2**63-1)."""
+    value = ascii_int(raw) if isinstance(raw, str) else None
+    if value is None or not 1 <= value <= MAX_BIGINT or raw != str(value):  # "01" would alias 1
+        shown = raw[:40] + "..." if isinstance(raw, str) and len(raw) > 40 else raw
+        raise ApiError(404, f"no product with {name}={shown!r}: ids are integers in 1..{MAX_BIGINT} (ASCII digits)")
     return value
 
 
@@ -96,30 +112,34 @@ def parse_json(body: bytes) -> Any:
 
 def _name(data: Mapping[str, Any], errors: list[dict[str, Any]]) -> str | None:
     name = data.get("name")
-    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 200 or "\x00" in name:
-        errors.append(_field("name", "must be a string of 1..200 characters (no NUL)", name))
+    if not isinstance(name, str) or not 1 <= len(name) <= 200 or not name.strip() or "\x00" in name:
+        errors.append(_field("name", "must be a string of 1..200 characters, not only spaces (no NUL)", name))
         return None
     return name.strip()
 
 
+def _whole(raw: Any) -> Any:
+    """``3.0`` -> ``3``: JSON (and its schema) does not tell ``3.0`` from ``3``."""
+    if isinstance(raw, float) and raw.is_integer() and abs(raw) <= MAX_BIGINT:
+        return int(raw)
+    return raw
+
+
 def _price(data: Mapping[str, Any], errors: list[dict[str, Any]]) -> Decimal | None:
-    raw = data.get("price")
-    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
-        errors.append(_field("price", "must be a number >= 0 with at most 2 decimals", raw))
+    raw = _whole(data.get("price"))
+    # Money is a string ("12.50") or a whole number: a float such as 0.1 is not exact.
+    ok = (isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= MAX_PRICE) or (
+        isinstance(raw, str) and _PRICE_RE.search(raw) is not None and "\n" not in raw)
+    if not ok:
+        errors.append(_field("price", f"must be a string such as \"12.50\" (0..{MAX_PRICE}, at most 2 decimals) "
+                                      "or a whole number", raw))
         return None
-    try:
-        price = Decimal(str(raw))
-    except InvalidOperation:
-        price = None
-    if price is None or not price.is_finite() or price < 0 or price > MAX_PRICE or price != price.quantize(Decimal("0.01")):
-        errors.append(_field("price", f"must be a number in 0..{MAX_PRICE} with at most 2 decimals", raw))
-        return None
-    return price.quantize(Decimal("0.01"))
+    return Decimal(str(raw)).quantize(Decimal("0.01"))
 
 
 def _category(data: Mapping[str, Any], errors: list[dict[str, Any]]) -> int | None:
-    raw = data.get("category_id")
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 2**31 - 1:
+    raw = _whole(data.get("category_id"))
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_CATEGORY:
         errors.append(_field("category_id", "must be the integer id of an existing category", raw))
         return None
     return raw
@@ -131,11 +151,17 @@ def _images(data: Mapping[str, Any], errors: list[dict[str, Any]]) -> list[str] 
         errors.append(_field("image_urls", f"must be a list of at most {MAX_IMAGES} URLs", None))
         return None
     for i, url in enumerate(raw):
-        parts = urlsplit(url) if isinstance(url, str) and len(url) <= 2000 and "\x00" not in url else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-            errors.append(_field(f"image_urls[{i}]", "must be an http(s) URL of at most 2000 characters", url))
+        if not _is_http_url(url):
+            errors.append(_field(f"image_urls[{i}]", "must be an http(s) URL with a host, at most 2000 "
+                                                     "printable ASCII characters", url))
             return None
     return list(raw)
+
+
+def _is_http_url(url: Any) -> bool:
+    # One regular expression, the one /openapi.json publishes; no urlsplit (which raises
+    # ValueError on "http://[::1" and on bad ports).
+    return isinstance(url, str) and len(url) <= 2000 and "\n" not in url and _URL_RE.search(url) is not None
 
 
 def _description(data: Mapping[str, Any], errors: list[dict[str, Any]]) -> str | None:

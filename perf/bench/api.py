@@ -1,6 +1,6 @@
 """Benchmark the product API: cached vs uncached reads, and the Nexios framework tax.
 
-``python -m perf.bench.api [--rounds N] [--duration S] [--connections C]``
+``python -m perf.bench.api [--rounds N] [--duration S] [--connections C] [--in-process]``
 
 Serves the API (1 uvicorn worker, pinned to core 0 where possible) three times, modes
 ``all``, ``all,-fastpath`` and ``all,-cache``, on the same seeded schema, and drives them with wrk (pinned to
@@ -12,7 +12,11 @@ the printout has medians with quartiles, and per-round ratios:
   vs uncached (PostgreSQL each time, mode ``all,-cache``); target: cached >= 5x the uncached
   req/s; also cached but routed through Nexios (mode ``all,-fastpath``);
 * Nexios ``GET /hello`` vs a bare ASGI ``GET /bare/hello`` on the same server: the framework tax;
-* in-process, no network: what a timing layer costs as a Nexios function middleware, via
+* in-process, no network, per route (``GET /hello``, ``GET /products/7`` from memory):
+  µs per request through Nexios with its two per-request stream bridges (the framework's
+  default), through :class:`~perf.api.app.ApiNexios` without them (the API's default),
+  and as bare ASGI (``--in-process`` prints only these, in seconds);
+* in-process: what a timing layer costs as a Nexios function middleware, via
   ``wrap_asgi`` (inside Nexios' per-request bridges) and as pure ASGI outside Nexios.
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import re
 import shutil
@@ -27,17 +32,22 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
+import orjson
 import pandas as pd
 from nexios import NexiosApp
 
+from perf.api.app import ApiNexios
 from perf.api.demo_bare import BARE_PATH, with_bare_hello
+from perf.api.errors import ErrorBoundary, SafeRoute
 from perf.api.server import ApiServer
+from perf.api.settings import ApiMode, ApiSettings
 from perf.api.timing import TimingMiddleware
+from perf.api.validation import parse_id
 from perf.config import get_settings
 from perf.measure import LatencyHistogram, compare_async, machine_info, summarize
 from perf.measure.timing import Comparison
@@ -66,8 +76,15 @@ end
 """
 
 
+def _find(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    if match is None:
+        raise ValueError(f"wrk's output has no {pattern!r}; it was:\n{text}")
+    return match.group(1)
+
+
 def _wrk_seconds(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    number, unit = _find(r"^([\d.]+)(?:us|ms|s)$", text), _find(r"(us|ms|s)$", text)
     return float(number) * _WRK_UNITS[unit]
 
 
@@ -83,9 +100,9 @@ def run_wrk(url: str, *, duration: float, connections: int, ids: int | None = No
         if cpu and shutil.which("taskset"):
             cmd = ["taskset", "-c", ",".join(map(str, cpu)), *cmd]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=duration + 60).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = _wrk_seconds(re.search(r"\s50%\s+([\d.]+\w+)", out).group(1))
-    p99 = _wrk_seconds(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1))
+    rps = float(_find(r"Requests/sec:\s+([\d.]+)", out))
+    p50 = _wrk_seconds(_find(r"\s50%\s+([\d.]+\w+)", out))
+    p99 = _wrk_seconds(_find(r"\s99%\s+([\d.]+\w+)", out))
     errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|Socket errors:.*?timeout)\D+(\d+)", out))
     return LoadResult(rps, p50, p99, errors)
 
@@ -101,7 +118,7 @@ async def _client(host: str, port: int, paths: list[str], deadline: float, hist:
             started = time.perf_counter()
             writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
             head = await reader.readuntil(b"\r\n\r\n")
-            length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+            length = int(_find(r"(?i)content-length:\s*(\d+)", head.decode("latin-1")))
             await reader.readexactly(length)
             hist.record(time.perf_counter() - started)
             counts[0 if head.startswith(b"HTTP/1.1 2") else 1] += 1
@@ -125,7 +142,7 @@ def run_asyncio_client(url: str, *, duration: float, connections: int, ids: int 
     async def drive() -> float:
         started = time.perf_counter()
         deadline = started + duration
-        await asyncio.gather(*(_client(parts.host, parts.port, paths[i:] + paths[:i], deadline, hist, counts)
+        await asyncio.gather(*(_client(parts.host, parts.port or 80, paths[i:] + paths[:i], deadline, hist, counts)
                                for i in range(connections)))
         return time.perf_counter() - started
 
@@ -138,11 +155,11 @@ def _hello_app(layer: str) -> Any:
     app = NexiosApp(debug=False)
 
     @app.get("/hello")
-    async def hello(request, response):  # noqa: ANN001, ANN202
+    async def hello(request: Any, response: Any) -> Any:
         return response.resp(b"hello", content_type="text/plain")
 
     if layer == "function middleware":
-        async def timing(request, response, call_next):  # noqa: ANN001, ANN202
+        async def timing(request: Any, response: Any, call_next: Any) -> Any:
             started = time.perf_counter()
             result = await call_next()
             response.set_header("server-timing", f"total;dur={(time.perf_counter() - started) * 1e3:.2f}")
@@ -176,9 +193,70 @@ async def layer_costs(*, repeat: int = 10, number: int = 200) -> Comparison:
     apps = {name: _hello_app(name) for name in ("no layer", "function middleware", "wrap_asgi",
                                                 "ASGI outside Nexios")}
     bare = with_bare_hello(_hello_app("no layer"))
-    variants = {name: (lambda app=app: _asgi_get(app, "/hello")) for name, app in apps.items()}
-    variants["bare ASGI"] = lambda: _asgi_get(bare, BARE_PATH)
+    variants: dict[str, Callable[[], Awaitable[None]]] = {
+        name: functools.partial(_asgi_get, app, "/hello") for name, app in apps.items()}
+    variants["bare ASGI"] = functools.partial(_asgi_get, bare, BARE_PATH)
     return await compare_async(variants, warmup=1, repeat=repeat, number=number, baseline="no layer")
+
+
+_PRODUCT = {"id": 7, "category_id": 2, "category": "Category 002", "name": "Desk Lamp 7", "price": "19.90",
+            "created_at": "2026-01-01T00:00:00+00:00", "description": "A lamp.",
+            "image_urls": [f"https://img.example.com/p/7/{i}.jpg" for i in range(3)]}
+
+
+async def _product_json(request: Any, response: Any, product_id: str) -> Any:
+    parse_id(product_id)
+    return response.resp(orjson.dumps(_PRODUCT), content_type="application/json")
+
+
+async def _hello_text(request: Any, response: Any) -> Any:
+    return response.resp(b"hello", content_type="text/plain")
+
+
+def _api_nexios(*, bridges: bool) -> ApiNexios:
+    """The API's Nexios setup (SafeRoute, ErrorBoundary around the router) with two in-memory routes."""
+    app = ApiNexios(debug=False, route_class=SafeRoute, bridges=bridges)
+    app.add_route(SafeRoute("/hello", _hello_text, methods=["GET"]))
+    app.add_route(SafeRoute("/products/{product_id}", _product_json, methods=["GET"]))
+    app.wrap_asgi(ErrorBoundary)
+    return app
+
+
+async def _bare_api(scope: Any, receive: Any, send: Any) -> None:
+    """The same two routes as raw ASGI: what the framework's routing and objects replace."""
+    path = scope["path"]
+    if path == "/hello":
+        body, kind = b"hello", b"text/plain"
+    elif path.startswith("/products/"):
+        parse_id(path[len("/products/"):])
+        body, kind = orjson.dumps(_PRODUCT), b"application/json"
+    else:
+        raise LookupError(path)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def framework_costs(*, repeat: int = 10, number: int = 200) -> dict[str, Comparison]:
+    """In-process µs per request, per route: Nexios with its stream bridges, without (``ApiNexios``), bare ASGI."""
+    apps = {"Nexios with bridges": _api_nexios(bridges=True), "Nexios, no bridges": _api_nexios(bridges=False),
+            "bare ASGI": _bare_api}
+    out = {}
+    for path in ("/hello", "/products/7"):
+        variants: dict[str, Callable[[], Awaitable[None]]] = {
+            name: functools.partial(_asgi_get, app, path) for name, app in apps.items()}
+        out[path] = await compare_async(variants, warmup=1, repeat=repeat, number=number, baseline="bare ASGI")
+    return out
+
+
+def print_framework_costs(costs: dict[str, Comparison]) -> None:
+    """Print :func:`framework_costs`: median µs [q1, q3] and the per-round ratio to bare ASGI."""
+    print("  in-process cost per request (median us [q1, q3]; ratio to bare ASGI, per-round median):")
+    for path, comparison in costs.items():
+        for name, row in comparison.summary().iterrows():
+            spread = f"[{row['q1'] * 1e6:.1f}, {row['q3'] * 1e6:.1f}]"
+            print(f"    GET {path:12s} {name:20s} {row['median'] * 1e6:7.1f} us {spread:18s} "
+                  f"x{row['ratio_to_baseline']:.2f}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -190,15 +268,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--products", type=int, default=settings.pick(2_000, 100_000))
     parser.add_argument("--ids", type=int, default=1_000, help="distinct product ids requested")
+    parser.add_argument("--in-process", action="store_true", help="only the in-process framework costs (seconds)")
     args = parser.parse_args(argv)
+    if args.in_process:
+        print_framework_costs(asyncio.run(framework_costs(repeat=cast(int, settings.pick(12, 30)), number=200)))
+        return 0
     load = run_wrk if shutil.which("wrk") else run_asyncio_client
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     server_cpu, client_cpu = ([cores[0]], [cores[1]]) if len(cores) >= 2 else (None, None)
     with ensure_services(settings) as services:
-        common = dict(database_url=services.database_url, redis_url=services.redis_url, schema=SCHEMA,
-                      seed=args.products, cpu=server_cpu)
-        with ApiServer(mode="all", **common) as cached, ApiServer(mode="all,-fastpath", **common) as routed, \
-                ApiServer(mode="all,-cache", **common) as uncached:
+        def api(mode: str) -> ApiSettings:
+            return ApiSettings(database_url=services.database_url, redis_url=services.redis_url, schema=SCHEMA,
+                               products=args.products, mode=ApiMode.parse(mode), cache_namespace=f"{SCHEMA}:{mode}")
+
+        with ApiServer(api("all"), cpu=server_cpu) as cached, \
+                ApiServer(api("all,-fastpath"), cpu=server_cpu) as routed, \
+                ApiServer(api("all,-cache"), cpu=server_cpu) as uncached:
             variants = {
                 "cached GET /products/{id}": (cached.url + "/products/1", args.ids),
                 "cached, via Nexios": (routed.url + "/products/1", args.ids),
@@ -243,14 +328,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  framework tax: bare ASGI serves {ratio.median():.1f}x the req/s of Nexios; "
           f"Nexios adds ~{tax.median():.0f} us of server time per request (median of rounds, "
           f"includes the API's timing/limit/error/compression ASGI layers)")
-    costs = asyncio.run(layer_costs(repeat=settings.pick(12, 30), number=100)).summary()
+    print_framework_costs(asyncio.run(framework_costs(repeat=cast(int, settings.pick(12, 30)), number=200)))
+    costs = asyncio.run(layer_costs(repeat=cast(int, settings.pick(12, 30)), number=100)).summary()
     base = costs.loc["no layer", "median"]
     print("  in-process cost per request of a timing layer around Nexios GET /hello (median, us; the "
           "difference uses the per-round paired ratio to 'no layer'):")
     for name, row in costs.iterrows():
         delta = (row["ratio_to_baseline"] - 1.0) * base * 1e6
         extra = "" if name == "no layer" else f"  ({delta:+.0f} us, x{row['ratio_to_baseline']:.2f} vs no layer)"
-        print(f"    {name:22s} {row['median'] * 1e6:7.1f} us [q1 {row['q1'] * 1e6:.1f}, q3 {row['q3'] * 1e6:.1f}]{extra}")
+        spread = f"[q1 {row['q1'] * 1e6:.1f}, q3 {row['q3'] * 1e6:.1f}]"
+        print(f"    {name:22s} {row['median'] * 1e6:7.1f} us {spread}{extra}")
     return 0
 
 

@@ -4,7 +4,14 @@
 deletes the rows. :func:`explain` therefore runs it inside a transaction (a savepoint
 if the connection is already in one) that is always rolled back, and sends it as one
 prepared statement, which PostgreSQL refuses to build from more than one command — so
-``"SELECT 1; DROP TABLE t"`` is rejected before anything runs.
+``"SELECT 1; DROP TABLE t"`` is rejected before anything runs. It runs under a
+``statement_timeout`` (``SET LOCAL``, gone with the rollback), so a runaway query is
+cancelled instead of holding the connection.
+
+What a rollback cannot undo: sequence steps (``nextval``, an INSERT's serial id: the
+ids are used up), session-level advisory locks (``pg_advisory_lock``: :func:`explain`
+releases the ones the statement took), and anything outside the database (``dblink``,
+``COPY ... TO PROGRAM``, files written by server functions).
 
 The result (:class:`ExplainResult`) carries planning and execution time, the plan as a
 tree of :class:`PlanNode` (node type, relation, index, estimated vs actual rows,
@@ -162,22 +169,44 @@ class ExplainResult:
         return self.tree()
 
 
+_ADVISORY = ("SELECT classid::bigint, objid::bigint, objsubid, mode FROM pg_locks "
+             "WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted")
+
+
+async def _release_new_advisory_locks(conn: asyncpg.Connection, before: list[Any]) -> None:
+    held = {tuple(r) for r in before}
+    for classid, objid, objsubid, mode in (tuple(r) for r in await conn.fetch(_ADVISORY)):
+        if (classid, objid, objsubid, mode) in held:
+            continue
+        shared = "_shared" if mode == "ShareLock" else ""
+        if objsubid == 1:  # one bigint key, split in two 32-bit halves
+            await conn.fetchval(f"SELECT pg_advisory_unlock{shared}($1::bigint)", (classid << 32) | objid)
+        else:  # two int4 keys
+            await conn.fetchval(f"SELECT pg_advisory_unlock{shared}($1::int, $2::int)", classid, objid)
+
+
 async def explain(conn: asyncpg.Connection, sql: str, *args: Any, analyze: bool = True,
-                  buffers: bool = True) -> ExplainResult:
+                  buffers: bool = True, timeout: float = 30.0) -> ExplainResult:
     """Run ``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) <sql>`` with bound ``args``; roll back.
 
     ``sql`` must be ONE statement (parameters as ``$1``…); anything else raises
     ValueError. With ``analyze=True`` the statement really runs, inside a transaction
-    (or savepoint) that is always rolled back, so a DELETE or INSERT changes nothing.
+    (or savepoint) that is always rolled back, so a DELETE or INSERT changes nothing
+    (sequence steps excepted, see the module docstring), under a ``statement_timeout``
+    of ``timeout`` seconds (TimeoutError when it fires).
     """
     if not isinstance(sql, str) or not sql.strip():
         raise ValueError(f"sql must be a non-empty SQL statement, got {sql!r}")
+    if not 0 < timeout <= 3600:
+        raise ValueError(f"timeout={timeout!r} must be in (0, 3600] seconds")
     options = ", ".join(
         opt for opt, on in (("ANALYZE", analyze), ("BUFFERS", buffers), ("FORMAT JSON", True)) if on
     )
+    locks = await conn.fetch(_ADVISORY)
     tx = conn.transaction()
     await tx.start()
     try:
+        await conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
         # fetchval prepares the statement: the server rejects more than one command.
         text = await conn.fetchval(f"EXPLAIN ({options}) {sql}", *args)
     except asyncpg.PostgresSyntaxError as exc:
@@ -186,8 +215,12 @@ async def explain(conn: asyncpg.Connection, sql: str, *args: Any, analyze: bool 
                 f"sql must be a single statement; got several: {sql!r}. Explain them one at a time."
             ) from exc
         raise
+    except asyncpg.QueryCanceledError as exc:
+        raise TimeoutError(f"EXPLAIN of {sql[:80]!r} ran over timeout={timeout} s and was cancelled; "
+                           "pass a larger timeout or explain without analyze") from exc
     finally:
         await tx.rollback()
+        await _release_new_advisory_locks(conn, locks)
     document = json.loads(text)[0] if isinstance(text, str) else text[0]
     return ExplainResult(
         sql=sql,

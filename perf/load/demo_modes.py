@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from perf.api.server import ApiServer
+from perf.api.settings import ApiMode, ApiSettings, new_token
 from perf.load.analysis.bottleneck import ServerSampler
 from perf.load.models import ClosedModel, LoadModel, run_load
 from perf.load.results import LoadResult
@@ -98,8 +99,10 @@ async def run_api(server: ApiServer, *, model: LoadModel, scenario: Scenario, wa
 async def compare_modes(modes: Sequence[str], *, database_url: str, redis_url: str, schema: str,
                         products: int, scenario: Scenario, model: LoadModel, rounds: int = 1,
                         warmup: float = 0.5, workers: int = 1, cpu: Sequence[int] | None = None,
-                        cache_namespace: str | None = None) -> ModeComparison:
+                        cache_namespace: str | None = None, api_token: str | None = None) -> ModeComparison:
     """Run each mode (``perf.api.settings`` syntax, e.g. ``"baseline,+cache"``) ``rounds`` times, interleaved.
+
+    ``api_token``: the write token every server gets (the one ``scenario``'s writes send).
 
     The first mode is the baseline. Data is seeded once into ``schema`` (``products`` rows).
     """
@@ -112,9 +115,10 @@ async def compare_modes(modes: Sequence[str], *, database_url: str, redis_url: s
         order = list(modes) if rnd % 2 == 0 else list(modes)[::-1]
         for mode in order:
             namespace = f"{(cache_namespace or schema).rstrip(':')}:{_slug(mode)}"
-            server = ApiServer(database_url=database_url, redis_url=redis_url, mode=mode, schema=schema,
-                               products=products, cache_namespace=namespace, workers=workers, cpu=cpu)
-            with server:
+            settings = ApiSettings(database_url=database_url, redis_url=redis_url, mode=ApiMode.parse(mode),
+                                   schema=schema, products=products, cache_namespace=namespace,
+                                   api_token=api_token or new_token())
+            with ApiServer(settings, workers=workers, cpu=cpu) as server:
                 result, server_cpu, metrics = await run_api(server, model=model, scenario=scenario, warmup=warmup)
             runs.append(ModeRun(mode, rnd, result, server_cpu, metrics))
     return ModeComparison(runs, baseline=modes[0])

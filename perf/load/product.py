@@ -35,13 +35,17 @@ def item_path(rng: random.Random, *, products: int = PRODUCTS) -> str:
 
 
 def price_body(rng: random.Random) -> bytes:
-    """A PATCH body changing the price."""
-    return orjson.dumps({"price": round(rng.uniform(1, 500), 2)})
+    """A PATCH body changing the price (a decimal string: the API takes no float prices)."""
+    return orjson.dumps({"price": f"{rng.uniform(1, 500):.2f}"})
 
 
 def product_scenario(*, products: int = PRODUCTS, categories: int = CATEGORIES, list_weight: float = 80,
-                     item_weight: float = 15, write_weight: float = 5) -> Scenario:
-    """The list/item/write mix for a database of ``products`` in ``categories``."""
+                     item_weight: float = 15, write_weight: float = 5, token: str | None = None) -> Scenario:
+    """The list/item/write mix for a database of ``products`` in ``categories``.
+
+    ``token``: the API's write token (``ApiServer.token``), sent as ``Authorization: Bearer``
+    on the writes; without it they answer 401.
+    """
     if products < 1 or categories < 1:
         raise ValueError(f"products and categories must be >= 1, got {products!r} and {categories!r}")
     endpoints = [
@@ -50,7 +54,8 @@ def product_scenario(*, products: int = PRODUCTS, categories: int = CATEGORIES, 
     ]
     if write_weight:
         endpoints.append(Endpoint("write", functools.partial(item_path, products=products), weight=write_weight,
-                                  method="PATCH", body=price_body, headers=_JSON))
+                                  method="PATCH", body=price_body,
+                                  headers={**_JSON, "authorization": f"Bearer {token}"} if token else _JSON))
     return Scenario(endpoints)
 
 

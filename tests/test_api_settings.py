@@ -1,0 +1,60 @@
+"""perf.api.settings is the single source of the API's settings: the CLI flags, the child
+process' argv and the worker's JSON are all derived from ApiSettings' fields."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from perf.api.cli import build_parser, flag, settings_argv, settings_from_args
+from perf.api.server import ApiServer
+from perf.api.settings import ApiSettings
+
+URL = "postgresql://u@localhost/db"
+
+
+def test_every_field_is_a_flag_and_nothing_else_is():
+    parser = build_parser()
+    flags = {option for action in parser._actions for option in action.option_strings}
+    fields = {flag(f.name) for f in dataclasses.fields(ApiSettings)}
+    server_own = {"-h", "--help", "--host", "--port", "--workers", "--server", "--log-level"}
+    bools = {"--no-" + flag(f.name)[2:] for f in dataclasses.fields(ApiSettings) if f.type == "bool"}
+    assert flags == fields | server_own | bools
+
+
+def test_flags_not_given_keep_the_fields_defaults():
+    args = build_parser().parse_args(["--database-url", URL])
+    settings = settings_from_args(args, api_token="t" * 20)
+    assert settings == ApiSettings(database_url=URL, api_token="t" * 20)
+    assert settings.cache_namespace == settings.schema == "api"  # one default, in one place
+
+
+def test_argv_round_trips_every_field():
+    original = ApiSettings(database_url=URL, redis_url="redis://x:1/0", mode="baseline,+pool", schema="s1",
+                           products=7, cache_namespace="ns", cache_ttl=1.5, pool_min=1, pool_max=3, max_body=99,
+                           read_timeout=2.5, task_workers=2, task_queue_size=5, task_timeout=4.0,
+                           upload_delay=0.2, debug=True)
+    rebuilt = settings_from_args(build_parser().parse_args(settings_argv(original)))
+    assert rebuilt == original and rebuilt.api_token == original.api_token
+    assert ApiSettings.from_json(original.to_json()) == original
+
+
+def test_api_server_takes_settings_and_exposes_the_token():
+    settings = ApiSettings(database_url=URL, schema="s2", mode="all,-cache")
+    server = ApiServer(settings, workers=2)
+    assert server.token == settings.api_token and len(server.token) >= 16
+    assert server.auth_headers == {"authorization": f"Bearer {settings.api_token}"}
+    assert server.command[server.command.index("--mode") + 1] == "baseline,+pool,+keyset,+compression,+join,+fastpath"
+    assert ApiSettings(database_url=URL).api_token != ApiSettings(database_url=URL).api_token  # one per run
+    with pytest.raises(ValueError, match="server='hypercorn'"):
+        ApiServer(settings, server="hypercorn")
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"read_timeout": 0}, "read_timeout=0"), ({"api_token": "short"}, "api_token"),
+    ({"products": -1}, "products=-1"), ({"schema": "a-b"}, "schema='a-b'"),
+])
+def test_bad_settings_name_the_field(kwargs, message):  # noqa: ANN001
+    with pytest.raises(ValueError, match=message):
+        ApiSettings(database_url=URL, **kwargs)
