@@ -7,10 +7,11 @@
 
 The lifespan opens, in order, the PostgreSQL seam (pool or connect-per-request), the
 schema (created and, with ``products``, seeded once across workers), the
-multi-level cache (``mode.cache``), a Redis client for ``/health`` and the task queue;
-on shutdown it drains the queue first (every accepted upload finishes), then closes
-the rest. Production settings: ``debug=False`` (Nexios' default ``True`` sends
-tracebacks to clients), every error is JSON (:mod:`perf.api.errors`).
+multi-level cache (``mode.cache``), a Redis client for ``/health`` and the durable task
+queue (:mod:`perf.queue.durable`); on shutdown it stops the queue first (running uploads
+finish or go back to PostgreSQL for another worker), then closes the rest. Production
+settings: ``debug=False`` (Nexios' default ``True`` sends tracebacks to clients), every
+error is JSON (:mod:`perf.api.errors`).
 
 ASGI layers, outermost first: ``/bare/hello`` → timing (``Server-Timing``, ``X-Cache``)
 → body limit (413) → compression (``mode.compression``) → cached-read fast path
@@ -38,10 +39,11 @@ from perf.api.products import ProductService
 from perf.api.routes import register_routes
 from perf.api.settings import ApiSettings
 from perf.api.timing import RequestStats, TimingMiddleware
+from perf.api.uploads import upload_handlers
 from perf.cache.multilevel import MultiLevelCache
 from perf.compression.middleware import CompressionMiddleware
 from perf.db.schema import create_schema, ensure_seeded
-from perf.queue import TaskQueue
+from perf.queue.durable import DurableQueue
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ class ApiState:
         self.db: Database = None  # type: ignore[assignment]
         self.cache: MultiLevelCache | None = None
         self.redis: redis.Redis = None  # type: ignore[assignment]
-        self.queue: TaskQueue = None  # type: ignore[assignment]
+        self.queue: DurableQueue = None  # type: ignore[assignment]
         self.products: ProductService = None  # type: ignore[assignment]
         self.fastpath: ProductFastPath | None = None
 
@@ -103,15 +105,19 @@ def create_app(settings: ApiSettings) -> ApiApp:
                 if cache is not None:
                     state.cache = await cache.start()
                 state.products = ProductService(db, cache, mode, ttl=settings.cache_ttl)
-                state.queue = await TaskQueue(workers=settings.task_workers, max_size=settings.task_queue_size,
-                                              timeout=settings.task_timeout).start()
+                state.queue = await DurableQueue(
+                    settings.database_url, schema=settings.schema, handlers=upload_handlers(settings.upload_delay),
+                    workers=settings.task_workers, max_depth=settings.task_queue_size,
+                    max_attempts=settings.task_max_attempts, backoff=settings.task_backoff,
+                    timeout=settings.task_timeout, lease=settings.task_lease, retention=settings.task_retention,
+                ).start()
                 try:
                     yield {"api": state}
                 finally:
-                    report = await state.queue.stop(timeout=settings.task_timeout)
+                    returned = await state.queue.stop(timeout=settings.task_timeout)
                     # printed whatever the log level: the shutdown test and operators read it
-                    print(f"perf api shutdown: task queue drained, {report.finished} finished, "
-                          f"{len(report.unfinished)} unfinished", file=sys.stderr, flush=True)
+                    print(f"perf api shutdown: durable queue stopped, {len(returned)} running tasks returned "
+                          "to the queue", file=sys.stderr, flush=True)
             finally:
                 if cache is not None:
                     await cache.close()

@@ -43,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pool-max", type=int, default=10, help="pool size per worker (mode pool)")
     parser.add_argument("--upload-delay", type=float, default=0.01, help="seconds each upload task takes")
     parser.add_argument("--task-workers", type=int, default=4, help="upload task workers per worker process")
-    parser.add_argument("--task-queue-size", type=int, default=1000, help="uploads waiting at most (then 429)")
+    parser.add_argument("--task-queue-size", type=int, default=1000,
+                        help="unfinished uploads at most, across workers (then 429)")
+    parser.add_argument("--task-lease", type=float, default=10.0,
+                        help="seconds without a heartbeat before another worker takes a task over")
+    parser.add_argument("--task-retention", type=float, default=3600.0, help="seconds finished task results are kept")
+    parser.add_argument("--task-max-attempts", type=int, default=3, help="attempts before a task is dead")
     parser.add_argument("--log-level", default="warning")
     return parser
 
@@ -97,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                products=args.products, cache_namespace=args.cache_namespace,
                                pool_max=args.pool_max, pool_min=min(2, args.pool_max),
                                upload_delay=args.upload_delay, task_workers=args.task_workers,
-                               task_queue_size=args.task_queue_size)
+                               task_queue_size=args.task_queue_size, task_lease=args.task_lease,
+                               task_retention=args.task_retention, task_max_attempts=args.task_max_attempts)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -15,9 +15,9 @@ import orjson
 from nexios import NexiosApp
 
 from perf.api.errors import ApiError
-from perf.api.uploads import process_upload
 from perf.api.validation import parse_id, parse_json, parse_paging, validate_product
 from perf.queue import QueueClosed, QueueFull
+from perf.queue.durable import TaskExpired
 
 if TYPE_CHECKING:
     from perf.api.app import ApiState
@@ -62,22 +62,25 @@ def register_routes(app: NexiosApp, state: ApiState) -> None:
         payload = await request.body
         if not payload:
             raise ApiError(400, "the upload is empty: send the file's bytes as the request body")
-        try:
-            task_id = state.queue.submit(process_upload, payload, delay=state.settings.upload_delay, name="upload")
+        try:  # durable (committed to PostgreSQL) once submit returns: the 202 is a promise
+            task_id = await state.queue.submit("upload", payload)
         except QueueFull as exc:
             raise ApiError(429, str(exc), headers={"Retry-After": f"{exc.retry_after:.0f}"}) from None
         except QueueClosed:
             raise ApiError(503, "the server is shutting down; retry on another worker",
-                           headers={"Retry-After": "1"}) from None
+                           headers={"Retry-After": "1", "Connection": "close"}) from None
         return send_json(response, {"task_id": task_id, "status_url": f"/tasks/{task_id}", "state": "queued"},
                          status=202, headers={"Location": f"/tasks/{task_id}"})
 
     @app.get("/tasks/{task_id}")
     async def task_status(request, response, task_id):  # noqa: ANN001, ANN202
-        record = state.queue.status(task_id)
+        try:
+            record = await state.queue.status(task_id)
+        except TaskExpired as exc:
+            raise ApiError(404, str(exc)) from None
         if record is None:
-            raise ApiError(404, f"no task with id={task_id!r} (unknown or expired)")
-        return send_json(response, record.to_dict())
+            raise ApiError(404, f"no task with id={task_id!r}: never accepted here (ids come from POST /uploads)")
+        return send_json(response, record)
 
     @app.get("/health")
     async def health(request, response):  # noqa: ANN001, ANN202
@@ -95,7 +98,7 @@ def register_routes(app: NexiosApp, state: ApiState) -> None:
         return send_json(response, {
             "pid": os.getpid(), "mode": state.settings.mode.as_dict(), "requests": state.stats.snapshot(),
             "cache": None if cache is None else {**cache.stats.snapshot(), "redis_available": cache.redis_available},
-            "db": state.db.stats(), "queue": state.queue.stats(),
+            "db": state.db.stats(), "queue": await state.queue.stats(),
             "fastpath_served": None if state.fastpath is None else state.fastpath.served})
 
     @app.get("/hello")

@@ -24,7 +24,8 @@ class ApiServer(ServerProcess):
                  products: int = 0, cache_namespace: str | None = None, workers: int = 1,
                  cpu: Sequence[int] | None = None, upload_delay: float = 0.01, pool_max: int = 10,
                  task_workers: int = 4, task_queue_size: int = 1000, server: str = "uvicorn",
-                 startup_timeout: float = 60.0) -> None:
+                 startup_timeout: float = 60.0, task_lease: float = 10.0, task_retention: float = 3600.0,
+                 task_max_attempts: int = 3) -> None:
         super().__init__(name=f"api-{schema}", cpu=cpu, startup_timeout=startup_timeout, stop_timeout=30.0)
         self.mode = mode
         self.schema = schema
@@ -34,6 +35,8 @@ class ApiServer(ServerProcess):
             "--cache-namespace", cache_namespace or schema, "--database-url", database_url,
             "--redis-url", redis_url, "--upload-delay", str(upload_delay), "--pool-max", str(pool_max),
             "--task-workers", str(task_workers), "--task-queue-size", str(task_queue_size),
+            "--task-lease", str(task_lease), "--task-retention", str(task_retention),
+            "--task-max-attempts", str(task_max_attempts),
         ]
 
     def start(self) -> ApiServer:

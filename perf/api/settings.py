@@ -91,7 +91,10 @@ class ApiSettings:
     ``cache_namespace``: Redis key prefix and invalidation channel of this API's cache.
     ``pool_min`` / ``pool_max``: connection pool bounds per worker (mode ``pool``).
     ``max_body``: request bodies larger than this many bytes get 413.
-    ``task_*``: background queue size, workers and per-task timeout for ``POST /uploads``.
+    ``task_*``: the durable queue behind ``POST /uploads``: unfinished tasks at most across
+    workers (``task_queue_size``, then 429), tasks run at once per worker, per-attempt timeout,
+    attempts before ``dead``, retry backoff (s, doubled each time), lease (s without a
+    heartbeat before another worker takes a task over), retention of finished results (s).
     ``upload_delay``: seconds each upload task "processes" (simulated work).
     """
 
@@ -108,6 +111,10 @@ class ApiSettings:
     task_workers: int = 4
     task_queue_size: int = 1000
     task_timeout: float = 30.0
+    task_max_attempts: int = 3
+    task_backoff: float = 0.5
+    task_lease: float = 10.0
+    task_retention: float = 3600.0
     upload_delay: float = 0.01
     debug: bool = False
 
