@@ -70,7 +70,7 @@ def register_routes(app: NexiosApp, state: ApiState) -> None:
             raise ApiError(503, "the server is shutting down; retry on another worker",
                            headers={"Retry-After": "1", "Connection": "close"}) from None
         return send_json(response, {"task_id": task_id, "status_url": f"/tasks/{task_id}", "state": "queued"},
-                         status=202, headers={"Location": f"/tasks/{task_id}"})
+                         status=202, headers={"Location": f"/tasks/{task_id}", "X-Served-By": str(os.getpid())})
 
     @app.get("/tasks/{task_id}")
     async def task_status(request, response, task_id):  # noqa: ANN001, ANN202
@@ -80,7 +80,7 @@ def register_routes(app: NexiosApp, state: ApiState) -> None:
             raise ApiError(404, str(exc)) from None
         if record is None:
             raise ApiError(404, f"no task with id={task_id!r}: never accepted here (ids come from POST /uploads)")
-        return send_json(response, record)
+        return send_json(response, record, headers={"X-Served-By": str(os.getpid())})  # any worker answers
 
     @app.get("/health")
     async def health(request, response):  # noqa: ANN001, ANN202

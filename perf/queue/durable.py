@@ -265,8 +265,8 @@ class DurableQueue:
         if row is None or row["expired"]:
             created = task_id_time(task_id)
             if row is not None or (created is not None and created < time.time() - self.retention):
-                raise TaskExpired(f"task {task_id} finished more than retention={self.retention:g}s ago; "
-                                  "its result is no longer kept")
+                raise TaskExpired(f"task {task_id} expired: it finished more than retention={self.retention:g}s ago "
+                                  "and its result is no longer kept")
             return None
         record = {key: row[key] for key in ("id", "name", "state", "attempts", "error")}
         record["result"] = orjson.loads(row["result"]) if row["result"] is not None else None
