@@ -5,6 +5,7 @@ workers, shutdown answering fast, and an upload that fails every attempt ending 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -141,35 +142,35 @@ def test_the_queue_limit_holds_across_two_workers(database_url: str, redis_url: 
         assert "5 tasks waiting" in rejected[0].json()["error"]
 
 
-def test_uploads_during_shutdown_answer_fast_and_nothing_accepted_is_lost(database_url: str, redis_url: str,
-                                                                          schema: str):
-    api = _server(database_url, redis_url, schema, workers=2, task_workers=1, upload_delay=1.0).start()
+def test_uploads_during_shutdown_answer_503_fast_and_running_work_returns_to_the_queue(
+        database_url: str, redis_url: str, schema: str):
+    api = _server(database_url, redis_url, schema, workers=2, task_workers=1, upload_delay=5.0, task_drain=0.5,
+                  shutdown_grace=1.0).start()
     outcomes: list[tuple[str, float]] = []
-    accepted: list[str] = []
     try:
-        with httpx.Client(base_url=api.url, timeout=5, limits=FRESH) as client:
-            accepted += [_post_until_accepted(client, b"before %d" % i) for i in range(4)]
-            closer = threading.Thread(target=api.close)
+        with httpx.Client(base_url=api.url, timeout=10, limits=FRESH) as client:
+            accepted = [_post_until_accepted(client, b"before %d" % i) for i in range(4)]  # 2 running, 2 queued
+            closer = threading.Thread(target=api.close)  # SIGTERM, then wait for the exit
             closer.start()
             while closer.is_alive():
                 started = time.monotonic()
                 try:
                     answer = client.post("/uploads", content=b"during shutdown")
                     outcomes.append((str(answer.status_code), time.monotonic() - started))
-                    if answer.status_code == 202:
+                    if answer.status_code == 202:  # before the worker saw the signal: durable anyway
                         accepted.append(answer.json()["task_id"])
                     else:
                         assert answer.headers["retry-after"] == "1"
-                except httpx.TransportError as exc:
+                except httpx.TransportError as exc:  # after the grace: refused or reset, at once
                     outcomes.append((type(exc).__name__, time.monotonic() - started))
                 time.sleep(0.05)
             closer.join()
-        assert outcomes, "the server stopped before any upload was sent during its shutdown"
-        slowest = max(seconds for _, seconds in outcomes)
-        kinds = {kind for kind, _ in outcomes}
-        assert slowest < 2.5, outcomes  # never a hang
-        assert kinds <= {"202", "503", "ConnectError", "RemoteProtocolError", "ReadError"}, outcomes
-        assert "shutdown: durable queue stopped" in api.log()
+        kinds = [kind for kind, _ in outcomes]
+        assert kinds.count("503") >= 5, outcomes  # the grace period answers
+        assert set(kinds) <= {"202", "503", "ConnectError", "RemoteProtocolError", "ReadError"}, outcomes
+        assert max(seconds for _, seconds in outcomes) < 3.0, outcomes  # never a hang
+        returned = [int(n) for n in re.findall(r"shutdown: durable queue stopped, (\d+) unfinished", api.log())]
+        assert sum(returned) >= 2, api.log()  # the 5 s uploads did not fit in task_drain=0.5 (+ any picked)
     finally:
         api.close()
         api.cleanup()
@@ -177,3 +178,4 @@ def test_uploads_during_shutdown_answer_fast_and_nothing_accepted_is_lost(databa
             httpx.Client(base_url=again.url, timeout=10) as client:
         records = _wait_done(client, accepted)
         assert all(r["state"] == "done" for r in records.values())
+        assert sorted(r["attempts"] for r in records.values())[-2:] == [2, 2]  # the two that were running

@@ -8,8 +8,9 @@
 The lifespan opens, in order, the PostgreSQL seam (pool or connect-per-request), the
 schema (created and, with ``products``, seeded once across workers), the
 multi-level cache (``mode.cache``), a Redis client for ``/health`` and the durable task
-queue (:mod:`perf.queue.durable`); on shutdown it stops the queue first (running uploads
-finish or go back to PostgreSQL for another worker), then closes the rest. Production
+queue (:mod:`perf.queue.durable`). On SIGTERM uploads answer 503 for ``shutdown_grace``
+seconds (:mod:`perf.api.draining`), then the queue stops (running uploads finish within
+``task_drain`` seconds or go back to PostgreSQL for another worker) and the rest closes. Production
 settings: ``debug=False`` (Nexios' default ``True`` sends tracebacks to clients), every
 error is JSON (:mod:`perf.api.errors`).
 
@@ -32,6 +33,7 @@ from nexios import NexiosApp
 
 from perf.api.database import Database
 from perf.api.demo_bare import with_bare_hello
+from perf.api.draining import drain_on_sigterm
 from perf.api.errors import ErrorBoundary, SafeRoute
 from perf.api.fastpath import ProductFastPath
 from perf.api.limits import BodyLimitMiddleware
@@ -111,12 +113,14 @@ def create_app(settings: ApiSettings) -> ApiApp:
                     max_attempts=settings.task_max_attempts, backoff=settings.task_backoff,
                     timeout=settings.task_timeout, lease=settings.task_lease, retention=settings.task_retention,
                 ).start()
+                undo_drain = drain_on_sigterm(state.queue.stop_intake, grace=settings.shutdown_grace)
                 try:
                     yield {"api": state}
                 finally:
-                    returned = await state.queue.stop(timeout=settings.task_timeout)
+                    undo_drain()
+                    returned = await state.queue.stop(timeout=settings.task_drain)
                     # printed whatever the log level: the shutdown test and operators read it
-                    print(f"perf api shutdown: durable queue stopped, {len(returned)} running tasks returned "
+                    print(f"perf api shutdown: durable queue stopped, {len(returned)} unfinished tasks returned "
                           "to the queue", file=sys.stderr, flush=True)
             finally:
                 if cache is not None:

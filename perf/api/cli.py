@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds without a heartbeat before another worker takes a task over")
     parser.add_argument("--task-retention", type=float, default=3600.0, help="seconds finished task results are kept")
     parser.add_argument("--task-max-attempts", type=int, default=3, help="attempts before a task is dead")
+    parser.add_argument("--task-drain", type=float, default=3.0,
+                        help="seconds shutdown waits for running uploads before returning them to the queue")
+    parser.add_argument("--shutdown-grace", type=float, default=1.0,
+                        help="seconds after SIGTERM during which uploads answer 503 before the server stops")
     parser.add_argument("--log-level", default="warning")
     return parser
 
@@ -103,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                pool_max=args.pool_max, pool_min=min(2, args.pool_max),
                                upload_delay=args.upload_delay, task_workers=args.task_workers,
                                task_queue_size=args.task_queue_size, task_lease=args.task_lease,
-                               task_retention=args.task_retention, task_max_attempts=args.task_max_attempts)
+                               task_retention=args.task_retention, task_max_attempts=args.task_max_attempts,
+                               task_drain=args.task_drain, shutdown_grace=args.shutdown_grace)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

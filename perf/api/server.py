@@ -25,7 +25,7 @@ class ApiServer(ServerProcess):
                  cpu: Sequence[int] | None = None, upload_delay: float = 0.01, pool_max: int = 10,
                  task_workers: int = 4, task_queue_size: int = 1000, server: str = "uvicorn",
                  startup_timeout: float = 60.0, task_lease: float = 10.0, task_retention: float = 3600.0,
-                 task_max_attempts: int = 3) -> None:
+                 task_max_attempts: int = 3, task_drain: float = 3.0, shutdown_grace: float = 1.0) -> None:
         super().__init__(name=f"api-{schema}", cpu=cpu, startup_timeout=startup_timeout, stop_timeout=30.0)
         self.mode = mode
         self.schema = schema
@@ -36,7 +36,8 @@ class ApiServer(ServerProcess):
             "--redis-url", redis_url, "--upload-delay", str(upload_delay), "--pool-max", str(pool_max),
             "--task-workers", str(task_workers), "--task-queue-size", str(task_queue_size),
             "--task-lease", str(task_lease), "--task-retention", str(task_retention),
-            "--task-max-attempts", str(task_max_attempts),
+            "--task-max-attempts", str(task_max_attempts), "--task-drain", str(task_drain),
+            "--shutdown-grace", str(shutdown_grace),
         ]
 
     def start(self) -> ApiServer:

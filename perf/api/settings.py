@@ -94,7 +94,9 @@ class ApiSettings:
     ``task_*``: the durable queue behind ``POST /uploads``: unfinished tasks at most across
     workers (``task_queue_size``, then 429), tasks run at once per worker, per-attempt timeout,
     attempts before ``dead``, retry backoff (s, doubled each time), lease (s without a
-    heartbeat before another worker takes a task over), retention of finished results (s).
+    heartbeat before another worker takes a task over), retention of finished results (s),
+    seconds shutdown waits for running uploads before returning them to the queue (``task_drain``).
+    ``shutdown_grace``: seconds after SIGTERM during which uploads answer 503 before the server stops.
     ``upload_delay``: seconds each upload task "processes" (simulated work).
     """
 
@@ -115,6 +117,8 @@ class ApiSettings:
     task_backoff: float = 0.5
     task_lease: float = 10.0
     task_retention: float = 3600.0
+    task_drain: float = 3.0
+    shutdown_grace: float = 1.0
     upload_delay: float = 0.01
     debug: bool = False
 

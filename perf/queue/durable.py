@@ -128,7 +128,9 @@ class DurableQueue:
         self._manager: QueueManager | None = None
         self._consumer: asyncio.Task[None] | None = None
         self._janitor: asyncio.Task[None] | None = None
-        self._running: set[str] = set()
+        self._running: set[str] = set()  # handler running here
+        self._held: set[str] = set()  # delivered here and not finished (running or waiting for a slot)
+        self._slots = asyncio.Semaphore(max(workers, 1))
         self._accepting = False
         self._stopped = False
         self.counts = {"submitted": 0, "rejected": 0, "done": 0, "retried": 0, "dead": 0, "skipped": 0}
@@ -181,7 +183,7 @@ class DurableQueue:
             self._manager.shutdown.set()
             done, _ = await asyncio.wait({self._consumer}, timeout=timeout)
             if not done:
-                returned = sorted(self._running)
+                returned = sorted(self._held)
                 self._consumer.cancel()
                 await asyncio.wait({self._consumer}, timeout=5.0)
                 await self._requeue(returned)
@@ -193,8 +195,12 @@ class DurableQueue:
         if self._pool is not None:
             await self._pool.close()
         if returned:
-            logger.warning("durable queue stopped: %d running tasks returned to the queue", len(returned))
+            logger.info("durable queue stopped: %d unfinished tasks returned to the queue", len(returned))
         return returned
+
+    def stop_intake(self) -> None:
+        """Refuse new tasks from now on (:class:`QueueClosed`); workers keep running. For a drain period."""
+        self._accepting = False
 
     async def _install(self) -> None:
         async with self._acquire() as conn:
@@ -248,8 +254,8 @@ class DurableQueue:
         if not task_ids or self._pool is None:
             return
         async with self._acquire() as conn, conn.transaction():
-            await conn.execute("UPDATE durable_tasks SET state = 'queued' WHERE id = ANY($1) AND state = 'running'",
-                               task_ids)
+            await conn.execute("UPDATE durable_tasks SET state = 'queued' WHERE id = ANY($1) "
+                               "AND state IN ('queued', 'running')", task_ids)
             await self._queries(conn).enqueue(["durable_task"] * len(task_ids), [t.encode() for t in task_ids],
                                               [0] * len(task_ids))
 
@@ -300,6 +306,14 @@ class DurableQueue:
     # workers ----------------------------------------------------------------------------------
     async def _run_job(self, job: Job) -> None:
         task_id = (job.payload or b"").decode()
+        self._held.add(task_id)
+        try:
+            async with self._slots:  # pgqueuer picks at least 2 jobs at once; run ``workers`` of them
+                await self._attempt(task_id)
+        finally:
+            self._held.discard(task_id)
+
+    async def _attempt(self, task_id: str) -> None:
         async with self._acquire() as conn:
             row = await conn.fetchrow(
                 "UPDATE durable_tasks SET state = 'running', attempts = attempts + 1, started_at = clock_timestamp() "
