@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 import pytest
 
 from perf.queue import QueueClosed, QueueFull
-from perf.queue.durable import DurableQueue, TaskExpired, new_task_id, task_id_time
+from perf.queue.durable import DurableQueue, QueueUnavailable, TaskExpired, new_task_id, task_id_time
 
 
 async def echo(payload: bytes) -> dict[str, Any]:
@@ -112,3 +113,30 @@ def test_task_ids_carry_their_creation_time():
 def test_bad_arguments_name_the_parameter(kwargs: dict[str, Any], message: str):
     with pytest.raises(ValueError, match=message):
         DurableQueue("postgresql://localhost/x", **kwargs)
+
+
+async def test_a_task_whose_delivery_vanished_is_enqueued_again(database_url: str, pg_schema: str,
+                                                               pg_conn: asyncpg.Connection):
+    async with DurableQueue(database_url, schema=pg_schema, workers=0) as intake:
+        task_id = await intake.submit("echo", b"orphan")
+    await pg_conn.execute("DELETE FROM pgqueuer")  # the job is gone; the task row still says queued
+    async with DurableQueue(database_url, schema=pg_schema, handlers={"echo": echo}, lease=0.3) as queue:
+        record = await queue.wait(task_id, timeout=10)
+    assert record["state"] == "done" and record["result"] == {"bytes": 6, "text": "orphan"}
+
+
+async def test_the_consumer_reconnects_after_its_connections_are_killed(database_url: str, pg_schema: str,
+                                                                        pg_conn: asyncpg.Connection):
+    async with DurableQueue(database_url, schema=pg_schema, handlers={"echo": echo}, lease=1.0) as queue:
+        assert (await queue.wait(await queue.submit("echo", b"before"), timeout=10))["state"] == "done"
+        killed = await pg_conn.fetchval("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                        "WHERE application_name = $1", f"perf-durable-queue-{pg_schema}")
+        assert killed >= 2  # the pool's and the consumer's
+        for _ in range(50):  # the pool notices a dead connection on its next use
+            try:
+                task_id = await queue.submit("echo", b"after")
+                break
+            except QueueUnavailable:
+                await asyncio.sleep(0.1)
+        record = await queue.wait(task_id, timeout=20)
+    assert record["state"] == "done" and record["result"]["text"] == "after"

@@ -17,7 +17,7 @@ from nexios import NexiosApp
 from perf.api.errors import ApiError
 from perf.api.validation import parse_id, parse_json, parse_paging, validate_product
 from perf.queue import QueueClosed, QueueFull
-from perf.queue.durable import TaskExpired
+from perf.queue.durable import QueueUnavailable, TaskExpired
 
 if TYPE_CHECKING:
     from perf.api.app import ApiState
@@ -69,6 +69,8 @@ def register_routes(app: NexiosApp, state: ApiState) -> None:
         except QueueClosed:
             raise ApiError(503, "the server is shutting down; retry on another worker",
                            headers={"Retry-After": "1", "Connection": "close"}) from None
+        except QueueUnavailable as exc:
+            raise ApiError(503, str(exc), headers={"Retry-After": "1"}) from None
         return send_json(response, {"task_id": task_id, "status_url": f"/tasks/{task_id}", "state": "queued"},
                          status=202, headers={"Location": f"/tasks/{task_id}", "X-Served-By": str(os.getpid())})
 
@@ -78,6 +80,8 @@ def register_routes(app: NexiosApp, state: ApiState) -> None:
             record = await state.queue.status(task_id)
         except TaskExpired as exc:
             raise ApiError(404, str(exc)) from None
+        except QueueUnavailable as exc:
+            raise ApiError(503, str(exc), headers={"Retry-After": "1"}) from None
         if record is None:
             raise ApiError(404, f"no task with id={task_id!r}: never accepted here (ids come from POST /uploads)")
         return send_json(response, record, headers={"X-Served-By": str(os.getpid())})  # any worker answers

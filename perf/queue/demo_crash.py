@@ -82,34 +82,33 @@ def crash_experiment(kind: QueueKind, database_url: str, *, tasks: int = 100, de
     if tasks < 1:
         raise ValueError(f"tasks={tasks} must be >= 1")
     asyncio.run(_reset(database_url, schema))
-    child = subprocess.Popen([sys.executable, "-m", "perf.queue.demo_crash", kind, database_url, schema, str(delay),
-                              str(workers)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
-                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert child.stdin is not None and child.stdout is not None
     accepted: list[str] = []  # payloads acknowledged, and their task ids
     task_ids: list[str] = []
     done: set[str] = set()
-    try:
-        for i in range(tasks):
-            child.stdin.write(f"task-{i}\n")
-            child.stdin.flush()
-            while True:
-                line = child.stdout.readline()
-                if not line:
-                    raise RuntimeError(f"the {kind} worker exited early (code {child.poll()})")
-                tag, payload, *task_id = line.split()
-                if tag == "D":
-                    done.add(payload)
-                    continue
-                accepted.append(payload)
-                task_ids.append(task_id[0])
-                break
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        done.update(line.split()[1] for line in child.stdout if line.startswith("D "))
-    finally:
-        child.kill()
-        child.wait()
+    with subprocess.Popen([sys.executable, "-m", "perf.queue.demo_crash", kind, database_url, schema, str(delay),
+                           str(workers)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"}) as child:
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            for i in range(tasks):
+                child.stdin.write(f"task-{i}\n")
+                child.stdin.flush()
+                while True:
+                    line = child.stdout.readline()
+                    if not line:
+                        raise RuntimeError(f"the {kind} worker exited early (code {child.poll()})")
+                    tag, payload, *task_id = line.split()
+                    if tag == "D":
+                        done.add(payload)
+                        continue
+                    accepted.append(payload)
+                    task_ids.append(task_id[0])
+                    break
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+            done.update(line.split()[1] for line in child.stdout if line.startswith("D "))
+        finally:
+            child.kill()
     before = len(done & set(accepted))
     started = time.perf_counter()
     completed = before if kind == "memory" else asyncio.run(_recover(database_url, schema, task_ids, delay, workers,

@@ -16,7 +16,9 @@ committed to PostgreSQL (the system of record), so a ``202`` is a promise any wo
   died each time: the attempt counter is bumped before the handler runs);
 * ``max_depth`` unfinished tasks at most, counted in PostgreSQL under an advisory lock,
   so the limit holds across processes (:class:`~perf.queue.QueueFull` beyond it);
-* finished tasks are kept ``retention`` s, then ``status()`` raises :class:`TaskExpired`.
+* finished tasks are kept ``retention`` s, then ``status()`` raises :class:`TaskExpired`;
+* a janitor re-enqueues unfinished tasks whose pgqueuer job has vanished (pgqueuer drops a
+  job whose handler failed outside our control), so no accepted task is stranded.
 
 >>> async with DurableQueue(url, schema="api", handlers={"upload": process}) as queue:
 ...     task_id = await queue.submit("upload", b"...")   # durable once this returns
@@ -57,6 +59,7 @@ CREATE TABLE IF NOT EXISTS durable_tasks (
     state text NOT NULL DEFAULT 'queued'
         CHECK (state IN ('queued', 'running', 'done', 'failed', 'dead')),
     attempts int NOT NULL DEFAULT 0,
+    job_id bigint,
     payload bytea,
     result jsonb,
     error text,
@@ -68,6 +71,14 @@ CREATE INDEX IF NOT EXISTS durable_tasks_unfinished ON durable_tasks (enqueued_a
     WHERE state IN ('queued', 'running', 'failed');
 CREATE INDEX IF NOT EXISTS durable_tasks_finished ON durable_tasks (finished_at) WHERE finished_at IS NOT NULL;
 """
+
+
+_DB_DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+            asyncpg.CannotConnectNowError)
+
+
+class QueueUnavailable(Exception):
+    """PostgreSQL cannot be reached; nothing was accepted. The API answers 503 with ``Retry-After``."""
 
 
 class TaskExpired(LookupError):
@@ -122,9 +133,9 @@ class DurableQueue:
         db_settings = DBSettings(db_schema=schema.lower(), channel=Channel(f"pgqueuer_{schema.lower()}"))
         self._qbe, self._qbq = QueryBuilderEnvironment(settings=db_settings), QueryQueueBuilder(settings=db_settings)
         self._channel = Channel(db_settings.channel)
+        self._server_settings = {"search_path": schema, "application_name": f"perf-durable-queue-{schema}"}
         self._lock = _LOCK_BASE + sum(map(ord, schema)) % 1000
         self._pool: asyncpg.Pool | None = None
-        self._listener: asyncpg.Connection | None = None
         self._manager: QueueManager | None = None
         self._consumer: asyncio.Task[None] | None = None
         self._janitor: asyncio.Task[None] | None = None
@@ -133,6 +144,7 @@ class DurableQueue:
         self._slots = asyncio.Semaphore(max(workers, 1))
         self._accepting = False
         self._stopped = False
+        self._stopping = asyncio.Event()
         self.counts = {"submitted": 0, "rejected": 0, "done": 0, "retried": 0, "dead": 0, "skipped": 0}
 
     # lifecycle -----------------------------------------------------------------------------
@@ -143,18 +155,11 @@ class DurableQueue:
         if self._pool is not None:
             return self
         self._pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=max(2, self.workers + 2),
-                                               server_settings={"search_path": self.schema})
+                                               server_settings=self._server_settings)
         await self._install()
         if self.workers:
-            self._listener = await asyncpg.connect(self.database_url, server_settings={"search_path": self.schema})
-            self._manager = QueueManager(self._queries(self._listener), channel=self._channel)
-            self._manager.entrypoint(name="durable_task")(self._run_job)
-            batch = max(1, self.workers // 2)
-            self._consumer = asyncio.create_task(self._manager.run(
-                dequeue_timeout=timedelta(seconds=min(self.lease / 4, 1.0)), batch_size=batch,
-                max_concurrent_tasks=max(self.workers, 2 * batch), heartbeat_timeout=timedelta(seconds=self.lease)),
-                name="durable-queue-consumer")
-            self._janitor = asyncio.create_task(self._purge_expired(), name="durable-queue-janitor")
+            self._consumer = asyncio.create_task(self._consume(), name="durable-queue-consumer")
+            self._janitor = asyncio.create_task(self._janitor_loop(), name="durable-queue-janitor")
         self._accepting = True
         return self
 
@@ -179,8 +184,10 @@ class DurableQueue:
             return []
         self._stopped = True
         returned: list[str] = []
-        if self._manager is not None and self._consumer is not None:
-            self._manager.shutdown.set()
+        self._stopping.set()
+        if self._consumer is not None:
+            if self._manager is not None:
+                self._manager.shutdown.set()
             done, _ = await asyncio.wait({self._consumer}, timeout=timeout)
             if not done:
                 returned = sorted(self._held)
@@ -190,13 +197,40 @@ class DurableQueue:
         if self._janitor is not None:
             self._janitor.cancel()
             await asyncio.gather(self._janitor, return_exceptions=True)
-        if self._listener is not None:
-            await self._listener.close(timeout=5)
         if self._pool is not None:
             await self._pool.close()
         if returned:
             logger.info("durable queue stopped: %d unfinished tasks returned to the queue", len(returned))
         return returned
+
+    async def _consume(self) -> None:
+        """Run pgqueuer's consumer; after a failure (PostgreSQL restarted...) reconnect with backoff."""
+        pause = 0.5
+        batch = max(1, self.workers // 2)
+        while not self._stopping.is_set():
+            listener = None
+            try:
+                listener = await asyncpg.connect(self.database_url, server_settings=self._server_settings)
+                self._manager = QueueManager(self._queries(listener), channel=self._channel)
+                self._manager.entrypoint(name="durable_task")(self._run_job)
+                if self._stopping.is_set():
+                    return
+                await self._manager.run(dequeue_timeout=timedelta(seconds=min(self.lease / 4, 1.0)),
+                                        batch_size=batch, max_concurrent_tasks=max(self.workers, 2 * batch),
+                                        heartbeat_timeout=timedelta(seconds=self.lease))
+                if self._stopping.is_set():
+                    return
+                pause = 0.5  # pgqueuer returned on its own (listener health check): start afresh
+            except Exception as exc:  # noqa: BLE001 - a dead consumer strands work: log and restart it
+                logger.warning("durable queue consumer failed (%s: %s); restarting in %.1fs",
+                               type(exc).__name__, exc, pause)
+            finally:
+                if listener is not None:
+                    with contextlib.suppress(Exception):
+                        await listener.close(timeout=2)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), pause)
+            pause = min(pause * 2, 5.0)
 
     def stop_intake(self) -> None:
         """Refuse new tasks from now on (:class:`QueueClosed`); workers keep running. For a drain period."""
@@ -227,12 +261,20 @@ class DurableQueue:
         """Write the task durably and return its id (committed when this returns).
 
         Raises :class:`QueueFull` (with ``retry_after``) when ``max_depth`` tasks are
-        unfinished across all processes, :class:`QueueClosed` before start or while stopping.
+        unfinished across all processes, :class:`QueueClosed` before start or while stopping,
+        :class:`QueueUnavailable` when PostgreSQL cannot be reached.
         """
         if not self._accepting:
             raise QueueClosed("the durable queue is not accepting tasks: call start() first, or it is stopping")
         if self.handlers and name not in self.handlers:
             raise ValueError(f"name={name!r} has no handler; known: {', '.join(sorted(self.handlers))}")
+        try:
+            return await self._submit(name, payload)
+        except _DB_DOWN as exc:
+            raise QueueUnavailable(f"PostgreSQL is unavailable ({type(exc).__name__}); the task was not accepted, "
+                                   "retry shortly") from exc
+
+    async def _submit(self, name: str, payload: bytes) -> str:
         task_id = new_task_id()
         async with self._acquire() as conn, conn.transaction():
             # One enqueue at a time per schema while counting: the depth limit holds across
@@ -243,31 +285,55 @@ class DurableQueue:
             if depth >= self.max_depth:
                 self.counts["rejected"] += 1
                 raise QueueFull(self.max_depth, max(1.0, round(depth / max(self.workers, 1) * 0.05)))
-            await conn.execute("INSERT INTO durable_tasks (id, name, payload) VALUES ($1, $2, $3)",
-                               task_id, name, payload)
-            await self._queries(conn).enqueue("durable_task", task_id.encode())
+            job_ids = await self._queries(conn).enqueue("durable_task", task_id.encode())
+            await conn.execute("INSERT INTO durable_tasks (id, name, payload, job_id) VALUES ($1, $2, $3, $4)",
+                               task_id, name, payload, job_ids[0])
         self.counts["submitted"] += 1
         return task_id
 
     async def _requeue(self, task_ids: list[str]) -> None:
-        """Put tasks this process gave up on back in the queue (a duplicate job is harmless)."""
+        """Give unfinished tasks a new delivery (a duplicate one is harmless: handlers skip finished tasks)."""
         if not task_ids or self._pool is None:
             return
         async with self._acquire() as conn, conn.transaction():
-            await conn.execute("UPDATE durable_tasks SET state = 'queued' WHERE id = ANY($1) "
-                               "AND state IN ('queued', 'running')", task_ids)
-            await self._queries(conn).enqueue(["durable_task"] * len(task_ids), [t.encode() for t in task_ids],
-                                              [0] * len(task_ids))
+            job_ids = await self._queries(conn).enqueue(["durable_task"] * len(task_ids),
+                                                        [t.encode() for t in task_ids], [0] * len(task_ids))
+            await conn.executemany(
+                "UPDATE durable_tasks SET job_id = $2, state = CASE WHEN state = 'running' THEN 'queued' "
+                "ELSE state END WHERE id = $1 AND state IN ('queued', 'running', 'failed')",
+                list(zip(task_ids, job_ids, strict=True)))
+
+    async def _redeliver_orphans(self) -> list[str]:
+        """Re-enqueue unfinished tasks whose pgqueuer job is gone (pgqueuer drops a job whose handler
+        raised anything but RetryRequested, e.g. a lost connection while recording the outcome)."""
+        async with self._acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock + 1000):
+                return []  # another process is sweeping
+            orphans: list[str] = [row["id"] for row in await conn.fetch(
+                f"SELECT t.id FROM durable_tasks t WHERE t.state IN ('queued', 'running', 'failed') "
+                f"AND t.enqueued_at < clock_timestamp() - make_interval(secs => $1) "
+                f"AND NOT EXISTS (SELECT 1 FROM {self._qbe.settings.queue_table} q WHERE q.id = t.job_id)",
+                self.lease)]
+        if orphans:
+            logger.warning("durable queue: %d tasks had lost their delivery; enqueued again", len(orphans))
+            await self._requeue(orphans)
+        return orphans
 
     # status ---------------------------------------------------------------------------------
     async def status(self, task_id: str) -> dict[str, Any] | None:
-        """The task's record as a JSON-ready dict, None if unknown; :class:`TaskExpired` if expired."""
-        async with self._acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT id, name, state, attempts, result, error, extract(epoch FROM enqueued_at) AS enqueued_at, "
-                "extract(epoch FROM started_at) AS started_at, extract(epoch FROM finished_at) AS finished_at, "
-                "finished_at < clock_timestamp() - make_interval(secs => $2) AS expired "
-                "FROM durable_tasks WHERE id = $1", task_id, self.retention)
+        """The task's record as a JSON-ready dict, None if unknown; :class:`TaskExpired` if expired.
+
+        :class:`QueueUnavailable` when PostgreSQL cannot be reached.
+        """
+        try:
+            async with self._acquire() as conn:
+                row = await conn.fetchrow(
+                    "SELECT id, name, state, attempts, result, error, extract(epoch FROM enqueued_at) AS enqueued_at, "
+                    "extract(epoch FROM started_at) AS started_at, extract(epoch FROM finished_at) AS finished_at, "
+                    "finished_at < clock_timestamp() - make_interval(secs => $2) AS expired "
+                    "FROM durable_tasks WHERE id = $1", task_id, self.retention)
+        except _DB_DOWN as exc:
+            raise QueueUnavailable(f"PostgreSQL is unavailable ({type(exc).__name__}); retry shortly") from exc
         if row is None or row["expired"]:
             created = task_id_time(task_id)
             if row is not None or (created is not None and created < time.time() - self.retention):
@@ -355,11 +421,14 @@ class DurableQueue:
                 task_id, state, orjson.dumps(result).decode() if state == "done" else None, error)
         self.counts[state] += 1
 
-    async def _purge_expired(self) -> None:
-        interval = min(max(self.retention / 2, 1.0), 60.0)
+    async def _janitor_loop(self) -> None:
+        interval, last_purge = self.lease, 0.0
         while True:
             await asyncio.sleep(interval)
-            with contextlib.suppress(Exception):  # a missed purge only delays it
-                async with self._acquire() as conn:
-                    await conn.execute("DELETE FROM durable_tasks WHERE finished_at < clock_timestamp() - "
-                                       "make_interval(secs => $1)", self.retention)
+            with contextlib.suppress(Exception):  # a missed sweep only delays it
+                await self._redeliver_orphans()
+                if time.monotonic() - last_purge > min(max(self.retention / 2, 1.0), 60.0):
+                    last_purge = time.monotonic()
+                    async with self._acquire() as conn:
+                        await conn.execute("DELETE FROM durable_tasks WHERE finished_at < clock_timestamp() - "
+                                           "make_interval(secs => $1)", self.retention)
