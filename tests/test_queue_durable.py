@@ -62,6 +62,14 @@ async def test_the_depth_limit_holds_across_two_queues_submitting_at_once(databa
     assert rejected[0].retry_after >= 1
 
 
+async def test_without_exact_depth_sequential_submits_still_stop_at_the_limit(database_url: str, pg_schema: str):
+    async with DurableQueue(database_url, schema=pg_schema, workers=0, max_depth=2, exact_depth=False) as queue:
+        await queue.submit("echo", b"1")
+        await queue.submit("echo", b"2")
+        with pytest.raises(QueueFull, match="2 tasks waiting"):
+            await queue.submit("echo", b"3")
+
+
 async def test_finished_results_expire_after_the_retention(database_url: str, pg_schema: str):
     async with DurableQueue(database_url, schema=pg_schema, handlers={"echo": echo}, retention=1.0) as queue:
         task_id = await queue.submit("echo", b"short-lived")

@@ -108,11 +108,14 @@ class DurableQueue:
     ``workers``: tasks this process runs at once (0: enqueue and read status only).
     ``timeout``: seconds one attempt may run (then it counts as failed).
     ``lease``: seconds without a heartbeat after which another worker takes a job over.
+    ``exact_depth``: hold ``max_depth`` exactly across processes by serialising enqueues (True),
+    or let concurrent enqueues overshoot it a little and commit in parallel (False).
     """
 
     def __init__(self, database_url: str, *, schema: str = "public", handlers: Mapping[str, Handler] | None = None,
                  workers: int = 4, max_depth: int = 1000, max_attempts: int = 3, backoff: float = 0.5,
-                 timeout: float = 30.0, lease: float = 10.0, retention: float = 3600.0) -> None:
+                 timeout: float = 30.0, lease: float = 10.0, retention: float = 3600.0,
+                 exact_depth: bool = True) -> None:
         if not database_url:
             raise ValueError("database_url is required: pass services.database_url")
         if not schema.isidentifier():
@@ -127,6 +130,7 @@ class DurableQueue:
         if backoff < 0:
             raise ValueError(f"backoff={backoff!r} must be >= 0 seconds")
         self.database_url, self.schema, self.handlers = database_url, schema, dict(handlers or {})
+        self.exact_depth = exact_depth
         self.workers, self.max_depth, self.max_attempts = workers, max_depth, max_attempts
         self.backoff, self.timeout, self.lease, self.retention = float(backoff), float(timeout), float(lease), \
             float(retention)
@@ -277,9 +281,11 @@ class DurableQueue:
     async def _submit(self, name: str, payload: bytes) -> str:
         task_id = new_task_id()
         async with self._acquire() as conn, conn.transaction():
-            # One enqueue at a time per schema while counting: the depth limit holds across
-            # processes (a plain count-then-insert lets two workers both take the last slot).
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", self._lock)
+            if self.exact_depth:
+                # One enqueue at a time per schema, lock held to the commit: the limit is exact across
+                # processes, but commits (fsyncs) are serialised. Without it two submitters may both
+                # take the last slot (overshoot <= concurrent submitters) and commits are grouped.
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", self._lock)
             depth = await conn.fetchval("SELECT count(*) FROM durable_tasks WHERE state IN ('queued', 'running', "
                                         "'failed')")
             if depth >= self.max_depth:
