@@ -135,13 +135,13 @@ async def measure(database_url: str, *, rounds: int, latency_tasks: int, through
 
 def report(results: dict[str, list[dict[str, float]]], crashes: list[CrashResult], *, out: TextIO = sys.stdout) -> None:
     """Print medians (min-max over rounds) per queue, then the crash experiment."""
-    print(f"{'queue':<10}{'enqueue p50 ms':>22}{'enqueue p99 ms':>22}{'throughput tasks/s':>26}", file=out)
+    print(f"{'queue':<10}{'enqueue p50 ms':>24}{'enqueue p99 ms':>24}{'throughput tasks/s':>26}", file=out)
     for name, rounds in results.items():
         cells = []
         for key, fmt in (("p50_ms", ".3f"), ("p99_ms", ".3f"), ("tasks_per_s", ",.0f")):
             values = [r[key] for r in rounds]
             cells.append(f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})")
-        print(f"{name:<10}{cells[0]:>22}{cells[1]:>22}{cells[2]:>26}", file=out)
+        print(f"{name:<10}{cells[0]:>24}{cells[1]:>24}{cells[2]:>26}", file=out)
     print("(median, min-max over rounds; durable~: exact_depth=False, the depth limit may overshoot a little)",
           file=out)
     print("\ncrash experiment: SIGKILL of the worker right after its last acknowledgement", file=out)
