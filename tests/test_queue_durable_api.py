@@ -138,6 +138,7 @@ def test_the_queue_limit_holds_across_two_workers(database_url: str, redis_url: 
         accepted = [a for a in answers if a.status_code == 202]
         rejected = [a for a in answers if a.status_code == 429]
         assert len(accepted) == 5 and len(rejected) == 25
+        assert len({a.headers["x-served-by"] for a in answers}) == 2  # both workers answered, one limit
         assert all(int(a.headers["retry-after"]) >= 1 for a in rejected)
         assert "5 tasks waiting" in rejected[0].json()["error"]
 

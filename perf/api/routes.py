@@ -65,7 +65,8 @@ def register_routes(app: NexiosApp, state: ApiState) -> None:
         try:  # durable (committed to PostgreSQL) once submit returns: the 202 is a promise
             task_id = await state.queue.submit("upload", payload)
         except QueueFull as exc:
-            raise ApiError(429, str(exc), headers={"Retry-After": f"{exc.retry_after:.0f}"}) from None
+            raise ApiError(429, str(exc), headers={"Retry-After": f"{exc.retry_after:.0f}",
+                                                   "X-Served-By": str(os.getpid())}) from None
         except QueueClosed:
             raise ApiError(503, "the server is shutting down; retry on another worker",
                            headers={"Retry-After": "1", "Connection": "close"}) from None

@@ -16,6 +16,7 @@
 """
 
 from perf.queue.queue import StopReport, TaskQueue
-from perf.queue.status import QueueClosed, QueueFull, TaskRecord, TaskState
+from perf.queue.status import QueueClosed, QueueFull, QueueUnavailable, TaskExpired, TaskRecord, TaskState
 
-__all__ = ["QueueClosed", "QueueFull", "StopReport", "TaskQueue", "TaskRecord", "TaskState"]
+__all__ = ["QueueClosed", "QueueFull", "QueueUnavailable", "StopReport", "TaskExpired", "TaskQueue", "TaskRecord",
+           "TaskState"]

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
@@ -44,7 +43,7 @@ from pgqueuer.domain.errors import RetryRequested
 from pgqueuer.domain.settings import DBSettings
 from pgqueuer.domain.types import Channel
 
-from perf.queue.status import QueueClosed, QueueFull
+from perf.queue.status import QueueClosed, QueueFull, QueueUnavailable, TaskExpired, new_task_id, task_id_time
 
 logger = logging.getLogger(__name__)
 
@@ -75,30 +74,6 @@ CREATE INDEX IF NOT EXISTS durable_tasks_finished ON durable_tasks (finished_at)
 
 _DB_DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError,
             asyncpg.CannotConnectNowError)
-
-
-class QueueUnavailable(Exception):
-    """PostgreSQL cannot be reached; nothing was accepted. The API answers 503 with ``Retry-After``."""
-
-
-class TaskExpired(LookupError):
-    """The task finished longer ago than the queue's ``retention``; its record is gone."""
-
-
-def new_task_id() -> str:
-    """A 32-hex id whose first 12 digits are the creation time in ms (UUIDv7-like, sortable)."""
-    return f"{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
-
-
-def task_id_time(task_id: str) -> float | None:
-    """The creation time (epoch s) encoded in a :func:`new_task_id`, or None if it is not one."""
-    if len(task_id) != 32:
-        return None
-    try:
-        int(task_id, 16)
-    except ValueError:
-        return None
-    return int(task_id[:12], 16) / 1000
 
 
 class DurableQueue:
