@@ -120,6 +120,7 @@ class DurableQueue:
         self._janitor: asyncio.Task[None] | None = None
         self._running: set[str] = set()  # handler running here
         self._held: set[str] = set()  # delivered here and not finished (running or waiting for a slot)
+        self._jobs: set[asyncio.Task[Any]] = set()  # pgqueuer's tasks running our handler
         self._slots = asyncio.Semaphore(max(workers, 1))
         self._accepting = False
         self._stopped = False
@@ -170,8 +171,13 @@ class DurableQueue:
             done, _ = await asyncio.wait({self._consumer}, timeout=timeout)
             if not done:
                 returned = sorted(self._held)
+                jobs = set(self._jobs)
+                for job in jobs:  # pgqueuer waits for its job tasks on exit: cancel them first
+                    job.cancel()
+                if jobs:
+                    await asyncio.wait(jobs, timeout=2.0)
                 self._consumer.cancel()
-                await asyncio.wait({self._consumer}, timeout=5.0)
+                await asyncio.wait({self._consumer}, timeout=2.0)
                 await self._requeue(returned)
         if self._janitor is not None:
             self._janitor.cancel()
@@ -353,12 +359,16 @@ class DurableQueue:
     # workers ----------------------------------------------------------------------------------
     async def _run_job(self, job: Job) -> None:
         task_id = (job.payload or b"").decode()
+        current = asyncio.current_task()
         self._held.add(task_id)
+        if current is not None:
+            self._jobs.add(current)
         try:
             async with self._slots:  # pgqueuer picks at least 2 jobs at once; run ``workers`` of them
                 await self._attempt(task_id)
         finally:
             self._held.discard(task_id)
+            self._jobs.discard(current)
 
     async def _attempt(self, task_id: str) -> None:
         async with self._acquire() as conn:
