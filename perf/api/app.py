@@ -7,10 +7,12 @@
 
 The lifespan opens, in order, the PostgreSQL seam (pool or connect-per-request), the
 schema (created and, with ``products``, seeded once across workers), the
-multi-level cache (``mode.cache``), a Redis client for ``/health`` and the task queue;
-on shutdown it drains the queue first (every accepted upload finishes), then closes
-the rest. Production settings: ``debug=False`` (Nexios' default ``True`` sends
-tracebacks to clients), every error is JSON (:mod:`perf.api.errors`).
+multi-level cache (``mode.cache``), a Redis client for ``/health`` and the durable task
+queue (:mod:`perf.queue.durable`). On SIGTERM uploads answer 503 for ``shutdown_grace``
+seconds (:mod:`perf.api.draining`), then the queue stops (running uploads finish within
+``task_drain`` seconds or go back to PostgreSQL for another worker) and the rest closes. Production
+settings: ``debug=False`` (Nexios' default ``True`` sends tracebacks to clients), every
+error is JSON (:mod:`perf.api.errors`).
 
 ASGI layers, outermost first: ``/bare/hello`` → error boundary (counts what it
 answers) → timing (``Server-Timing``, ``X-Cache``) → body guard (413, 408) →
@@ -35,6 +37,7 @@ from nexios import NexiosApp
 
 from perf.api.database import Database
 from perf.api.demo_bare import with_bare_hello
+from perf.api.draining import drain_on_sigterm
 from perf.api.errors import ErrorBoundary, SafeRoute
 from perf.api.fastpath import ProductFastPath
 from perf.api.limits import BodyLimitMiddleware
@@ -44,11 +47,12 @@ from perf.api.routes import register_routes
 from perf.api.settings import ApiSettings
 from perf.api.state import ApiState
 from perf.api.timing import TimingMiddleware
+from perf.api.uploads import upload_handlers
 from perf.asgi import ASGIApp, Receive, Scope, Send
 from perf.cache.multilevel import MultiLevelCache
 from perf.compression.middleware import CompressionMiddleware
 from perf.db.schema import create_schema, ensure_seeded
-from perf.queue import TaskQueue
+from perf.queue.durable import DurableQueue
 
 logger = logging.getLogger(__name__)
 
@@ -96,15 +100,21 @@ def create_app(settings: ApiSettings) -> ApiApp:
                 if cache is not None:
                     state.cache = await cache.start()
                 state.products = ProductService(db, cache, mode, ttl=settings.cache_ttl)
-                state.queue = await TaskQueue(workers=settings.task_workers, max_size=settings.task_queue_size,
-                                              timeout=settings.task_timeout).start()
+                state.queue = await DurableQueue(
+                    settings.database_url, schema=settings.schema, handlers=upload_handlers(settings.upload_delay),
+                    workers=settings.task_workers, max_depth=settings.task_queue_size,
+                    max_attempts=settings.task_max_attempts, backoff=settings.task_backoff,
+                    timeout=settings.task_timeout, lease=settings.task_lease, retention=settings.task_retention,
+                ).start()
+                undo_drain = drain_on_sigterm(state.queue.stop_intake, grace=settings.shutdown_grace)
                 try:
                     yield {"api": state}
                 finally:
-                    report = await state.queue.stop(timeout=settings.task_timeout)
+                    undo_drain()
+                    returned = await state.queue.stop(timeout=settings.task_drain)
                     # printed whatever the log level: the shutdown test and operators read it
-                    print(f"perf api shutdown: task queue drained, {report.finished} finished, "
-                          f"{len(report.unfinished)} unfinished", file=sys.stderr, flush=True)
+                    print(f"perf api shutdown: durable queue stopped, {len(returned)} unfinished tasks returned "
+                          "to the queue", file=sys.stderr, flush=True)
             finally:
                 if cache is not None:
                     await cache.close()

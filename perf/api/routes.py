@@ -25,9 +25,8 @@ from nexios.http import Request, Response
 from perf.api.errors import ApiError, SafeRoute
 from perf.api.openapi import Handler, RouteSpec, openapi_document
 from perf.api.state import ApiState
-from perf.api.uploads import process_upload
 from perf.api.validation import parse_id, parse_json, parse_paging, validate_product
-from perf.queue import QueueClosed, QueueFull
+from perf.queue import QueueClosed, QueueFull, QueueUnavailable, TaskExpired
 
 
 def api_state(request: Request) -> ApiState:
@@ -94,30 +93,42 @@ async def delete_product(request: Request, response: Response, product_id: str) 
     return response.resp(b"", status_code=204)
 
 
-# uploads and tasks (the task queue behind them is perf.queue) ------------------------------
+# uploads and tasks (the durable queue behind them is perf.queue.durable) ------------------
 async def upload(request: Request, response: Response) -> Any:
-    """Accept an upload for background processing: 202 with the task's status URL (429 when full)."""
+    """Accept an upload for background processing: 202 with the task's status URL (429 when full).
+
+    The task is committed to PostgreSQL before the 202 is sent: a 202 is a promise that
+    survives a crash of this worker (another one picks the task up after its lease).
+    """
     state = api_state(request)
     payload = await request.body
     if not payload:
         raise ApiError(400, "the upload is empty: send the file's bytes as the request body")
+    served_by = {"X-Served-By": str(os.getpid())}
     try:
-        task_id = state.queue.submit(process_upload, payload, delay=state.settings.upload_delay, name="upload")
+        task_id = await state.queue.submit("upload", payload)
     except QueueFull as exc:
-        raise ApiError(429, str(exc), headers={"Retry-After": f"{exc.retry_after:.0f}"}) from None
+        raise ApiError(429, str(exc), headers={"Retry-After": f"{exc.retry_after:.0f}", **served_by}) from None
     except QueueClosed:
         raise ApiError(503, "the server is shutting down; retry on another worker",
-                       headers={"Retry-After": "1"}) from None
+                       headers={"Retry-After": "1", "Connection": "close"}) from None
+    except QueueUnavailable as exc:
+        raise ApiError(503, str(exc), headers={"Retry-After": "1"}) from None
     return send_json(response, {"task_id": task_id, "status_url": f"/tasks/{task_id}", "state": "queued"},
-                     status=202, headers={"Location": f"/tasks/{task_id}"})
+                     status=202, headers={"Location": f"/tasks/{task_id}", **served_by})
 
 
 async def task_status(request: Request, response: Response, task_id: str) -> Any:
-    """An upload task's state (and result once done)."""
-    record = api_state(request).queue.status(task_id)
+    """An upload task's state, attempts, timestamps and result or error; the same from every worker."""
+    try:
+        record = await api_state(request).queue.status(task_id)
+    except TaskExpired as exc:
+        raise ApiError(404, str(exc)) from None
+    except QueueUnavailable as exc:
+        raise ApiError(503, str(exc), headers={"Retry-After": "1"}) from None
     if record is None:
-        raise ApiError(404, f"no task with id={task_id!r} (unknown or expired)")
-    return send_json(response, record.to_dict())
+        raise ApiError(404, f"no task with id={task_id!r}: never accepted here (ids come from POST /uploads)")
+    return send_json(response, record, headers={"X-Served-By": str(os.getpid())})
 
 
 # operations -------------------------------------------------------------------------------
@@ -139,7 +150,7 @@ async def metrics(request: Request, response: Response) -> Any:
     return send_json(response, {
         "pid": os.getpid(), "mode": state.settings.mode.as_dict(), "requests": state.stats.snapshot(),
         "cache": None if cache is None else {**cache.stats.snapshot(), "redis_available": cache.redis_available},
-        "db": state.db.stats(), "queue": state.queue.stats(),
+        "db": state.db.stats(), "queue": await state.queue.stats(),
         "fastpath_served": None if state.fastpath is None else state.fastpath.served})
 
 
@@ -182,7 +193,8 @@ ROUTES: tuple[RouteSpec, ...] = (
               {202: "accepted; poll status_url", 400: "empty body", 401: _WRITE[401], 408: _WRITE[408],
                413: _WRITE[413], 429: "the task queue is full (Retry-After)"},
               write=True, body="bytes", tags=("uploads",)),
-    RouteSpec("GET", "/tasks/{task_id}", task_status, {200: "the task", 404: "unknown or expired task"},
+    RouteSpec("GET", "/tasks/{task_id}", task_status, {200: "the task", 404: "unknown or expired task",
+                                                        503: "PostgreSQL unavailable (Retry-After)"},
               tags=("uploads",)),
     RouteSpec("GET", "/health", health, {200: "PostgreSQL up (Redis may be down: degraded)",
                                          503: "PostgreSQL down"}, tags=("operations",)),

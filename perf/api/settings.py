@@ -123,8 +123,17 @@ class ApiSettings:
     api_token: str = field(default_factory=new_token, repr=False, metadata=_help(
         "bearer token the write routes require (default: PERF_API_TOKEN, else a new random one, printed)"))
     task_workers: int = field(default=4, metadata=_help("upload task workers per worker process"))
-    task_queue_size: int = field(default=1000, metadata=_help("uploads waiting at most (then 429)"))
-    task_timeout: float = field(default=30.0, metadata=_help("seconds an upload task may run"))
+    task_queue_size: int = field(default=1000, metadata=_help("unfinished uploads at most, across workers (then 429)"))
+    task_timeout: float = field(default=30.0, metadata=_help("seconds one attempt of an upload task may run"))
+    task_max_attempts: int = field(default=3, metadata=_help("attempts before a task is dead"))
+    task_backoff: float = field(default=0.5, metadata=_help("seconds before the first retry (doubled each time)"))
+    task_lease: float = field(default=10.0, metadata=_help(
+        "seconds without a heartbeat before another worker takes a task over"))
+    task_retention: float = field(default=3600.0, metadata=_help("seconds finished task results are kept"))
+    task_drain: float = field(default=3.0, metadata=_help(
+        "seconds shutdown waits for running uploads before returning them to the queue"))
+    shutdown_grace: float = field(default=1.0, metadata=_help(
+        "seconds after SIGTERM during which uploads answer 503 before the server stops"))
     upload_delay: float = field(default=0.01, metadata=_help("seconds each upload task takes (simulated work)"))
     nexios_bridges: bool = field(default=False, metadata=_help(
         "route through Nexios' two per-request stream-bridge middlewares (its default; ~0.25 ms a request)"))

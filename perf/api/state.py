@@ -14,7 +14,7 @@ from perf.api.products import ProductService
 from perf.api.settings import ApiSettings
 from perf.api.timing import RequestStats
 from perf.cache.multilevel import MultiLevelCache
-from perf.queue import TaskQueue
+from perf.queue.durable import DurableQueue
 
 
 class ApiState:
@@ -22,7 +22,7 @@ class ApiState:
 
     db: Database
     redis: redis.Redis
-    queue: TaskQueue
+    queue: DurableQueue
     products: ProductService
 
     def __init__(self, settings: ApiSettings) -> None:

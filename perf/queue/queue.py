@@ -128,7 +128,7 @@ class TaskQueue:
         """
         if not self._accepting:
             raise QueueClosed("the task queue is not accepting tasks: call start() first, or it is stopping")
-        record = TaskRecord(id=uuid.uuid4().hex, name=name or getattr(fn, "__name__", "task"))
+        record = TaskRecord(id=uuid.uuid4().hex, name=name or str(getattr(fn, "__name__", "task")))
         try:
             self._queue.put_nowait((record, fn, args, kwargs))
         except asyncio.QueueFull:

@@ -1,7 +1,8 @@
-"""One task's life (queued → running → done | failed) and the queue's errors."""
+"""One task's life (queued → running → done | failed) and the queues' errors and task ids."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,6 +25,30 @@ class QueueFull(Exception):
 
 class QueueClosed(Exception):
     """The queue is stopping or stopped and accepts no new task."""
+
+
+class QueueUnavailable(Exception):
+    """PostgreSQL cannot be reached; nothing was accepted. The API answers 503 with ``Retry-After``."""
+
+
+class TaskExpired(LookupError):
+    """The task finished longer ago than the queue's ``retention``; its record is gone."""
+
+
+def new_task_id() -> str:
+    """A 32-hex id whose first 12 digits are the creation time in ms (UUIDv7-like, sortable)."""
+    return f"{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
+
+
+def task_id_time(task_id: str) -> float | None:
+    """The creation time (epoch s) encoded in a :func:`new_task_id`, or None if it is not one."""
+    if len(task_id) != 32:
+        return None
+    try:
+        int(task_id, 16)
+    except ValueError:
+        return None
+    return int(task_id[:12], 16) / 1000
 
 
 @dataclass
