@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from perf.api.server import ApiServer
+from perf.api.settings import ApiMode, ApiSettings
 from perf.api.uploads import EICAR
 from tests._api_helpers import drop_namespace, unique_name
 
@@ -30,8 +31,10 @@ def schema(database_url: str, redis_url: str) -> Iterator[str]:
     drop_namespace(database_url, name, redis_url, name)
 
 
-def _server(database_url: str, redis_url: str, schema: str, **kwargs: Any) -> ApiServer:
-    return ApiServer(database_url=database_url, redis_url=redis_url, schema=schema, mode="all,-cache", **kwargs)
+def _server(database_url: str, redis_url: str, schema: str, *, workers: int = 1, **fields: Any) -> ApiServer:
+    settings = ApiSettings(database_url=database_url, redis_url=redis_url, schema=schema,
+                           mode=ApiMode.parse("all,-cache"), **fields)
+    return ApiServer(settings, workers=workers)
 
 
 def _worker_pids(client: httpx.Client, count: int, timeout: float = 20.0) -> set[int]:
@@ -75,7 +78,8 @@ def _wait_done(client: httpx.Client, task_ids: list[str], timeout: float = 60.0)
 
 def test_sigkill_of_a_worker_mid_burst_loses_no_accepted_upload(database_url: str, redis_url: str, schema: str):
     with _server(database_url, redis_url, schema, workers=2, task_workers=2, upload_delay=0.3,
-                 task_lease=2.0) as api, httpx.Client(base_url=api.url, timeout=10, limits=FRESH) as client:
+                 task_lease=2.0) as api, \
+            httpx.Client(base_url=api.url, headers=api.auth_headers, timeout=10, limits=FRESH) as client:
         victim = min(_worker_pids(client, 2))
         accepted: list[str] = []
         lock = threading.Lock()
@@ -110,14 +114,14 @@ def test_sigkill_of_a_worker_mid_burst_loses_no_accepted_upload(database_url: st
 def test_status_and_queued_uploads_survive_a_restart_and_a_failing_upload_ends_dead(
         database_url: str, redis_url: str, schema: str):
     with _server(database_url, redis_url, schema, task_workers=1, upload_delay=0.05, task_max_attempts=2) as api, \
-            httpx.Client(base_url=api.url, timeout=10) as client:
+            httpx.Client(base_url=api.url, headers=api.auth_headers, timeout=10) as client:
         first = [_post_until_accepted(client, b"before %d" % i) for i in range(3)]
         before = _wait_done(client, first)
         infected = _post_until_accepted(client, b"scan me " + EICAR)
         queued = [_post_until_accepted(client, b"queued %d" % i) for i in range(20)]
     # closed (SIGTERM) with uploads still queued: they wait in PostgreSQL for the next server
     with _server(database_url, redis_url, schema, task_workers=4, upload_delay=0.05, task_max_attempts=2) as api, \
-            httpx.Client(base_url=api.url, timeout=10) as client:
+            httpx.Client(base_url=api.url, headers=api.auth_headers, timeout=10) as client:
         after = _wait_done(client, first + queued + [infected])
         assert {t: after[t] for t in first} == before  # results, attempts, timestamps unchanged
         assert all(after[t]["state"] == "done" for t in queued)
@@ -131,7 +135,8 @@ def test_status_and_queued_uploads_survive_a_restart_and_a_failing_upload_ends_d
 
 def test_the_queue_limit_holds_across_two_workers(database_url: str, redis_url: str, schema: str):
     with _server(database_url, redis_url, schema, workers=2, task_workers=1, upload_delay=3.0,
-                 task_queue_size=5) as api, httpx.Client(base_url=api.url, timeout=10, limits=FRESH) as client:
+                 task_queue_size=5) as api, \
+            httpx.Client(base_url=api.url, headers=api.auth_headers, timeout=10, limits=FRESH) as client:
         _worker_pids(client, 2)
         with ThreadPoolExecutor(6) as pool:
             answers = list(pool.map(lambda i: client.post("/uploads", content=b"%d" % i), range(30)))
@@ -149,7 +154,7 @@ def test_uploads_during_shutdown_answer_503_fast_and_running_work_returns_to_the
                   shutdown_grace=1.0).start()
     outcomes: list[tuple[str, float]] = []
     try:
-        with httpx.Client(base_url=api.url, timeout=10, limits=FRESH) as client:
+        with httpx.Client(base_url=api.url, headers=api.auth_headers, timeout=10, limits=FRESH) as client:
             accepted = [_post_until_accepted(client, b"before %d" % i) for i in range(4)]  # 2 running, 2 queued
             closer = threading.Thread(target=api.close)  # SIGTERM, then wait for the exit
             closer.start()
@@ -176,7 +181,7 @@ def test_uploads_during_shutdown_answer_503_fast_and_running_work_returns_to_the
         api.close()
         api.cleanup()
     with _server(database_url, redis_url, schema, task_workers=4, upload_delay=0.01) as again, \
-            httpx.Client(base_url=again.url, timeout=10) as client:
+            httpx.Client(base_url=again.url, headers=again.auth_headers, timeout=10) as client:
         records = _wait_done(client, accepted)
         assert all(r["state"] == "done" for r in records.values())
         assert sorted(r["attempts"] for r in records.values())[-2:] == [2, 2]  # the two that were running
