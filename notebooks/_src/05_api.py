@@ -328,7 +328,7 @@ display(Markdown(
 # SLO strings exit 2 with the grammar):
 #
 # ```bash
-# python -m perf load http://127.0.0.1:8000 --scenario perf.load.product:SCENARIO \
+# python -m perf load http://127.0.0.1:8000 --scenario perf.load.product:READS \
 #     --rate 400 --duration 20s --slo "p99<50ms" --slo "errors<0.1%"
 # ```
 

@@ -2,9 +2,12 @@
 
 ``SCENARIO`` is the default mix (80% list pages across categories, 15% item reads, 5%
 price updates) for a database seeded with :data:`PRODUCTS` products in
-:data:`CATEGORIES` categories; :func:`product_scenario` builds one for other sizes
-(it pickles, so ``--processes`` can ship it). From the CLI:
-``python -m perf load http://127.0.0.1:8000 --scenario perf.load.product:SCENARIO``.
+:data:`CATEGORIES` categories; :func:`product_scenario` builds one for other sizes and
+with the API's write token (it pickles, so ``--processes`` can ship it). Writes need
+that token (``product_scenario(token=server.token)``): without it they answer 401 and
+count as failed. ``READS`` is the same mix without the writes, for the CLI against an API
+whose token it does not know:
+``python -m perf load http://127.0.0.1:8000 --scenario perf.load.product:READS``.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ def product_scenario(*, products: int = PRODUCTS, categories: int = CATEGORIES, 
 
 
 SCENARIO = product_scenario()
+#: The read part of :data:`SCENARIO` (list pages and item reads, 80:15): needs no token.
+READS = product_scenario(write_weight=0)
 
 
 def api_measurements(metrics: Mapping[str, Any]) -> dict[str, Any]:
