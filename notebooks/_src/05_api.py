@@ -338,6 +338,148 @@ for check in check_slos(modes.result("all"), ["errors<100%", "rps>0"]):
     print(check.slo.text, "met" if check.met else "MISSED")
 
 # %% [markdown]
+# ## 10 · Background work: the syllabus' queue, the corrected one, the durable one
+# The syllabus' `TaskQueue` (reproduced as written in `perf.queue.naive`) puts uploads on a
+# bounded `asyncio.Queue`, and its `/upload` handler does `await task_queue.add_task(...)`.
+# Three failure modes, each measured: (1) when the queue is full the handler **waits** for a
+# slot instead of answering; (2) its `stop()` sets `running = False` and then waits on
+# `queue.join()`, but its workers leave their loop after their current task, so queued tasks
+# never run and `stop()` never returns; (3) everything lives in the process, so a crash loses
+# every task it had accepted. First a full queue (1 worker, 4 slots, 0.2 s tasks) and six
+# concurrent uploads, the seed's handler against `perf.queue.TaskQueue.submit` (429 + `Retry-After`):
+
+# %%
+import asyncio
+
+from perf.queue.demo_backpressure import full_queue_requests, shutdown_drain
+from perf.queue.demo_crash import crash_experiment
+
+full = pd.concat([await full_queue_requests(kind, requests=6, workers=1, max_size=4, task_seconds=0.2)
+                  for kind in ("naive", "corrected")], ignore_index=True)
+stops = {r.queue: r for r in [await shutdown_drain(kind, tasks=8, workers=2, task_seconds=0.05, timeout=2.0)
+                              for kind in ("naive", "corrected")]}
+seed_crash = await asyncio.to_thread(crash_experiment, "naive", services.database_url, tasks=30, delay=0.05,
+                                     schema=f"{SCHEMA}_crash")
+full.round(3)
+
+# %%
+by_kind = full.groupby("queue")["seconds"]
+naive_stop, fixed_stop = stops["naive"], stops["corrected"]
+display(Markdown(
+    f"With the queue full, the seed's handler answered its six uploads "
+    f"`{sorted(set(full.loc[full.queue == 'naive', 'status']))}` "
+    f"after **{by_kind.min()['naive'] * 1e3:,.0f} to {by_kind.max()['naive'] * 1e3:,.0f} ms**: each request "
+    f"waited for a worker to free a slot, so the client's wait grows with the backlog (a client timeout shorter "
+    f"than that turns it into an error, after the work was queued anyway). The corrected queue answered "
+    f"`{sorted(set(full.loc[full.queue == 'corrected', 'status']))}` with `Retry-After: "
+    f"{full.loc[full.queue == 'corrected', 'retry_after'].iloc[0]}` in at most "
+    f"**{by_kind.max()['corrected'] * 1e3:,.1f} ms** "
+    f"({by_kind.max()['naive'] / by_kind.max()['corrected']:,.0f}x less than the seed's slowest answer). "
+    f"On shutdown with {naive_stop.accepted} tasks accepted, the seed's `stop()` "
+    + ("**had not returned** " if not naive_stop.returned else "returned ")
+    + f"after {naive_stop.seconds:.1f} s and {naive_stop.completed} of {naive_stop.accepted} tasks had run; the "
+    f"corrected `stop()` " + ("drained" if fixed_stop.returned else "did not drain")
+    + f" {fixed_stop.completed} of {fixed_stop.accepted} in {fixed_stop.seconds:.2f} s. And a SIGKILL of a "
+    f"worker running the seed's queue right after it acknowledged {seed_crash.accepted} uploads: "
+    f"**{seed_crash.completed} completed, {seed_crash.lost} lost**."))
+
+# %% [markdown]
+# The corrected queue still keeps its tasks in memory. The durable queue
+# (`perf.queue.durable.DurableQueue`, on pgqueuer) commits each task to PostgreSQL before the
+# 202, so another worker picks it up after a crash. Side by side (the measurements of
+# `python -m perf.bench.queue`, small sizes): the latency of one enqueue (what a `POST /uploads`
+# waits before its 202), throughput with 8 concurrent submitters and a no-op task, and the crash
+# experiment (a worker acknowledges tasks one by one and is SIGKILLed; how many ever complete).
+
+# %%
+from perf.queue.demo_compare import compare_queues
+
+queues = await compare_queues(services.database_url, rounds=settings.pick(2, 5),
+                              latency_tasks=settings.pick(100, 1000), throughput_tasks=settings.pick(400, 8000),
+                              crash_tasks=settings.pick(30, 200))
+queues.round(3)
+
+# %%
+mem, dur = queues.loc["memory"], queues.loc["durable"]
+display(Markdown(
+    f"An enqueue took **{mem.p50_ms * 1e3:,.0f} µs** (p50; p99 {mem.p99_ms * 1e3:,.0f} µs) in process and "
+    f"**{dur.p50_ms:,.2f} ms** (p99 {dur.p99_ms:,.2f} ms) durable, a commit to PostgreSQL: "
+    f"**{dur.p50_ms / mem.p50_ms:,.0f}x** at the median "
+    f"(rounds ranged {dur.p50_ms_min:,.2f}-{dur.p50_ms_max:,.2f} ms). "
+    f"Throughput: {mem.tasks_per_s:,.0f} tasks/s in process, {dur.tasks_per_s:,.0f} durable "
+    f"({mem.tasks_per_s / dur.tasks_per_s:,.0f}x fewer), {queues.loc['durable~', 'tasks_per_s']:,.0f} with the "
+    f"approximate depth limit. What the commit buys: after the SIGKILL the in-process queue completed "
+    f"**{mem.completed:.0f} of {mem.accepted:.0f}** accepted tasks, the durable one **{dur.completed:.0f} of "
+    f"{dur.accepted:.0f}** (a fresh consumer took them over within {dur.recovery_s:.1f} s, the lease included)."))
+
+# %% [markdown]
+# ## 11 · Load balancing: workers
+# The syllabus starts its server with `uvicorn.run(app, host="0.0.0.0", port=8000, workers=4)`.
+# Here is that line, with a trivial app object, in a subprocess:
+
+# %%
+from perf.api.demo_workers import compare_workers, run_app_object_workers
+
+seed_run = run_app_object_workers(workers=4)
+print("exit status:", seed_run.returncode)
+print(seed_run.output)
+
+# %% [markdown]
+# uvicorn needs an **import string** (`"perf.api.app:create_app"`-style, or `uvicorn module:app
+# --workers 4`) because every worker is a new process that imports the app itself; an app
+# object cannot be sent to it. `ApiServer(settings, workers=N)` starts `python -m perf api
+# --workers N`, which passes an import string. The workers share one listening socket and the
+# kernel hands each new **connection** to whichever worker accepts it first; a keep-alive
+# connection then stays on its worker. Below: 1 vs 2 workers on `GET /openapi.json`, which builds
+# the whole OpenAPI document on every request (CPU only: no database, no cache), a concurrency
+# sweep per worker count, interleaved rounds, and the requests each worker served (`/metrics`
+# answers with its worker's `pid` and count).
+
+# %%
+balance = await compare_workers(ApiSettings(**api, mode="all", products=PRODUCTS,
+                                            cache_namespace=f"{SCHEMA}:balance"),
+                                workers=(1, 2), users=settings.pick([4, 16, 64], [4, 16, 64, 128]),
+                                duration=settings.pick(1.0, 3.0), warmup=settings.pick(0.3, 1.0),
+                                rounds=settings.pick(2, 3))
+levels = balance.levels.groupby(["workers", "users"])["rps"].agg(["median", "min", "max"])
+levels.round(0)
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3.5))
+for count, rows in levels.groupby(level="workers"):
+    users = rows.index.get_level_values("users")
+    ax.errorbar(users, rows["median"], yerr=[rows["median"] - rows["min"], rows["max"] - rows["median"]],
+                marker="o", capsize=3, label=f"{count} worker{'s' if count > 1 else ''}")
+ax.set(xscale="log", xlabel="concurrent users", ylabel="requests/s (median, min-max)",
+       title=f"GET {balance.path}: 1 vs 2 workers ({info['cpus']} CPUs)")
+ax.legend()
+plt.show()
+
+# %%
+round_peaks = balance.levels.groupby(["workers", "round"])["rps"].max().groupby("workers")
+peaks, lows, highs = round_peaks.median(), round_peaks.min(), round_peaks.max()
+gain = peaks[2] / peaks[1]
+two = balance.spread[balance.spread["workers"] == 2]
+cores = balance.cpu.groupby("workers")[["server_cores", "generator_cores"]].median()
+display(Markdown(
+    f"Peak throughput (best level of each round, median over rounds): **{peaks[1]:,.0f} req/s** with one worker, "
+    f"**{peaks[2]:,.0f} req/s** with two ({gain:.2f}x). "
+    f"The server's workers used **{cores.loc[1, 'server_cores']:.2f}** "
+    f"cores with one worker and **{cores.loc[2, 'server_cores']:.2f}** with two, the generator "
+    f"{cores.loc[2, 'generator_cores']:.2f}. The two workers served "
+    f"{two['share'].min():.0%}-{two['share'].max():.0%} of the requests each (per worker and round), balanced by "
+    f"connection, not by request. This machine has **{os.cpu_count()} CPUs** shared by the generator, PostgreSQL, "
+    f"Redis and the server, so a second worker can at most take the core the generator and the other processes leave "
+    + ("free, and here it did raise the peak (every round with two beat every round with one)."
+       if lows[2] > highs[1] else "free; here the rounds overlapped, so no gain beyond the noise was shown.")
+    + (f" One worker kept only {cores.loc[1, 'server_cores']:.2f} of a core busy: other processes on this "
+       "machine limited the run as much as the worker count did." if cores.loc[1, "server_cores"] < 0.9 else "")
+    + " What it cannot show is scaling: on a machine with more cores than worker processes + generator, a "
+    "CPU-bound route should scale close to linearly with workers until the cores run out (then extra workers only "
+    "add context switches), and on any machine a worker count above the core count is a loss. Measure with the "
+    "generator on its own machine before choosing `--workers`."))
+
+# %% [markdown]
 # **Take-aways.** Calibrate the generator first (httpx measures itself); use an open model
 # for latency under load, or coordinated omission hides every stall; merge histograms,
 # never average percentiles; and read `Server-Timing` before optimising: it says whether

@@ -27,9 +27,10 @@ from typing import Literal
 import asyncpg
 
 from perf.queue.durable import DurableQueue
+from perf.queue.naive import TaskQueue as NaiveQueue
 from perf.queue.queue import TaskQueue
 
-QueueKind = Literal["memory", "durable"]
+QueueKind = Literal["naive", "memory", "durable"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,13 @@ async def _child(kind: QueueKind, database_url: str, schema: str, delay: float, 
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    if kind == "memory":
+    if kind == "naive":  # the syllabus' queue: no task ids, the payload stands for one
+        seed = NaiveQueue(max_workers=workers, max_queue_size=100_000)
+        await seed.start()
+        while line := (await reader.readline()).strip():
+            await seed.add_task(work, line)
+            say(f"A {line.decode()} {line.decode()}")
+    elif kind == "memory":
         async with TaskQueue(workers=workers, max_size=100_000) as memory:
             while line := (await reader.readline()).strip():
                 say(f"A {line.decode()} {memory.submit(work, line)}")
@@ -74,7 +81,7 @@ async def _child(kind: QueueKind, database_url: str, schema: str, delay: float, 
 
 def crash_experiment(kind: QueueKind, database_url: str, *, tasks: int = 100, delay: float = 0.05,
                      workers: int = 4, schema: str = "bench_crash", recovery_timeout: float = 30.0) -> CrashResult:
-    """Run the experiment for ``kind`` (``"memory"`` or ``"durable"``); see the module docstring.
+    """Run the experiment for ``kind`` (``"naive"``, ``"memory"`` or ``"durable"``); see the module docstring.
 
     The client sends ``tasks`` payloads one by one, each after the previous one's
     acknowledgement, and SIGKILLs the worker right after the last acknowledgement.
@@ -111,7 +118,7 @@ def crash_experiment(kind: QueueKind, database_url: str, *, tasks: int = 100, de
             child.kill()
     before = len(done & set(accepted))
     started = time.perf_counter()
-    completed = before if kind == "memory" else asyncio.run(_recover(database_url, schema, task_ids, delay, workers,
+    completed = before if kind != "durable" else asyncio.run(_recover(database_url, schema, task_ids, delay, workers,
                                                                        recovery_timeout))
     result = CrashResult(kind, len(accepted), completed, before, time.perf_counter() - started)
     asyncio.run(_reset(database_url, schema, create=False))
