@@ -485,6 +485,44 @@ display(Markdown(
 # never average percentiles; and read `Server-Timing` before optimising: it says whether
 # the next millisecond lives in the database, the cache, the framework or the network.
 
+# %% [markdown]
+# ## Exercises
+# Edit each cell marked `# EXERCISE`, run it, then run the check under it: it puts a real
+# server under real load with `perf.load` and answers with what passed, what failed and a
+# hint. Reference solutions are in `notebooks/solutions/`; try first.
+
+# %%
+from perf import exercises
+
+# %% [markdown]
+# ### Exercise 05.slo: an SLO gate that fails the slow build and passes the fast one
+# A "baseline" build answers in 100 ms, an "optimised" one at once. Write `SLOS` (strings
+# like `"p99<50ms"`, `"errors<0.1%"`) with a latency percentile and an error budget, so the
+# gate fails the baseline and passes the optimised build. The starter passes both.
+
+# %%
+# EXERCISE 05.slo: edit this cell, then run the check below
+SLOS = ["p99<1s"]
+
+# %%
+await exercises.check("05.slo", SLOS)
+
+# %% [markdown]
+# ### Exercise 05.error_rate: an error rate that counts every scheduled request
+# Write `error_rate(result)` for a `LoadResult`. The check runs one load where every
+# request times out and one where none does. The starter is the usual mistake.
+
+# %%
+# EXERCISE 05.error_rate: edit this cell, then run the check below
+def error_rate(result):
+    return result.failed / max(result.responses, 1)
+
+# %%
+await exercises.check("05.error_rate", error_rate)
+
+# %%
+exercises.progress()
+
 # %%
 cache = redis.from_url(services.redis_url)
 async for key in cache.scan_iter(match=f"{SCHEMA}:*", count=500):
