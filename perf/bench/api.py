@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import orjson
@@ -271,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--in-process", action="store_true", help="only the in-process framework costs (seconds)")
     args = parser.parse_args(argv)
     if args.in_process:
-        print_framework_costs(asyncio.run(framework_costs(repeat=cast(int, settings.pick(12, 30)), number=200)))
+        print_framework_costs(asyncio.run(framework_costs(repeat=settings.pick(12, 30), number=200)))
         return 0
     load = run_wrk if shutil.which("wrk") else run_asyncio_client
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -328,8 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  framework tax: bare ASGI serves {ratio.median():.1f}x the req/s of Nexios; "
           f"Nexios adds ~{tax.median():.0f} us of server time per request (median of rounds, "
           f"includes the API's timing/limit/error/compression ASGI layers)")
-    print_framework_costs(asyncio.run(framework_costs(repeat=cast(int, settings.pick(12, 30)), number=200)))
-    costs = asyncio.run(layer_costs(repeat=cast(int, settings.pick(12, 30)), number=100)).summary()
+    print_framework_costs(asyncio.run(framework_costs(repeat=settings.pick(12, 30), number=200)))
+    costs = asyncio.run(layer_costs(repeat=settings.pick(12, 30), number=100)).summary()
     base = costs.loc["no layer", "median"]
     print("  in-process cost per request of a timing layer around Nexios GET /hello (median, us; the "
           "difference uses the per-round paired ratio to 'no layer'):")

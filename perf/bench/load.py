@@ -61,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the comparison and print req/s (median, IQR), ratios and targets; 0 when all targets met."""
     settings = get_settings()
     parser = argparse.ArgumentParser(prog="python -m perf.bench.load", description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=int(settings.pick(3, 5)))  # type: ignore[call-overload]
-    parser.add_argument("--seconds", type=float, default=float(settings.pick(2.0, 5.0)))  # type: ignore[arg-type]
+    parser.add_argument("--rounds", type=int, default=int(settings.pick(3, 5)))
+    parser.add_argument("--seconds", type=float, default=float(settings.pick(2.0, 5.0)))
     parser.add_argument("--users", type=int, default=32)
-    parser.add_argument("--stall-rounds", type=int, default=int(settings.pick(1, 3)))  # type: ignore[call-overload]
+    parser.add_argument("--stall-rounds", type=int, default=int(settings.pick(1, 3)))
     args = parser.parse_args(argv)
     print(f"machine: {describe(machine_info())}")  # before pinning, which hides the other cores
     server_cpu, client_cpu = split_cores()

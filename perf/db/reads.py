@@ -24,7 +24,7 @@ Values are bound; identifiers are quoted with :func:`perf.db.ident.quote_ident`.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
 import asyncpg
 import pandas as pd
@@ -53,7 +53,7 @@ def _select(table: str, key: Sequence[str], columns: Sequence[str] | None, schem
 
 async def read_offset(conn: asyncpg.Connection, table: str, *, key: Sequence[str] = ("id",),
                       chunk_size: int = 1000, columns: Sequence[str] | None = None,
-                      schema: str | None = None) -> AsyncIterator[Chunk]:
+                      schema: str | None = None) -> AsyncGenerator[Chunk, None]:
     """Yield chunks of ``table`` ordered by ``key`` using ``LIMIT $1 OFFSET $2`` (cost grows per page)."""
     select, order = _select(table, key, columns, schema, chunk_size)
     sql = f"{select} ORDER BY {order} LIMIT $1 OFFSET $2"
@@ -70,7 +70,7 @@ async def read_offset(conn: asyncpg.Connection, table: str, *, key: Sequence[str
 
 async def read_keyset(conn: asyncpg.Connection, table: str, *, key: Sequence[str] = ("id",),
                       chunk_size: int = 1000, columns: Sequence[str] | None = None,
-                      schema: str | None = None) -> AsyncIterator[Chunk]:
+                      schema: str | None = None) -> AsyncGenerator[Chunk, None]:
     """Yield chunks of ``table`` ordered by the unique ``key`` using ``WHERE (key) > ($last…)``.
 
     A composite key compares as a row value, ``(created_at, id) > ($1, $2)``, which an
@@ -92,7 +92,7 @@ async def read_keyset(conn: asyncpg.Connection, table: str, *, key: Sequence[str
 
 async def read_cursor(conn: asyncpg.Connection, table: str, *, key: Sequence[str] = ("id",),
                       chunk_size: int = 1000, columns: Sequence[str] | None = None,
-                      schema: str | None = None) -> AsyncIterator[Chunk]:
+                      schema: str | None = None) -> AsyncGenerator[Chunk, None]:
     """Yield chunks of ``table`` ordered by ``key`` from a server-side cursor (``FETCH n``).
 
     Runs inside a transaction (cursors live in one); if ``conn`` is already in a
