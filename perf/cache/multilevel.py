@@ -209,11 +209,14 @@ class MultiLevelCache:
         """
         if not callable(loader):
             raise TypeError(f"loader={loader!r} must be a zero-argument async function, e.g. lambda: load(pid)")
-        ttl = self._ttl(ttl)
+        ttl = self.default_ttl if ttl is None else self._ttl(ttl)
         full = self._key(key)
         hit = self._from_l1(full)
         if hit is not None:
-            if self._refresh_due(hit.delta, hit.l2_expires_at):
+            # -log(random()) <= 37, so an entry further from expiry than 37 * delta * beta
+            # cannot be due for XFetch: skip the random draw on most hits
+            if (hit.l2_expires_at - time.time() <= 37.0 * hit.delta * self.xfetch_beta
+                    and self._refresh_due(hit.delta, hit.l2_expires_at)):
                 value, _ = await self._flight.do(
                     "refresh:" + full, lambda: self._load(full, loader, ttl, tags, cache_none, True))
                 return CacheResult(value, "l1")

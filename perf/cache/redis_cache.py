@@ -165,6 +165,7 @@ class RedisCache:
         self.client = client
         self.namespace = validate_namespace(namespace)
         self.serializer: Serializer = serializer or OrjsonSerializer()
+        self._prefix = ""
         self.version = 0
         self._owns_client = owns_client
         self._set_with_tags = client.register_script(_SET_WITH_TAGS)
@@ -189,9 +190,19 @@ class RedisCache:
         await self.close()
 
     # keys ------------------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        """The namespace version entries are read and written under (see :meth:`bump_version`)."""
+        return self._version
+
+    @version.setter
+    def version(self, value: int) -> None:
+        self._version = value
+        self._prefix = f"{self.namespace}:v{value}:"  # full_key runs on every read: build the prefix once
+
     def full_key(self, key: str) -> str:
         """The Redis key of entry ``key`` under the current version."""
-        return f"{self.namespace}:v{self.version}:{key}"
+        return self._prefix + key
 
     def tag_key(self, tag: str) -> str:
         """The Redis key of the set holding the entries tagged ``tag``."""
