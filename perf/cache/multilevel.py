@@ -81,14 +81,17 @@ class MultiLevelCache:
     ``xfetch_beta``: early-refresh eagerness (0 disables XFetch).
     ``lock_lease``: seconds a cross-process single-flight lease lasts at most (its holder
     releases it as soon as the value is stored; make it about your loader's timeout).
-    ``lock_wait``: seconds a process waits for another's load before loading itself.
+    A release Redis missed (down or frozen), and a lease request that timed out but may
+    still run when Redis resumes, are replayed on recovery: no lease outlives an outage.
+    ``lock_wait``: seconds a process waits for another's load before loading itself
+    (default ``min(lock_lease, 2)``): a lease nobody holds costs a bounded wait, not a stall.
     ``redis_max_connections``: connections to Redis at most; a burst beyond it queues for one.
     """
 
     def __init__(self, redis_url: str | None = None, *, namespace: str = "cache", default_ttl: float = 300.0,
                  l1_max_entries: int = 10_000, l1_ttl: float = 30.0, serializer: Serializer | None = None,
                  redis_timeout: float = 0.25, fail_open: bool = True, retry_interval: float = 1.0,
-                 xfetch_beta: float = 1.0, lock_lease: float = 10.0, lock_wait: float | None = None,
+                 xfetch_beta: float = 1.0, lock_lease: float = 5.0, lock_wait: float | None = None,
                  redis_max_connections: int = 32) -> None:
         validate_namespace(namespace)
         for name, value in (("default_ttl", default_ttl), ("redis_timeout", redis_timeout),
@@ -103,7 +106,9 @@ class MultiLevelCache:
         self.default_ttl = float(default_ttl)
         self.l1_ttl = float(l1_ttl)
         self.xfetch_beta = xfetch_beta
-        self.lock_wait = lock_lease if lock_wait is None else lock_wait
+        if lock_wait is not None and lock_wait < 0:
+            raise ValueError(f"lock_wait={lock_wait!r} must be >= 0 seconds (None: min(lock_lease, 2))")
+        self.lock_wait = min(lock_lease, 2.0) if lock_wait is None else lock_wait
         self.stats = CacheStats()
         self.l1: LRUCache | None = LRUCache(l1_max_entries) if l1_max_entries and l1_ttl else None
         self.l2: RedisCache | None = None

@@ -75,7 +75,7 @@ class SingleFlight:
 class RedisLease:
     """A lease-based lock in Redis (one key, one random token, an expiry)."""
 
-    def __init__(self, client: redis.Redis, *, lease: float = 10.0) -> None:
+    def __init__(self, client: redis.Redis, *, lease: float = 5.0) -> None:
         if lease <= 0:
             raise ValueError(f"lease={lease!r} must be > 0 seconds: longer than your slowest loader (e.g. 10)")
         self.client = client
