@@ -36,7 +36,8 @@ def test_different_arguments_give_different_keys() -> None:
     assert call_key(list_products, ("books",), {"page": 2}) != base
     assert call_key(list_products, ("toys",), {}) != base
     # the seed's cache_key ignored keyword arguments: these collided
-    assert call_key(list_products, ("books",), {"color": "red"}) != call_key(list_products, ("books",), {"color": "blue"})
+    red = call_key(list_products, ("books",), {"color": "red"})
+    assert red != call_key(list_products, ("books",), {"color": "blue"})
 
 
 def test_var_keyword_arguments_are_order_independent() -> None:
@@ -59,3 +60,33 @@ def test_template_uses_bound_arguments() -> None:
 def test_call_not_matching_signature_raises_type_error() -> None:
     with pytest.raises(TypeError):
         call_key(list_products, (), {"page": 2})
+
+
+def test_key_plan_matches_binding_the_signature() -> None:
+    from perf.cache.keys import KeyPlan, bound_arguments
+
+    class Repo:
+        def get(self, pid: int, page: int = 1, *, lang: str = "en") -> None: ...
+        def plain(self, pid: int, page: int = 1) -> None: ...
+
+    def variadic(a: int, *rest: int, **extra: int) -> None: ...
+    def plain(category: str, page: int = 1, size: int = 20) -> None: ...
+
+    calls: list[tuple[object, tuple[object, ...], dict[str, object]]] = [
+        (plain, ("books",), {}), (plain, ("books", 1), {}), (plain, (), {"category": "books", "size": 20}),
+        (plain, ("books",), {"page": 2}), (Repo.plain, (Repo(), 5), {}), (Repo.plain, (Repo(), 5, 2), {}),
+        (Repo.get, (Repo(), 5), {"lang": "fr"}), (variadic, (1, 2, 3), {"x": 4}),
+    ]
+    for func, args, kwargs in calls:
+        plan = KeyPlan(func)  # type: ignore[arg-type]
+        assert plan.arguments(args, kwargs) == bound_arguments(func, args, kwargs), (func, args, kwargs)  # type: ignore[arg-type]
+        assert plan.key(plan.arguments(args, kwargs)) == call_key(func, args, kwargs)  # type: ignore[arg-type]
+        assert plan.key_of(args, kwargs) == plan.key(plan.arguments(args, kwargs))  # type: ignore[arg-type]
+    plan = KeyPlan(plain, template="p:{category}:{page}")
+    assert plan.key(plan.arguments(("toys",), {"page": 3})) == "p:toys:3"
+    for args, kwargs in [(("toys",), {}), (("toys", 2), {}), (("toys",), {"size": 5}), (("toys", 2, 9), {})]:
+        assert plan.key_of(args, kwargs) == plan.key(plan.arguments(args, kwargs))
+    assert KeyPlan(plain, template="{{x}}:{page}").key_of(("a", 4), {}) == "{x}:4"
+    for args, kwargs in [((), {}), (("a", 1, 2, 3), {}), (("a",), {"category": "b"}), (("a",), {"nope": 1})]:
+        with pytest.raises(TypeError):
+            plan.arguments(args, kwargs)

@@ -52,12 +52,12 @@ async def test_lease_is_exclusive_expires_and_releases_only_with_its_token(redis
                                                                            redis_prefix: str) -> None:
     lease = RedisLease(redis_client, lease=0.2)
     key = redis_prefix + "lock"
-    token = await lease.acquire(key)
-    assert token is not None and await lease.acquire(key) is None
+    token = lease.new_token()
+    assert await lease.acquire(key, token) and not await lease.acquire(key, lease.new_token())
     assert not await lease.release(key, "someone-else")
     assert await lease.release(key, token)
-    assert await lease.acquire(key) is not None
+    assert await lease.acquire(key, lease.new_token())
     await asyncio.sleep(0.3)  # the holder "crashed": the lease runs out by itself
-    assert await lease.acquire(key) is not None
+    assert await lease.acquire(key, lease.new_token())
     with pytest.raises(ValueError, match="lease=0"):
         RedisLease(redis_client, lease=0)

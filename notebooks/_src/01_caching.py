@@ -191,7 +191,8 @@ display(Markdown(
     f"({codec.ratio('json', 'orjson'):.1f}x faster) and signed pickle "
     f"**{codec_summary.loc['signed-pickle', 'median'] * 1e6:.0f} µs** ({codec_summary.loc['signed-pickle', 'bytes']:,} "
     f"bytes vs {codec_summary.loc['orjson', 'bytes']:,} for JSON). Compared with the "
-    f"{l2_us:.0f} µs of an L2 hit, the codec is {codec_summary.loc['orjson', 'median'] * 1e6 / l2_us:.0%} of it with orjson."))
+    f"{l2_us:.0f} µs of an L2 hit, the codec is "
+    f"{codec_summary.loc['orjson', 'median'] * 1e6 / l2_us:.0%} of it with orjson."))
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -202,6 +203,23 @@ try:
     signed.loads(bytes(tampered))
 except Exception as exc:
     print(type(exc).__name__, "-", exc)
+
+# %% [markdown]
+# Now the seed's bug itself. Someone who can write to Redis (another service sharing it, an
+# exposed port) stores a pickle under a cache key. Here the payload only creates an empty
+# marker file in a temporary directory; it could run anything. The seed's `CacheManager.get`
+# (reproduced in `perf.cache.naive`) loads the key in a separate process, and the marker
+# appears; the very same bytes given to the signed serializer are refused before unpickling.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from perf.cache.demo_pickle import pickle_attack
+
+with tempfile.TemporaryDirectory() as tmp:
+    attack = await pickle_attack(services.redis_url, tmp)
+print("seed CacheManager.get returned", attack.seed_returned, "| marker file created:", attack.seed_ran_payload)
+print("signed serializer:", attack.signed_refused.split(":")[0], "| marker file created:", attack.signed_ran_payload)
+assert attack.seed_ran_payload and attack.signed_refused and not attack.signed_ran_payload
 
 # %% [markdown]
 # ## 5. A 100-way stampede, with and without single-flight
@@ -244,6 +262,33 @@ for i in range(25):
 print("DEL 'products:*' deleted", await raw.delete(cache.l2.full_key("products:*")))
 print("clear('products:1*') deleted", await cache.clear("products:1*"))
 print("invalidate_tags('category:demo') deleted", await cache.invalidate_tags("category:demo"))
+
+# %% [markdown]
+# Why never `KEYS`? The seed's `clear` calls `KEYS pattern`, and Redis runs one command at a
+# time: while `KEYS` walks every key, every other client waits. Below, another process runs
+# `KEYS *`, then a `SCAN` loop, over the same keys (in a database of their own), while this
+# notebook sends `GET` after `GET` and records how long each one took.
+
+# %%
+from perf.cache.demo_keys import keys_vs_scan
+
+walk = await keys_vs_scan(services.redis_url, keys=settings.pick(300_000, 1_000_000), db=15)
+walk_frame = pd.DataFrame({name: pd.Series(lat) * 1e3 for name, lat in walk.get_latencies.items()})
+ax = walk_frame.plot(style=".", alpha=0.6, figsize=(8, 3.5), logy=True)
+ax.set(xlabel="GET number (sent back to back while the walk ran)", ylabel="GET latency, ms",
+       title=f"A concurrent GET while another client walks {walk.keys:,} keys")
+plt.show()
+
+# %%
+keys_worst, scan_worst = walk.worst_get("KEYS"), walk.worst_get("SCAN")
+assert keys_worst > 5 * scan_worst, (keys_worst, scan_worst)
+display(Markdown(
+    f"While `KEYS *` ran over {walk.keys:,} keys, one `GET` waited **{keys_worst * 1e3:.0f} ms** (the median of "
+    f"{len(walk.worst_gets['KEYS'])} rounds' slowest GET): the whole walk. "
+    f"While a `SCAN` loop walked the same keys ({walk.walk_seconds['SCAN']:.1f} s in all, 1,000 per batch), the "
+    f"slowest `GET` took **{scan_worst * 1e3:.1f} ms** ({keys_worst / scan_worst:.0f}x less); the median GET "
+    f"stayed at {pd.Series(walk.get_latencies['SCAN']).median() * 1e3:.2f} ms. `KEYS` blocks for time proportional "
+    "to the whole keyspace; SCAN's pauses stay one batch long however many keys there are."))
 
 # %% [markdown]
 # Now across processes. `perf.cache.demo_worker` runs a `MultiLevelCache` in a separate Python
@@ -315,7 +360,7 @@ display(Markdown(
 # `stats.to_frame()` the same as a table; the latency histograms are HDR, so they merge across workers.
 
 # %%
-cache.stats.to_frame().set_index("metric").head(16).T
+display(cache.stats.to_frame().set_index("metric").head(16).T)
 
 # %% [markdown]
 # For the latency spectrum we replay the Zipf sequence once more against the cold run's

@@ -11,20 +11,26 @@ One idea per module:
 * :mod:`perf.cache.singleflight`: one loader per key, in-process and across processes.
 * :mod:`perf.cache.xfetch`: probabilistic early refresh.
 * :mod:`perf.cache.stats`: hits/misses per level, errors, latency percentiles.
-* :mod:`perf.cache.levels`: the plumbing under it (lifecycle, fail-open, pub/sub wiring).
+* :mod:`perf.cache.guard`: fail-open in one place: Redis outages, recovery, replay of missed work.
 * :mod:`perf.cache.multilevel`: :class:`MultiLevelCache`, which puts it all together.
 * :mod:`perf.cache.decorator`: ``@cached``.
 * :mod:`perf.cache.warming`: preload a set of keys with bounded concurrency.
 """
 
+from perf.cache.decorator import cached
 from perf.cache.errors import CacheError, CacheUnavailable, SerializationError
+from perf.cache.keys import make_key
 from perf.cache.multilevel import CacheResult, MultiLevelCache, Source
+from perf.cache.redis_cache import RedisCache
 
 __all__ = [
     "CacheError",
     "CacheResult",
     "CacheUnavailable",
     "MultiLevelCache",
+    "RedisCache",
     "SerializationError",
     "Source",
+    "cached",
+    "make_key",
 ]

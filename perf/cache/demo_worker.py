@@ -52,7 +52,10 @@ async def serve(redis_url: str, namespace: str) -> None:
 
 
 class CacheWorker:
-    """A ``python -m perf.cache.demo_worker`` subprocess. ``async with CacheWorker(url, ns) as w: await w.ask("get k")``."""
+    """A ``python -m perf.cache.demo_worker`` subprocess.
+
+    ``async with CacheWorker(url, ns) as w: await w.ask("get k")``.
+    """
 
     def __init__(self, redis_url: str, namespace: str) -> None:
         self.redis_url = redis_url
@@ -81,7 +84,8 @@ class CacheWorker:
         line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), timeout)
         if not line:
             raise RuntimeError(f"the worker exited with code {self.proc.poll()}")
-        return json.loads(line)
+        reply: dict[str, Any] = json.loads(line)
+        return reply
 
     async def ask(self, command: str, *, timeout: float = 30) -> dict[str, Any]:
         """Send ``command`` and return its reply."""

@@ -63,7 +63,8 @@ async def load_category_report(conn: asyncpg.Connection | asyncpg.Pool, category
     return {"category": category, **dict(stats), "top": [dict(p) for p in products]}
 
 
-async def load_product(conn: asyncpg.Connection | asyncpg.Pool, product_id: int, *, schema: str) -> dict[str, Any] | None:
+async def load_product(conn: asyncpg.Connection | asyncpg.Pool, product_id: int, *,
+                       schema: str) -> dict[str, Any] | None:
     """One product by primary key (a fast loader), or None."""
     row = await conn.fetchrow(f"SELECT id, category, name, price::float8 AS price, stock, description "
                               f"FROM {_schema(schema)}.catalog WHERE id = $1", product_id)

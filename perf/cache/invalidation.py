@@ -1,7 +1,9 @@
 """L1 invalidation across processes through Redis pub/sub.
 
 Every :class:`~perf.cache.multilevel.MultiLevelCache` with the same namespace subscribes
-to one channel. A process that deletes or invalidates keys publishes their names; every
+to one channel. A process that deletes or invalidates keys publishes their names (the
+message is built by :meth:`InvalidationBus.encode` and sent by
+:meth:`~perf.cache.redis_cache.RedisCache.publish`, through the cache's guard); every
 other process drops them from its L1. Pub/sub is at-most-once: a subscriber that was
 disconnected may have missed messages, so on every reconnect it is told (``on_connect``
 with ``reconnected=True``) and the cache clears its whole L1. L1 TTLs bound staleness
@@ -53,9 +55,9 @@ class InvalidationBus:
             await asyncio.wait_for(self.connected.wait(), timeout)
         return self.connected.is_set()
 
-    async def publish(self, message: dict[str, Any]) -> int:
-        """Send ``message`` (plus this bus's origin) to every subscriber; returns how many received it."""
-        return int(await self.client.publish(self.channel, orjson.dumps({**message, "origin": self.origin})))
+    def encode(self, message: dict[str, Any]) -> bytes:
+        """``message`` plus this bus's origin (so the subscriber skips its own messages), as bytes to publish."""
+        return orjson.dumps({**message, "origin": self.origin})
 
     async def _run(self) -> None:
         first = True
@@ -77,16 +79,14 @@ class InvalidationBus:
                         continue
                     if data.get("origin") != self.origin:
                         self._on_message(data)
-            except (RedisError, OSError) as exc:
-                self.connected.clear()
-                self._on_error(exc)
-            except Exception as exc:  # a bad message or callback must not end invalidation for good
-                logger.exception("invalidation subscriber on %s failed; resubscribing", self.channel)
+            except Exception as exc:  # any failure (even a bad message or callback) resubscribes
+                if not isinstance(exc, (RedisError, OSError)):
+                    logger.exception("invalidation subscriber on %s failed; resubscribing", self.channel)
                 self.connected.clear()
                 self._on_error(exc)
             finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(self._reconnect_delay)
 
     async def close(self) -> None:

@@ -16,7 +16,8 @@
   are served from L1 or the loader (``source="bypass"``), the error is counted, Redis is
   left alone for ``retry_interval`` seconds, and the cache recovers by itself when it
   answers again (deletes made while it was down are replayed). With ``fail_open=False``
-  it raises :class:`~perf.cache.errors.CacheUnavailable` instead.
+  it raises :class:`~perf.cache.errors.CacheUnavailable` instead. All of that lives in
+  :class:`~perf.cache.guard.RedisGuard`: every Redis call below goes through it.
 * ``redis_url=None`` gives a pure in-process cache with the same API.
 
 Cached values are shared objects: treat them as read-only.
@@ -25,14 +26,25 @@ Cached values are shared objects: treat them as read-only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar
 
-from perf.cache.levels import REDIS_ERRORS, CacheLevels
+import redis.asyncio as redis
+
+from perf.cache.errors import SerializationError
+from perf.cache.guard import Missed, RedisGuard
+from perf.cache.invalidation import InvalidationBus
+from perf.cache.lru import L1Entry, LRUCache
+from perf.cache.redis_cache import L2Entry, RedisCache, create_redis_client, no_wait_retry, validate_namespace
+from perf.cache.serializers import Serializer
+from perf.cache.singleflight import RedisLease, SingleFlight
+from perf.cache.stats import CacheStats
 from perf.cache.xfetch import should_refresh_early
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Source = Literal["l1", "l2", "miss", "bypass"]
@@ -54,7 +66,7 @@ class CacheResult(Generic[T]):
     found: bool = True
 
 
-class MultiLevelCache(CacheLevels):
+class MultiLevelCache:
     """L1 (bounded LRU, per-entry TTL) in front of L2 (Redis), with stampede protection.
 
     Parameters (all keyword except ``redis_url``):
@@ -67,28 +79,124 @@ class MultiLevelCache(CacheLevels):
     ``fail_open``: degrade to L1/loader when Redis fails (True) or raise CacheUnavailable.
     ``retry_interval``: seconds Redis is left alone after a failure before trying again.
     ``xfetch_beta``: early-refresh eagerness (0 disables XFetch).
-    ``lock_lease``: seconds a cross-process single-flight lease lasts (longer than the slowest loader).
-    ``lock_wait``: seconds a process waits for another's load before loading itself (default lock_lease).
+    ``lock_lease``: seconds a cross-process single-flight lease lasts at most (its holder
+    releases it as soon as the value is stored; make it about your loader's timeout).
+    A release Redis missed (down or frozen), and a lease request that timed out but may
+    still run when Redis resumes, are replayed on recovery: no lease outlives an outage.
+    ``lock_wait``: seconds a process waits for another's load before loading itself
+    (default ``min(lock_lease, 2)``): a lease nobody holds costs a bounded wait, not a stall.
     ``redis_max_connections``: connections to Redis at most; a burst beyond it queues for one.
     """
 
+    def __init__(self, redis_url: str | None = None, *, namespace: str = "cache", default_ttl: float = 300.0,
+                 l1_max_entries: int = 10_000, l1_ttl: float = 30.0, serializer: Serializer | None = None,
+                 redis_timeout: float = 0.25, fail_open: bool = True, retry_interval: float = 1.0,
+                 xfetch_beta: float = 1.0, lock_lease: float = 5.0, lock_wait: float | None = None,
+                 redis_max_connections: int = 32) -> None:
+        validate_namespace(namespace)
+        for name, value in (("default_ttl", default_ttl), ("redis_timeout", redis_timeout),
+                            ("retry_interval", retry_interval), ("lock_lease", lock_lease)):
+            if not value > 0:
+                raise ValueError(f"{name}={value!r} must be > 0 seconds")
+        if l1_max_entries < 0 or l1_ttl < 0:
+            raise ValueError(f"l1_max_entries={l1_max_entries!r} and l1_ttl={l1_ttl!r} must be >= 0 (0 disables L1)")
+        if xfetch_beta < 0:
+            raise ValueError(f"xfetch_beta={xfetch_beta!r} must be >= 0 (1.0 is the default, 0 disables XFetch)")
+        self.namespace = namespace
+        self.default_ttl = float(default_ttl)
+        self.l1_ttl = float(l1_ttl)
+        self.xfetch_beta = xfetch_beta
+        if lock_wait is not None and lock_wait < 0:
+            raise ValueError(f"lock_wait={lock_wait!r} must be >= 0 seconds (None: min(lock_lease, 2))")
+        self.lock_wait = min(lock_lease, 2.0) if lock_wait is None else lock_wait
+        self.stats = CacheStats()
+        self.l1: LRUCache | None = LRUCache(l1_max_entries) if l1_max_entries and l1_ttl else None
+        self.l2: RedisCache | None = None
+        self._guard = RedisGuard(namespace, stats=self.stats, replay=self._replay, fail_open=fail_open,
+                                 retry_interval=retry_interval)
+        self._bus: InvalidationBus | None = None
+        self._lease: RedisLease | None = None
+        self._pubsub_client: redis.Redis | None = None
+        self._flight = SingleFlight()
+        self._local_tags: dict[str, set[str]] = {}
+        self._started = False
+        self._closed = False
+        if redis_url is not None:
+            client = create_redis_client(redis_url, timeout=redis_timeout, max_connections=redis_max_connections)
+            self.l2 = RedisCache(client, namespace=namespace, serializer=serializer, owns_client=True)
+            self._lease = RedisLease(client, lease=lock_lease)
+            # the subscriber blocks on reads: no socket timeout there, only on connect
+            self._pubsub_client = redis.from_url(redis_url, socket_connect_timeout=redis_timeout,
+                                                 retry=no_wait_retry(), health_check_interval=0)
+            self._bus = InvalidationBus(self._pubsub_client, self.l2.channel, on_message=self._on_invalidation,
+                                        on_connect=self._on_bus_connect,
+                                        on_error=lambda exc: self.stats.error("pubsub"))
 
+    # lifecycle ---------------------------------------------------------------------------
+    async def start(self, *, timeout: float = 2.0) -> Self:
+        """Load the namespace version and subscribe to invalidations (waits up to ``timeout``
+        seconds for the subscription; if Redis is down the cache starts degraded). Idempotent."""
+        if self._closed:
+            raise RuntimeError("this MultiLevelCache is closed; create a new one")
+        if self._started:
+            return self
+        self._started = True
+        if self._bus is not None:
+            self._bus.start()
+            self._guard.open(up=await self._bus.wait_connected(timeout))
+        return self
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self, *, timeout: float = 5.0) -> None:
+        """Stop the subscriber and close both Redis clients (idempotent). Logs loads still in flight."""
+        if self._closed:
+            return
+        self._closed = True
+        self._guard.close()
+        if len(self._flight):
+            logger.warning("closing cache %r with %d loads in flight", self.namespace, len(self._flight))
+        if self._bus is not None:
+            try:
+                await asyncio.wait_for(self._bus.close(), timeout)
+            except TimeoutError:
+                logger.warning("cache %r: the invalidation subscriber did not stop within %ss", self.namespace, timeout)
+        if self.l2 is not None:
+            await self.l2.close()
+        if self._pubsub_client is not None:
+            await self._pubsub_client.aclose()
+
+    @property
+    def redis_available(self) -> bool:
+        """False while Redis is considered down (after a failure, until it answers again)."""
+        return self.l2 is not None and not self._guard.failed
+
+    @property
+    def pending(self) -> Missed:
+        """Invalidations (and leases to release) that Redis missed while down, replayed on recovery."""
+        return self._guard.missed
+
+    # reads -------------------------------------------------------------------------------
     async def get(self, key: str) -> CacheResult[Any]:
         """Read ``key`` without loading: ``CacheResult(value, "l1"|"l2")``, or ``found=False``
         with source ``"miss"`` (or ``"bypass"`` when Redis is unavailable)."""
         full = self._key(key)
-        entry = self._from_l1(full)
+        hit = self._from_l1(full)
+        if hit is not None:
+            return CacheResult(hit.value, "l1")
+        if self.l2 is None:
+            self.stats.incr("misses")
+            return CacheResult(None, "miss", found=False)
+        entry = await self._from_l2(full)
         if entry is not None:
-            return CacheResult(entry.value, "l1")
-        if (self.l2 is not None and not self._failed) or await self._l2_ready():
-            entry = await self._from_l2(full)
-            if entry is not None:
-                return CacheResult(entry.value, "l2")
-            if not self._failed:
-                self.stats.incr("misses")
-                return CacheResult(None, "miss", found=False)
-        self.stats.incr("bypass" if self.l2 is not None else "misses")
-        return CacheResult(None, "bypass" if self.l2 is not None else "miss", found=False)
+            return CacheResult(entry.value, "l2")
+        source: Source = "bypass" if self._guard.failed else "miss"
+        self.stats.incr(_COUNTER[source])
+        return CacheResult(None, source, found=False)
 
     async def get_or_load(self, key: str, loader: Callable[[], Awaitable[T]], *, ttl: float | None = None,
                           tags: Iterable[str] = (), cache_none: bool = False) -> T:
@@ -106,15 +214,18 @@ class MultiLevelCache(CacheLevels):
         """
         if not callable(loader):
             raise TypeError(f"loader={loader!r} must be a zero-argument async function, e.g. lambda: load(pid)")
-        ttl = self._ttl(ttl)
+        ttl = self.default_ttl if ttl is None else self._ttl(ttl)
         full = self._key(key)
-        entry = self._from_l1(full)
-        if entry is not None:
-            if self._refresh_due(entry.delta, entry.l2_expires_at):
+        hit = self._from_l1(full)
+        if hit is not None:
+            # -log(random()) <= 37, so an entry further from expiry than 37 * delta * beta
+            # cannot be due for XFetch: skip the random draw on most hits
+            if (hit.l2_expires_at - time.time() <= 37.0 * hit.delta * self.xfetch_beta
+                    and self._refresh_due(hit.delta, hit.l2_expires_at)):
                 value, _ = await self._flight.do(
                     "refresh:" + full, lambda: self._load(full, loader, ttl, tags, cache_none, True))
                 return CacheResult(value, "l1")
-            return CacheResult(entry.value, "l1")
+            return CacheResult(hit.value, "l1")
         # concurrent L1 misses share one L2 read, and on an L2 miss one load
         (value, source), shared = await self._flight.do(
             full, lambda: self._after_l1_miss(full, loader, ttl, tags, cache_none))
@@ -134,36 +245,26 @@ class MultiLevelCache(CacheLevels):
 
     async def _after_l1_miss(self, full: str, loader: Callable[[], Awaitable[T]], ttl: float, tags: Iterable[str],
                              cache_none: bool) -> tuple[T, Source]:
-        if (self.l2 is not None and not self._failed) or await self._l2_ready():
+        if self.l2 is not None:
             entry = await self._from_l2(full)
             if entry is not None:
                 if self._refresh_due(entry.delta, entry.expires_at):
                     return await self._load(full, loader, ttl, tags, cache_none, True), "l2"
                 return entry.value, "l2"
-        source: Source = "bypass" if self.l2 is not None and self._failed else "miss"
+        source: Source = "bypass" if self.l2 is not None and self._guard.failed else "miss"
         self.stats.incr(_COUNTER[source])
         return await self._load(full, loader, ttl, tags, cache_none, False), source
 
     async def _load(self, full: str, loader: Callable[[], Awaitable[T]], ttl: float, tags: Iterable[str],
                     cache_none: bool, early: bool) -> T:
         """Run the loader once across processes (lease + wait for the leader's value), then store."""
-        token: str | None = None
-        lock_key = ""
+        lease: tuple[str, str] | None = None
         try:
-            if not early and self._lease is not None and await self._l2_ready():
-                assert self.l2 is not None
+            if not early and self.l2 is not None and self._lease is not None:
                 lock_key = self.l2.lock_key(full)
-                try:
-                    token = await self._lease.acquire(lock_key)
-                    if token is None:
-                        self.stats.incr("lock_waits")
-                        token, entry = await self._wait_for_leader(full, lock_key)
-                    else:  # filled between our miss and the lease?
-                        entry = await self._from_l2(full, count=False)
-                    if entry is not None:
-                        return entry.value
-                except REDIS_ERRORS as exc:
-                    self._mark_failed(exc)
+                lease, entry = await self._lead_or_follow(full, lock_key)
+                if entry is not None:
+                    return entry.value  # type: ignore[no-any-return]  # the leader stored our T
             started = time.perf_counter()
             try:
                 value = await loader()
@@ -177,34 +278,97 @@ class MultiLevelCache(CacheLevels):
                 await self._store(full, value, ttl, tags, delta)
             return value
         finally:
-            if token is not None and self._lease is not None:
-                with contextlib.suppress(*REDIS_ERRORS):
-                    await asyncio.shield(self._lease.release(lock_key, token))
+            if lease is not None:
+                await asyncio.shield(self._release(*lease))
 
-    async def _wait_for_leader(self, full: str, lock_key: str) -> tuple[str | None, Any]:
-        """Poll L2 until another process's value lands, the lease frees (take it) or lock_wait passes."""
-        assert self.l2 is not None and self._lease is not None
+    async def _lead_or_follow(self, full: str, lock_key: str) -> tuple[tuple[str, str] | None, L2Entry | None]:
+        """Take the lease on ``full`` (``(lease, None)``), or wait for the process holding it:
+        ``(None, its entry)``, or ``(None, None)`` after ``lock_wait`` (or on an outage): load yourself."""
+        assert self._lease is not None
         deadline = time.monotonic() + self.lock_wait
-        delay = 0.005
-        while time.monotonic() < deadline:
+        delay = 0.0
+        waited = False
+        while not self._guard.failed:
+            token = self._lease.new_token()
+            acquired = await self._guard.call(None, self._lease.acquire, lock_key, token)
+            if acquired is None:  # Redis failed: the SET may still run later, so release it on recovery
+                self._guard.remember(lease=(lock_key, token))
+                return None, None
+            if acquired:  # filled between our miss and the lease?
+                return (lock_key, token), await self._from_l2(full, count=False)
+            if not waited:
+                self.stats.incr("lock_waits")
+                waited = True
+            delay = min(max(delay * 1.5, 0.005), 0.05, deadline - time.monotonic())
+            if delay <= 0:
+                return None, None
             await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.05)
             entry = await self._from_l2(full, count=False)
             if entry is not None:
                 return None, entry
-            if self._failed:
-                return None, None
-            token = await self._lease.acquire(lock_key)
-            if token is not None:
-                return token, None
         return None, None
 
+    async def _release(self, lock_key: str, token: str) -> None:
+        assert self._lease is not None
+        if await self._guard.call(None, self._lease.release, lock_key, token) is None:
+            self._guard.remember(lease=(lock_key, token))
+
+    def _from_l1(self, full: str) -> L1Entry | None:
+        """The L1 entry for ``full`` or None; counts the hit."""
+        if self.l1 is None:
+            return None
+        entry = self.l1.get_entry(full)
+        if entry is not None:
+            self.stats.counts["l1_hits"] += 1
+        return entry
+
+    async def _from_l2(self, full: str, *, count: bool = True) -> L2Entry | None:
+        """The decoded L2 entry for ``full`` or None (a miss, a bad value, or Redis down); fills L1."""
+        assert self.l2 is not None
+        started = time.perf_counter()
+        data = await self._guard.call(None, self.l2.get_raw, full)
+        if data is None:
+            return None
+        try:
+            entry = self.l2.decode(data)
+        except SerializationError as exc:
+            self.stats.error("serialization")
+            logger.warning("cache %r: dropping undecodable entry %s: %s", self.namespace, full, exc)
+            await self._guard.call(0, self.l2.unlink, full)
+            return None
+        if count:
+            self.stats.record_l2(time.perf_counter() - started)
+            self.stats.counts["l2_hits"] += 1
+        if self.l1 is not None:
+            ttl = min(self.l1_ttl, entry.time_to_expire())
+            if ttl > 0:
+                self.l1.set(full, entry.value, ttl, l2_expires_at=entry.expires_at, delta=entry.delta)
+        return entry
+
+    # writes ------------------------------------------------------------------------------
     async def set(self, key: str, value: Any, *, ttl: float | None = None, tags: Iterable[str] = ()) -> None:
         """Store ``value`` in both levels for ``ttl`` seconds; other processes drop their L1 copy."""
         full = self._key(key)
-        await self._store(full, value, self._ttl(ttl), tags)
+        stored = await self._store(full, value, self._ttl(ttl), tags)
         self.stats.incr("sets")
-        await self._broadcast([full])
+        if stored:
+            await self._publish(keys=[full])
+
+    async def _store(self, full: str, value: Any, ttl: float, tags: Iterable[str], delta: float = 0.0) -> bool:
+        """Put the value in L1 and L2; False if Redis did not take it."""
+        tags = list(tags)
+        if self.l1 is not None:
+            self.l1.set(full, value, min(self.l1_ttl, ttl), l2_expires_at=time.time() + ttl, delta=delta)
+        if self.l2 is None:
+            for tag in tags:
+                self._local_tags.setdefault(tag, set()).add(full)
+            return False
+        return await self._guard.call(False, self._stored, full, value, ttl, tags, delta)
+
+    async def _stored(self, full: str, value: Any, ttl: float, tags: list[str], delta: float) -> bool:
+        assert self.l2 is not None
+        await self.l2.store(full, value, ttl, tags=tags, delta=delta)
+        return True
 
     async def delete(self, key: str) -> bool:
         """Delete ``key`` from both levels and from every other process's L1; True if it existed anywhere."""
@@ -219,15 +383,12 @@ class MultiLevelCache(CacheLevels):
         local = self.l1.delete_many(full) if self.l1 is not None else 0
         if self.l2 is None:
             return local
-        if await self._l2_ready():
-            try:
-                existed = int(await self.l2.client.unlink(*full))
-                await self._publish({"keys": full})
-                return max(existed, local)
-            except REDIS_ERRORS as exc:
-                self._mark_failed(exc)
-        self._remember(keys=full)
-        return local
+        existed = await self._guard.call(None, self.l2.unlink, *full)
+        if existed is None:
+            self._guard.remember(keys=full)
+            return local
+        await self._publish(keys=full)
+        return max(existed, local)
 
     async def invalidate_tags(self, *tags: str) -> int:
         """Delete every entry carrying any of ``tags``, in every process; returns how many entries it deleted.
@@ -238,22 +399,20 @@ class MultiLevelCache(CacheLevels):
         if not tags:
             raise ValueError("invalidate_tags() needs at least one tag, e.g. invalidate_tags('product:42')")
         if self.l2 is None:
-            keys = set().union(*(self._local_tags.pop(t, set()) for t in tags))
-            return self.l1.delete_many(keys) if self.l1 is not None else 0
-        if await self._l2_ready():
-            try:
-                deleted, keys = await self.l2.invalidate_tags(tags)
-                if self.l1 is not None:
-                    self.l1.delete_many(keys)
-                if keys:
-                    await self._publish({"keys": keys})
-                return deleted
-            except REDIS_ERRORS as exc:
-                self._mark_failed(exc)
+            local = set().union(*(self._local_tags.pop(t, set()) for t in tags))
+            return self.l1.delete_many(local) if self.l1 is not None else 0
+        result = await self._guard.call(None, self.l2.invalidate_tags, tags)
+        if result is None:
+            if self.l1 is not None:
+                self.l1.clear()
+            self._guard.remember(tags=tags)
+            return 0
+        deleted, tagged = result
         if self.l1 is not None:
-            self.l1.clear()
-        self._remember(tags=tags)
-        return 0
+            self.l1.delete_many(tagged)
+        if tagged:
+            await self._publish(keys=tagged)
+        return deleted
 
     async def bump_version(self) -> int:
         """Invalidate the whole namespace at once by incrementing its version (O(1), no scan)."""
@@ -261,22 +420,83 @@ class MultiLevelCache(CacheLevels):
             self.l1.clear()
         if self.l2 is None:
             return 0
-        if await self._l2_ready():
-            try:
-                version = await self.l2.bump_version()
-                await self._publish({"version": version})
-                return version
-            except REDIS_ERRORS as exc:
-                self._mark_failed(exc)
-        self._remember(bump=True)
-        return self.l2.version
+        version = await self._guard.call(None, self.l2.bump_version)
+        if version is None:
+            self._guard.remember(bump=True)
+            return self.l2.version
+        await self._publish(version=version)
+        return version
 
     async def clear(self, pattern: str = "*") -> int:
         """Delete L2 entries matching the glob ``pattern`` with SCAN + UNLINK, and clear L1 everywhere."""
         if self.l1 is not None:
             self.l1.clear()
-        if self.l2 is None or not await self._l2_ready():
+        if self.l2 is None:
             return 0
-        deleted = await self.l2.clear(pattern)
-        await self._publish({"version": self.l2.version})  # tells everyone to clear L1
+        deleted = await self._guard.call(None, self.l2.clear, pattern)
+        if deleted is None:
+            self._guard.remember(bump=True)  # cannot scan now; a new version hides every entry
+            return 0
+        await self._publish(version=self.l2.version)  # tells everyone to clear L1
         return deleted
+
+    # invalidation messages ---------------------------------------------------------------
+    async def _publish(self, *, keys: list[str] | None = None, version: int | None = None) -> None:
+        """Tell the other processes to drop ``keys`` (or everything, for a new ``version``);
+        if Redis fails, the invalidation is queued and replayed on recovery."""
+        assert self.l2 is not None and self._bus is not None
+        message: dict[str, Any] = {"keys": keys} if version is None else {"version": version}
+        if await self._guard.call(None, self.l2.publish, self._bus.encode(message)) is None:
+            self._guard.remember(keys=keys or (), bump=version is not None)
+        else:
+            self.stats.incr("invalidations_sent")
+
+    async def _replay(self, missed: Missed) -> None:
+        """Redis is back: catch up on the version, then send what it missed (raises on failure)."""
+        assert self.l2 is not None and self._bus is not None
+        await self.l2.load_version()
+        messages: list[dict[str, Any]] = []
+        if missed.bump:
+            messages.append({"version": await self.l2.bump_version()})
+        if missed.tags:
+            messages.append({"keys": (await self.l2.invalidate_tags(missed.tags))[1]})
+        if missed.keys:
+            keys = list(missed.keys)
+            await self.l2.unlink(*keys)
+            messages.append({"keys": keys})
+        for lock_key, token in missed.leases.items():
+            if self._lease is not None:
+                await self._lease.release(lock_key, token)
+        for message in messages:
+            await self.l2.publish(self._bus.encode(message))
+            self.stats.incr("invalidations_sent")
+
+    async def _on_bus_connect(self, reconnected: bool) -> None:
+        assert self.l2 is not None
+        await self.l2.load_version()
+        if reconnected and self.l1 is not None:
+            self.l1.clear()  # messages sent while we were disconnected are lost
+
+    def _on_invalidation(self, message: dict[str, Any]) -> None:
+        self.stats.incr("invalidations_received")
+        if self.l1 is None:
+            return
+        if "version" in message and self.l2 is not None:
+            self.l2.version = int(message["version"])
+            self.l1.clear()
+        keys = message.get("keys")
+        if keys:
+            self.l1.delete_many(keys)
+
+    # helpers -----------------------------------------------------------------------------
+    def _ttl(self, ttl: float | None) -> float:
+        if ttl is None:
+            return self.default_ttl
+        if not ttl > 0:
+            raise ValueError(f"ttl={ttl!r} must be > 0 seconds (or None for default_ttl={self.default_ttl})")
+        return float(ttl)
+
+    def _key(self, key: str) -> str:
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"key={key!r} must be a non-empty str (build one with perf.cache.keys.make_key)")
+        return self.l2.full_key(key) if self.l2 is not None else f"{self.namespace}:{key}"

@@ -13,19 +13,21 @@ and the loader's duration ride along so any process can apply XFetch.
 ``delete("products:*")`` (the seed's invalidation) deletes nothing: ``DEL`` takes key
 *names*, not patterns. Patterns need :meth:`RedisCache.clear` (``SCAN`` + ``UNLINK`` in
 batches; never ``KEYS``, which blocks the server while it walks every key), and tags
-avoid scanning altogether. Errors from Redis propagate: :class:`~perf.cache.multilevel.
-MultiLevelCache` decides whether to fail open.
+avoid scanning altogether. Every Redis write of the multi-level cache goes through a
+method here (entries, tags, deletes, versions, invalidation messages). Errors from Redis
+propagate: :class:`~perf.cache.guard.RedisGuard` decides whether to fail open.
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import re
 import struct
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
@@ -130,7 +132,7 @@ class BoundedConnectionPool(redis.ConnectionPool):
         else:
             await self._slots.acquire()
         try:
-            return await super().get_connection(*args, **kwargs)
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
         except BaseException:
             self._slots.release()
             raise
@@ -163,6 +165,7 @@ class RedisCache:
         self.client = client
         self.namespace = validate_namespace(namespace)
         self.serializer: Serializer = serializer or OrjsonSerializer()
+        self._prefix = ""
         self.version = 0
         self._owns_client = owns_client
         self._set_with_tags = client.register_script(_SET_WITH_TAGS)
@@ -187,9 +190,19 @@ class RedisCache:
         await self.close()
 
     # keys ------------------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        """The namespace version entries are read and written under (see :meth:`bump_version`)."""
+        return self._version
+
+    @version.setter
+    def version(self, value: int) -> None:
+        self._version = value
+        self._prefix = f"{self.namespace}:v{value}:"  # full_key runs on every read: build the prefix once
+
     def full_key(self, key: str) -> str:
         """The Redis key of entry ``key`` under the current version."""
-        return f"{self.namespace}:v{self.version}:{key}"
+        return self._prefix + key
 
     def tag_key(self, tag: str) -> str:
         """The Redis key of the set holding the entries tagged ``tag``."""
@@ -224,11 +237,11 @@ class RedisCache:
     # reads -----------------------------------------------------------------------------
     async def get_raw(self, full_key: str) -> bytes | None:
         """The bytes stored at ``full_key`` (already namespaced), or None."""
-        return await self.client.get(full_key)
+        return cast(bytes | None, await self.client.get(full_key))
 
     async def get(self, key: str) -> L2Entry | None:
         """The entry for ``key``, or None. Raises :class:`SerializationError` on undecodable bytes."""
-        data = await self.client.get(self.full_key(key))
+        data = await self.get_raw(self.full_key(key))
         return None if data is None else self.decode(data)
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
@@ -237,7 +250,8 @@ class RedisCache:
         if not keys:
             return {}
         found: dict[str, Any] = {}
-        for key, data in zip(keys, await self.client.mget([self.full_key(k) for k in keys])):
+        values = cast(list[bytes | None], await self.client.mget([self.full_key(k) for k in keys]))
+        for key, data in zip(keys, values, strict=True):
             if data is not None:
                 try:
                     found[key] = self.decode(data).value
@@ -248,15 +262,28 @@ class RedisCache:
     # writes ----------------------------------------------------------------------------
     async def set(self, key: str, value: Any, ttl: float, *, tags: Iterable[str] = (), delta: float = 0.0) -> None:
         """Store ``value`` for ``ttl`` seconds, tagged with ``tags`` (one round trip either way)."""
+        await self.store(self.full_key(key), value, ttl, tags=tags, delta=delta)
+
+    async def store(self, full_key: str, value: Any, ttl: float, *, tags: Iterable[str] = (),
+                    delta: float = 0.0) -> None:
+        """Like :meth:`set` for an already namespaced ``full_key``."""
         if ttl <= 0:
             raise ValueError(f"ttl={ttl!r} must be > 0 seconds")
         data = self.encode(value, ttl, delta)
-        tags = list(tags)
-        if tags:
-            await self._set_with_tags(keys=[self.full_key(key), *map(self.tag_key, tags)],
-                                      args=[data, max(int(ttl * 1000), 1)])
+        px = max(int(ttl * 1000), 1)
+        tag_keys = [self.tag_key(t) for t in tags]
+        if tag_keys:
+            await self._set_with_tags(keys=[full_key, *tag_keys], args=[data, px])
         else:
-            await self.client.set(self.full_key(key), data, px=max(int(ttl * 1000), 1))
+            await self.client.set(full_key, data, px=px)
+
+    async def unlink(self, *full_keys: str) -> int:
+        """Delete already namespaced keys (memory freed in the background); returns how many existed."""
+        return int(await self.client.unlink(*full_keys)) if full_keys else 0
+
+    async def publish(self, payload: bytes) -> int:
+        """Send ``payload`` on this namespace's invalidation :attr:`channel`; returns how many received it."""
+        return int(await self.client.publish(self.channel, payload))
 
     async def set_many(self, mapping: Mapping[str, Any], ttl: float) -> None:
         """Store several values in one pipelined round trip."""
@@ -273,8 +300,7 @@ class RedisCache:
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Delete several keys in one round trip; returns how many existed."""
-        full = [self.full_key(k) for k in keys]
-        return int(await self.client.unlink(*full)) if full else 0
+        return await self.unlink(*(self.full_key(k) for k in keys))
 
     async def clear(self, pattern: str = "*", *, batch: int = 500) -> int:
         """Delete every entry (of any version) whose key matches the glob ``pattern``.
@@ -285,21 +311,21 @@ class RedisCache:
         if batch < 1:
             raise ValueError(f"batch={batch!r} must be >= 1 (e.g. 500)")
         deleted = 0
-        pending: list[bytes] = []
+        pending: list[str] = []
         async for name in self.client.scan_iter(match=f"{self.namespace}:v*:{pattern}", count=batch):
-            pending.append(name)
+            pending.append(name.decode() if isinstance(name, bytes) else name)
             if len(pending) >= batch:
-                deleted += await self.client.unlink(*pending)
+                deleted += await self.unlink(*pending)
                 pending.clear()
         if pending:
-            deleted += await self.client.unlink(*pending)
+            deleted += await self.unlink(*pending)
         return deleted
 
     async def purge(self, *, batch: int = 500) -> int:
         """Delete everything under the namespace: entries of every version, tags, locks, the version."""
         deleted = 0
         async for name in self.client.scan_iter(match=f"{self.namespace}:*", count=batch):
-            deleted += await self.client.unlink(name)
+            deleted += int(await self.client.unlink(name))
         return deleted
 
     async def get_many_pipelined(self, keys: Iterable[str]) -> dict[str, Any]:
@@ -308,8 +334,8 @@ class RedisCache:
         async with self.client.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.get(self.full_key(key))
-            results = await pipe.execute()
-        return {key: self.decode(data).value for key, data in zip(keys, results) if data is not None}
+            results = cast(list[bytes | None], await pipe.execute())
+        return {key: self.decode(data).value for key, data in zip(keys, results, strict=True) if data is not None}
 
     async def invalidate_tags(self, tags: Iterable[str]) -> tuple[int, list[str]]:
         """Delete every entry carrying any of ``tags`` (atomically, no scan).
@@ -323,9 +349,10 @@ class RedisCache:
         deleted, *members = await self._invalidate_tags(keys=tag_keys)
         return int(deleted), [m.decode() if isinstance(m, bytes) else m for m in members]
 
-    async def tag_members(self, tag: str) -> set[str]:
+    async def tag_members(self, tag: str) -> builtins.set[str]:
         """The full keys currently recorded under ``tag``."""
-        return {m.decode() for m in await self.client.smembers(self.tag_key(tag))}
+        members = cast(set[bytes], await self.client.smembers(self.tag_key(tag)))
+        return {m.decode() for m in members}
 
     # versions --------------------------------------------------------------------------
     async def load_version(self) -> int:

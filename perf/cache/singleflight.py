@@ -75,18 +75,25 @@ class SingleFlight:
 class RedisLease:
     """A lease-based lock in Redis (one key, one random token, an expiry)."""
 
-    def __init__(self, client: redis.Redis, *, lease: float = 10.0) -> None:
+    def __init__(self, client: redis.Redis, *, lease: float = 5.0) -> None:
         if lease <= 0:
             raise ValueError(f"lease={lease!r} must be > 0 seconds: longer than your slowest loader (e.g. 10)")
         self.client = client
         self.lease = lease
         self._release = client.register_script(_RELEASE)
 
-    async def acquire(self, key: str) -> str | None:
-        """Try once to take the lease on ``key``; returns the token, or None if someone holds it."""
-        token = secrets.token_hex(8)
-        ok = await self.client.set(key, token, nx=True, px=max(int(self.lease * 1000), 1))
-        return token if ok else None
+    @staticmethod
+    def new_token() -> str:
+        """A random token naming one holder of a lease."""
+        return secrets.token_hex(8)
+
+    async def acquire(self, key: str, token: str) -> bool:
+        """Try once to take the lease on ``key`` for ``token``; False if someone else holds it.
+
+        If this call fails (a timeout), Redis may still run the ``SET`` later: the caller
+        should then release ``token`` once Redis answers, or it holds a lease nobody uses.
+        """
+        return bool(await self.client.set(key, token, nx=True, px=max(int(self.lease * 1000), 1)))
 
     async def release(self, key: str, token: str) -> bool:
         """Release the lease if ``token`` still holds it; True if released."""

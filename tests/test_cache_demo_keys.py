@@ -1,0 +1,27 @@
+"""KEYS * blocks every other client for its whole walk; a SCAN loop lets them in between batches."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as redis
+
+from perf.cache.demo_keys import keys_vs_scan, populate
+
+
+@pytest.mark.slow
+async def test_a_get_waits_for_keys_but_not_for_scan(redis_url: str) -> None:
+    result = await keys_vs_scan(redis_url, keys=300_000, db=14)
+    assert result.found == {"KEYS": 300_001, "SCAN": 300_001}  # the keys and the probed one
+    assert min(len(v) for v in result.get_latencies.values()) > 10  # GETs really ran during each walk
+    assert result.worst_get("KEYS") > 5 * result.worst_get("SCAN")
+
+
+async def test_populate_creates_the_keys(redis_url: str) -> None:
+    client = redis.from_url(redis_url.rsplit("/", 1)[0] + "/13")
+    try:
+        await client.flushdb()
+        await populate(client, 25, prefix="fallback", batch=10)
+        assert await client.dbsize() == 25
+    finally:
+        await client.flushdb()
+        await client.aclose()
