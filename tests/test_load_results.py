@@ -116,8 +116,7 @@ def test_accounting_holds_for_every_result_shape() -> None:
 
 def test_batch_recorder_fills_the_same_result_as_record() -> None:
     direct, batched = LoadResult(), LoadResult()
-    recorder = BatchRecorder(batched)
-    recorder.max_pending = 7  # forces flushes mid-way as well
+    recorder = BatchRecorder(batched, max_pending=7)  # forces flushes mid-way as well
     for i in range(500):
         args = ("/a" if i % 3 else "/b", 0.001 + (i % 50) * 1e-5, 500 if i % 97 == 0 else 200, i / 100)
         direct.record(*args, naive=0.0005, server_timing="db;dur=1.5, app;dur=0.25")

@@ -336,13 +336,14 @@ class BatchRecorder:
     Call :meth:`flush` before reading the histograms.
     """
 
-    __slots__ = ("_distinct", "_pending", "result")
+    __slots__ = ("_distinct", "_pending", "max_pending", "result")
 
-    #: Distinct pending values that force a flush (bounds memory on a very wide spread).
-    max_pending = 100_000
-
-    def __init__(self, result: LoadResult) -> None:
+    def __init__(self, result: LoadResult, *, max_pending: int = 100_000) -> None:
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be >= 1 distinct values, got {max_pending!r}")
         self.result = result
+        #: Distinct pending values that force a flush (bounds memory on a very wide spread).
+        self.max_pending = max_pending
         self._pending: dict[LatencyHistogram, dict[int, int]] = {}
         self._distinct = 0
 
