@@ -9,7 +9,7 @@ import pytest
 
 from perf.load.demo_server import TestServer
 from perf.load.models import ClosedModel, OpenModel, run_load
-from perf.load.results import LoadResult, merge_results, parse_server_timing
+from perf.load.results import BatchRecorder, LoadResult, merge_results, parse_server_timing
 from perf.load.scale import run_event_loop, run_processes
 from perf.load.scenarios import Endpoint, Scenario
 from perf.measure.latency import LatencyHistogram
@@ -112,3 +112,21 @@ def test_accounting_holds_for_every_result_shape() -> None:
         # Give-ups are censored samples in the histogram: counted, and their error rate is real.
         assert result.overall().count == result.responses + result.censored
         assert result.error_rate == pytest.approx((result.failed + result.censored) / result.scheduled)
+
+
+def test_batch_recorder_fills_the_same_result_as_record() -> None:
+    direct, batched = LoadResult(), LoadResult()
+    recorder = BatchRecorder(batched, max_pending=7)  # forces flushes mid-way as well
+    for i in range(500):
+        args = ("/a" if i % 3 else "/b", 0.001 + (i % 50) * 1e-5, 500 if i % 97 == 0 else 200, i / 100)
+        direct.record(*args, naive=0.0005, server_timing="db;dur=1.5, app;dur=0.25")
+        recorder.record(*args, naive=0.0005, server_timing="db;dur=1.5, app;dur=0.25")
+    recorder.flush()
+    assert batched.status_counts == direct.status_counts and batched.series == direct.series
+    assert batched.server_timing == direct.server_timing
+    for table in ("histograms", "naive", "series_hist"):
+        mine, theirs = getattr(batched, table), getattr(direct, table)
+        assert mine.keys() == theirs.keys()
+        for key in mine:
+            levels = (10.0, 50.0, 90.0, 99.0, 100.0)
+            assert mine[key].percentiles(levels) == theirs[key].percentiles(levels), (table, key)

@@ -9,17 +9,24 @@ HTTPS or HTTP/2.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import httptools
 
 from perf.load.drivers.base import Connection, Driver, RequestFailed, Response
 
+#: Encoded requests kept per driver (method, target); cleared when full.
+_MAX_HEADS = 4096
+
 
 class _Protocol(asyncio.Protocol):
     def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future[Response] | None = None
+        #: Called once with the response or the failure instead of ``waiter`` (see RawConnection.send).
+        self.callback: Callable[[Response | RequestFailed], None] | None = None
         self.closed = False
         self._status = 0
         self._timing: str | None = None
@@ -44,6 +51,10 @@ class _Protocol(asyncio.Protocol):
     def _fail(self, error: RequestFailed) -> None:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(error)
+        callback = self.callback
+        if callback is not None:
+            self.callback = None
+            callback(error)
 
     # httptools callbacks
     def on_message_begin(self) -> None:
@@ -66,10 +77,16 @@ class _Protocol(asyncio.Protocol):
         self._nbytes += len(body)
 
     def on_message_complete(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(Response(self._status, self._timing, self._nbytes, self._cache))
+        response = Response(self._status, self._timing, self._nbytes, self._cache)
         if not self._keep_alive and self.transport is not None:
+            self.closed = True  # before the callback, which may send the next request at once
             self.transport.close()
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(response)
+        callback = self.callback
+        if callback is not None:
+            self.callback = None
+            callback(response)
 
 
 class RawConnection(Connection):
@@ -91,18 +108,15 @@ class RawConnection(Connection):
 
     async def request(self, method: str, target: str, body: bytes | None = None,
                       headers: dict[str, str] | None = None) -> Response:
-        protocol = await self._ensure()
-        head = [f"{method} {self._driver.base_path}{target} HTTP/1.1\r\nHost: {self._driver.host_header}\r\n"]
-        if headers:
-            head.extend(f"{k}: {v}\r\n" for k, v in headers.items())
-        if body is not None:
-            head.append(f"Content-Length: {len(body)}\r\n")
-        head.append("\r\n")
-        protocol.waiter = asyncio.get_running_loop().create_future()
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            protocol = await self._ensure()
         assert protocol.transport is not None
-        protocol.transport.write("".join(head).encode("latin-1") + (body or b""))
+        waiter: asyncio.Future[Response] = protocol.loop.create_future()
+        protocol.waiter = waiter
+        protocol.transport.write(self._driver.encode(method, target, body, headers))
         try:
-            return await protocol.waiter
+            return await waiter
         except asyncio.CancelledError:
             # A response may still arrive for this request: the connection is unusable.
             protocol.transport.close()
@@ -111,7 +125,39 @@ class RawConnection(Connection):
         finally:
             protocol.waiter = None
 
+    @property
+    def ready(self) -> bool:
+        """True when :meth:`send` can write at once (else ``await open()`` first)."""
+        return self._protocol is not None and not self._protocol.closed
+
+    async def open(self) -> None:
+        """(Re)connect if needed; raises :class:`RequestFailed` ``connect`` when the server refuses."""
+        await self._ensure()
+
+    def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str] | None,
+             callback: Callable[[Response | RequestFailed], None]) -> None:
+        """Write one request now; ``callback`` gets its :class:`Response` or :class:`RequestFailed` later.
+
+        The callback form of :meth:`request` for a generator's hot loop: no future, no task
+        wake-up per request. Only when :attr:`ready`; :meth:`abort` gives a request up.
+        """
+        protocol = self._protocol
+        if protocol is None or protocol.closed or protocol.transport is None:
+            raise RuntimeError("send() on a connection that is not ready: await open() first")
+        protocol.callback = callback
+        protocol.transport.write(self._driver.encode(method, target, body, headers))
+
+    def abort(self) -> None:
+        """Give up the request in flight: its answer could still arrive, so the connection is closed."""
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None:
+            protocol.callback = None
+            if protocol.transport is not None:
+                protocol.transport.close()
+
     async def close(self) -> None:
+        if self._protocol is not None:
+            self._protocol.callback = None
         if self._protocol is not None and self._protocol.transport is not None:
             self._protocol.transport.close()
         self._protocol = None
@@ -128,6 +174,28 @@ class RawDriver(Driver):
             raise ValueError(f"the built-in driver speaks plain HTTP only, got {base_url!r}: "
                              "use driver='httpx' for HTTPS")
         self.host_header = f"{self.host}:{self.port}"
+        self._heads: dict[tuple[str, str], bytes] = {}
+
+    def encode(self, method: str, target: str, body: bytes | None = None,
+               headers: dict[str, str] | None = None) -> bytes:
+        """The request's bytes; a bodiless request without extra headers is encoded once per target."""
+        if body is None and not headers:
+            data = self._heads.get((method, target))
+            if data is None:
+                if len(self._heads) >= _MAX_HEADS:  # generated targets (ids in paths) would grow it forever
+                    self._heads.clear()
+                data = self._heads[method, target] = self._encode(method, target, None, None)
+            return data
+        return self._encode(method, target, body, headers)
+
+    def _encode(self, method: str, target: str, body: bytes | None, headers: dict[str, str] | None) -> bytes:
+        head = [f"{method} {self.base_path}{target} HTTP/1.1\r\nHost: {self.host_header}\r\n"]
+        if headers:
+            head.extend(f"{k}: {v}\r\n" for k, v in headers.items())
+        if body is not None:
+            head.append(f"Content-Length: {len(body)}\r\n")
+        head.append("\r\n")
+        return "".join(head).encode("latin-1") + (body or b"")
 
     async def connect(self) -> RawConnection:
         return RawConnection(self)
