@@ -312,6 +312,8 @@ class DurableQueue:
 
         :class:`QueueUnavailable` when PostgreSQL cannot be reached.
         """
+        if task_id_time(task_id) is None:  # not an id this queue ever made: unknown, without a query
+            return None
         try:
             async with self._acquire() as conn:
                 row = await conn.fetchrow(

@@ -35,6 +35,9 @@ class TaskExpired(LookupError):
     """The task finished longer ago than the queue's ``retention``; its record is gone."""
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def new_task_id() -> str:
     """A 32-hex id whose first 12 digits are the creation time in ms (UUIDv7-like, sortable)."""
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
@@ -42,11 +45,8 @@ def new_task_id() -> str:
 
 def task_id_time(task_id: str) -> float | None:
     """The creation time (epoch s) encoded in a :func:`new_task_id`, or None if it is not one."""
-    if len(task_id) != 32:
-        return None
-    try:
-        int(task_id, 16)
-    except ValueError:
+    # strict: int(x, 16) would also take "0x", "_" and spaces, and PostgreSQL refuses a NUL byte
+    if len(task_id) != 32 or not all(c in _HEX for c in task_id):
         return None
     return int(task_id[:12], 16) / 1000
 
