@@ -84,6 +84,11 @@ CASES: list[tuple[str, str, str, dict[str, str] | None, bytes | None, int]] = [
     ("body over limit", "POST", "/products", J, b"x" * (64 * 1024 + 1), 413),
     ("upload over limit", "POST", "/uploads", {"Authorization": AUTH}, b"x" * (64 * 1024 + 1), 413),
     ("empty upload", "POST", "/uploads", {"Authorization": AUTH}, b"", 400),
+    ("upload as text/plain", "POST", "/uploads", {"Authorization": AUTH, "Content-Type": "text/plain"}, b"x", 415),
+    ("upload as a form", "POST", "/uploads",
+     {"Authorization": AUTH, "Content-Type": "application/x-www-form-urlencoded"}, b"a=1", 415),
+    ("upload as multipart", "POST", "/uploads",
+     {"Authorization": AUTH, "Content-Type": "multipart/form-data; boundary=x"}, b"--x--", 415),
     # methods and paths
     ("put products", "PUT", "/products", None, None, 405),
     ("delete collection", "DELETE", "/products", {"Authorization": AUTH}, None, 405),

@@ -73,12 +73,16 @@ def settings_from_args(args: argparse.Namespace, **defaults: Any) -> ApiSettings
     return ApiSettings(**{**defaults, **given})
 
 
-def settings_argv(settings: ApiSettings) -> list[str]:
-    """The flags that rebuild ``settings`` in a child process (the inverse of :func:`settings_from_args`)."""
+def settings_argv(settings: ApiSettings, *, secrets: bool = True) -> list[str]:
+    """The flags that rebuild ``settings`` in a child process (the inverse of :func:`settings_from_args`).
+
+    ``secrets=False`` leaves out ``--api-token``: pass it in ``PERF_API_TOKEN`` instead, where
+    other local users cannot read it from the process list.
+    """
     argv: list[str] = []
     for f in dataclasses.fields(settings):
         value = getattr(settings, f.name)
-        if value is None:
+        if value is None or (not secrets and f.name == "api_token"):
             continue
         if isinstance(value, bool):
             argv.append(flag(f.name) if value else "--no-" + flag(f.name)[2:])

@@ -125,8 +125,10 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     if spec.body in _BODIES:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _BODIES[spec.body]}}}
     elif spec.body == "bytes":
-        op["requestBody"] = {"required": True, "content": {"application/octet-stream": {
-            "schema": {"type": "string", "format": "binary", "minLength": 1}}}}
+        from perf.api.routes import UPLOAD_TYPES  # the handler's own list: spec and check cannot drift
+
+        binary = {"schema": {"type": "string", "format": "binary", "minLength": 1}}
+        op["requestBody"] = {"required": True, "content": {media: binary for media in UPLOAD_TYPES}}
     op["security"] = [{"bearerAuth": []}] if spec.write else []
     return op
 

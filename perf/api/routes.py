@@ -94,6 +94,10 @@ async def delete_product(request: Request, response: Response, product_id: str) 
 
 
 # uploads and tasks (the durable queue behind them is perf.queue.durable) ------------------
+#: What ``POST /uploads`` takes (415 otherwise): raw bytes or an image, as ``/openapi.json`` says.
+UPLOAD_TYPES = ("application/octet-stream", "image/png", "image/jpeg", "image/webp", "image/gif")
+
+
 async def upload(request: Request, response: Response) -> Any:
     """Accept an upload for background processing: 202 with the task's status URL (429 when full).
 
@@ -101,6 +105,11 @@ async def upload(request: Request, response: Response) -> Any:
     survives a crash of this worker (another one picks the task up after its lease).
     """
     state = api_state(request)
+    # no Content-Type means octets (RFC 9110 §8.3); a browser's cross-site "simple" types are refused
+    media = (request.headers.get("content-type") or "application/octet-stream").split(";", 1)[0].strip().lower()
+    if media not in UPLOAD_TYPES:
+        raise ApiError(415, f"Content-Type {media[:80]!r} is not accepted for uploads: send one of "
+                            f"{', '.join(UPLOAD_TYPES)}", headers={"Accept": ", ".join(UPLOAD_TYPES)})
     payload = await request.body
     if not payload:
         raise ApiError(400, "the upload is empty: send the file's bytes as the request body")
@@ -191,7 +200,8 @@ ROUTES: tuple[RouteSpec, ...] = (
               {204: "deleted", 401: _WRITE[401], 404: _ONE[404], 409: _WRITE[409]}, write=True),
     RouteSpec("POST", "/uploads", upload,
               {202: "accepted; poll status_url", 400: "empty body", 401: _WRITE[401], 408: _WRITE[408],
-               413: _WRITE[413], 429: "the task queue is full (Retry-After)"},
+               413: _WRITE[413], 415: "a Content-Type uploads do not take", 429: "the task queue is full (Retry-After)",
+               503: "shutting down or PostgreSQL unavailable (Retry-After)"},
               write=True, body="bytes", tags=("uploads",)),
     RouteSpec("GET", "/tasks/{task_id}", task_status, {200: "the task", 404: "unknown or expired task",
                                                         503: "PostgreSQL unavailable (Retry-After)"},

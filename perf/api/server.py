@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from perf.api.cli import SERVERS, settings_argv
+from perf.api.cli import SERVERS, TOKEN_ENV, settings_argv
 from perf.api.settings import ApiSettings
 from perf.services.server_process import ServerProcess
 
@@ -37,7 +37,8 @@ class ApiServer(ServerProcess):
         super().__init__(name=f"api-{settings.schema}", cpu=cpu, startup_timeout=startup_timeout, stop_timeout=30.0)
         self.settings = settings
         self.command = [sys.executable, "-m", "perf", "api", "--port", str(self.port), "--workers", str(workers),
-                        "--server", server, *settings_argv(settings)]
+                        "--server", server, *settings_argv(settings, secrets=False)]
+        self.env = {TOKEN_ENV: settings.api_token}  # not on the command line: `ps` shows that to every user
 
     @property
     def mode(self) -> str:

@@ -76,6 +76,7 @@ class ServerProcess:
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.stop_signal = stop_signal
+        self.env: dict[str, str] = {}  # added to the child's environment (e.g. a secret kept off argv)
         self.returncode: int | None = None
         self._log: IO[bytes] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -87,7 +88,8 @@ class ServerProcess:
         if not self.command:
             raise ValueError("command is empty: pass the server's argv")
         self._log = tempfile.NamedTemporaryFile(prefix=f"perf-{self.name}-", suffix=".log")
-        self._proc = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT)
+        env = {**os.environ, **self.env} if self.env else None
+        self._proc = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         if self.cpu:
             pin_process(self._proc.pid, self.cpu)
         proc = self._proc
