@@ -76,8 +76,8 @@ class MultiLevelCache:
     ``l1_max_entries`` / ``l1_ttl``: L1 bound and the longest an entry lives in L1 (0 disables L1).
     ``l1_max_bytes``: an L1 bound in bytes as well (None: count only). Each entry counts as
     the length of its serialized form, the bytes this cache writes to or reads from Redis
-    anyway (no extra work on a hit); the decoded objects take ~2-3x that in memory (measured
-    in notebook 01; see :mod:`perf.cache.lru`).
+    anyway (no extra work on a hit); an entry takes ~2.5-4x that in RSS (measured in notebook
+    01; see :mod:`perf.cache.lru`).
     ``serializer``: L2 encoding (default orjson; see :mod:`perf.cache.serializers`).
     ``redis_timeout``: seconds before a Redis call counts as failed.
     ``fail_open``: degrade to L1/loader when Redis fails (True) or raise CacheUnavailable.
