@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
-from perf.cache.lru import LRUCache
+from perf.cache.lru import LRUCache, estimate_size
 
 
 class Clock:
@@ -64,3 +65,57 @@ def test_hit_ratio_timeline_windows() -> None:
     frame = hit_ratio_timeline(["miss", "miss", "l2", "l1", "l1", "bypass"], window=2, label="x")
     assert frame["hit_ratio"].tolist() == [0.0, 1.0, 0.5]
     assert frame["request"].tolist() == [2, 4, 6] and set(frame["cache"]) == {"x"}
+
+
+def test_byte_bound_evicts_least_recently_used_until_under_budget() -> None:
+    lru = LRUCache(100, max_bytes=1_000)
+    for key in "abcd":
+        assert lru.set(key, key, ttl=60, size=300)
+    assert len(lru) == 3 and lru.bytes == 900 and "a" not in lru and lru.evictions == 1
+    assert lru.get("b") == "b"  # b is now most recently used
+    lru.set("big", "x", ttl=60, size=700)  # needs two evictions: c, then d
+    assert set(lru._data) == {"b", "big"} and lru.bytes == 1_000 and lru.evictions == 3
+    lru.set("b", "b2", ttl=60, size=100)  # a replaced entry counts once, with its new size
+    assert lru.bytes == 800 and lru.get("b") == "b2"
+
+
+def test_byte_accounting_follows_deletes_expiry_and_clear() -> None:
+    clock = Clock()
+    lru = LRUCache(100, max_bytes=10_000, clock=clock)
+    lru.set("p:1", 1, ttl=60, size=100)
+    lru.set("p:2", 2, ttl=60, size=200)
+    lru.set("short", 3, ttl=1, size=400)
+    assert lru.bytes == 700
+    clock.now += 2
+    assert "short" not in lru and lru.bytes == 300
+    assert lru.delete("p:1") and lru.bytes == 200
+    assert lru.delete_prefix("p:") == 1 and lru.bytes == 0
+    lru.set("q", 4, ttl=60, size=50)
+    lru.clear()
+    assert lru.bytes == 0 and len(lru) == 0
+
+
+def test_entry_larger_than_the_budget_is_not_stored() -> None:
+    lru = LRUCache(10, max_bytes=100)
+    lru.set("k", "old", ttl=60, size=10)
+    assert lru.set("k", "new", ttl=60, size=101) is False
+    assert "k" not in lru and lru.bytes == 0 and lru.oversize == 1  # the stale old value is gone too
+
+
+def test_size_defaults_to_the_serialized_length() -> None:
+    product = {"id": 7, "name": "product 7", "price": 12.5, "tags": ["a", "b"]}
+    assert estimate_size(product) == len(orjson.dumps(product))
+    assert estimate_size({1, 2, 3}) > 0  # not JSON: pickled
+    lru = LRUCache(10, max_bytes=10_000)
+    lru.set("p", product, ttl=60)
+    assert lru.bytes == len(orjson.dumps(product))
+    count_only = LRUCache(10)
+    assert count_only.set("p", product, ttl=60) and count_only.bytes == 0  # count-only: no estimate taken
+
+
+@pytest.mark.parametrize("bad", [0, -5, 1.5, True])
+def test_invalid_byte_bound_names_parameter(bad: object) -> None:
+    with pytest.raises(ValueError, match=f"max_bytes={bad!r}"):
+        LRUCache(10, max_bytes=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="size=-1"):
+        LRUCache(10, max_bytes=100).set("k", 1, ttl=60, size=-1)

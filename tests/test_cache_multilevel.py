@@ -236,3 +236,37 @@ async def test_lease_is_released_when_the_value_appeared_meanwhile(cache: MultiL
     value = await cache._load(full, Loader("mine"), 60.0, (), False, False)
     assert value == "from-another-process"
     assert await redis_client.exists(cache.l2.lock_key(full)) == 0
+
+
+async def test_l1_bounded_by_bytes(make_cache: MakeCache) -> None:
+    payload = {"description": "x" * 1_000}  # ~1 KB serialized
+    cache = await make_cache(l1_max_bytes=5_000)
+    for i in range(10):
+        await cache.set(f"k{i}", payload)
+    assert cache.l1 is not None
+    assert len(cache.l1) == 4 and 4_000 < cache.l1.bytes <= 5_000 and cache.l1.evictions == 6
+    assert (await cache.get("k9")).source == "l1"  # the newest stayed in L1
+    if cache.l2 is not None:  # the evicted ones are still in Redis, and a read puts them back in L1
+        assert (await cache.get("k0")).source == "l2"
+        assert (await cache.get("k0")).source == "l1"
+        assert "k5" not in {key.rsplit(":", 1)[-1] for key in cache.l1._data}  # evicted to make room
+        assert cache.l1.bytes <= 5_000
+
+
+async def test_l1_byte_size_is_the_serialized_length(redis_url: str, redis_prefix: str) -> None:
+    payload = {"id": 1, "name": "product 1", "price": 9.99, "description": "abc" * 40}
+    async with MultiLevelCache(redis_url, namespace=redis_prefix.rstrip(":"), l1_max_bytes=1_000_000) as writer, \
+            MultiLevelCache(redis_url, namespace=redis_prefix.rstrip(":"), l1_max_bytes=1_000_000) as reader:
+        await writer.set("p:1", payload)
+        assert (await reader.get("p:1")).source == "l2"
+        assert writer.l1 is not None and reader.l1 is not None and writer.l2 is not None
+        stored = await writer.l2.get_raw(writer.l2.full_key("p:1"))
+        assert stored is not None
+        # the size counted on write (encoded once) and on an L2 read is the bytes Redis holds
+        assert writer.l1.bytes == reader.l1.bytes == len(stored)
+
+
+async def test_invalid_l1_max_bytes_names_parameter() -> None:
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match=f"l1_max_bytes={bad!r}"):
+            MultiLevelCache(None, l1_max_bytes=bad)  # type: ignore[arg-type]

@@ -390,6 +390,60 @@ display(Markdown(
     f"{describe_tail(l2_snap['l2_latency_p50'], l2_snap['l2_latency_p99'])}."))
 
 # %% [markdown]
+# ## 9. What the L1 costs in memory
+# L1 keeps the decoded objects, not bytes: a product dict with its strings and floats, a
+# category report with its 20 products. How many bytes is one entry, and how does the
+# process's RSS grow with entries? `payload_sizes` decodes sample payloads while
+# `tracemalloc` counts what they allocate; `l1_rss` fills an `LRUCache` with N products (each
+# a fresh decoded copy under its own key, as L1 fills from Redis) in a fresh interpreter per
+# point and reads its RSS growth (psutil), once bounded by count only and once by
+# `max_bytes`, the bound `MultiLevelCache(l1_max_bytes=...)` sets.
+
+# %%
+from perf.cache.demo_memory import l1_rss, payload_sizes
+
+products = [await load_product(pool, pid, schema=SCHEMA) for pid in range(1, 201)]
+reports = [await load_category_report(pool, category, schema=SCHEMA) for category in range(20)]
+payloads = payload_sizes({"product": products, "category report": reports}).set_index("payload")
+display(payloads.round(2))
+L1_BUDGET = settings.pick(1, 8) * 2**20  # serialized bytes
+ENTRIES = settings.pick((1_000, 5_000, 10_000, 20_000), (10_000, 50_000, 100_000, 200_000))
+l1_memory = l1_rss(products, sizes=ENTRIES, max_bytes=L1_BUDGET)
+charts.line_over(l1_memory, x="entries", y="rss_growth_mib", hue="l1", title="Process RSS against L1 entries",
+                 xlabel="product entries inserted", ylabel="RSS growth (MiB)", legend_title="L1 bound", info=info)
+plt.show()
+
+# %%
+bounded = await MultiLevelCache(services.redis_url, namespace=NAMESPACE + ":bytes", l1_max_bytes=20 * 2**10,
+                                **MEASURE).start()
+for product in products:
+    await bounded.set(f"product:{product['id']}", product)
+assert bounded.l1 is not None and bounded.l1.bytes <= 20 * 2**10 and bounded.l1.evictions > 0
+await bounded.close()
+
+rss_curve = l1_memory[l1_memory["l1"] == "count only"].set_index("entries")
+capped = l1_memory[l1_memory["l1"] != "count only"].set_index("entries")
+product, report = payloads.loc["product"], payloads.loc["category report"]
+per_entry = rss_curve["rss_per_entry_bytes"].median()
+reports_mib = 10_000 * (report["in_memory_bytes"] + per_entry - product["in_memory_bytes"]) / 2**20
+largest = ENTRIES[-1]
+display(Markdown(
+    f"A product is **{product['serialized_bytes']:.0f} bytes** of JSON and **{product['in_memory_bytes']:.0f} bytes** "
+    f"as a decoded dict ({product['ratio']:.1f}x); a category report {report['serialized_bytes'] / 1024:.1f} KB "
+    f"of JSON and {report['in_memory_bytes'] / 1024:.1f} KB decoded ({report['ratio']:.1f}x). In an L1 each product "
+    f"entry cost **{per_entry:.0f} bytes of RSS** (median over {len(ENTRIES)} fills; "
+    f"{rss_curve['rss_per_entry_bytes'].min():.0f}–{rss_curve['rss_per_entry_bytes'].max():.0f}): the decoded "
+    f"payload plus its key, the entry record and the LRU's slot. Bounded by count only, {largest:,} entries took "
+    f"**{rss_curve.loc[largest, 'rss_growth_mib']:.1f} MiB**, and the growth is linear: the default "
+    f"`l1_max_entries=10_000` of products is about {10_000 * per_entry / 2**20:.0f} MiB per process, but 10,000 "
+    f"category reports would be about {reports_mib:.0f} MiB: a count bound says nothing about memory when "
+    "payloads differ in size. "
+    f"Bounded by `max_bytes={L1_BUDGET:,}` the L1 kept {capped.loc[largest, 'entries_kept']:,} entries and "
+    f"RSS stopped at **{capped.loc[largest, 'rss_growth_mib']:.1f} MiB** however many were inserted. The bound counts "
+    "the serialized length (the bytes a cache already has from Redis, so sizing costs nothing on a hit); budget "
+    f"the process for about {per_entry / product['serialized_bytes']:.1f}x `l1_max_bytes` of RSS."))
+
+# %% [markdown]
 # ## Exercises
 # Edit each cell marked `# EXERCISE`, run it, then run the check under it: it runs your code
 # against the real PostgreSQL and Redis (in a scratch schema and key prefix it drops
@@ -441,7 +495,7 @@ exercises.progress()
 for c in (cache, l2_only, cold, warmed, l2_replay, resilient):
     await c.close()
 purge = MultiLevelCache(services.redis_url, namespace=NAMESPACE)
-for ns in (NAMESPACE, NAMESPACE + ":cold", NAMESPACE + ":warm"):
+for ns in (NAMESPACE, NAMESPACE + ":cold", NAMESPACE + ":warm", NAMESPACE + ":bytes"):
     purge.l2.namespace = ns
     await purge.l2.purge()
 await purge.close()

@@ -265,11 +265,12 @@ class RedisCache:
         await self.store(self.full_key(key), value, ttl, tags=tags, delta=delta)
 
     async def store(self, full_key: str, value: Any, ttl: float, *, tags: Iterable[str] = (),
-                    delta: float = 0.0) -> None:
-        """Like :meth:`set` for an already namespaced ``full_key``."""
+                    delta: float = 0.0, encoded: bytes | None = None) -> None:
+        """Like :meth:`set` for an already namespaced ``full_key``; ``encoded`` is
+        ``encode(value, ttl, delta)`` when the caller already has it."""
         if ttl <= 0:
             raise ValueError(f"ttl={ttl!r} must be > 0 seconds")
-        data = self.encode(value, ttl, delta)
+        data = self.encode(value, ttl, delta) if encoded is None else encoded
         px = max(int(ttl * 1000), 1)
         tag_keys = [self.tag_key(t) for t in tags]
         if tag_keys:
