@@ -532,6 +532,44 @@ display(Markdown(
        "in its first seconds, and a longer run (`PERF_PROFILE=full`) shows the same line.")))
 
 # %% [markdown]
+# ## 13 · Beyond one machine: the same scenario on Locust's distributed engine
+# One Python generator process tops out at one core. Past that, `perf load --engine locust
+# --workers N` runs the same `Scenario` on a Locust master and N workers (local processes
+# here; other machines with `perf load-worker --master HOST:PORT`), while every request is
+# still recorded in `perf.load`'s HDR histograms and merged like `--processes`. We run the
+# read mix (`perf.load.product:READS`, no token needed) through the built-in engine and
+# through Locust with 1 and 2 workers, same users and duration, against the API on its core.
+
+# %%
+from perf.load.locust.compare import compare_engines
+
+with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:engines"),
+               cpu=sorted(server_cores)) as server:
+    engines = compare_engines(server.url, scenario="perf.load.product:READS", users=16,
+                              duration=settings.pick(3.0, 10.0), locust_workers=(1, 2))
+engines.round(1)
+
+# %%
+builtin_row = engines.loc[("builtin", 1)]
+locust_rows = engines.loc["locust"]
+best_locust = locust_rows["rps"].max()
+display(Markdown(
+    f"The built-in engine sent **{builtin_row['rps']:,.0f} req/s** at **{builtin_row['cpu_us_per_request']:.0f} µs** "
+    f"of generator CPU per request; Locust with 1 worker {locust_rows.loc[1, 'rps']:,.0f} req/s at "
+    f"{locust_rows.loc[1, 'cpu_us_per_request']:.0f} µs "
+    f"({locust_rows.loc[1, 'cpu_us_per_request'] / builtin_row['cpu_us_per_request']:.1f}x the CPU per request), "
+    f"with 2 workers {locust_rows.loc[2, 'rps']:,.0f} req/s. "
+    + ("On this machine a second Locust worker did not add throughput: both share the generator's one core "
+       "(and the server has the other). "
+       if locust_rows.loc[2, "rps"] <= locust_rows.loc[1, "rps"] * 1.1 else
+       "A second Locust worker added throughput here. ")
+    + ("The built-in engine is the cheaper generator per request, so on one machine it is the right tool; "
+       if builtin_row["cpu_us_per_request"] < locust_rows["cpu_us_per_request"].min() else
+       "Locust was as cheap per request here as the built-in engine; ")
+    + "Locust earns its cost when the load needs more cores than one machine has: each worker machine "
+      "adds its cores, and the percentiles stay exact because the histograms are merged, never averaged."))
+
+# %% [markdown]
 # **Take-aways.** Calibrate the generator first (httpx measures itself); use an open model
 # for latency under load, or coordinated omission hides every stall; merge histograms,
 # never average percentiles; and read `Server-Timing` before optimising: it says whether
