@@ -181,6 +181,11 @@ class MultiLevelCache:
             await self._pubsub_client.aclose()
 
     @property
+    def retry_interval(self) -> float:
+        """Seconds Redis is left alone after a failure before the next call probes it again."""
+        return self._guard.retry_interval
+
+    @property
     def redis_available(self) -> bool:
         """False while Redis is considered down (after a failure, until it answers again)."""
         return self.l2 is not None and not self._guard.failed
