@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from perf.api.uploads import UPLOAD_TYPES
 from perf.api.validation import (
     MAX_BIGINT,
     MAX_CATEGORY,
@@ -125,8 +126,6 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     if spec.body in _BODIES:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _BODIES[spec.body]}}}
     elif spec.body == "bytes":
-        from perf.api.routes import UPLOAD_TYPES  # the handler's own list: spec and check cannot drift
-
         binary = {"schema": {"type": "string", "format": "binary", "minLength": 1}}
         op["requestBody"] = {"required": True, "content": {media: binary for media in UPLOAD_TYPES}}
     op["security"] = [{"bearerAuth": []}] if spec.write else []

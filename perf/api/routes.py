@@ -25,6 +25,7 @@ from nexios.http import Request, Response
 from perf.api.errors import ApiError, SafeRoute
 from perf.api.openapi import Handler, RouteSpec, openapi_document
 from perf.api.state import ApiState
+from perf.api.uploads import UPLOAD_TYPES
 from perf.api.validation import parse_id, parse_json, parse_paging, validate_product
 from perf.queue import QueueClosed, QueueFull, QueueUnavailable, TaskExpired
 
@@ -94,10 +95,6 @@ async def delete_product(request: Request, response: Response, product_id: str) 
 
 
 # uploads and tasks (the durable queue behind them is perf.queue.durable) ------------------
-#: What ``POST /uploads`` takes (415 otherwise): raw bytes or an image, as ``/openapi.json`` says.
-UPLOAD_TYPES = ("application/octet-stream", "image/png", "image/jpeg", "image/webp", "image/gif")
-
-
 async def upload(request: Request, response: Response) -> Any:
     """Accept an upload for background processing: 202 with the task's status URL (429 when full).
 

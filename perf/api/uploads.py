@@ -19,6 +19,11 @@ from typing import Any
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
 
+#: What ``POST /uploads`` takes (415 otherwise): raw bytes or an image. The handler checks
+#: this tuple and ``/openapi.json`` publishes it, so the two cannot drift.
+UPLOAD_TYPES = ("application/octet-stream", "image/png", "image/jpeg", "image/webp", "image/gif")
+
+
 class UploadRejected(Exception):
     """The upload cannot be processed (here: it carries the EICAR test signature)."""
 
