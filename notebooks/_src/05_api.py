@@ -120,7 +120,7 @@ scenario = product_scenario(products=PRODUCTS, categories=20, token=TOKEN)
 print(scenario)
 
 # %%
-MODES = ["naive", "baseline", "baseline,+cache", "baseline,+pool", "baseline,+keyset", "baseline,+compression",
+MODES = ["baseline", "naive", "baseline,+cache", "baseline,+pool", "baseline,+keyset", "baseline,+compression",
          "all"]
 modes = await compare_modes(MODES, **api, cpu=sorted(server_cores), products=PRODUCTS, scenario=scenario,
                             model=ClosedModel(users=16, duration=SECONDS), rounds=ROUNDS,
