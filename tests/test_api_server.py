@@ -192,15 +192,15 @@ def test_large_list_is_compressed_when_asked(client: httpx.Client):
 
 
 @pytest.fixture(scope="module")
-def baseline(server: ApiServer, database_url: str, redis_url: str) -> Iterator[ApiServer]:
-    """The seed-style API (no cache, connect per request, OFFSET, no compression, N+1) on the same data."""
+def naive(server: ApiServer, database_url: str, redis_url: str) -> Iterator[ApiServer]:
+    """The naive API (no cache, connect per request, OFFSET, no compression, N+1) on the same data."""
     with ApiServer(ApiSettings(database_url=database_url, redis_url=redis_url, schema=server.schema,
-                               mode="baseline", cache_namespace=unique_name("t_api_base"))) as srv:
+                               mode="naive", cache_namespace=unique_name("t_api_naive"))) as srv:
         yield srv
 
 
-def test_baseline_mode_answers_exactly_like_the_optimised_one(server: ApiServer, baseline: ApiServer):
-    with httpx.Client(base_url=server.url) as fast, httpx.Client(base_url=baseline.url) as slow:
+def test_naive_mode_answers_exactly_like_the_optimised_one(server: ApiServer, naive: ApiServer):
+    with httpx.Client(base_url=server.url) as fast, httpx.Client(base_url=naive.url) as slow:
         for path, params in [("/products/5", {}), ("/products/118", {}), ("/products", {"page": 3, "per_page": 7}),
                              ("/products", {"category": 5, "per_page": 50})]:
             a, b = fast.get(path, params=params), slow.get(path, params=params)

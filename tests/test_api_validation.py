@@ -17,8 +17,12 @@ def test_mode_presets_and_switches_round_trip():
     mode = ApiMode.parse("all,-cache,-join")
     assert (mode.cache, mode.join, mode.pool, mode.keyset, mode.compression, mode.fastpath) == (
         False, False, True, True, True, True)
-    assert ApiMode.parse("cache,pool") == ApiMode.parse("baseline,+cache,+pool")
-    for text in ("all", "baseline", "all,-cache", "baseline,+join"):
+    assert ApiMode.parse("cache,pool") == ApiMode.parse("naive,+cache,+pool")
+    assert ApiMode.parse("naive") == ApiMode.naive() != ApiMode.baseline()
+    syllabus = ApiMode.parse("baseline")  # the syllabus' mini-project: its join, its pool, its cache
+    assert syllabus.syllabus and syllabus.join and not (syllabus.cache or syllabus.pool or syllabus.keyset)
+    assert str(ApiMode.parse("baseline,+join")) == "baseline" and str(ApiMode.parse("all,-cache")).startswith("naive")
+    for text in ("all", "baseline", "naive", "all,-cache", "baseline,+join", "baseline,-join,+cache", "naive,+pool"):
         assert ApiMode.parse(str(ApiMode.parse(text))) == ApiMode.parse(text)
 
 

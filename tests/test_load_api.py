@@ -39,17 +39,18 @@ async def test_compare_modes_measures_each_mode(database_url: str, redis_url: st
                                                 redis_prefix: str) -> None:
     token = new_token()
     comparison = await compare_modes(
-        ["baseline", "all"], database_url=database_url, redis_url=redis_url, schema=pg_schema, products=200,
+        ["baseline", "naive", "all"], database_url=database_url, redis_url=redis_url, schema=pg_schema, products=200,
         scenario=product_scenario(products=200, categories=20, token=token), model=ClosedModel(users=4, duration=1.0),
         warmup=0.3, cache_namespace=redis_prefix.rstrip(":"), api_token=token)
     table = comparison.table()
-    assert list(table.index) == ["baseline", "all"]
+    assert list(table.index) == ["baseline", "naive", "all"]
     assert table.loc["baseline", "speedup"] == 1.0
-    assert set(comparison.speedups()["mode"]) == {"baseline", "all"}
+    assert set(comparison.speedups()["mode"]) == {"baseline", "naive", "all"}
     assert (table["error_rate"] < 0.01).all()
     everything = comparison.run("all")
     result = everything.result
-    assert set(result.histograms) <= {"list", "item", "write"} and "list" in result.histograms
+    assert set(result.histograms) <= {"list", "list_after", "item", "write"} and "list_after" in result.histograms
+    assert comparison.run("baseline").metrics["db.max_size"] == 20  # the syllabus' asyncpg pool
     # Server-Timing came back from the API and was split into its parts.
     assert {"db", "cache", "app", "total"} <= set(result.server_timing["list"])
     extra = api_measurements(everything.metrics)
@@ -75,3 +76,20 @@ async def test_sweep_over_the_real_api(database_url: str, redis_url: str, pg_sch
         result.check_accounting()
     assert report.saturation is None or report.saturation in (1, 2, 4)
     assert "peak" in report.describe()
+
+
+def test_product_scenario_pages_with_keyset_cursors() -> None:
+    import random
+
+    scenario = product_scenario(products=20_000, categories=20)
+    assert scenario.shares()["list_after"] == pytest.approx(0.2)
+    rng = random.Random(3)
+    paths = [scenario.pick(rng).target for _ in range(400)]
+    cursor = [p for p in paths if "after=" in p]
+    assert 40 < len(cursor) < 120  # ~20% of the mix
+    for path in cursor:  # page k of a category starts after id ~ (k - 1) * per_page * categories
+        query = dict(part.split("=") for part in path.split("?")[1].split("&"))
+        assert 2 <= int(query["page"]) <= 10 and int(query["after"]) == (int(query["page"]) - 1) * 20 * 20
+    assert "list_after" not in product_scenario(cursor_share=0).shares()
+    with pytest.raises(ValueError, match="cursor_share=2"):
+        product_scenario(cursor_share=2)

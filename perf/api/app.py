@@ -5,9 +5,10 @@
 >>> app = create_app(ApiSettings(database_url=..., redis_url=..., mode="all,-cache", products=10_000))
 >>> # uvicorn.run(app, ...) or `python -m perf api --mode all,-cache`
 
-The lifespan opens, in order, the PostgreSQL seam (pool or connect-per-request), the
-schema (created and, with ``products``, seeded once across workers), the
-multi-level cache (``mode.cache``), a Redis client for ``/health`` and the durable task
+The lifespan opens, in order, the PostgreSQL seam (perf.pool, the syllabus' asyncpg pool
+or connect-per-request: :mod:`perf.api.settings`), the schema (created and, with
+``products``, seeded once across workers), the multi-level cache (``mode.cache``) or
+the seed's cache (mode ``baseline``), a Redis client for ``/health`` and the durable task
 queue (:mod:`perf.queue.durable`). On SIGTERM uploads answer 503 for ``shutdown_grace``
 seconds (:mod:`perf.api.draining`), then the queue stops (running uploads finish within
 ``task_drain`` seconds or go back to PostgreSQL for another worker) and the rest closes. Production
@@ -44,6 +45,7 @@ from perf.api.limits import BodyLimitMiddleware
 from perf.api.openapi import TITLE, VERSION
 from perf.api.products import ProductService
 from perf.api.routes import register_routes
+from perf.api.seed_cache import SeedCache
 from perf.api.settings import ApiSettings
 from perf.api.state import ApiState
 from perf.api.timing import TimingMiddleware
@@ -57,6 +59,8 @@ from perf.queue.durable import DurableQueue
 logger = logging.getLogger(__name__)
 
 _SEED_LOCK = 7_007_007  # advisory lock id: one worker seeds, the others wait
+#: The syllabus' ``Config.pool_min_size`` / ``pool_max_size``: mode ``baseline``'s asyncpg pool.
+SEED_POOL = (5, 20)
 
 
 async def prepare_schema(settings: ApiSettings) -> None:
@@ -87,19 +91,25 @@ def create_app(settings: ApiSettings) -> ApiApp:
     async def lifespan(app: NexiosApp) -> AsyncIterator[dict[str, Any]]:
         await prepare_schema(settings)
         mode = settings.mode
-        async with Database(settings.database_url, schema=settings.schema, pooled=mode.pool,
-                            min_size=settings.pool_min, max_size=settings.pool_max) as db:
+        seed = mode.syllabus and not mode.pool  # the syllabus' asyncpg pool with its sizes
+        async with Database(settings.database_url, schema=settings.schema,
+                            pool="perf" if mode.pool else "asyncpg" if seed else "none",
+                            min_size=SEED_POOL[0] if seed else settings.pool_min,
+                            max_size=SEED_POOL[1] if seed else settings.pool_max) as db:
             state.db = db
             cache = None
             if mode.cache:
                 cache = MultiLevelCache(settings.redis_url, namespace=settings.cache_namespace,
                                         default_ttl=settings.cache_ttl)
+            elif mode.syllabus:
+                state.seed_cache = SeedCache(settings.redis_url or "redis://127.0.0.1:1",
+                                             namespace=settings.cache_namespace, ttl=settings.cache_ttl)
             state.redis = redis.from_url(settings.redis_url or "redis://127.0.0.1:1", socket_timeout=0.5,
                                          socket_connect_timeout=0.5)
             try:
                 if cache is not None:
                     state.cache = await cache.start()
-                state.products = ProductService(db, cache, mode, ttl=settings.cache_ttl)
+                state.products = ProductService(db, cache, mode, ttl=settings.cache_ttl, seed_cache=state.seed_cache)
                 state.queue = await DurableQueue(
                     settings.database_url, schema=settings.schema, handlers=upload_handlers(settings.upload_delay),
                     workers=settings.task_workers, max_depth=settings.task_queue_size,
@@ -118,6 +128,8 @@ def create_app(settings: ApiSettings) -> ApiApp:
             finally:
                 if cache is not None:
                     await cache.close()
+                if state.seed_cache is not None:
+                    await state.seed_cache.close()
                 await state.redis.aclose()
 
     app = ApiNexios(debug=settings.debug, lifespan=lifespan, route_class=SafeRoute, title=TITLE,

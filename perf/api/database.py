@@ -1,4 +1,4 @@
-"""The API's PostgreSQL seam: a perf.pool pool, or a new connection per request (the baseline).
+"""The API's PostgreSQL seam: a perf.pool pool, asyncpg's pool (the syllabus') or a connection per request.
 
 ``async with db.connection() as conn`` works the same in both modes, counts the time
 spent as the request's ``db`` time, sets ``search_path`` to the API's schema, and turns
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -26,19 +26,28 @@ UNAVAILABLE = (OSError, asyncio.TimeoutError, PoolError, asyncpg.PostgresConnect
                asyncpg.ConnectionDoesNotExistError)
 
 
-class Database:
-    """Connections to ``database_url`` with ``search_path`` = ``schema``; ``pooled`` picks the mode."""
+#: ``perf``: :mod:`perf.pool`; ``asyncpg``: ``asyncpg.create_pool`` (the syllabus'); ``none``: connect per request.
+PoolKind = Literal["perf", "asyncpg", "none"]
 
-    def __init__(self, database_url: str, *, schema: str, pooled: bool = True, min_size: int = 2,
+
+class Database:
+    """Connections to ``database_url`` with ``search_path`` = ``schema``; ``pool`` picks how (:data:`PoolKind`)."""
+
+    def __init__(self, database_url: str, *, schema: str, pool: PoolKind = "perf", min_size: int = 2,
                  max_size: int = 10, connect_timeout: float = 5.0) -> None:
+        if pool not in ("perf", "asyncpg", "none"):
+            raise ValueError(f"pool={pool!r} must be 'perf', 'asyncpg' or 'none'")
         self.database_url = database_url
         self.schema = schema
-        self.pooled = pooled
+        self.kind: PoolKind = pool
+        self.pooled = pool != "none"
         self._connect_kwargs: dict[str, Any] = {"server_settings": {"search_path": schema,
                                                                      "application_name": "perf-api"},
                                                 "timeout": connect_timeout}
         self._pool: Pool[Any] | None = None
-        if pooled:
+        self._asyncpg_pool: asyncpg.Pool | None = None
+        self._sizes = (min_size, max_size)
+        if pool == "perf":
             # the pool's ``timeout`` bounds acquire, connecting included
             self._pool = create_pool(database_url, min_size=min_size, max_size=max_size, timeout=connect_timeout,
                                      server_settings=self._connect_kwargs["server_settings"])
@@ -49,12 +58,18 @@ class Database:
         """Open the pool (pooled mode; fails if PostgreSQL is unreachable at startup)."""
         if self._pool is not None:
             await self._pool.open()
+        if self.kind == "asyncpg" and self._asyncpg_pool is None:
+            self._asyncpg_pool = await asyncpg.create_pool(self.database_url, min_size=self._sizes[0],
+                                                           max_size=self._sizes[1], **self._connect_kwargs)
         return self
 
     async def close(self) -> None:
         """Close the pool (idempotent)."""
         if self._pool is not None and not self._pool.closed:
             await self._pool.close()
+        if self._asyncpg_pool is not None:
+            pool, self._asyncpg_pool = self._asyncpg_pool, None
+            await asyncio.wait_for(pool.close(), timeout=10)
 
     async def __aenter__(self) -> Database:
         return await self.open()
@@ -69,6 +84,9 @@ class Database:
             try:
                 if self._pool is not None:
                     async with self._pool.acquire() as conn:
+                        yield conn
+                elif self._asyncpg_pool is not None:
+                    async with self._asyncpg_pool.acquire(timeout=self._connect_kwargs["timeout"]) as conn:
                         yield conn
                 else:
                     self.connects += 1
@@ -94,9 +112,13 @@ class Database:
 
     def stats(self) -> dict[str, Any]:
         """Pool statistics (pooled) or connection counts (per request), JSON-ready."""
-        data: dict[str, Any] = {"mode": "pool" if self.pooled else "connect-per-request", "errors": self.errors}
+        names = {"perf": "pool", "asyncpg": "asyncpg.create_pool", "none": "connect-per-request"}
+        data: dict[str, Any] = {"mode": names[self.kind], "errors": self.errors}
         if self._pool is not None:
             data.update(self._pool.stats().as_dict())
+        elif self._asyncpg_pool is not None:
+            data.update(size=self._asyncpg_pool.get_size(), idle=self._asyncpg_pool.get_idle_size(),
+                        min_size=self._asyncpg_pool.get_min_size(), max_size=self._asyncpg_pool.get_max_size())
         else:
             data["connects"] = self.connects
         return data

@@ -8,7 +8,10 @@ only parse and serialise), so each ``mode`` switch is visible in one place:
 * the SQL is :mod:`perf.db.queries` (JOIN or N+1 per ``mode.join``, keyset or OFFSET per
   ``mode.keyset``); this module writes SQL only for INSERT/UPDATE/DELETE;
 * every write invalidates exactly the tags it changed, after its transaction committed,
-  so a read after a write is fresh in this process and (via the cache's pub/sub) in others.
+  so a read after a write is fresh in this process and (via the cache's pub/sub) in others;
+* mode ``baseline`` (``syllabus`` with ``cache`` off) reads through the seed's cache
+  instead (:class:`~perf.api.seed_cache.SeedCache`, stale list pages after a write
+  included) and runs a list page's count and page on one connection, as the syllabus does.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import asyncpg
 
 from perf.api.database import Database
 from perf.api.errors import ApiError
+from perf.api.seed_cache import SeedCache
 from perf.api.settings import ApiMode
 from perf.api.timing import CACHE_SOURCE, current_timings, set_cache_status
 from perf.api.validation import Paging
@@ -59,13 +63,20 @@ def to_json(product: dict[str, Any]) -> dict[str, Any]:
 class ProductService:
     """Product reads and writes for the API under ``mode`` (cache may be None: no caching)."""
 
-    def __init__(self, db: Database, cache: MultiLevelCache | None, mode: ApiMode, *, ttl: float = 300.0) -> None:
+    def __init__(self, db: Database, cache: MultiLevelCache | None, mode: ApiMode, *, ttl: float = 300.0,
+                 seed_cache: SeedCache | None = None) -> None:
         self.db = db
         self.cache = cache if mode.cache else None
+        self.seed_cache = seed_cache if not mode.cache else None
         self.mode = mode
         self.ttl = ttl
 
-    async def _cached(self, key: str, tags: list[str], loader: Callable[[], Awaitable[Any]]) -> Any:
+    async def _cached(self, key: str, tags: list[str], loader: Callable[[], Awaitable[Any]],
+                      seed_key: str = "") -> Any:
+        if self.seed_cache is not None:
+            value, hit = await self.seed_cache.fetch(seed_key, loader)
+            set_cache_status("hit-l2" if hit else "miss")  # the seed caches in Redis only
+            return value
         if self.cache is None:
             set_cache_status("bypass")
             return await loader()
@@ -92,7 +103,9 @@ class ProductService:
                 raise ApiError(404, f"no product with id={product_id}")
             return to_json(row)
 
-        product: dict[str, Any] = await self._cached(f"product:{product_id}", [f"product:{product_id}"], load)
+        seed_key = self.seed_cache.product_key(product_id) if self.seed_cache else ""
+        product: dict[str, Any] = await self._cached(f"product:{product_id}", [f"product:{product_id}"], load,
+                                                     seed_key)
         return product
 
     async def list(self, paging: Paging) -> dict[str, Any]:
@@ -100,7 +113,8 @@ class ProductService:
         tag = "list:all" if paging.category is None else f"list:category:{paging.category}"
         after = paging.after if self.mode.keyset else None
         key = f"list:c{paging.category}:p{paging.page}:n{paging.per_page}:a{after}"
-        page: dict[str, Any] = await self._cached(key, [tag], lambda: self._load_list(paging, after))
+        seed_key = self.seed_cache.list_key(paging.category, paging.page, paging.per_page) if self.seed_cache else ""
+        page: dict[str, Any] = await self._cached(key, [tag], lambda: self._load_list(paging, after), seed_key)
         return page
 
     async def _load_list(self, paging: Paging, after: int | None) -> dict[str, Any]:
@@ -112,7 +126,11 @@ class ProductService:
             async with self.db.connection() as conn:
                 return await self._page_items(conn, paging, after)
 
-        if self.db.pooled:  # two pooled connections: latency of the slower query, not the sum
+        if self.mode.syllabus and not self.mode.pool:  # the seed: one acquired connection, count then page
+            async with self.db.connection() as conn:
+                total = await queries.count_products(conn, category_id=paging.category)
+                items = await self._page_items(conn, paging, after)
+        elif self.db.pooled:  # two pooled connections: latency of the slower query, not the sum
             total, items = await asyncio.gather(count(), page())
         else:
             total, items = await count(), await page()
@@ -141,6 +159,8 @@ class ProductService:
 
     # writes -------------------------------------------------------------------------------
     async def _invalidate(self, product_id: int, *categories: int) -> None:
+        if self.seed_cache is not None:
+            await self.seed_cache.invalidate(product_id)
         if self.cache is not None:
             tags = {f"product:{product_id}", "list:all", *(f"list:category:{c}" for c in categories)}
             await self.cache.invalidate_tags(*sorted(tags))

@@ -152,10 +152,12 @@ async def health(request: Request, response: Response) -> Any:
 async def metrics(request: Request, response: Response) -> Any:
     """Request counts and latency, cache, pool and queue statistics of this worker."""
     state = api_state(request)
-    cache = state.cache
+    cache, seed = state.cache, state.seed_cache
     return send_json(response, {
-        "pid": os.getpid(), "mode": state.settings.mode.as_dict(), "requests": state.stats.snapshot(),
-        "cache": None if cache is None else {**cache.stats.snapshot(), "redis_available": cache.redis_available},
+        "pid": os.getpid(), "mode": state.settings.mode.as_dict(), "name": str(state.settings.mode),
+        "requests": state.stats.snapshot(),
+        "cache": ({**cache.stats.snapshot(), "redis_available": cache.redis_available} if cache is not None
+                  else seed.stats() if seed is not None else None),
         "db": state.db.stats(), "queue": await state.queue.stats(),
         "fastpath_served": None if state.fastpath is None else state.fastpath.served})
 

@@ -1,23 +1,59 @@
 """The API's settings and its ``mode``: which optimisations are switched on.
 
-``ApiMode`` holds five independent switches, so notebook 05 can measure each one's
-contribution against the seed-style baseline:
+``ApiMode`` holds six independent switches and one base, ``syllabus``, that says what
+a switch that is *off* falls back to: the syllabus' own piece (``syllabus=True``, the
+modes spelled ``baseline,...``) or the naive one (``syllabus=False``, ``naive,...``).
 
-==============  ========================================  ==========================================
-switch          on (optimised)                            off (seed-style baseline)
-==============  ========================================  ==========================================
-``cache``       reads through MultiLevelCache (L1+Redis)  every read goes to PostgreSQL
-``pool``        one perf.pool connection pool             asyncpg.connect() per request
-``keyset``      ``?after=ID`` pages with ``id > $1``      ``?after=`` ignored, LIMIT/OFFSET only
-``compression`` CompressionMiddleware (br/zstd/gzip)      identity bodies
-``join``        one query (JOIN + array_agg)              N+1: 1 + 2N queries
-``fastpath``    cached ``GET /products/{id}`` answered     every request goes through Nexios
-                below Nexios (needs ``cache``)
-==============  ========================================  ==========================================
+==============  ======================================  =================================  =========================
+switch          on (this workbook's)                    off in ``baseline`` (syllabus)     off in ``naive``
+==============  ======================================  =================================  =========================
+``cache``       MultiLevelCache (L1+Redis, tags,        the seed's ``CacheManager``        no cache: every read
+                pub/sub invalidation)                   (:mod:`perf.cache.naive`)          goes to PostgreSQL
+``pool``        one :mod:`perf.pool` pool               ``asyncpg.create_pool``,           ``asyncpg.connect()``
+                (``pool_min``..``pool_max``)            the seed's min 5 / max 20          per request
+``keyset``      ``?after=ID`` pages with ``id > $1``    ``?after=`` ignored: OFFSET        same
+``compression`` CompressionMiddleware (br/zstd/gzip)    identity bodies (see below)        same
+``join``        one query (JOIN + array_agg)            on in ``baseline``: the seed joins N+1: 1 + 2N queries
+``fastpath``    cached ``GET /products/{id}``           every request goes through Nexios  same
+                answered below Nexios (needs cache)
+==============  ======================================  =================================  =========================
 
-Spell a mode as ``"all"`` (every switch on), ``"baseline"`` (every switch off) or a
-comma list starting from one of them: ``"all,-cache"``, ``"baseline,+pool,+join"``.
-A bare ``"cache,pool"`` means "only these on".
+The named modes, switch by switch:
+
+* ``all``: every switch on (the base does not matter). ``all,-cache`` turns one off and
+  falls back to the **naive** piece (no cache), as before.
+* ``baseline``: the syllabus' mini-project ("High-Performance API", day 13) as written:
+  asyncpg's pool (5..20 connections), the seed's Redis cache, one JOIN for the detail
+  page, count + OFFSET for the list page, no keyset, no compression, no fast path. In
+  switch terms ``join`` on, the other five off, ``syllabus=True``. ``baseline,+join`` is
+  the same mode; ``baseline,-join`` swaps in N+1.
+* ``naive``: every switch off, ``syllabus=False``: a new connection per request, N+1
+  queries (1 + 2N a list page), no cache. The design before anyone optimised anything.
+
+Where ``baseline`` differs from the syllabus' code, and why:
+
+* The cache is :class:`perf.cache.naive.CacheManager` (the day's first ``CacheManager``:
+  pickle, ``KEYS`` in ``clear``), not the mini-project's ujson copy: both store whole
+  responses under ``products:{category}:{page}:{per_page}`` and ``product:{id}`` for
+  ``cache_ttl`` seconds. Keys are prefixed with ``cache_namespace`` (so two servers never
+  share them). Its invalidation bug is kept: a write calls ``delete("<ns>:products:*")``,
+  a literal key that never exists, so **list pages stay stale for ``cache_ttl`` after a
+  write**. The syllabus has no PATCH/DELETE; ours also ``delete`` the product's own key
+  (an exact key, which works), so detail pages are fresh.
+* The seed runs the count and the page with ``asyncio.gather`` on *one* connection,
+  which asyncpg refuses ("another operation is in progress"); ``baseline`` runs them one
+  after the other on the acquired connection.
+* Compression: the mini-project defines ``PerformanceMiddleware`` but never registers
+  it (and as a Nexios function middleware it would compress nothing:
+  :mod:`perf.compression.naive`), so ``baseline`` has none.
+* The list filters by ``category`` id and orders by ``id`` (this API's contract), where
+  the seed filters by category name and orders by ``created_at DESC``.
+* Nexios' stream bridges follow ``nexios_bridges`` (off by default) in every mode, so
+  the framework's own cost is the same across modes.
+
+Spell a mode as ``"all"``, ``"baseline"``, ``"naive"`` or a comma list starting from
+one of them: ``"all,-cache"``, ``"baseline,+pool"``, ``"naive,+join"``. A bare
+``"cache,pool"`` means "only these on" (base ``naive``).
 """
 
 from __future__ import annotations
@@ -34,7 +70,15 @@ SWITCHES = ("cache", "pool", "keyset", "compression", "join", "fastpath")
 
 @dataclass(frozen=True)
 class ApiMode:
-    """Which optimisations are on. ``ApiMode.parse("all,-cache")``; ``str(mode)`` round-trips."""
+    """Which optimisations are on, and what an off switch falls back to (see the module docstring).
+
+    ``ApiMode.parse("all,-cache")``; ``str(mode)`` round-trips.
+
+    >>> str(ApiMode.parse("baseline,+cache"))
+    'baseline,+cache'
+    >>> ApiMode.parse("baseline").join, ApiMode.parse("naive").join
+    (True, False)
+    """
 
     cache: bool = True
     pool: bool = True
@@ -42,46 +86,58 @@ class ApiMode:
     compression: bool = True
     join: bool = True
     fastpath: bool = True
+    syllabus: bool = False
+
+    def __post_init__(self) -> None:
+        if all(getattr(self, name) for name in SWITCHES):  # nothing falls back: one "all"
+            object.__setattr__(self, "syllabus", False)
 
     @classmethod
     def parse(cls, text: str | ApiMode) -> ApiMode:
-        """Parse ``all``, ``baseline``, ``all,-cache``, ``baseline,+pool`` or ``cache,pool``."""
+        """Parse ``all``, ``baseline``, ``naive``, ``all,-cache``, ``baseline,+pool`` or ``cache,pool``."""
         if isinstance(text, ApiMode):
             return text
         tokens = [t.strip().lower() for t in str(text).split(",") if t.strip()]
         if not tokens:
-            raise ValueError(f"mode={text!r} is empty: use 'all', 'baseline' or e.g. 'all,-cache'")
+            raise ValueError(f"mode={text!r} is empty: use 'all', 'baseline', 'naive' or e.g. 'all,-cache'")
         if tokens[0] in ("all", "optimized", "optimised"):
             mode, tokens = cls(), tokens[1:]
-        elif tokens[0] in ("baseline", "none"):
+        elif tokens[0] in ("baseline", "syllabus"):
             mode, tokens = cls.baseline(), tokens[1:]
+        elif tokens[0] in ("naive", "none"):
+            mode, tokens = cls.naive(), tokens[1:]
         else:
-            mode = cls.baseline()
+            mode = cls.naive()
         changes: dict[str, bool] = {}
         for token in tokens:
             on = not token.startswith("-")
             name = token.lstrip("+-")
             if name not in SWITCHES:
                 raise ValueError(f"mode={text!r}: unknown switch {name!r}; switches are {', '.join(SWITCHES)} "
-                                 "(e.g. mode='all,-cache' or 'baseline,+pool')")
+                                 "(e.g. mode='all,-cache', 'baseline,+pool' or 'naive,+join')")
             changes[name] = on
         return replace(mode, **changes)
 
     @classmethod
     def baseline(cls) -> ApiMode:
-        """Every optimisation off: the seed tutorial's API."""
-        return cls(**{name: False for name in SWITCHES})
+        """The syllabus' mini-project: asyncpg pool, the seed's cache, JOIN, count + OFFSET."""
+        return cls(**{name: name == "join" for name in SWITCHES}, syllabus=True)
+
+    @classmethod
+    def naive(cls) -> ApiMode:
+        """Every optimisation off: a connection per request, N+1 queries, no cache."""
+        return cls(**{name: False for name in SWITCHES}, syllabus=False)
 
     def as_dict(self) -> dict[str, bool]:
-        """``{"cache": True, ...}`` for /metrics and result tables."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """``{"cache": True, ...}``: the six switches, for /metrics and result tables."""
+        return {name: getattr(self, name) for name in SWITCHES}
 
     def __str__(self) -> str:
-        off = [name for name in SWITCHES if not getattr(self, name)]
-        if not off:
+        if all(getattr(self, name) for name in SWITCHES):
             return "all"
-        on = [name for name in SWITCHES if getattr(self, name)]
-        return "baseline" + "".join(f",+{name}" for name in on)
+        base, start = ("baseline", ApiMode.baseline()) if self.syllabus else ("naive", ApiMode.naive())
+        changes = [("+" if getattr(self, n) else "-") + n for n in SWITCHES if getattr(self, n) != getattr(start, n)]
+        return ",".join([base, *changes])
 
 
 def _help(text: str) -> dict[str, str]:
@@ -109,14 +165,17 @@ class ApiSettings:
     database_url: str = field(metadata=_help("PostgreSQL URL (CLI default: DATABASE_URL or the embedded server)"))
     redis_url: str | None = field(default=None, metadata=_help("Redis URL (CLI default: REDIS_URL or embedded)"))
     mode: ApiMode = field(default_factory=ApiMode, metadata=_help(
-        f"'all', 'baseline' or e.g. 'all,-cache' / 'baseline,+pool'; switches: {', '.join(SWITCHES)}"))
+        "'all', 'baseline' (the syllabus'), 'naive' or e.g. 'all,-cache' / 'baseline,+pool'; "
+        f"switches: {', '.join(SWITCHES)}"))
     schema: str = field(default="api", metadata=_help("PostgreSQL schema of the product tables (created if missing)"))
     products: int = field(default=0, metadata=_help("seed this many generated products at startup (once)"))
     cache_namespace: str = field(default="", metadata=_help(
         "Redis key prefix and invalidation channel of the cache (empty: the schema's name)"))
     cache_ttl: float = field(default=300.0, metadata=_help("seconds a cached product or page lives"))
-    pool_min: int = field(default=2, metadata=_help("pool connections kept open per worker (mode pool)"))
-    pool_max: int = field(default=10, metadata=_help("pool size per worker (mode pool)"))
+    pool_min: int = field(default=2, metadata=_help(
+        "pool connections kept open per worker (mode pool; baseline's asyncpg pool uses the seed's 5)"))
+    pool_max: int = field(default=10, metadata=_help(
+        "pool size per worker (mode pool; baseline's asyncpg pool uses the seed's 20)"))
     max_body: int = field(default=1024 * 1024, metadata=_help("request bodies over this many bytes get 413"))
     read_timeout: float = field(default=20.0, metadata=_help(
         "seconds a client may take to send a request's head or the next part of its body (then 408 / close)"))

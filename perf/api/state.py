@@ -11,6 +11,7 @@ import redis.asyncio as redis
 from perf.api.database import Database
 from perf.api.fastpath import ProductFastPath
 from perf.api.products import ProductService
+from perf.api.seed_cache import SeedCache
 from perf.api.settings import ApiSettings
 from perf.api.timing import RequestStats
 from perf.cache.multilevel import MultiLevelCache
@@ -29,4 +30,5 @@ class ApiState:
         self.settings = settings
         self.stats = RequestStats()
         self.cache: MultiLevelCache | None = None
+        self.seed_cache: SeedCache | None = None
         self.fastpath: ProductFastPath | None = None

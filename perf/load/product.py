@@ -1,10 +1,11 @@
 """The product API's traffic mix and the /metrics fields the recommendation rules read.
 
-``SCENARIO`` is the default mix (80% list pages across categories, 15% item reads, 5%
-price updates) for a database seeded with :data:`PRODUCTS` products in
-:data:`CATEGORIES` categories; :func:`product_scenario` builds one for other sizes and
-with the API's write token (it pickles, so ``--processes`` can ship it). Writes need
-that token (``product_scenario(token=server.token)``): without it they answer 401 and
+``SCENARIO`` is the default mix (80% list pages across categories, a quarter of them
+deeper pages asked for with a keyset cursor ``?after=``; 15% item reads; 5% price
+updates) for a database seeded with :data:`PRODUCTS` products in :data:`CATEGORIES`
+categories; :func:`product_scenario` builds one for other sizes and with the API's
+write token (it pickles, so ``--processes`` can ship it). Writes need that token
+(``product_scenario(token=server.token)``): without it they answer 401 and
 count as failed. ``READS`` is the same mix without the writes, for the CLI against an API
 whose token it does not know:
 ``python -m perf load http://127.0.0.1:8000 --scenario perf.load.product:READS``.
@@ -32,6 +33,21 @@ def list_path(rng: random.Random, *, categories: int = CATEGORIES, pages: int = 
     return f"/products?category={rng.randint(1, categories)}&page={page}&per_page=20"
 
 
+def cursor_path(rng: random.Random, *, categories: int = CATEGORIES, products: int = PRODUCTS,
+                per_page: int = 20, pages: int = 10) -> str:
+    """A deeper list page (2..``pages``, at most what a category has), asked for by number *and* cursor.
+
+    Seeded products fall uniformly into categories, so page ``k`` of one category starts
+    after id ~ ``(k - 1) * per_page * categories``: a mode with ``keyset`` seeks there
+    (``id > after``), one without ignores ``after`` and skips ``(k - 1) * per_page`` rows
+    (OFFSET). Both answer (about) the same page, so the two are compared on equal work.
+    """
+    existing = products // (per_page * categories)  # full pages a category has, on average
+    page = rng.randint(2, max(min(pages, existing), 2))
+    after = min((page - 1) * per_page * categories, max(products - 1, 0))
+    return f"/products?category={rng.randint(1, categories)}&page={page}&per_page={per_page}&after={after}"
+
+
 def item_path(rng: random.Random, *, products: int = PRODUCTS) -> str:
     """One product's detail page."""
     return f"/products/{rng.randint(1, products)}"
@@ -43,18 +59,29 @@ def price_body(rng: random.Random) -> bytes:
 
 
 def product_scenario(*, products: int = PRODUCTS, categories: int = CATEGORIES, list_weight: float = 80,
-                     item_weight: float = 15, write_weight: float = 5, token: str | None = None) -> Scenario:
+                     item_weight: float = 15, write_weight: float = 5, cursor_share: float = 0.25,
+                     token: str | None = None) -> Scenario:
     """The list/item/write mix for a database of ``products`` in ``categories``.
 
-    ``token``: the API's write token (``ApiServer.token``), sent as ``Authorization: Bearer``
-    on the writes; without it they answer 401.
+    ``cursor_share`` of the list traffic (default a quarter) pages deeper with a keyset
+    cursor (:func:`cursor_path`, endpoint ``list_after``), so mode ``keyset`` has requests
+    to change. ``token``: the API's write token (``ApiServer.token``), sent as
+    ``Authorization: Bearer`` on the writes; without it they answer 401.
     """
     if products < 1 or categories < 1:
         raise ValueError(f"products and categories must be >= 1, got {products!r} and {categories!r}")
+    if not 0 <= cursor_share <= 1:
+        raise ValueError(f"cursor_share={cursor_share!r} must be in [0, 1] (the share of list requests with ?after=)")
     endpoints = [
-        Endpoint("list", functools.partial(list_path, categories=categories), weight=list_weight),
         Endpoint("item", functools.partial(item_path, products=products), weight=item_weight),
     ]
+    if list_weight * (1 - cursor_share):
+        endpoints.insert(0, Endpoint("list", functools.partial(list_path, categories=categories),
+                                     weight=list_weight * (1 - cursor_share)))
+    if list_weight * cursor_share:
+        endpoints.insert(1, Endpoint("list_after", functools.partial(cursor_path, categories=categories,
+                                                                     products=products),
+                                     weight=list_weight * cursor_share))
     if write_weight:
         endpoints.append(Endpoint("write", functools.partial(item_path, products=products), weight=write_weight,
                                   method="PATCH", body=price_body,
@@ -63,7 +90,7 @@ def product_scenario(*, products: int = PRODUCTS, categories: int = CATEGORIES, 
 
 
 SCENARIO = product_scenario()
-#: The read part of :data:`SCENARIO` (list pages and item reads, 80:15): needs no token.
+#: The read part of :data:`SCENARIO` (list pages, cursor pages and item reads, 60:20:15): needs no token.
 READS = product_scenario(write_weight=0)
 
 

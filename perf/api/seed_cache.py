@@ -1,0 +1,61 @@
+"""The syllabus' cache as mode ``baseline`` uses it: :class:`perf.cache.naive.CacheManager`, its bug kept.
+
+The mini-project caches whole responses under ``products:{category}:{page}:{per_page}``
+and ``product:{id}`` and, after a write, "invalidates" the list pages with
+``cache.delete("products:*")``: ``DEL`` takes key *names*, not patterns, so it deletes a
+key that never exists and every cached list page stays stale until its TTL runs out.
+This module reproduces that; the fixed version is the tag invalidation of
+:class:`perf.cache.multilevel.MultiLevelCache` (mode ``+cache``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from perf.cache.naive import CacheManager
+
+
+class SeedCache:
+    """The seed's get-or-load and its write-time ``delete`` calls, keys prefixed with ``namespace``."""
+
+    def __init__(self, redis_url: str, *, namespace: str, ttl: float = 300.0) -> None:
+        self.manager = CacheManager(redis_url)
+        self.namespace = namespace
+        self.ttl = max(int(ttl), 1)
+        self.hits = 0
+        self.misses = 0
+
+    def list_key(self, category: int | None, page: int, per_page: int) -> str:
+        """The seed's list key, ``products:{category}:{page}:{per_page}`` (``?after=`` is not part of it)."""
+        return f"{self.namespace}:products:{category}:{page}:{per_page}"
+
+    def product_key(self, product_id: int) -> str:
+        """The seed's detail key, ``product:{id}``."""
+        return f"{self.namespace}:product:{product_id}"
+
+    async def fetch(self, key: str, loader: Callable[[], Awaitable[Any]]) -> tuple[Any, bool]:
+        """``(value, hit)``: the cached value when the seed's ``if cached:`` holds, else load and set."""
+        cached = await self.manager.get(key)
+        if cached:
+            self.hits += 1
+            return cached, True
+        self.misses += 1
+        value = await loader()
+        await self.manager.set(key, value, expire=self.ttl)
+        return value, False
+
+    async def invalidate(self, product_id: int) -> None:
+        """After a write: the product's own key (works), then the seed's pattern "delete" (deletes nothing)."""
+        await self.manager.delete(self.product_key(product_id))
+        await self.manager.delete(f"{self.namespace}:products:*")  # the seed's bug: DEL does not take patterns
+
+    def stats(self) -> dict[str, Any]:
+        """Hits and misses of this process, JSON-ready."""
+        total = self.hits + self.misses
+        return {"kind": "seed CacheManager", "hits": self.hits, "misses": self.misses,
+                "hit_ratio": self.hits / total if total else None}
+
+    async def close(self) -> None:
+        """Close the Redis client."""
+        await self.manager.aclose()
