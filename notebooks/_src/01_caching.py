@@ -12,7 +12,7 @@
 #
 # The slow thing we cache is a real PostgreSQL aggregate over a catalog table in schema `nb_cache`.
 
-# %%
+# %% tags=["plumbing"]
 import asyncio
 import tempfile
 import uuid
@@ -450,7 +450,7 @@ display(Markdown(
 # afterwards) and answers with what passed, what failed and a hint. Reference solutions are in
 # `notebooks/solutions/`; try first. `exercises.progress()` shows what you have done.
 
-# %%
+# %% tags=["plumbing"]
 from perf import exercises
 
 URLS = {"database_url": services.database_url, "redis_url": services.redis_url}  # the services above
@@ -491,7 +491,7 @@ exercises.progress()
 # Close every cache (their pub/sub tasks and clients), purge this run's keys, stop the
 # private Redis, close the pool and release the shared services.
 
-# %%
+# %% tags=["plumbing"]
 for c in (cache, l2_only, cold, warmed, l2_replay, resilient):
     await c.close()
 purge = MultiLevelCache(services.redis_url, namespace=NAMESPACE)

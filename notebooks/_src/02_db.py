@@ -10,7 +10,7 @@
 # Everything here is implemented in `perf.db` (one module per idea: `schema`, `writes`,
 # `reads`, `explain`, `indexes`, `queries`); the notebook only runs and measures it.
 
-# %%
+# %% tags=["plumbing"]
 import asyncpg
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
@@ -371,7 +371,7 @@ display(Markdown(
 # afterwards) and answers with what passed, what failed and a hint. Reference solutions are in
 # `notebooks/solutions/`; try first. `exercises.progress()` shows what you have done.
 
-# %%
+# %% tags=["plumbing"]
 from perf import exercises
 
 URLS = {"database_url": services.database_url, "redis_url": services.redis_url}  # the services above
@@ -413,7 +413,7 @@ await exercises.check("02.one_query", products_with_images, **URLS)
 # %%
 exercises.progress()
 
-# %%
+# %% tags=["plumbing"]
 from perf.db.indexes import drop_index
 
 for index in ("products_created_at_id_idx", "products_price_idx"):  # leave nb_db as seeded

@@ -9,7 +9,7 @@
 # fail, then races `perf.pool` (in each reset mode) against connecting per request and
 # asyncpg's own pool (with and without its reset).
 
-# %%
+# %% tags=["plumbing"]
 import asyncio
 import tempfile
 import uuid
@@ -385,7 +385,7 @@ assert restart_timeline.frame["ok"].iloc[-5:].sum() > 0
 # afterwards) and answers with what passed, what failed and a hint. Reference solutions are in
 # `notebooks/solutions/`; try first. `exercises.progress()` shows what you have done.
 
-# %%
+# %% tags=["plumbing"]
 from perf import exercises
 
 URLS = {"database_url": services.database_url, "redis_url": services.redis_url}  # the services above
@@ -433,7 +433,7 @@ exercises.progress()
 # * Bound everything: acquire timeout, `max_waiting`, `max_size` below `max_connections`,
 #   idle timeout and max lifetime with jitter, and a `close()` that says who still holds a connection.
 
-# %%
+# %% tags=["plumbing"]
 private.stop()
 private_dir.cleanup()
 await admin.close()

@@ -13,7 +13,7 @@
 # **ASGI middleware** that sits where the bytes flow (`app.wrap_asgi(...)`):
 # `perf.compression.middleware.CompressionMiddleware`.
 
-# %%
+# %% tags=["plumbing"]
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
@@ -308,7 +308,7 @@ display(Markdown(
 # afterwards) and answers with what passed, what failed and a hint. Reference solutions are in
 # `notebooks/solutions/`; try first. `exercises.progress()` shows what you have done.
 
-# %%
+# %% tags=["plumbing"]
 from perf import exercises
 
 URLS = {"database_url": services.database_url, "redis_url": services.redis_url}  # the services above
@@ -347,7 +347,7 @@ await exercises.check("04.worth", worth_compressing, **URLS)
 # %%
 exercises.progress()
 
-# %%
+# %% tags=["plumbing"]
 services.close()
 
 # %% [markdown]
