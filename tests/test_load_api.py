@@ -11,10 +11,10 @@ from perf.api.server import ApiServer
 from perf.api.settings import ApiMode, ApiSettings, new_token
 from perf.load.analysis.recommend import measurements_from
 from perf.load.cli import main
+from perf.load.concurrency import sweep
 from perf.load.demo_modes import compare_modes
 from perf.load.models import ClosedModel
 from perf.load.product import api_measurements, product_scenario
-from perf.load.sweep import sweep
 
 
 def test_cli_gates_the_real_api(database_url: str, redis_url: str, pg_schema: str, redis_prefix: str,

@@ -10,7 +10,7 @@
 # One rule before any number: **a load generator slower than the server measures
 # itself.** So we start by measuring the generators.
 
-# %%
+# %% tags=["plumbing"]
 import os
 
 import matplotlib.pyplot as plt
@@ -600,7 +600,7 @@ display(Markdown(
 # server under real load with `perf.load` and answers with what passed, what failed and a
 # hint. Reference solutions are in `notebooks/solutions/`; try first.
 
-# %%
+# %% tags=["plumbing"]
 from perf import exercises
 
 # %% [markdown]
@@ -632,7 +632,7 @@ await exercises.check("05.error_rate", error_rate)
 # %%
 exercises.progress()
 
-# %%
+# %% tags=["plumbing"]
 cache = redis.from_url(services.redis_url)
 async for key in cache.scan_iter(match=f"{SCHEMA}:*", count=500):
     await cache.delete(key)

@@ -7,7 +7,7 @@ one worker vs two on a CPU-bound route at saturation, and how requests spread ov
   process, so it needs an import string).
 * :func:`compare_workers` starts the product API with 1, then N workers the right way
   (:class:`~perf.api.server.ApiServer` passes ``--workers`` and an import string), runs the
-  concurrency sweep (:func:`perf.load.sweep`) on one route per round, and counts the
+  concurrency sweep (:func:`perf.load.concurrency`) on one route per round, and counts the
   requests each worker served (``/metrics`` answers with its worker's ``pid`` and count).
 
 >>> run_app_object_workers().returncode           # 3: uvicorn's STARTUP_FAILURE
@@ -28,8 +28,8 @@ import pandas as pd
 
 from perf.api.server import ApiServer
 from perf.api.settings import ApiSettings
+from perf.load.concurrency import sweep
 from perf.load.scenarios import Endpoint, Scenario
-from perf.load.sweep import sweep
 from perf.services.process import free_port
 from perf.services.server_process import process_cpu_seconds
 

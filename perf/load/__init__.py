@@ -36,14 +36,17 @@ if TYPE_CHECKING:
         server_shares,
         time_breakdown,
     )
+    from perf.load.concurrency import SweepReport, sweep
     from perf.load.models import ClosedModel, LoadModel, OpenModel, run_load
     from perf.load.plots import knee_chart, over_time_chart, spectrum_chart, sweep_chart
+    from perf.load.ramp import StressReport, rate_steps, stress
     from perf.load.results import LoadResult, merge_results
     from perf.load.scale import run_processes
     from perf.load.scenarios import Endpoint, Scenario
-    from perf.load.stress import StressReport, rate_steps, stress
-    from perf.load.sweep import SweepReport, sweep
 
+# Modules are not named after the functions they export (sweep -> concurrency, stress -> ramp):
+# importing a submodule sets it as an attribute of this package, which would shadow the
+# lazily exported function of the same name.
 _HOMES = {
     "Calibration": "perf.load.analysis",
     "ServerSampler": "perf.load.analysis",
@@ -67,11 +70,11 @@ _HOMES = {
     "run_processes": "perf.load.scale",
     "Endpoint": "perf.load.scenarios",
     "Scenario": "perf.load.scenarios",
-    "StressReport": "perf.load.stress",
-    "rate_steps": "perf.load.stress",
-    "stress": "perf.load.stress",
-    "SweepReport": "perf.load.sweep",
-    "sweep": "perf.load.sweep",
+    "StressReport": "perf.load.ramp",
+    "rate_steps": "perf.load.ramp",
+    "stress": "perf.load.ramp",
+    "SweepReport": "perf.load.concurrency",
+    "sweep": "perf.load.concurrency",
 }
 __all__ = [
     "Calibration", "ClosedModel", "Endpoint", "LoadModel", "LoadResult", "OpenModel", "Scenario",

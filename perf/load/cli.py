@@ -25,15 +25,15 @@ from urllib.parse import urlsplit, urlunsplit
 from perf.load.analysis.calibrate import calibrate, flag_client_bound
 from perf.load.analysis.recommend import measurements_from, recommend
 from perf.load.analysis.slo import Slo, SloError, check_slos, parse_slo
+from perf.load.concurrency import parse_users, sweep
 from perf.load.drivers import DriverUnavailable, run_wrk
 from perf.load.locust.runner import LocustRunError
 from perf.load.models import ClosedModel, LoadModel, OpenModel, run_load
 from perf.load.progress import LineProgress
+from perf.load.ramp import rate_steps, stress
 from perf.load.results import LoadResult
 from perf.load.scale import run_event_loop, run_processes
 from perf.load.scenarios import Scenario, load_scenario
-from perf.load.stress import rate_steps, stress
-from perf.load.sweep import parse_users, sweep
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|)\s*$")

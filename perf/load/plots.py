@@ -1,8 +1,8 @@
 """Load-test charts: percentile spectrum, over time, latency vs offered load, a concurrency sweep.
 
 Thin wrappers over :mod:`perf.charts` (same titles, footers and saved PNGs), shaped
-for :class:`~perf.load.results.LoadResult`, :class:`~perf.load.stress.StressReport`
-and :class:`~perf.load.sweep.SweepReport`.
+for :class:`~perf.load.results.LoadResult`, :class:`~perf.load.ramp.StressReport`
+and :class:`~perf.load.concurrency.SweepReport`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from matplotlib.figure import Figure
 
 from perf.charts import latency_percentiles, line_over, save_figure
 from perf.load.analysis.slo import parse_slo
+from perf.load.concurrency import SweepReport
+from perf.load.ramp import StressReport
 from perf.load.results import LoadResult
-from perf.load.stress import StressReport
-from perf.load.sweep import SweepReport
 
 
 def spectrum_chart(results: Mapping[str, LoadResult], *, title: str) -> Figure:

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from perf.load.concurrency import parse_users, sweep
 from perf.load.demo_server import TestServer
 from perf.load.scenarios import Scenario
-from perf.load.sweep import parse_users, sweep
 
 
 @pytest.fixture(scope="module")

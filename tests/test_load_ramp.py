@@ -9,9 +9,9 @@ from perf.load.analysis.calibrate import Calibration, calibrate, flag_client_bou
 from perf.load.analysis.recommend import measurements_from, recommend
 from perf.load.demo_server import TestServer
 from perf.load.models import ClosedModel, run_load
+from perf.load.ramp import rate_steps, stress
 from perf.load.results import LoadResult
 from perf.load.scenarios import Endpoint, Scenario
-from perf.load.stress import rate_steps, stress
 
 
 async def test_stress_finds_the_knee_of_a_server_with_known_capacity() -> None:
