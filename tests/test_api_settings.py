@@ -58,3 +58,11 @@ def test_api_server_takes_settings_and_exposes_the_token():
 def test_bad_settings_name_the_field(kwargs, message):  # noqa: ANN001
     with pytest.raises(ValueError, match=message):
         ApiSettings(database_url=URL, **kwargs)
+
+
+def test_settings_round_trip_through_argv_when_a_value_starts_with_a_dash() -> None:
+
+    token = "-" + "x" * 31  # token_urlsafe can start with "-": argparse must not read it as an option
+    settings = ApiSettings(database_url="postgresql://localhost/perf", redis_url=None, api_token=token)
+    args = build_parser().parse_args(settings_argv(settings))
+    assert settings_from_args(args).api_token == token

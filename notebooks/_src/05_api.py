@@ -265,7 +265,7 @@ display(Markdown(
 # %%
 profile_args = ["perf", "api", "--port", "{port}", "--mode", "all", "--schema", SCHEMA, "--products", str(PRODUCTS),
                 "--cache-namespace", f"{SCHEMA}:profile", "--database-url", services.database_url,
-                "--redis-url", services.redis_url, "--api-token", TOKEN]
+                "--redis-url", services.redis_url, f"--api-token={TOKEN}"]
 with ProfiledServer(profile_args) as profiled:
     pin_process(profiled.pid, server_cores)
     await run_load(profiled.url, model=ClosedModel(users=16, duration=SECONDS * 2), scenario=scenario)

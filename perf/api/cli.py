@@ -86,8 +86,8 @@ def settings_argv(settings: ApiSettings, *, secrets: bool = True) -> list[str]:
             continue
         if isinstance(value, bool):
             argv.append(flag(f.name) if value else "--no-" + flag(f.name)[2:])
-        else:
-            argv += [flag(f.name), str(value)]
+        else:  # one "--flag=value" word: a value starting with "-" (a token may) stays a value
+            argv.append(f"{flag(f.name)}={value}")
     return argv
 
 
