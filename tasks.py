@@ -36,7 +36,8 @@ STAMP = VENV / ".perf-installed"
 
 
 def run(cmd: list[object]) -> int:
-    """Run ``cmd`` in the project folder and return its exit code.
+    """Run ``cmd`` in the project folder and return its exit code (``perf.__main__.supervise``
+    does the same for ``python -m perf``: this script runs before .venv exists, so it cannot import it).
 
     SIGTERM is forwarded to it; Ctrl-C is left to it (the terminal sends it to the whole
     process group), so a tool that shuts down cleanly (JupyterLab, the services) can.

@@ -9,7 +9,7 @@ for the chunked readers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 
 import asyncpg
@@ -26,9 +26,10 @@ async def _fetch_all(conn: asyncpg.Connection, limit: int, chunk_size: int) -> A
     yield await conn.fetch("SELECT * FROM products ORDER BY id LIMIT $1", limit)
 
 
-async def _keyset(conn: asyncpg.Connection, limit: int, chunk_size: int) -> AsyncIterator[Chunk]:
+async def _first(chunks: AsyncGenerator[Chunk, None], limit: int) -> AsyncIterator[Chunk]:
+    """The first ``limit`` rows of a chunked reader; closing it at once ends its cursor or query."""
     seen = 0
-    async with aclosing(read_keyset(conn, "products", chunk_size=chunk_size)) as chunks:  # ends the cursor at once
+    async with aclosing(chunks):
         async for chunk in chunks:
             yield chunk[: limit - seen]
             seen += len(chunk)
@@ -36,14 +37,12 @@ async def _keyset(conn: asyncpg.Connection, limit: int, chunk_size: int) -> Asyn
                 return
 
 
-async def _cursor(conn: asyncpg.Connection, limit: int, chunk_size: int) -> AsyncIterator[Chunk]:
-    seen = 0
-    async with aclosing(read_cursor(conn, "products", chunk_size=chunk_size)) as chunks:  # ends the cursor at once
-        async for chunk in chunks:
-            yield chunk[: limit - seen]
-            seen += len(chunk)
-            if seen >= limit:
-                return
+def _keyset(conn: asyncpg.Connection, limit: int, chunk_size: int) -> AsyncIterator[Chunk]:
+    return _first(read_keyset(conn, "products", chunk_size=chunk_size), limit)
+
+
+def _cursor(conn: asyncpg.Connection, limit: int, chunk_size: int) -> AsyncIterator[Chunk]:
+    return _first(read_cursor(conn, "products", chunk_size=chunk_size), limit)
 
 
 STRATEGIES: dict[str, Callable[[asyncpg.Connection, int, int], AsyncIterator[Chunk]]] = {
