@@ -111,7 +111,7 @@ def test_export_writes_a_standalone_readable_locustfile(tmp_path: Path) -> None:
     text = path.read_text()
     compile(text, str(path), "exec")
     assert "from perf.load.product import" in text and "wait_time = constant(0.05)" in text
-    assert "@task(16)" in text and "@task(3)" in text and "@task(1)" in text  # weights 80:15:5
+    assert "@task(12)" in text and "@task(4)" in text and "@task(3)" in text and "@task(1)" in text  # 60:20:15:5
     with pytest.raises(ValueError, match="module-level"):
         from perf.load.scenarios import Endpoint, Scenario
 
