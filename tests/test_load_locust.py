@@ -38,10 +38,13 @@ def test_two_workers_merge_counts_and_percentiles_exactly(server: TestServer, tm
     assert result.meta["engine"] == "locust" and result.meta["workers"] == 2
     per_worker = result.meta["worker_requests"]
     assert len(per_worker) == 2 and all(n > 0 for n in per_worker.values())
-    assert result.completed == sum(per_worker.values()) == served
+    assert result.completed == sum(per_worker.values())
+    # a request still in flight at the stop is recorded as a give-up ("unfinished"); the server may or
+    # may not have received it before its user was stopped
+    assert result.completed <= served <= result.completed + result.timed_out
     samples = [float(x) for f in tmp_path.glob("*.txt") for x in f.read_text().split()]
-    single = LatencyHistogram.from_samples(samples)
-    assert single.count == result.completed
+    single = LatencyHistogram.from_samples(samples)  # answers and give-ups, as the histograms hold them
+    assert single.count == result.completed + result.timed_out
     assert single.percentiles() == result.overall().percentiles()
     assert result.processes == 2 and result.client_cpu > 0
     assert result.scheduled == result.accounted >= result.completed  # every request the users started

@@ -102,6 +102,8 @@ class _Worker:
                 due = (context or {}).get("perf_due")
                 waited = started + seconds - (due if due is not None else started)
                 self.result.record_given_up(name, waited, t, dropped=False)
+                if self.samples is not None:
+                    self.samples.append(waited)
             else:
                 self.result.record_error(name, kind, t)
             return
@@ -127,8 +129,10 @@ class _Worker:
         self.sent = True
         now = time.time()
         for started, due in self.in_flight.values():  # still unanswered when the run ended: timed out
-            self.result.record_given_up(UNFINISHED, now - (due if due is not None else started), now - self.t0,
-                                        dropped=False)
+            waited = now - (due if due is not None else started)
+            self.result.record_given_up(UNFINISHED, waited, now - self.t0, dropped=False)
+            if self.samples is not None:
+                self.samples.append(waited)
         self.in_flight.clear()
         self.result.duration = now - self.t0
         self.result.client_cpu = time.process_time() - self.cpu0
@@ -248,7 +252,8 @@ def _add_arguments(parser: Any, **_: Any) -> None:
     group.add_argument("--perf-users", type=int, default=0, help="open model: users sharing the rate")
     group.add_argument("--perf-late-after", type=float, default=0.010, help="open model: late threshold (s)")
     group.add_argument("--perf-samples", default="",
-                       help="worker: also write each raw latency to DIR/<worker>.txt (to check the merge)")
+                       help="worker: also write every latency the histograms hold (answers and give-ups) "
+                            "to DIR/<worker>.txt (to check the merge)")
     group.add_argument("--perf-model", default="", help="the model's label in the result")
 
 
