@@ -45,7 +45,7 @@ def test_api_server_takes_settings_and_exposes_the_token():
     server = ApiServer(settings, workers=2)
     assert server.token == settings.api_token and len(server.token) >= 16
     assert server.auth_headers == {"authorization": f"Bearer {settings.api_token}"}
-    assert "--mode=naive,+pool,+keyset,+compression,+join,+fastpath" in server.command
+    assert "--mode=naive,+pool,+keyset,+compression,+join" in server.command
     assert not any(settings.api_token in word for word in server.command)  # off the command line: `ps` shows it
     assert server.env == {"PERF_API_TOKEN": settings.api_token}
     assert ApiSettings(database_url=URL).api_token != ApiSettings(database_url=URL).api_token  # one per run

@@ -15,8 +15,7 @@ def test_mode_presets_and_switches_round_trip():
     assert ApiMode.parse("all") == ApiMode()
     assert ApiMode.parse("baseline") == ApiMode.baseline()
     mode = ApiMode.parse("all,-cache,-join")
-    assert (mode.cache, mode.join, mode.pool, mode.keyset, mode.compression, mode.fastpath) == (
-        False, False, True, True, True, True)
+    assert (mode.cache, mode.join, mode.pool, mode.keyset, mode.compression) == (False, False, True, True, True)
     assert ApiMode.parse("cache,pool") == ApiMode.parse("naive,+cache,+pool")
     assert ApiMode.parse("naive") == ApiMode.naive() != ApiMode.baseline()
     syllabus = ApiMode.parse("baseline")  # the syllabus' mini-project: its join, its pool, its cache
@@ -29,6 +28,8 @@ def test_mode_presets_and_switches_round_trip():
 def test_bad_mode_names_the_switch_and_the_choices():
     with pytest.raises(ValueError, match="unknown switch 'cahce'.*cache, pool, keyset, compression, join"):
         ApiMode.parse("all,-cahce")
+    with pytest.raises(ValueError, match="switch 'fastpath' is retired: cached reads now go through Nexios"):
+        ApiMode.parse("all,-fastpath")  # a mode string from before this release: told why, not just "unknown"
     with pytest.raises(ValueError, match="pool_min=5 and pool_max=2"):
         ApiSettings(database_url="postgresql://x/y", redis_url=None, pool_min=5, pool_max=2)
 

@@ -17,13 +17,14 @@ or as a subprocess on a free port (tests, benchmarks, notebooks)::
 Endpoints (:data:`perf.api.routes.ROUTES`, described by ``GET /openapi.json``):
 ``GET/POST /products``, ``GET/PATCH/DELETE /products/{id}``, ``POST /uploads`` (202 +
 task id, 429 when the queue is full), ``GET /tasks/{id}``, ``GET /health``,
-``GET /metrics``, ``GET /hello`` (Nexios) and ``GET /bare/hello`` (raw ASGI). Writes need
+``GET /metrics``, ``GET /hello``, and the product routes again as raw ASGI under
+``/bare/`` (``/bare/hello``, ``/bare/products``...: the baseline for the framework's cost). Writes need
 ``Authorization: Bearer <api_token>``; POST/PATCH bodies are ``application/json``. Every
 response carries ``Server-Timing`` (db, cache, app, total) and ``X-Cache``; every error
 is JSON ``{"error", "status"[, "errors"]}``, never a 5xx for bad input.
 
 ``mode`` (:class:`perf.api.settings.ApiMode`) switches each optimisation on or off:
-``cache``, ``pool``, ``keyset``, ``compression``, ``join``, ``fastpath``; ``"all"`` and
+``cache``, ``pool``, ``keyset``, ``compression``, ``join``; ``"all"`` and
 ``"baseline"`` are the two ends, ``"all,-cache"`` / ``"baseline,+pool"`` the steps between.
 
 One idea per module: :mod:`~perf.api.settings` (the single source of settings; the CLI
@@ -33,7 +34,7 @@ flags derive from it), :mod:`~perf.api.app` (factory, lifespan, layer order),
 :mod:`~perf.api.products` (service:
 cached reads, writes, invalidation), :mod:`~perf.api.database` (pool or connect per
 request, 503 mapping), :mod:`~perf.api.validation`, :mod:`~perf.api.errors` (JSON errors,
-the Nexios 405 fix), :mod:`~perf.api.limits` (413, 408), :mod:`~perf.api.timing`,
-:mod:`~perf.api.fastpath`, :mod:`~perf.api.demo_bare`, :mod:`~perf.api.uploads`,
+the Nexios 405 fix, routes without the framework's per-request wrapper), :mod:`~perf.api.limits`
+(413, 408), :mod:`~perf.api.timing`, :mod:`~perf.api.demo_bare`, :mod:`~perf.api.uploads`,
 :mod:`~perf.api.cli`, :mod:`~perf.api.server`.
 """

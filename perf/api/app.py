@@ -15,10 +15,11 @@ seconds (:mod:`perf.api.draining`), then the queue stops (running uploads finish
 settings: ``debug=False`` (Nexios' default ``True`` sends tracebacks to clients), every
 error is JSON (:mod:`perf.api.errors`).
 
-ASGI layers, outermost first: ``/bare/hello`` → error boundary (counts what it
-answers) → timing (``Server-Timing``, ``X-Cache``) → body guard (413, 408) →
-compression (``mode.compression``) → cached-read fast path (``mode.fastpath``) → the
-Nexios app → error boundary (``wrap_asgi``) → router (:data:`perf.api.routes.ROUTES`).
+ASGI layers, outermost first: error boundary (counts what it answers) → timing
+(``Server-Timing``, ``X-Cache``) → body guard (413, 408) → compression
+(``mode.compression``) → ``/bare/...`` (the product routes without the framework, the
+baseline for its cost: :mod:`perf.api.demo_bare`) → the Nexios app → error boundary
+(``wrap_asgi``) → router (:data:`perf.api.routes.ROUTES`, :class:`~perf.api.errors.SafeRoute`).
 ``/openapi.json`` is this API's own document (:mod:`perf.api.openapi`); Nexios' default
 one and its ``/docs`` and ``/redoc`` pages (scripts from a CDN at ``latest``, no
 integrity hashes) are not served.
@@ -37,10 +38,9 @@ import redis.asyncio as redis
 from nexios import NexiosApp
 
 from perf.api.database import Database
-from perf.api.demo_bare import with_bare_hello
+from perf.api.demo_bare import BareRoutes
 from perf.api.draining import drain_on_sigterm
 from perf.api.errors import ErrorBoundary, SafeRoute
-from perf.api.fastpath import ProductFastPath
 from perf.api.limits import BodyLimitMiddleware
 from perf.api.openapi import TITLE, VERSION
 from perf.api.products import ProductService
@@ -133,19 +133,30 @@ def create_app(settings: ApiSettings) -> ApiApp:
                 await state.redis.aclose()
 
     app = ApiNexios(debug=settings.debug, lifespan=lifespan, route_class=SafeRoute, title=TITLE,
-                    version=VERSION, bridges=settings.nexios_bridges)
+                    version=VERSION, bridges=not settings.nexios_lean)
     app.state["api"] = state
-    register_routes(app)
+    register_routes(app, direct=settings.nexios_lean)
     app.wrap_asgi(ErrorBoundary)  # around the router: no route, handler errors, 405
-    outer: ASGIApp = app
-    if settings.mode.cache and settings.mode.fastpath:
-        outer = state.fastpath = ProductFastPath(outer, cache=lambda: state.cache)
+    layers = api_layers(app, state)
+    return ApiApp(layers[-1][1], nexios=app, state=state, layers=layers)
+
+
+def api_layers(nexios: ASGIApp, state: ApiState) -> list[tuple[str, ASGIApp]]:
+    """The API's pure ASGI layers around ``nexios``, innermost first: ``[(name, app so far), ...]``.
+
+    The last entry is the whole app; each entry is a working app of the layers up to it
+    (:mod:`perf.api.demo_framework` times each one).
+    """
+    settings = state.settings
+    layers: list[tuple[str, ASGIApp]] = [("/bare routes", BareRoutes(nexios, state=state))]
     if settings.mode.compression:
-        outer = CompressionMiddleware(outer, minimum_size=1024)
-    outer = BodyLimitMiddleware(outer, max_body=settings.max_body, read_timeout=settings.read_timeout)
-    outer = TimingMiddleware(outer, stats=state.stats)
-    outer = ErrorBoundary(outer, stats=state.stats)  # every layer above the router, in one boundary
-    return ApiApp(with_bare_hello(outer), nexios=app, state=state)
+        layers.append(("compression", CompressionMiddleware(layers[-1][1], minimum_size=1024)))
+    layers.append(("body limit", BodyLimitMiddleware(layers[-1][1], max_body=settings.max_body,
+                                                     read_timeout=settings.read_timeout)))
+    layers.append(("timing", TimingMiddleware(layers[-1][1], stats=state.stats)))
+    # every layer above the router, in one boundary
+    layers.append(("error boundary", ErrorBoundary(layers[-1][1], stats=state.stats)))
+    return layers
 
 
 class ApiNexios(NexiosApp):
@@ -186,14 +197,16 @@ class ApiApp:
     """The ASGI app :func:`create_app` returns: pure ASGI layers around the Nexios app.
 
     ``nexios`` is the :class:`~nexios.NexiosApp` (routes, lifespan), ``state`` its
-    :class:`ApiState`, ``settings`` the :class:`ApiSettings`. The layers sit *outside*
-    Nexios (not in ``wrap_asgi``, which wraps only its router, inside the framework's two
-    per-request middleware bridges), so timing covers the framework's cost too and the
-    fast path and ``/bare/hello`` skip it.
+    :class:`ApiState`, ``settings`` the :class:`ApiSettings`, ``layers`` the
+    :func:`api_layers` it is made of. The layers sit *outside*
+    Nexios (not in ``wrap_asgi``, which wraps only its router), so timing covers the
+    framework's cost too, and ``/bare/...`` passes through the same layers as the routes.
     """
 
-    def __init__(self, asgi: ASGIApp, *, nexios: NexiosApp, state: ApiState) -> None:
+    def __init__(self, asgi: ASGIApp, *, nexios: NexiosApp, state: ApiState,
+                 layers: list[tuple[str, ASGIApp]] | None = None) -> None:
         self._asgi = asgi
+        self.layers = layers or []
         self.nexios = nexios
         self.state = state
         self.settings = state.settings

@@ -12,7 +12,6 @@ builds ``/openapi.json`` from the same table, so the document cannot drift from 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import os
 import time
 from collections.abc import Awaitable
@@ -26,7 +25,7 @@ from perf.api.errors import ApiError, SafeRoute
 from perf.api.openapi import Handler, RouteSpec, openapi_document
 from perf.api.state import ApiState
 from perf.api.uploads import UPLOAD_TYPES
-from perf.api.validation import parse_id, parse_json, parse_paging, validate_product
+from perf.api.validation import check_bearer, parse_id, parse_json_body, parse_paging, validate_product
 from perf.queue import QueueClosed, QueueFull, QueueUnavailable, TaskExpired
 
 
@@ -42,24 +41,12 @@ def send_json(response: Response, data: Any, *, status: int = 200, headers: dict
 
 def check_token(request: Request) -> None:
     """401 unless ``Authorization: Bearer <settings.api_token>`` (compared in constant time)."""
-    header = request.headers.get("authorization") or ""
-    scheme, _, given = header.partition(" ")
-    expected = api_state(request).settings.api_token
-    if scheme.lower() != "bearer" or not given:
-        raise ApiError(401, "this route writes: send 'Authorization: Bearer <token>' (the API's api_token)",
-                       headers={"WWW-Authenticate": 'Bearer realm="perf-api"'})
-    if not hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), expected.encode()):
-        raise ApiError(401, "the bearer token is not this API's api_token",
-                       headers={"WWW-Authenticate": 'Bearer realm="perf-api", error="invalid_token"'})
+    check_bearer(request.headers.get("authorization") or "", api_state(request).settings.api_token)
 
 
 async def json_body(request: Request) -> Any:
     """The request's JSON body: 415 unless ``Content-Type: application/json``, 400 if malformed."""
-    content_type = request.headers.get("content-type") or ""
-    if content_type.split(";", 1)[0].strip().lower() != "application/json":
-        raise ApiError(415, f"Content-Type {content_type[:80]!r} is not accepted: send application/json",
-                       headers={"Accept": "application/json"})
-    return parse_json(await request.body)
+    return parse_json_body(request.headers.get("content-type") or "", await request.body)
 
 
 # products ---------------------------------------------------------------------------------
@@ -158,8 +145,7 @@ async def metrics(request: Request, response: Response) -> Any:
         "requests": state.stats.snapshot(),
         "cache": ({**cache.stats.snapshot(), "redis_available": cache.redis_available} if cache is not None
                   else seed.stats() if seed is not None else None),
-        "db": state.db.stats(), "queue": await state.queue.stats(),
-        "fastpath_served": None if state.fastpath is None else state.fastpath.served})
+        "db": state.db.stats(), "queue": await state.queue.stats()})
 
 
 async def hello(request: Request, response: Response) -> Any:
@@ -222,8 +208,11 @@ def _with_token(handler: Handler) -> Handler:
     return write
 
 
-def register_routes(app: NexiosApp, routes: tuple[RouteSpec, ...] = ROUTES) -> None:
-    """Add every route of ``routes`` to ``app`` (write routes behind :func:`check_token`)."""
+def register_routes(app: NexiosApp, routes: tuple[RouteSpec, ...] = ROUTES, *, direct: bool = True) -> None:
+    """Add every route of ``routes`` to ``app`` (write routes behind :func:`check_token`).
+
+    ``direct``: call handlers without Nexios' per-request wrapper (:class:`SafeRoute`).
+    """
     for spec in routes:
         handler = _with_token(spec.handler) if spec.write else spec.handler
-        app.add_route(SafeRoute(spec.path, handler, methods=[spec.method], exclude_from_schema=True))
+        app.add_route(SafeRoute(spec.path, handler, methods=[spec.method], exclude_from_schema=True, direct=direct))

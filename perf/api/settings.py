@@ -1,6 +1,6 @@
 """The API's settings and its ``mode``: which optimisations are switched on.
 
-``ApiMode`` holds six independent switches and one base, ``syllabus``, that says what
+``ApiMode`` holds five independent switches and one base, ``syllabus``, that says what
 a switch that is *off* falls back to: the syllabus' own piece (``syllabus=True``, the
 modes spelled ``baseline,...``) or the naive one (``syllabus=False``, ``naive,...``).
 
@@ -14,8 +14,6 @@ switch          on (this workbook's)                    off in ``baseline`` (syl
 ``keyset``      ``?after=ID`` pages with ``id > $1``    ``?after=`` ignored: OFFSET        same
 ``compression`` CompressionMiddleware (br/zstd/gzip)    identity bodies (see below)        same
 ``join``        one query (JOIN + array_agg)            on in ``baseline``: the seed joins N+1: 1 + 2N queries
-``fastpath``    cached ``GET /products/{id}``           every request goes through Nexios  same
-                answered below Nexios (needs cache)
 ==============  ======================================  =================================  =========================
 
 The named modes, switch by switch:
@@ -24,8 +22,8 @@ The named modes, switch by switch:
   falls back to the **naive** piece (no cache), as before.
 * ``baseline``: the syllabus' mini-project ("High-Performance API", day 13) as written:
   asyncpg's pool (5..20 connections), the seed's Redis cache, one JOIN for the detail
-  page, count + OFFSET for the list page, no keyset, no compression, no fast path. In
-  switch terms ``join`` on, the other five off, ``syllabus=True``. ``baseline,+join`` is
+  page, count + OFFSET for the list page, no keyset, no compression. In
+  switch terms ``join`` on, the other four off, ``syllabus=True``. ``baseline,+join`` is
   the same mode; ``baseline,-join`` swaps in N+1.
 * ``naive``: every switch off, ``syllabus=False``: a new connection per request, N+1
   queries (1 + 2N a list page), no cache. The design before anyone optimised anything.
@@ -48,8 +46,9 @@ Where ``baseline`` differs from the syllabus' code, and why:
   :mod:`perf.compression.naive`), so ``baseline`` has none.
 * The list filters by ``category`` id and orders by ``id`` (this API's contract), where
   the seed filters by category name and orders by ``created_at DESC``.
-* Nexios' stream bridges follow ``nexios_bridges`` (off by default) in every mode, so
-  the framework's own cost is the same across modes.
+* Nexios' own per-request path follows ``nexios_lean`` (on by default: no stream bridges,
+  handlers called directly, :class:`perf.api.errors.SafeRoute`) in every mode, so the
+  framework's cost is the same across modes.
 
 Spell a mode as ``"all"``, ``"baseline"``, ``"naive"`` or a comma list starting from
 one of them: ``"all,-cache"``, ``"baseline,+pool"``, ``"naive,+join"``. A bare
@@ -65,7 +64,10 @@ from typing import Any
 
 from perf.config import Settings
 
-SWITCHES = ("cache", "pool", "keyset", "compression", "join", "fastpath")
+SWITCHES = ("cache", "pool", "keyset", "compression", "join")
+#: Switches that existed once, and why they are gone (named in the error a stale mode string gets).
+RETIRED = {"fastpath": "retired: cached reads now go through Nexios at near bare-ASGI cost on every route "
+                       "(perf.api.errors.SafeRoute); compare /bare/products with python -m perf.bench.api"}
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,6 @@ class ApiMode:
     keyset: bool = True
     compression: bool = True
     join: bool = True
-    fastpath: bool = True
     syllabus: bool = False
 
     def __post_init__(self) -> None:
@@ -112,6 +113,8 @@ class ApiMode:
         for token in tokens:
             on = not token.startswith("-")
             name = token.lstrip("+-")
+            if name in RETIRED:
+                raise ValueError(f"mode={text!r}: switch {name!r} is {RETIRED[name]}")
             if name not in SWITCHES:
                 raise ValueError(f"mode={text!r}: unknown switch {name!r}; switches are {', '.join(SWITCHES)} "
                                  "(e.g. mode='all,-cache', 'baseline,+pool' or 'naive,+join')")
@@ -129,7 +132,7 @@ class ApiMode:
         return cls(**{name: False for name in SWITCHES}, syllabus=False)
 
     def as_dict(self) -> dict[str, bool]:
-        """``{"cache": True, ...}``: the six switches, for /metrics and result tables."""
+        """``{"cache": True, ...}``: the five switches, for /metrics and result tables."""
         return {name: getattr(self, name) for name in SWITCHES}
 
     def __str__(self) -> str:
@@ -194,8 +197,9 @@ class ApiSettings:
     shutdown_grace: float = field(default=1.0, metadata=_help(
         "seconds after SIGTERM during which uploads answer 503 before the server stops"))
     upload_delay: float = field(default=0.01, metadata=_help("seconds each upload task takes (simulated work)"))
-    nexios_bridges: bool = field(default=False, metadata=_help(
-        "route through Nexios' two per-request stream-bridge middlewares (its default; ~0.25 ms a request)"))
+    nexios_lean: bool = field(default=True, metadata=_help(
+        "serve routes without Nexios' two per-request stream bridges and its per-route handler wrapper "
+        "(off: the framework's default path, ~0.25 ms a request more)"))
     debug: bool = field(default=False, metadata=_help("Nexios debug mode (never in production: tracebacks)"))
 
     def __post_init__(self) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import redis.asyncio as redis
 
 from perf.api.database import Database
-from perf.api.fastpath import ProductFastPath
 from perf.api.products import ProductService
 from perf.api.seed_cache import SeedCache
 from perf.api.settings import ApiSettings
@@ -31,4 +30,3 @@ class ApiState:
         self.stats = RequestStats()
         self.cache: MultiLevelCache | None = None
         self.seed_cache: SeedCache | None = None
-        self.fastpath: ProductFastPath | None = None

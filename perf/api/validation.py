@@ -6,6 +6,7 @@ than a model definition, and cost a few µs a request.
 
 from __future__ import annotations
 
+import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -98,6 +99,25 @@ def parse_id(raw: str, name: str = "product_id") -> int:
         shown = raw[:40] + "..." if isinstance(raw, str) and len(raw) > 40 else raw
         raise ApiError(404, f"no product with {name}={shown!r}: ids are integers in 1..{MAX_BIGINT} (ASCII digits)")
     return value
+
+
+def parse_json_body(content_type: str, body: bytes) -> Any:
+    """A JSON request body: 415 unless ``content_type`` is ``application/json``, 400 if malformed."""
+    if content_type.split(";", 1)[0].strip().lower() != "application/json":
+        raise ApiError(415, f"Content-Type {content_type[:80]!r} is not accepted: send application/json",
+                       headers={"Accept": "application/json"})
+    return parse_json(body)
+
+
+def check_bearer(authorization: str, expected: str) -> None:
+    """401 unless ``authorization`` is ``Bearer <expected>`` (compared in constant time)."""
+    scheme, _, given = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise ApiError(401, "this route writes: send 'Authorization: Bearer <token>' (the API's api_token)",
+                       headers={"WWW-Authenticate": 'Bearer realm="perf-api"'})
+    if not hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), expected.encode()):
+        raise ApiError(401, "the bearer token is not this API's api_token",
+                       headers={"WWW-Authenticate": 'Bearer realm="perf-api", error="invalid_token"'})
 
 
 def parse_json(body: bytes) -> Any:

@@ -5,11 +5,14 @@
   :func:`compare_cpu` the same in CPU time, for CPU-bound work on a shared machine.
 * :func:`summarize`: median, min, max, quartiles, IQR.
 * :class:`LatencyHistogram`: HDR percentiles, mergeable across processes.
+* :class:`InProcessClient` / :func:`profile_requests`: an ASGI app called in process (no sockets),
+  its lifespan run; where its time goes.
 * :func:`machine_info` / :func:`service_versions`: what the numbers were measured on.
 * :func:`describe_ratio`, :func:`describe_tail`, :func:`describe_gain`, :func:`describe_combination`:
   sentences computed from a run's numbers, so prose never contradicts its run.
 """
 
+from perf.measure.inprocess import InProcessClient, profile_requests
 from perf.measure.latency import DEFAULT_PERCENTILES, LatencyHistogram, percentile_table
 from perf.measure.machine import collect_machine_info, describe, machine_info, service_versions
 from perf.measure.memory import MemoryPeak, peak_memory, peak_memory_async
@@ -22,6 +25,7 @@ __all__ = [
     "peak_memory_async",
     "DEFAULT_PERCENTILES",
     "Comparison",
+    "InProcessClient",
     "LatencyHistogram",
     "MemoryPeak",
     "Timing",
@@ -36,6 +40,7 @@ __all__ = [
     "describe_tail",
     "machine_info",
     "percentile_table",
+    "profile_requests",
     "rate_summary",
     "service_versions",
     "summarize",
