@@ -410,7 +410,8 @@ with ApiServer(lean_settings, cpu=sorted(server_cores)) as lean_server, \
         ApiServer(default_settings, cpu=sorted(server_cores)) as default_server:
     rounds = []
     for rnd in range(settings.pick(3, 5)):
-        for url, paths in ((lean_server.url, {LEAN: PAGE, BARE: "/bare" + PAGE}), (default_server.url, {DEFAULT: PAGE})):
+        for url, paths in ((lean_server.url, {LEAN: PAGE, BARE: "/bare" + PAGE}),
+                           (default_server.url, {DEFAULT: PAGE})):
             frame = await compare_paths(url, paths, rounds=1, seconds=settings.pick(0.75, 2.0), users=16)
             rounds.append(frame.assign(round=rnd))
 under_load = pd.concat(rounds, ignore_index=True)
@@ -424,11 +425,13 @@ lean_vs_default = per_round[LEAN] / per_round[DEFAULT]
 bare_bound = load_summary.loc[BARE, "rps"] >= 0.8 * ceiling.ceiling
 display(Markdown(
     f"Cached `GET {PAGE}` under load: the lean Nexios path served **{lean_vs_bare.median():.2f}x** the bare "
-    f"twin's req/s (rounds {lean_vs_bare.min():.2f}x-{lean_vs_bare.max():.2f}x) and **{lean_vs_default.median():.1f}x** "
+    f"twin's req/s (rounds {lean_vs_bare.min():.2f}x-{lean_vs_bare.max():.2f}x) and "
+    f"**{lean_vs_default.median():.1f}x** "
     f"the framework's default path (rounds {lean_vs_default.min():.1f}x-{lean_vs_default.max():.1f}x). "
     + ("The bare path ran near the load generator's ceiling, so the gap to it is a lower bound."
        if bare_bound else "None of them ran near the load generator's ceiling.")
-    + " Under load the framework's share shrinks: uvicorn's HTTP parsing and the socket work are the same for all three."))
+    + " Under load the framework's share shrinks: uvicorn's HTTP parsing and the socket work are the same for "
+      "all three."))
 
 # %% [markdown]
 # ## 9 · As a CI gate
