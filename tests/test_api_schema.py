@@ -52,7 +52,7 @@ def test_the_document_describes_every_route_with_its_answers(server: ApiServer):
 def test_schemathesis_finds_nothing(server: ApiServer, tmp_path: Path):
     har = tmp_path / "run.har"
     command = [ST, "run", server.url + "/openapi.json", "--checks", "all", "--mode", "all",
-               "-H", f"Authorization: Bearer {server.token}", "--max-examples", "25", "--max-time", "35",
+               "-H", f"Authorization: Bearer {server.token}", "--max-examples", "20", "--max-time", "20",
                "--workers", "2", "--seed", "13", "--generation-database", "none",
                "--report", "har", "--report-har-path", str(har)]
     run = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)

@@ -549,8 +549,8 @@ print(seed_run.output)
 # %%
 balance = await compare_workers(ApiSettings(**api, mode="all", products=PRODUCTS,
                                             cache_namespace=f"{SCHEMA}:balance"),
-                                workers=(1, 2), users=settings.pick([4, 16, 64], [4, 16, 64, 128]),
-                                duration=settings.pick(1.0, 3.0), warmup=settings.pick(0.3, 1.0),
+                                workers=(1, 2), users=settings.pick([4, 32], [4, 16, 64, 128]),
+                                duration=settings.pick(0.75, 3.0), warmup=settings.pick(0.3, 1.0),
                                 rounds=settings.pick(2, 3))
 levels = balance.levels.groupby(["workers", "users"])["rps"].agg(["median", "min", "max"])
 levels.round(0)
@@ -657,7 +657,7 @@ from perf.load.locust.compare import compare_engines
 with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:engines"),
                cpu=sorted(server_cores)) as server:
     engines = compare_engines(server.url, scenario="perf.load.product:READS", users=16,
-                              duration=settings.pick(3.0, 10.0), locust_workers=(1, 2))
+                              duration=settings.pick(2.0, 10.0), locust_workers=(1, 2))
 engines.round(1)
 
 # %%
