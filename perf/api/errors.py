@@ -5,7 +5,7 @@
   into a JSON body; an unexpected one is logged with its traceback on the server and
   answered ``500 {"error": ...}``. The app has two: one around the router (inside
   Nexios, whose own bridges would answer text/plain) and one around every layer
-  (timing, body limit, compression, fast path), which counts what it answers in
+  (timing, body limit, compression, /bare routes), which counts what it answers in
   ``/metrics`` because the timing layer never saw that response.
 * :meth:`ApiError.body` cannot fail: a value orjson refuses (an int over 64 bits, a
   lone surrogate) is rendered by the standard library, else replaced by a constant.
