@@ -56,6 +56,9 @@ async def test_compare_modes_measures_each_mode(database_url: str, redis_url: st
     extra = api_measurements(everything.metrics)
     assert extra["pool_max_size"] == 10 and 0 <= extra["hit_ratio"]["/products"] <= 1
     assert measurements_from(result, **extra).pool_max_size == 10
+    # the server's own X-Cache counts: no cache in naive, some hits where a cache is on
+    assert table.loc["naive", "hit_ratio"] == 0.0
+    assert 0 < table.loc["all", "hit_ratio"] <= 1 and 0 < table.loc["baseline", "hit_ratio"] <= 1
 
 
 async def test_sweep_over_the_real_api(database_url: str, redis_url: str, pg_schema: str,

@@ -34,6 +34,16 @@ class ModeRun:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+def hit_ratio(metrics: dict[str, float]) -> float:
+    """Cache hits (``X-Cache: hit-l1 | hit-l2``) over every response the server counted (its ``/metrics``).
+
+    NaN when the server reported no ``requests.by_cache`` counts (or none at all).
+    """
+    counts = {key.rsplit(".", 1)[-1]: value for key, value in metrics.items() if key.startswith("requests.by_cache.")}
+    total = sum(counts.values())
+    return (counts.get("hit-l1", 0.0) + counts.get("hit-l2", 0.0)) / total if total else float("nan")
+
+
 @dataclass
 class ModeComparison:
     """Every run; :meth:`table` summarises per mode against the baseline."""
@@ -42,19 +52,21 @@ class ModeComparison:
     baseline: str
 
     def frame(self) -> pd.DataFrame:
-        """One row per run: mode, round, rps, p50/p99 ms, error rate, server CPU."""
+        """One row per run: mode, round, rps, p50/p99 ms, error rate, server CPU, cache hit ratio."""
         rows = []
         for run in self.runs:
             r = run.result
             p = r.overall().percentiles() if r.overall().count else {"p50": float("nan"), "p99": float("nan")}
             rows.append({"mode": run.mode, "round": run.round, "rps": r.throughput, "p50_ms": p["p50"] * 1e3,
-                         "p99_ms": p["p99"] * 1e3, "error_rate": r.error_rate, "server_cpu": run.server_cpu})
+                         "p99_ms": p["p99"] * 1e3, "error_rate": r.error_rate, "server_cpu": run.server_cpu,
+                         "hit_ratio": hit_ratio(run.metrics)})
         return pd.DataFrame(rows)
 
     def table(self) -> pd.DataFrame:
         """Per mode: median rps, p50, p99, and the rps speedup vs the baseline (median of per-round ratios)."""
         frame = self.frame()
-        table = frame.groupby("mode", sort=False)[["rps", "p50_ms", "p99_ms", "error_rate", "server_cpu"]].median()
+        columns = ["rps", "p50_ms", "p99_ms", "error_rate", "server_cpu", "hit_ratio"]
+        table = frame.groupby("mode", sort=False)[columns].median()
         wide = frame.pivot(index="round", columns="mode", values="rps")
         table["speedup"] = [float((wide[m] / wide[self.baseline]).median()) for m in table.index]
         return table
