@@ -8,7 +8,7 @@ import pytest
 
 from perf.api.errors import ApiError
 from perf.api.settings import ApiMode, ApiSettings
-from perf.api.validation import parse_id, parse_json, parse_paging, validate_product
+from perf.api.validation import parse_id, parse_json, parse_paging, query_dict, validate_product
 
 
 def test_mode_presets_and_switches_round_trip():
@@ -74,3 +74,15 @@ def test_product_validation():
         validate_product({}, partial=True)
     with pytest.raises(ApiError):
         validate_product([1, 2])
+
+
+@pytest.mark.parametrize("query", [b"page=1&page=2", b"a=%ff&b=&c", b"x=%E2%82%AC+1", b"per_page=5&category=1&after=10",
+                                   b"", b"page=%00", b"=1&&page"])
+def test_query_dict_reads_a_query_as_nexios_does(query: bytes):
+    from nexios.http import Request
+
+    async def nothing():  # noqa: ANN202
+        return {}
+
+    request = Request({"type": "http", "query_string": query, "headers": []}, nothing, nothing)
+    assert query_dict(query) == dict(request.query_params)

@@ -25,13 +25,12 @@ other path goes to the Nexios app unchanged.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 
 from perf.api.errors import ApiError
 from perf.api.state import ApiState
-from perf.api.validation import check_bearer, parse_id, parse_json_body, parse_paging, validate_product
+from perf.api.validation import check_bearer, parse_id, parse_json_body, parse_paging, query_dict, validate_product
 from perf.asgi import ASGIApp, Receive, Scope, Send
 
 BARE_PREFIX = "/bare"
@@ -104,8 +103,7 @@ class BareRoutes:
     async def _collection(self, method: str, scope: Scope, receive: Receive, send: Send) -> None:
         products = self.state.products
         if method in ("GET", "HEAD"):
-            query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
-            await send_json(send, await products.list(parse_paging(query)))
+            await send_json(send, await products.list(parse_paging(query_dict(scope["query_string"]))))
         elif method == "POST":
             self._authorize(scope)
             product = await products.create(validate_product(await self._json(scope, receive)))

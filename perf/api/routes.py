@@ -25,7 +25,7 @@ from perf.api.errors import ApiError, SafeRoute
 from perf.api.openapi import Handler, RouteSpec, openapi_document
 from perf.api.state import ApiState
 from perf.api.uploads import UPLOAD_TYPES
-from perf.api.validation import check_bearer, parse_id, parse_json_body, parse_paging, validate_product
+from perf.api.validation import check_bearer, parse_id, parse_json_body, parse_paging, query_dict, validate_product
 from perf.queue import QueueClosed, QueueFull, QueueUnavailable, TaskExpired
 
 
@@ -52,7 +52,7 @@ async def json_body(request: Request) -> Any:
 # products ---------------------------------------------------------------------------------
 async def list_products(request: Request, response: Response) -> Any:
     """A page of products (``page``/``per_page``, or the keyset cursor ``after``; optional ``category``)."""
-    paging = parse_paging(request.query_params)
+    paging = parse_paging(query_dict(request.scope["query_string"]))
     return send_json(response, await api_state(request).products.list(paging))
 
 
