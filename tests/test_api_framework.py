@@ -178,9 +178,9 @@ async def test_the_lean_path_leaves_no_reference_cycles_behind(apps: FrameworkAp
         gc.collect()
         gc.disable()
         try:
-            for _ in range(100):
+            for _ in range(500):  # background tasks (queue polling) may add a few cycles: per request they vanish
                 await call()
-            garbage[variant] = gc.collect() / 100
+            garbage[variant] = gc.collect() / 500
         finally:
             gc.enable()
     assert garbage[LEAN] < 1 and garbage[BARE] < 1, garbage
