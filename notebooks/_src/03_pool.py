@@ -10,8 +10,8 @@
 # asyncpg's own pool (with and without its reset).
 #
 # **Before you start.** Nothing to run first: the notebook starts (or reuses) the embedded PostgreSQL and
-# Redis itself. It runs in about **40 seconds** in the quick profile (the default; measured) and roughly
-# **4 minutes** in the full profile (estimated) on a 2-core machine. The profile is read once, when the
+# Redis itself. It runs in about **40 seconds** in the quick profile (the default; measured) and about
+# **4 minutes** in the full profile (measured) on a 2-core machine. The profile is read once, when the
 # kernel starts: to switch, start JupyterLab as `PERF_PROFILE=full python3 tasks.py lab`
 # (or `quick`) and restart the kernel. Exercises with automatic checks are at the end.
 

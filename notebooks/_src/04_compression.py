@@ -14,8 +14,8 @@
 # `perf.compression.middleware.CompressionMiddleware`.
 #
 # **Before you start.** Nothing to run first: the notebook starts (or reuses) the embedded PostgreSQL and
-# Redis itself. It runs in about **30 seconds** in the quick profile (the default; measured) and roughly
-# **2 minutes** in the full profile (estimated) on a 2-core machine. The profile is read once, when the
+# Redis itself. It runs in about **30 seconds** in the quick profile (the default; measured) and about
+# **2.5 minutes** in the full profile (measured) on a 2-core machine. The profile is read once, when the
 # kernel starts: to switch, start JupyterLab as `PERF_PROFILE=full python3 tasks.py lab`
 # (or `quick`) and restart the kernel. Exercises with automatic checks are at the end.
 

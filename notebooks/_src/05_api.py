@@ -11,8 +11,8 @@
 # itself.** So we start by measuring the generators.
 #
 # **Before you start.** Nothing to run first: the notebook starts (or reuses) the embedded PostgreSQL and
-# Redis itself. It runs in about **3 minutes** in the quick profile (the default; measured) and roughly
-# **8 minutes** in the full profile (estimated) on a 2-core machine. The profile is read once, when the
+# Redis itself. It runs in about **3 minutes** in the quick profile (the default; measured) and about
+# **11 minutes** in the full profile (measured) on a 2-core machine. The profile is read once, when the
 # kernel starts: to switch, start JupyterLab as `PERF_PROFILE=full python3 tasks.py lab`
 # (or `quick`) and restart the kernel. Exercises with automatic checks are at the end.
 
