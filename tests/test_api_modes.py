@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -67,3 +68,21 @@ def test_baseline_keeps_the_seeds_stale_list_pages_after_a_patch(servers: tuple[
         assert stale.headers["x-cache"] == "hit-l2"
         assert stale.json()["items"][0]["price"] == product["price"] != new_price  # the seed's bug, reproduced
         assert raw.get("/products", params=params).json()["items"][0]["price"] == new_price  # the database
+
+
+def test_baseline_never_unpickles_what_redis_holds(servers: tuple[ApiServer, ApiServer], redis_url: str,
+                                                   tmp_path: Path) -> None:
+    """The served seed cache stores JSON: a pickle planted at its key is a miss (reloaded), never code run."""
+    import redis as sync_redis
+
+    from perf.cache.demo_pickle import malicious_payload
+
+    baseline, _ = servers
+    marker = tmp_path / "ran"
+    key = f"{baseline.settings.cache_namespace}:product:11"
+    with sync_redis.Redis.from_url(redis_url) as client:
+        client.set(key, malicious_payload(marker), ex=60)
+        response = httpx.get(f"{baseline.url}/products/11", timeout=10)
+        assert response.status_code == 200 and response.json()["id"] == 11
+        assert response.headers["x-cache"] == "miss" and not marker.exists()
+        assert client.get(key).startswith(b"{")  # overwritten with the JSON the seed's cache stores

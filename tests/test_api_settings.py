@@ -34,7 +34,7 @@ def test_argv_round_trips_every_field():
     original = ApiSettings(database_url=URL, redis_url="redis://x:1/0", mode="baseline,+pool", schema="s1",
                            products=7, cache_namespace="ns", cache_ttl=1.5, pool_min=1, pool_max=3, max_body=99,
                            read_timeout=2.5, task_workers=2, task_queue_size=5, task_timeout=4.0,
-                           upload_delay=0.2, debug=True)
+                           upload_delay=0.2)
     rebuilt = settings_from_args(build_parser().parse_args(settings_argv(original)))
     assert rebuilt == original and rebuilt.api_token == original.api_token
     assert ApiSettings.from_json(original.to_json()) == original
@@ -68,3 +68,13 @@ def test_settings_round_trip_through_argv_when_a_value_starts_with_a_dash() -> N
     settings = ApiSettings(database_url="postgresql://localhost/perf", redis_url=None, api_token=token)
     args = build_parser().parse_args(settings_argv(settings))
     assert settings_from_args(args).api_token == token
+
+
+def test_the_served_app_has_no_debug_mode():
+    """Nexios' debug mode sends tracebacks to clients: the API has no switch for it."""
+    from perf.api.app import create_app
+
+    assert "debug" not in {f.name for f in dataclasses.fields(ApiSettings)}
+    assert create_app(ApiSettings(database_url=URL)).nexios.debug is False
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--debug"])

@@ -12,8 +12,8 @@ the seed's cache (mode ``baseline``), a Redis client for ``/health`` and the dur
 queue (:mod:`perf.queue.durable`). On SIGTERM uploads answer 503 for ``shutdown_grace``
 seconds (:mod:`perf.api.draining`), then the queue stops (running uploads finish within
 ``task_drain`` seconds or go back to PostgreSQL for another worker) and the rest closes. Production
-settings: ``debug=False`` (Nexios' default ``True`` sends tracebacks to clients), every
-error is JSON (:mod:`perf.api.errors`).
+settings: ``debug=False`` always, no switch (Nexios' default ``True`` sends tracebacks to
+clients), every error is JSON (:mod:`perf.api.errors`).
 
 ASGI layers, outermost first: error boundary (counts what it answers) → timing
 (``Server-Timing``, ``X-Cache``) → body guard (413, 408) → compression
@@ -132,7 +132,7 @@ def create_app(settings: ApiSettings) -> ApiApp:
                     await state.seed_cache.close()
                 await state.redis.aclose()
 
-    app = ApiNexios(debug=settings.debug, lifespan=lifespan, route_class=SafeRoute, title=TITLE,
+    app = ApiNexios(debug=False, lifespan=lifespan, route_class=SafeRoute, title=TITLE,
                     version=VERSION, bridges=not settings.nexios_lean)
     app.state["api"] = state
     register_routes(app, direct=settings.nexios_lean)

@@ -7,8 +7,8 @@ modes spelled ``baseline,...``) or the naive one (``syllabus=False``, ``naive,..
 ==============  ======================================  =================================  =========================
 switch          on (this workbook's)                    off in ``baseline`` (syllabus)     off in ``naive``
 ==============  ======================================  =================================  =========================
-``cache``       MultiLevelCache (L1+Redis, tags,        the seed's ``CacheManager``        no cache: every read
-                pub/sub invalidation)                   (:mod:`perf.cache.naive`)          goes to PostgreSQL
+``cache``       MultiLevelCache (L1+Redis, tags,        the seed's JSON ``CacheManager``   no cache: every read
+                pub/sub invalidation)                   (:mod:`perf.api.seed_cache`)       goes to PostgreSQL
 ``pool``        one :mod:`perf.pool` pool               ``asyncpg.create_pool``,           ``asyncpg.connect()``
                 (``pool_min``..``pool_max``)            the seed's min 5 / max 20          per request
 ``keyset``      ``?after=ID`` pages with ``id > $1``    ``?after=`` ignored: OFFSET        same
@@ -30,14 +30,15 @@ The named modes, switch by switch:
 
 Where ``baseline`` differs from the syllabus' code, and why:
 
-* The cache is :class:`perf.cache.naive.CacheManager` (the day's first ``CacheManager``:
-  pickle, ``KEYS`` in ``clear``), not the mini-project's ujson copy: both store whole
-  responses under ``products:{category}:{page}:{per_page}`` and ``product:{id}`` for
-  ``cache_ttl`` seconds. Keys are prefixed with ``cache_namespace`` (so two servers never
-  share them). Its invalidation bug is kept: a write calls ``delete("<ns>:products:*")``,
-  a literal key that never exists, so **list pages stay stale for ``cache_ttl`` after a
-  write**. The syllabus has no PATCH/DELETE; ours also ``delete`` the product's own key
-  (an exact key, which works), so detail pages are fresh.
+* The cache is the mini-project's JSON ``CacheManager`` (:mod:`perf.api.seed_cache`,
+  orjson for its ujson), not the day's first one (pickle, ``KEYS`` in ``clear``): a served
+  app never unpickles what Redis hands it. Both store whole responses under
+  ``products:{category}:{page}:{per_page}`` and ``product:{id}`` for ``cache_ttl``
+  seconds. Keys are prefixed with ``cache_namespace`` (so two servers never share them).
+  Its invalidation bug is kept: a write calls ``delete("<ns>:products:*")``, a literal key
+  that never exists, so **list pages stay stale for ``cache_ttl`` after a write**. The
+  syllabus has no PATCH/DELETE; ours also ``delete`` the product's own key (an exact key,
+  which works), so detail pages are fresh.
 * The seed runs the count and the page with ``asyncio.gather`` on *one* connection,
   which asyncpg refuses ("another operation is in progress"); ``baseline`` runs them one
   after the other on the acquired connection.
@@ -200,7 +201,6 @@ class ApiSettings:
     nexios_lean: bool = field(default=True, metadata=_help(
         "serve routes without Nexios' two per-request stream bridges and its per-route handler wrapper "
         "(off: the framework's default path, ~0.25 ms a request more)"))
-    debug: bool = field(default=False, metadata=_help("Nexios debug mode (never in production: tracebacks)"))
 
     def __post_init__(self) -> None:
         if not self.database_url:
