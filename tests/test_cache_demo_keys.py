@@ -25,3 +25,20 @@ async def test_populate_creates_the_keys(redis_url: str) -> None:
     finally:
         await client.flushdb()
         await client.aclose()
+
+
+async def test_a_database_holding_other_keys_is_refused_and_left_alone(redis_url: str) -> None:
+    client = redis.from_url(redis_url.rsplit("/", 1)[0] + "/12")
+    try:
+        await client.flushdb()
+        await client.set("customer:1", b"keep me")
+        await client.set("demo:key:1", b"left by a run cut short")
+        with pytest.raises(ValueError, match="database 12 holds 1 keys this demo did not write"):
+            await keys_vs_scan(redis_url, keys=10, db=12, rounds=1)
+        assert await client.get("customer:1") == b"keep me" and await client.dbsize() == 2
+        await client.delete("customer:1")  # only the demo's own leftovers: those it may flush
+        result = await keys_vs_scan(redis_url, keys=10, db=12, rounds=1)
+        assert result.found["SCAN"] == 11 and await client.dbsize() == 0
+    finally:
+        await client.flushdb()
+        await client.aclose()

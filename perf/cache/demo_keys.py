@@ -81,12 +81,27 @@ async def _walk_while_probing(client: redis.Redis, url: str, walk: str,
     return latencies, time.perf_counter() - started, int(out)
 
 
+async def _refuse_foreign_keys(client: redis.Redis, db: int) -> None:
+    """Raise unless database ``db`` is empty or holds only keys this demo writes (a run cut short)."""
+    existing = int(await client.dbsize())
+    if not existing:
+        return
+    ours = 0
+    async for _ in client.scan_iter(match="demo:*", count=10_000):
+        ours += 1
+    if ours != existing:
+        raise ValueError(f"Redis database {db} holds {existing - ours} keys this demo did not write; it flushes "
+                         "the database it uses, so pass db= an index nothing else uses (e.g. 15)")
+
+
 async def keys_vs_scan(redis_url: str, *, keys: int = 200_000, db: int = 15, scan_count: int = 1000,
                        rounds: int = 3) -> KeysVsScan:
     """Fill database ``db`` of ``redis_url`` with ``keys`` keys, then measure ``GET`` latency from this
     process while another process runs ``KEYS *``, and while it runs a ``SCAN`` loop (``scan_count``
-    per batch), alternating ``rounds`` times. Database ``db`` is flushed before and after: give it
-    one nothing else uses."""
+    per batch), alternating ``rounds`` times. Database ``db`` is flushed before and after, so it
+    must hold nothing but this demo's own keys (``demo:*``): anything else raises ``ValueError``
+    and is left alone. ``KEYS`` blocks the whole server while it runs (that is the lesson): run
+    it against the embedded Redis, not a server others use."""
     if rounds < 1:
         raise ValueError(f"rounds={rounds!r} must be >= 1 (e.g. 3)")
     if keys < 1:
@@ -96,6 +111,11 @@ async def keys_vs_scan(redis_url: str, *, keys: int = 200_000, db: int = 15, sca
     url = redis_url.rsplit("/", 1)[0] + f"/{db}" if redis_url.count("/") >= 3 else f"{redis_url}/{db}"
     client = redis.from_url(url)
     result = KeysVsScan(keys=keys)
+    try:
+        await _refuse_foreign_keys(client, db)
+    except BaseException:
+        await client.aclose()
+        raise
     try:
         await client.flushdb()
         await populate(client, keys)
