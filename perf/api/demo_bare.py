@@ -55,7 +55,7 @@ def header(scope: Scope, name: bytes) -> str:
     """The first value of request header ``name`` (lower-case bytes), or ``""``."""
     for key, value in scope["headers"]:
         if key == name:
-            return str(value.decode("latin-1"))
+            return bytes(value).decode("latin-1")
     return ""
 
 

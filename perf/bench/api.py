@@ -185,10 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--in-process", action="store_true", help="only the in-process framework costs (seconds)")
     args = parser.parse_args(argv)
     with ensure_services(settings) as services:
-        def api(mode: str, **overrides: object) -> ApiSettings:
+        def api(mode: str) -> ApiSettings:
             return ApiSettings(database_url=services.database_url, redis_url=services.redis_url, schema=SCHEMA,
-                               products=args.products, mode=ApiMode.parse(mode), cache_namespace=f"{SCHEMA}:{mode}",
-                               **overrides)  # type: ignore[arg-type]
+                               products=args.products, mode=ApiMode.parse(mode), cache_namespace=f"{SCHEMA}:{mode}")
 
         costs, layers = asyncio.run(in_process(api("all"), repeat=settings.pick(8, 20), number=200))
         if args.in_process:
