@@ -8,7 +8,8 @@ import pytest
 
 from perf.load.demo_server import TestServer
 from perf.load.drivers import DriverUnavailable, HttpxDriver, run_wrk, wrk_available
-from perf.load.models import ClosedModel, OpenModel, run_load
+from perf.load.models import ClosedModel, OpenModel
+from perf.load.runner import run_load
 from perf.load.scenarios import Endpoint, Scenario
 from perf.services.process import free_port
 

@@ -8,9 +8,10 @@ from perf.load.analysis.bottleneck import ServerSampler, parse_metrics, time_bre
 from perf.load.analysis.calibrate import Calibration, calibrate, flag_client_bound
 from perf.load.analysis.recommend import measurements_from, recommend
 from perf.load.demo_server import TestServer
-from perf.load.models import ClosedModel, run_load
+from perf.load.models import ClosedModel
 from perf.load.ramp import rate_steps, stress
 from perf.load.results import LoadResult
+from perf.load.runner import run_load
 from perf.load.scenarios import Endpoint, Scenario
 
 

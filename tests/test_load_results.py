@@ -8,8 +8,9 @@ import random
 import pytest
 
 from perf.load.demo_server import TestServer
-from perf.load.models import ClosedModel, OpenModel, run_load
+from perf.load.models import ClosedModel, OpenModel
 from perf.load.results import BatchRecorder, LoadResult, merge_results, parse_server_timing
+from perf.load.runner import run_load
 from perf.load.scale import run_event_loop, run_processes
 from perf.load.scenarios import Endpoint, Scenario
 from perf.measure.latency import LatencyHistogram

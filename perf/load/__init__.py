@@ -8,7 +8,7 @@ The front door::
     print(result.describe())          # every scheduled request accounted
     check_slos(result, ["p99<50ms", "errors<0.1%"])
 
-Layout: running load (``models``, ``scenarios``, ``results``, ``drivers``, ``scale``),
+Layout: running load (``models``, ``runner``, ``scenarios``, ``results``, ``drivers``, ``scale``),
 experiments built on it (``sweep``: closed-model concurrency levels; ``stress``: an
 open-model ramp to the knee), reading a run (:mod:`perf.load.analysis`: SLOs, time
 breakdown, calibration, recommendations, profiler), charts (``plots``) and the
@@ -37,10 +37,11 @@ if TYPE_CHECKING:
         time_breakdown,
     )
     from perf.load.concurrency import SweepReport, sweep
-    from perf.load.models import ClosedModel, LoadModel, OpenModel, run_load
+    from perf.load.models import ClosedModel, LoadModel, OpenModel
     from perf.load.plots import knee_chart, over_time_chart, spectrum_chart, sweep_chart
     from perf.load.ramp import StressReport, rate_steps, stress
     from perf.load.results import LoadResult, merge_results
+    from perf.load.runner import run_load
     from perf.load.scale import run_processes
     from perf.load.scenarios import Endpoint, Scenario
 
@@ -60,7 +61,7 @@ _HOMES = {
     "ClosedModel": "perf.load.models",
     "LoadModel": "perf.load.models",
     "OpenModel": "perf.load.models",
-    "run_load": "perf.load.models",
+    "run_load": "perf.load.runner",
     "knee_chart": "perf.load.plots",
     "over_time_chart": "perf.load.plots",
     "spectrum_chart": "perf.load.plots",

@@ -28,10 +28,11 @@ from perf.load.analysis.slo import Slo, SloError, check_slos, parse_slo
 from perf.load.concurrency import parse_users, sweep
 from perf.load.drivers import DriverUnavailable, run_wrk
 from perf.load.locust.runner import LocustRunError
-from perf.load.models import ClosedModel, LoadModel, OpenModel, run_load
+from perf.load.models import ClosedModel, LoadModel, OpenModel
 from perf.load.progress import LineProgress
 from perf.load.ramp import rate_steps, stress
 from perf.load.results import LoadResult
+from perf.load.runner import run_load
 from perf.load.scale import run_event_loop, run_processes
 from perf.load.scenarios import Scenario, load_scenario
 

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from perf.load.drivers import Driver
-from perf.load.models import ClosedModel, run_load
+from perf.load.models import ClosedModel
 from perf.load.progress import step_progress
 from perf.load.results import LoadResult
+from perf.load.runner import run_load
 from perf.load.scenarios import Scenario
 
 _RANGE = re.compile(r"^\s*(\d+)\s*\.\.\s*(\d+)\s*$")

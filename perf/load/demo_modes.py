@@ -18,8 +18,9 @@ import pandas as pd
 from perf.api.server import ApiServer
 from perf.api.settings import ApiMode, ApiSettings, new_token
 from perf.load.analysis.bottleneck import ServerSampler
-from perf.load.models import ClosedModel, LoadModel, run_load
+from perf.load.models import ClosedModel, LoadModel
 from perf.load.results import LoadResult
+from perf.load.runner import run_load
 from perf.load.scenarios import Scenario
 
 

@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from perf.load.models import ClosedModel, run_load
+from perf.load.models import ClosedModel
 from perf.load.results import LoadResult
+from perf.load.runner import run_load
 from perf.load.scenarios import Scenario
 from perf.services.server_process import ServerProcess
 

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from perf.load.analysis.slo import SloCheck, check_slos
-from perf.load.models import OpenModel, run_load
+from perf.load.models import OpenModel
 from perf.load.results import LoadResult
+from perf.load.runner import run_load
 from perf.load.scenarios import Scenario
 
 

@@ -25,9 +25,10 @@ import pandas as pd
 
 from perf.load.analysis.slo import Slo, check_slos, parse_slo
 from perf.load.drivers import Driver
-from perf.load.models import OpenModel, run_load
+from perf.load.models import OpenModel
 from perf.load.progress import StepProgress, step_progress
 from perf.load.results import LoadResult
+from perf.load.runner import run_load
 from perf.load.scenarios import Scenario
 
 

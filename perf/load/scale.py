@@ -15,8 +15,9 @@ from collections.abc import Coroutine
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
-from perf.load.models import LoadModel, run_load
+from perf.load.models import LoadModel
 from perf.load.results import LoadResult, merge_results
+from perf.load.runner import run_load
 from perf.load.scenarios import Scenario, load_scenario
 
 T = TypeVar("T")

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from perf.load.drivers import run_wrk, wrk_available
-from perf.load.models import ClosedModel, run_load
+from perf.load.models import ClosedModel
 from perf.load.results import LoadResult
+from perf.load.runner import run_load
 from perf.load.scenarios import Scenario
 
 
