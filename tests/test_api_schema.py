@@ -53,7 +53,9 @@ def test_schemathesis_finds_nothing(server: ApiServer, tmp_path: Path):
     har = tmp_path / "run.har"
     command = [ST, "run", server.url + "/openapi.json", "--checks", "all", "--mode", "all",
                "-H", f"Authorization: Bearer {server.token}", "--max-examples", "20", "--max-time", "20",
-               "--workers", "2", "--seed", "13", "--generation-database", "none",
+               # one worker: with two threads, hypothesis' ast use hits CPython 3.11's "AST constructor
+               # recursion depth mismatch" (a thread-safety bug, gh-106905) now and then: a crash, not a finding
+               "--workers", "1", "--seed", "13", "--generation-database", "none",
                "--report", "har", "--report-har-path", str(har)]
     run = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
