@@ -13,10 +13,13 @@ from typing import Any
 import orjson
 import pytest
 from nexios.dependencies import Depend
+from nexios.http.response import BaseResponse
+from nexios.routing import Route
 
 from perf.api.app import ApiNexios, create_app
 from perf.api.demo_framework import BARE, DEFAULT, LEAN, ROUTE_CALLS, FrameworkApps, framework_apps, framework_costs
 from perf.api.errors import ErrorBoundary, SafeRoute
+from perf.api.responses import JsonBytes
 from perf.api.settings import ApiSettings
 from perf.measure import InProcessClient, profile_requests
 from tests._api_helpers import _drop, unique_name
@@ -163,6 +166,29 @@ async def test_safe_route_strips_the_root_path_like_nexios():
     assert status.name == "FULL" and params == {"item_id": "9"}
     assert route.match({**scope, "method": "POST"})[0].name == "PARTIAL"
     assert route.match({**scope, "path": "/api/other"})[0].name == "NONE"
+
+
+@pytest.mark.parametrize("raw_path", ["/products", "/openapi.json", "/products/{product_id}", "/a/{x}/b"])
+async def test_safe_route_match_agrees_with_nexios_route_match(raw_path: str):
+    async def handler(request, response, **params):  # noqa: ANN001, ANN003, ANN202
+        return response
+
+    ours, theirs = SafeRoute(raw_path, handler, methods=["GET"]), Route(raw_path, handler, methods=["GET"])
+    assert (ours.static_path is not None) == ("{" not in raw_path)  # a plain path is compared as a string
+    for path in ("/products", "/products/", "/products/7", "/openapi.json", "/openapiXjson", "/a/1/b", "/a//b",
+                 "/Products", "/products/7/x", ""):
+        for method in ("GET", "HEAD", "POST"):
+            scope = {"type": "http", "method": method, "path": path}
+            assert ours.match(scope) == theirs.match(scope), (path, method)
+
+
+def test_json_bytes_sends_what_nexios_base_response_sends():
+    body = orjson.dumps({"id": 7, "name": "Café"})
+    for status, extra in ((200, None), (201, {"Location": "/products/7", "Retry-After": "1"})):
+        ours, theirs = JsonBytes(body, status, extra), BaseResponse(body, status, extra, "application/json")
+        assert ours.status_code == theirs.status_code == status and ours.body == theirs.body == body
+        assert sorted(ours.raw_headers) == sorted(theirs.raw_headers)
+        assert ours.content_type == theirs.content_type == "application/json"
 
 
 async def test_the_lean_path_leaves_no_reference_cycles_behind(apps: FrameworkApps):

@@ -20,17 +20,19 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
 from nexios.exceptions import HTTPException, NotFoundException
-from nexios.http import Request, Response
+from nexios.http import Request
 from nexios.http.request import ClientDisconnect
 from nexios.routing import Route
 from nexios.routing._utils import MatchStatus  # Route.match's return type; not re-exported
 
+from perf.api.responses import RouteResponse
 from perf.api.timing import RequestStats
 from perf.asgi import ASGIApp, Message, Scope, Send
 
@@ -136,10 +138,6 @@ def to_api_error(exc: BaseException, scope: Scope) -> ApiError:
     return ApiError(500, "internal server error")
 
 
-#: Where ``nexios.http.Response`` keeps the request's response manager (nexios 3.12.3).
-_RESPONSE_KEY = "_response_instance"
-
-
 class SafeRoute(Route):
     """A Nexios route that answers a wrong method with 405 and calls its handler directly.
 
@@ -151,16 +149,21 @@ class SafeRoute(Route):
       (``python -m perf.bench.api``). A route with no dependencies, no injected
       parameters, no route middleware and an ``async`` handler that returns the response
       manager (``response.resp(...)``/``.json(...)``) needs none of that: this class
-      builds the same ``Request`` and ``Response`` and calls the handler. Any of those
+      builds the same ``Request`` and a :class:`~perf.api.responses.RouteResponse` (the
+      framework's manager without its reference cycle) and calls the handler. Any of those
       features on the route, or ``direct=False``, and it takes the framework's own path.
     * ``match`` does what ``Route.match`` does (the router asks every route in turn, so
-      it runs several times a request) with a set lookup for the method instead of
-      lower-casing every allowed method through a generator.
+      it runs several times a request, once per route listed before the one that
+      matches) with a set lookup for the method instead of lower-casing every allowed
+      method through a generator, and a string comparison instead of the regular
+      expression for a path without parameters whose pattern is that path exactly.
     """
 
     def __init__(self, *args: Any, direct: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.direct_handler = direct and inspect.iscoroutinefunction(self.handler)
+        exact = "^" + re.escape(self.raw_path) + "$"
+        self.static_path: str | None = self.raw_path if self.pattern.pattern == exact else None
 
     def match(self, scope: Scope) -> tuple[MatchStatus, Any]:
         """``(FULL | PARTIAL | NONE, path params)`` for ``scope``, as ``Route.match`` answers."""
@@ -170,6 +173,10 @@ class SafeRoute(Route):
         root_path = scope.get("root_path", "")
         if root_path and path.startswith(root_path):  # as nexios' get_route_path
             path = path[len(root_path):]
+        if self.static_path is not None:
+            if path != self.static_path:
+                return MatchStatus.NONE, {}
+            return (MatchStatus.FULL if scope["method"] in self.methods else MatchStatus.PARTIAL), {}
         found = self.pattern.match(path)
         if found is None:
             return MatchStatus.NONE, {}
@@ -192,19 +199,10 @@ class SafeRoute(Route):
             await self.app(scope, receive, send)  # the framework's path: Context, injection, route middleware
             return
         request = Request(scope, receive, send)
-        manager = Response(request)
-        try:
-            params = scope.get("route_params")  # the router's RouteParam; its .data is the plain dict
-            result = await self.handler(request, manager, **(params.data if params is not None else {}))
-            if result is not manager:
-                raise TypeError(f"the handler of {self.raw_path} returned {type(result).__name__}: "
-                                "return the response manager (response.resp(...), response.json(...))")
-            await manager.get_response()(scope, receive, send)
-        finally:
-            # Nexios' Response stores itself in the request's state dict (scope["state"]) and keeps
-            # the request: a reference cycle of ~50 objects a request that only the cyclic garbage
-            # collector frees, in full collections that stall the server for tens of ms under load
-            # (python -m perf.bench.api: p99). Once the response is sent nothing needs the entry.
-            state = scope.get("state")
-            if isinstance(state, dict):
-                state.pop(_RESPONSE_KEY, None)
+        manager = RouteResponse(request)  # not stored in the request's state: no reference cycle
+        params = scope.get("route_params")  # the router's RouteParam; its .data is the plain dict
+        result = await self.handler(request, manager, **(params.data if params is not None else {}))
+        if result is not manager:
+            raise TypeError(f"the handler of {self.raw_path} returned {type(result).__name__}: "
+                            "return the response manager (response.resp(...), response.json(...))")
+        await manager.get_response()(scope, receive, send)

@@ -23,6 +23,7 @@ from nexios.http import Request, Response
 
 from perf.api.errors import ApiError, SafeRoute
 from perf.api.openapi import Handler, RouteSpec, openapi_document
+from perf.api.responses import JsonBytes
 from perf.api.state import ApiState
 from perf.api.uploads import UPLOAD_TYPES
 from perf.api.validation import check_bearer, parse_id, parse_json_body, parse_paging, query_dict, validate_product
@@ -35,8 +36,8 @@ def api_state(request: Request) -> ApiState:
 
 
 def send_json(response: Response, data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Any:
-    """Answer ``data`` encoded with orjson (``application/json``)."""
-    return response.resp(orjson.dumps(data), status_code=status, headers=headers, content_type="application/json")
+    """Answer ``data`` encoded with orjson (``application/json``, :class:`~perf.api.responses.JsonBytes`)."""
+    return response.make_response(JsonBytes(orjson.dumps(data), status, headers))
 
 
 def check_token(request: Request) -> None:
