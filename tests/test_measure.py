@@ -1,4 +1,5 @@
 import asyncio
+import os
 
 import pandas as pd
 import pytest
@@ -170,3 +171,35 @@ def test_describe_combination_multiply_add_or_overlap() -> None:
     assert "reinforce" in describe_combination({"a": 2.0, "b": 3.0}, 9.0)
     with pytest.raises(ValueError, match="singles must name"):
         describe_combination({}, 2.0)
+
+
+def test_a_process_pinned_to_the_generator_cores_still_pins_a_server_elsewhere() -> None:
+    """A benchmark pins itself (the generator) first, then starts the server: the server must not land
+    on the generator's cores. (It did: the usable cores were read from the already-pinned process.)"""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, os, subprocess\n"
+        "from perf.services.server_process import pin_process, split_cores, usable_cores\n"
+        "from perf.measure import machine_info\n"
+        "server, generator = split_cores()\n"
+        "pinned_self = pin_process(os.getpid(), generator)\n"
+        "child = subprocess.Popen(['sleep', '5'])\n"
+        "pinned_child = pin_process(child.pid, server)\n"
+        "out = dict(server=sorted(server), generator=sorted(generator), self=sorted(os.sched_getaffinity(0)),\n"
+        "           child=sorted(os.sched_getaffinity(child.pid)), pinned=[pinned_self, pinned_child],\n"
+        "           split_after=[sorted(c) for c in split_cores()], usable=machine_info()['cpus_usable'])\n"
+        "child.kill()\n"
+        "print(json.dumps(out))\n"
+    )
+    out = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                                    timeout=60).stdout)
+    cores = sorted(os.sched_getaffinity(0))
+    assert out["pinned"] == [True, True]
+    assert out["self"] == out["generator"] and out["child"] == out["server"]
+    assert out["split_after"] == [out["server"], out["generator"]]  # pinning itself hid no core
+    assert out["usable"] == len(cores)
+    if len(cores) >= 2:
+        assert not set(out["server"]) & set(out["generator"])

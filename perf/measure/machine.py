@@ -7,6 +7,7 @@ import platform
 from typing import Any
 
 from perf.config import get_settings
+from perf.services.server_process import usable_cores
 
 
 def _cpu_model() -> str:
@@ -22,10 +23,7 @@ def _cpu_model() -> str:
 
 def machine_info() -> dict[str, Any]:
     """CPU count and model, Python version, OS and the workbook profile (no server needed)."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 1
+    usable = len(usable_cores())  # the machine's, also after a benchmark pinned this process
     return {
         "cpus": os.cpu_count(),
         "cpus_usable": usable,

@@ -20,11 +20,24 @@ from typing import IO
 from perf.services.process import free_port, port_open, wait_until
 
 
+#: The cores this process could use when perf was imported. A benchmark pins *itself* (the
+#: load generator) off the server's cores, and the server starts after that: asking the
+#: process's affinity then would offer only the generator's cores (the server was left on
+#: the generator's core, silently, until this was remembered).
+_CORES_AT_START: frozenset[int] = frozenset(os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else ())
+
+
+def usable_cores() -> set[int]:
+    """The cores this process may use or hand to its children (also after it pinned itself)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return set(range(os.cpu_count() or 1))
+    return set(_CORES_AT_START) | set(os.sched_getaffinity(0))
+
+
 def pin_process(pid: int, cpus: Iterable[int]) -> bool:
     """Pin ``pid`` to the usable subset of ``cpus``; False when the platform or cores do not allow it."""
-    available = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
-    wanted = set(cpus) & set(available)
-    if not wanted:
+    wanted = set(cpus) & usable_cores()
+    if not wanted or not hasattr(os, "sched_setaffinity"):
         return False
     try:
         os.sched_setaffinity(pid, wanted)
@@ -35,7 +48,7 @@ def pin_process(pid: int, cpus: Iterable[int]) -> bool:
 
 def split_cores() -> tuple[set[int], set[int]]:
     """(server cores, generator cores): halves of the usable cores; both all of them on one core."""
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+    cores = sorted(usable_cores())
     if len(cores) < 2:
         return set(cores), set(cores)
     half = len(cores) // 2
