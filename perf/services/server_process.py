@@ -19,7 +19,6 @@ from typing import IO
 
 from perf.services.process import free_port, port_open, wait_until
 
-
 #: The cores this process could use when perf was imported. A benchmark pins *itself* (the
 #: load generator) off the server's cores, and the server starts after that: asking the
 #: process's affinity then would offer only the generator's cores (the server was left on
