@@ -110,7 +110,7 @@ async def test_open_model_drops_past_the_backlog(server: TestServer) -> None:
 
 
 async def test_httpx_driver_gives_the_same_result_format(server: TestServer) -> None:
-    async with HttpxDriver(server.url, max_connections=4) as driver:
+    async with HttpxDriver(server.url) as driver:
         result = await run_load(server.url, model=ClosedModel(users=4, duration=5, max_requests=40),
                                 scenario=Scenario.single("/delay/1", name="d"), driver=driver)
     assert result.driver == "httpx"

@@ -88,10 +88,14 @@ async def test_compare_drivers_and_paths_interleave() -> None:
     from perf.load.analysis.calibrate import compare_drivers, compare_paths, driver_ratios
 
     with TestServer() as server:
-        drivers = await compare_drivers(server.url, drivers=("builtin", "httpx"), rounds=2, seconds=0.5, users=8)
+        drivers = await compare_drivers(server.url, drivers=("builtin", "httpx"), rounds=2, seconds=0.5, users=8,
+                                        server_pid=server.pid)
         paths = await compare_paths(server.url, {"fast": "/", "slow": "/delay/20"}, rounds=2, seconds=0.5, users=4)
     assert sorted(drivers["driver"].unique()) == ["builtin", "httpx"] and len(drivers) == 4
     assert driver_ratios(drivers, "builtin", "httpx") > 1.0
+    # the server's own CPU, read from its process: some share of a core, a few µs to ms per request
+    assert ((drivers["server_cpu"] > 0) & (drivers["server_cpu"] < 2.5)).all()
+    assert ((drivers["server_us"] > 1) & (drivers["server_us"] < 10_000)).all()
     wide = paths.pivot(index="round", columns="path", values="rps")
     assert (wide["fast"] > 5 * wide["slow"]).all()  # 20 ms per request caps "slow" at 4 users / 20 ms = 200 req/s
 

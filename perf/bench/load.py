@@ -75,9 +75,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.rounds} interleaved rounds of {args.seconds:g}s, {args.users} connections\n")
     with TestServer(cpu=server_cpu) as server:
         frame = run_event_loop(compare_drivers(server.url, rounds=args.rounds, seconds=args.seconds,
-                                               users=args.users, cpu=client_cpu))
+                                               users=args.users, cpu=client_cpu, server_pid=server.pid))
     stats = frame.groupby("driver")["rps"].describe()
-    print(f"{'driver':<10}{'median req/s':>14}{'IQR req/s':>22}{'generator CPU':>15}")
+    print(f"{'driver':<10}{'median req/s':>14}{'IQR req/s':>22}{'generator CPU':>15}{'server CPU':>12}"
+          f"{'server us/req':>15}")
     for driver in ("builtin", "httpx", "wrk"):
         if driver in frame.attrs["skipped"]:
             print(f"{driver:<10}{'unavailable':>14}  ({frame.attrs['skipped'][driver]})")
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         cpu = rows["cpu"].median()
         cpu_text = "n/a" if cpu != cpu else f"{cpu:.0%}"
         print(f"{driver:<10}{rows['rps'].median():>14,.0f}"
-              f"{stats.loc[driver, '25%']:>11,.0f}-{stats.loc[driver, '75%']:<10,.0f}{cpu_text:>15}")
+              f"{stats.loc[driver, '25%']:>11,.0f}-{stats.loc[driver, '75%']:<10,.0f}{cpu_text:>15}"
+              f"{rows['server_cpu'].median():>12.0%}{rows['server_us'].median():>15.1f}")
     print()
     all_met = True
     wide = frame.pivot(index="round", columns="driver", values="rps")
@@ -101,6 +103,15 @@ def main(argv: list[str] | None = None) -> int:
         floor_text = f", every round >= {floor:g}x" if floor else ""
         print(f"builtin vs {other}: {ratio:.2f}x (median of round-by-round ratios; rounds {rounds.min():.2f}x-"
               f"{rounds.max():.2f}x; target >= {target:g}x{floor_text}: {'MET' if met else 'NOT MET'})")
+    if "wrk" not in frame.attrs["skipped"]:
+        med = frame.groupby("driver")[["server_cpu", "server_us"]].median()
+        busy = min(med.loc["builtin", "server_cpu"], med.loc["wrk", "server_cpu"])
+        per_request = med.loc["builtin", "server_us"] / med.loc["wrk", "server_us"]
+        print(f"server CPU under builtin / wrk: {med.loc['builtin', 'server_cpu']:.0%} / "
+              f"{med.loc['wrk', 'server_cpu']:.0%} of its core; "
+              f"server CPU per request builtin / wrk: {per_request:.2f}x"
+              + (" (the server is the limit under both: the req/s ratio is mostly the server's cost per request"
+                 " under each driver's pattern of arrivals)" if busy >= 0.9 else ""))
     stalls_met = True
     if args.stall_rounds:
         with TestServer(cpu=server_cpu) as server:

@@ -8,6 +8,7 @@ floor for the server's, and its latencies include the generator's own queueing.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import pandas as pd
@@ -17,6 +18,7 @@ from perf.load.models import ClosedModel
 from perf.load.results import LoadResult
 from perf.load.runner import run_load
 from perf.load.scenarios import Scenario
+from perf.services.server_process import process_cpu_seconds
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,16 @@ def flag_client_bound(result: LoadResult, calibration: Calibration, *, margin: f
 
 async def compare_drivers(base_url: str, *, drivers: tuple[str, ...] = ("builtin", "httpx", "wrk"),
                           rounds: int = 3, seconds: float = 2.0, users: int = 32, path: str = "/",
-                          cpu: set[int] | None = None) -> pd.DataFrame:
+                          cpu: set[int] | None = None, server_pid: int | None = None) -> pd.DataFrame:
     """Each driver's ceiling against the same endpoint, interleaved round by round.
 
-    Returns a tidy frame (``driver``, ``round``, ``rps``, ``cpu``) plus a ``skipped``
-    attribute (``frame.attrs["skipped"]``: driver -> why) for drivers that cannot run
-    here (wrk not on PATH). ``cpu`` pins wrk to those cores.
+    Returns a tidy frame (``driver``, ``round``, ``rps``, ``cpu``: the generator's share of
+    a core, NaN for wrk) plus a ``skipped`` attribute (``frame.attrs["skipped"]``: driver ->
+    why) for drivers that cannot run here (wrk not on PATH). ``cpu`` pins wrk to those
+    cores. With ``server_pid`` (the server's process, all its threads) two more columns:
+    ``server_cpu``, its share of a core during the run, and ``server_us``, its CPU µs per
+    request: a server near 100% is the limit, and then a driver can only differ by the
+    work its pattern of arrivals costs the server.
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds!r}")
@@ -91,6 +97,7 @@ async def compare_drivers(base_url: str, *, drivers: tuple[str, ...] = ("builtin
     for rnd in range(rounds):
         order = active if rnd % 2 == 0 else active[::-1]  # alternate so drift hits every driver alike
         for driver in order:
+            server0, wall0 = (process_cpu_seconds(server_pid) if server_pid else 0.0), time.perf_counter()
             if driver == "wrk":
                 result = await run_wrk(base_url.rstrip("/") + path, connections=users,
                                        duration=max(seconds, 1.0), cpu=cpu)
@@ -99,8 +106,15 @@ async def compare_drivers(base_url: str, *, drivers: tuple[str, ...] = ("builtin
                 result = await run_load(base_url, model=ClosedModel(users=users, duration=seconds),
                                         scenario=Scenario.single(path), driver=driver)
                 cpu_used = result.client_cpu_fraction
-            rows.append({"driver": driver, "round": rnd, "rps": result.throughput, "cpu": cpu_used})
-    frame = pd.DataFrame(rows, columns=["driver", "round", "rps", "cpu"])
+            row = {"driver": driver, "round": rnd, "rps": result.throughput, "cpu": cpu_used}
+            if server_pid:
+                # wall time from before the run: wrk's start-up is in it (errs low, never high)
+                used = process_cpu_seconds(server_pid) - server0
+                row["server_cpu"] = used / (time.perf_counter() - wall0)
+                row["server_us"] = used / max(result.completed, 1) * 1e6
+            rows.append(row)
+    columns = ["driver", "round", "rps", "cpu"] + (["server_cpu", "server_us"] if server_pid else [])
+    frame = pd.DataFrame(rows, columns=columns)
     frame.attrs["skipped"] = skipped
     return frame
 
