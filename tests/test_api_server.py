@@ -100,6 +100,22 @@ def test_read_after_write_is_never_stale(client: httpx.Client):
     assert pid not in [p["id"] for p in after]
 
 
+def test_a_price_change_drops_exactly_the_pages_that_show_the_product(client: httpx.Client):
+    """Pages are tagged with the products on them: a new price refreshes those, the rest stay cached."""
+    params = [{"category": 5, "per_page": 5, "page": n} for n in (1, 2)]
+    pages = [client.get("/products", params=p).json() for p in params]
+    shown = pages[0]["items"][1]["id"]
+    assert shown not in [item["id"] for item in pages[1]["items"]]
+    assert all(client.get("/products", params=p).headers["x-cache"] == "hit-l1" for p in params)
+    old = client.get(f"/products/{shown}").json()["price"]
+    new_price = "7.77" if old != "7.77" else "8.88"
+    assert client.patch(f"/products/{shown}", json={"price": new_price}).status_code == 200
+    first, second = (client.get("/products", params=p) for p in params)
+    assert first.headers["x-cache"] == "miss" and first.json()["items"][1]["price"] == new_price  # fresh
+    assert second.headers["x-cache"] == "hit-l1" and second.json() == pages[1]  # untouched, still cached
+    assert client.get(f"/products/{shown}").json()["price"] == new_price
+
+
 def test_wrong_method_is_405_with_allow_and_the_route_keeps_working(client: httpx.Client):
     # Nexios 3.12.3's Route.handle would make GET /products/1 answer 405 forever after this.
     for _ in range(2):

@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Source = Literal["l1", "l2", "miss", "bypass"]
+#: An entry's tags: given up front, or computed from the loaded value (a list page tagged with
+#: the ids of the products on it, which only the load knows).
+Tags = Iterable[str] | Callable[[Any], Iterable[str]]
 _COUNTER: dict[str, str] = {"l1": "l1_hits", "l2": "l2_hits", "miss": "misses", "bypass": "bypass"}
 
 
@@ -214,13 +217,16 @@ class MultiLevelCache:
         return CacheResult(None, source, found=False)
 
     async def get_or_load(self, key: str, loader: Callable[[], Awaitable[T]], *, ttl: float | None = None,
-                          tags: Iterable[str] = (), cache_none: bool = False) -> T:
+                          tags: Tags = (), cache_none: bool = False) -> T:
         """The cached value of ``key``, or ``await loader()`` stored for ``ttl`` seconds with ``tags``."""
         return (await self.fetch(key, loader, ttl=ttl, tags=tags, cache_none=cache_none)).value
 
     async def fetch(self, key: str, loader: Callable[[], Awaitable[T]], *, ttl: float | None = None,
-                    tags: Iterable[str] = (), cache_none: bool = False) -> CacheResult[T]:
+                    tags: Tags = (), cache_none: bool = False) -> CacheResult[T]:
         """Like :meth:`get_or_load` but returns a :class:`CacheResult` telling where the value came from.
+
+        ``tags`` are the entry's tags (:meth:`invalidate_tags`), or a function of the
+        loaded value that returns them.
 
         ``loader`` is a zero-argument coroutine function; concurrent misses for one key run
         it once. ``cache_none=False`` (default) does not store a None result, so the next
@@ -258,7 +264,7 @@ class MultiLevelCache:
             self.stats.incr("early_refreshes")
         return due
 
-    async def _after_l1_miss(self, full: str, loader: Callable[[], Awaitable[T]], ttl: float, tags: Iterable[str],
+    async def _after_l1_miss(self, full: str, loader: Callable[[], Awaitable[T]], ttl: float, tags: Tags,
                              cache_none: bool) -> tuple[T, Source]:
         if self.l2 is not None:
             entry = await self._from_l2(full)
@@ -270,7 +276,7 @@ class MultiLevelCache:
         self.stats.incr(_COUNTER[source])
         return await self._load(full, loader, ttl, tags, cache_none, False), source
 
-    async def _load(self, full: str, loader: Callable[[], Awaitable[T]], ttl: float, tags: Iterable[str],
+    async def _load(self, full: str, loader: Callable[[], Awaitable[T]], ttl: float, tags: Tags,
                     cache_none: bool, early: bool) -> T:
         """Run the loader once across processes (lease + wait for the leader's value), then store."""
         lease: tuple[str, str] | None = None
@@ -290,7 +296,7 @@ class MultiLevelCache:
             self.stats.incr("loads")
             self.stats.record_load(delta)
             if value is not None or cache_none:
-                await self._store(full, value, ttl, tags, delta)
+                await self._store(full, value, ttl, tags(value) if callable(tags) else tags, delta)
             return value
         finally:
             if lease is not None:
