@@ -102,6 +102,20 @@ async def test_tag_invalidation(make_cache: MakeCache) -> None:
         await cache.invalidate_tags()
 
 
+async def test_tags_computed_from_the_loaded_value(make_cache: MakeCache) -> None:
+    """A list page is tagged with the products on it, which only the load knows."""
+    cache = await make_cache()
+
+    def product_tags(page: dict[str, list[int]]) -> list[str]:
+        return ["list", *(f"product:{i}" for i in page["ids"])]
+
+    for key, ids in (("page:1", [1, 2]), ("page:2", [3, 4])):
+        assert (await cache.fetch(key, Loader({"ids": ids}), tags=product_tags)).source == "miss"
+    assert await cache.invalidate_tags("product:3") == 1
+    assert [(await cache.get(k)).found for k in ("page:1", "page:2")] == [True, False]
+    assert await cache.invalidate_tags("list") == 1  # page:1 carried the fixed tag as well
+
+
 async def test_version_bump_invalidates_everything(make_cache: MakeCache) -> None:
     cache = await make_cache()
     await cache.set("a", 1)

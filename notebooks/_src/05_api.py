@@ -78,20 +78,32 @@ print("profile:", settings.profile, "| server cores", sorted(server_cores),
 
 # %%
 with TestServer(cpu=server_cores) as bare:
-    drivers = await compare_drivers(bare.url, rounds=ROUNDS, seconds=settings.pick(1.0, 3.0), cpu=generator_cores)
+    drivers = await compare_drivers(bare.url, rounds=ROUNDS, seconds=settings.pick(1.0, 3.0), cpu=generator_cores,
+                                    server_pid=bare.pid)
 fig = charts.bar_with_spread(summarize(drivers, by="driver", value="rps"), unit="", value_label="requests/s",
                              title="Load generators against the same bare ASGI server", info=info)
 plt.show()
 
 # %%
 rps = drivers.groupby("driver")["rps"].median()
+server = drivers.groupby("driver")[["server_cpu", "server_us"]].median()
 vs_httpx = driver_ratios(drivers, "builtin", "httpx")
 text = (f"The built-in driver reached **{rps['builtin']:,.0f} req/s**, httpx **{rps['httpx']:,.0f} req/s** "
-        f"(**{vs_httpx:.0f}x** less, round-by-round median): httpx spends most of each request in its own "
-        "Python layers, so a server faster than ~100-300 req/s measured with it is really measuring httpx.")
+        f"(**{vs_httpx:.0f}x** less, round-by-round median) with the server at "
+        f"{server.loc['httpx', 'server_cpu']:.0%} of its core: httpx spends most of each request in its own "
+        f"Python layers, so a server faster than ~{rps['httpx']:,.0f} req/s measured with it is really "
+        "measuring httpx.")
 if "wrk" in rps:
-    text += (f" wrk reached **{rps['wrk']:,.0f} req/s**; the built-in driver ran at "
-             f"**{driver_ratios(drivers, 'builtin', 'wrk'):.2f}x** of it.")
+    vs_wrk = driver_ratios(drivers, "builtin", "wrk")
+    busy = min(server.loc["builtin", "server_cpu"], server.loc["wrk", "server_cpu"])
+    text += (f" wrk reached **{rps['wrk']:,.0f} req/s**; the built-in driver ran at **{vs_wrk:.2f}x** of it, "
+             f"with the server at {server.loc['builtin', 'server_cpu']:.0%} and "
+             f"{server.loc['wrk', 'server_cpu']:.0%} of its core.")
+    if busy >= 0.9:
+        text += (" Under both the server was the limit, so the ratio says how much server work each driver's "
+                 f"way of sending costs: {server.loc['builtin', 'server_us']:.0f} µs of server CPU a request "
+                 f"with the built-in driver, {server.loc['wrk', 'server_us']:.0f} µs with wrk. Either can "
+                 "saturate this server; neither is measuring itself.")
 else:
     text += f" wrk was not measured: {drivers.attrs['skipped']['wrk']}."
 display(Markdown(text))
