@@ -241,15 +241,39 @@ async def test_a_burst_queues_for_a_bounded_pool_of_connections(redis_url: str, 
 
 
 
-async def test_lease_is_released_when_the_value_appeared_meanwhile(cache: MultiLevelCache,
-                                                                    redis_client: redis.Redis) -> None:
+async def test_a_miss_costs_two_redis_round_trips_and_leaves_no_lease(cache: MultiLevelCache,
+                                                                       redis_client: redis.Redis,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The L2 read takes the load lease in the same script, and the store releases it: 2 round trips a
+    miss (a read, a lease, a re-read, a store and a release took 5). A value another process stored is
+    read without a lease; a loader's None is not stored and its lease is released all the same."""
     assert cache.l2 is not None
-    full = cache.l2.full_key("k")
-    await cache.l2.set("k", "from-another-process", ttl=60)
-    # the leader's path after an L2 miss: take the lease, re-read L2, find the value, release the lease
-    value = await cache._load(full, Loader("mine"), 60.0, (), False, False)
-    assert value == "from-another-process"
-    assert await redis_client.exists(cache.l2.lock_key(full)) == 0
+
+    sent: list[str] = []
+    execute = cache.l2.client.execute_command
+
+    async def counting(*args: object, **kwargs: object) -> object:  # every command the cache sends, still sent
+        sent.append(str(args[0]))
+        return await execute(*args, **kwargs)
+
+    monkeypatch.setattr(cache.l2.client, "execute_command", counting)
+
+    def lock(key: str) -> str:
+        assert cache.l2 is not None
+        return cache.l2.lock_key(cache.l2.full_key(key))
+
+    await cache.fetch("warm", Loader("w"), tags=["t"])  # the scripts are loaded into Redis once
+    sent.clear()
+    result = await cache.fetch("fresh", Loader("mine"), tags=["t"])
+    assert (result.value, result.source) == ("mine", "miss")
+    assert sent == ["EVALSHA", "EVALSHA"], sent
+    assert await redis_client.exists(lock("fresh")) == 0
+    await cache.l2.set("other", "from-another-process", ttl=60)
+    result = await cache.fetch("other", Loader("mine"))
+    assert (result.value, result.source) == ("from-another-process", "l2")
+    assert await redis_client.exists(lock("other")) == 0
+    assert (await cache.fetch("none", Loader(None))).value is None
+    assert await redis_client.exists(lock("none")) == 0
 
 
 async def test_l1_bounded_by_bytes(make_cache: MakeCache) -> None:

@@ -28,6 +28,23 @@ async def test_set_get_many_pipelined_delete_many(l2: RedisCache) -> None:
     assert entry is not None and entry.value == {"i": 3} and 55 < entry.time_to_expire() <= 60
 
 
+async def test_a_miss_takes_the_load_lease_and_the_store_releases_it(l2: RedisCache) -> None:
+    """get_or_lease: a read and a lease in one round trip; store(release=...): the value and the release."""
+    full = l2.full_key("page:1")
+    lock = l2.lock_key(full)
+    assert await l2.get_or_lease(full, "tok-a", lease=5) == (None, True)  # a miss: this caller leads
+    assert await l2.get_or_lease(full, "tok-b", lease=5) == (None, False)  # another leads: follow
+    assert await l2.client.get(lock) == b"tok-a"
+    await l2.store(full, {"items": [1]}, 60, tags=["list"], release=(lock, "tok-b"))  # not its lease
+    assert await l2.client.get(lock) == b"tok-a"
+    await l2.store(full, {"items": [2]}, 60, tags=["list"], release=(lock, "tok-a"))
+    assert await l2.client.exists(lock) == 0
+    data, leased = await l2.get_or_lease(full, "tok-c", lease=5)
+    assert not leased and data is not None and l2.decode(data).value == {"items": [2]}
+    assert await l2.client.exists(lock) == 0  # a hit takes no lease
+    assert await l2.client.sismember(l2.tag_key("list"), full)  # the tags were stored with the release
+
+
 async def test_versions_clear_and_purge(l2: RedisCache) -> None:
     await l2.set("a", 1, ttl=60, tags=["t"])
     old_key = l2.full_key("a")

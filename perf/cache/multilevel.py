@@ -7,7 +7,9 @@
 ...     cache.stats.snapshot()                 # for /metrics
 
 * Reads try L1, then L2 (filling L1), then run the loader once per key (single-flight in
-  this process, a Redis lease across processes) and store the value in both levels.
+  this process, a Redis lease across processes) and store the value in both levels. The L2
+  read takes the lease in the same script, and the store releases it: a miss costs two
+  Redis round trips (read-and-lease, store-and-release), not five.
 * XFetch refreshes hot keys early, before they expire, so they never all miss at once.
 * Writes and deletes go through both levels and are published on a pub/sub channel so
   every other process drops the key from its L1 (:mod:`perf.cache.invalidation`).
@@ -266,24 +268,33 @@ class MultiLevelCache:
 
     async def _after_l1_miss(self, full: str, loader: Callable[[], Awaitable[T]], ttl: float, tags: Tags,
                              cache_none: bool) -> tuple[T, Source]:
+        lease: tuple[str, str] | None = None
+        contended = False
         if self.l2 is not None:
-            entry = await self._from_l2(full)
+            if self._lease is not None and not self._guard.failed:
+                entry, lease, contended = await self._get_or_lease(full)
+            else:
+                entry = await self._from_l2(full)
             if entry is not None:
                 if self._refresh_due(entry.delta, entry.expires_at):
                     return await self._load(full, loader, ttl, tags, cache_none, True), "l2"
                 return entry.value, "l2"
         source: Source = "bypass" if self.l2 is not None and self._guard.failed else "miss"
         self.stats.incr(_COUNTER[source])
-        return await self._load(full, loader, ttl, tags, cache_none, False), source
+        return await self._load(full, loader, ttl, tags, cache_none, False, lease=lease, follow=contended), source
 
     async def _load(self, full: str, loader: Callable[[], Awaitable[T]], ttl: float, tags: Tags,
-                    cache_none: bool, early: bool) -> T:
-        """Run the loader once across processes (lease + wait for the leader's value), then store."""
-        lease: tuple[str, str] | None = None
+                    cache_none: bool, early: bool, *, lease: tuple[str, str] | None = None,
+                    follow: bool = False) -> T:
+        """Run the loader once across processes, then store.
+
+        ``lease``: this caller already holds the load lease (:meth:`_get_or_lease`); the
+        store releases it in the same round trip. ``follow``: another process holds it, so
+        wait for its value (or take the lease when it lets go) before loading.
+        """
         try:
-            if not early and self.l2 is not None and self._lease is not None:
-                lock_key = self.l2.lock_key(full)
-                lease, entry = await self._lead_or_follow(full, lock_key)
+            if follow and not early and self.l2 is not None and self._lease is not None:
+                lease, entry = await self._lead_or_follow(full, self.l2.lock_key(full))
                 if entry is not None:
                     return entry.value  # type: ignore[no-any-return]  # the leader stored our T
             started = time.perf_counter()
@@ -296,11 +307,31 @@ class MultiLevelCache:
             self.stats.incr("loads")
             self.stats.record_load(delta)
             if value is not None or cache_none:
-                await self._store(full, value, ttl, tags(value) if callable(tags) else tags, delta)
+                stored = await self._store(full, value, ttl, tags(value) if callable(tags) else tags, delta,
+                                           release=lease)
+                if stored:
+                    lease = None  # released by the store's own script
             return value
         finally:
             if lease is not None:
                 await asyncio.shield(self._release(*lease))
+
+    async def _get_or_lease(self, full: str) -> tuple[L2Entry | None, tuple[str, str] | None, bool]:
+        """One round trip on an L1 miss: ``(entry, None, False)`` on an L2 hit, else the load lease
+        ``(None, (lock_key, token), False)``, or ``(None, None, True)`` when another process holds it."""
+        assert self.l2 is not None and self._lease is not None
+        lock_key, token = self.l2.lock_key(full), self._lease.new_token()
+        started = time.perf_counter()
+        found = await self._guard.call(None, self.l2.get_or_lease, full, token, self._lease.lease)
+        if found is None:  # Redis failed: the lease may still be taken later, so release it on recovery
+            self._guard.remember(lease=(lock_key, token))
+            return None, None, False
+        data, leased = found
+        if data is not None:
+            return await self._decode_l2(full, data, started, count=True), None, False
+        if leased:
+            return None, (lock_key, token), False
+        return None, None, True
 
     async def _lead_or_follow(self, full: str, lock_key: str) -> tuple[tuple[str, str] | None, L2Entry | None]:
         """Take the lease on ``full`` (``(lease, None)``), or wait for the process holding it:
@@ -350,6 +381,11 @@ class MultiLevelCache:
         data = await self._guard.call(None, self.l2.get_raw, full)
         if data is None:
             return None
+        return await self._decode_l2(full, data, started, count=count)
+
+    async def _decode_l2(self, full: str, data: bytes, started: float, *, count: bool) -> L2Entry | None:
+        """Decode what L2 held for ``full`` and fill L1; None (and the entry deleted) if it does not decode."""
+        assert self.l2 is not None
         try:
             entry = self.l2.decode(data)
         except SerializationError as exc:
@@ -376,8 +412,9 @@ class MultiLevelCache:
         if stored:
             await self._publish(keys=[full])
 
-    async def _store(self, full: str, value: Any, ttl: float, tags: Iterable[str], delta: float = 0.0) -> bool:
-        """Put the value in L1 and L2; False if Redis did not take it."""
+    async def _store(self, full: str, value: Any, ttl: float, tags: Iterable[str], delta: float = 0.0, *,
+                     release: tuple[str, str] | None = None) -> bool:
+        """Put the value in L1 and L2 (releasing the load lease ``release`` there); False if Redis did not take it."""
         tags = list(tags)
         data: bytes | None = None
         if self.l1 is not None:
@@ -393,12 +430,12 @@ class MultiLevelCache:
             for tag in tags:
                 self._local_tags.setdefault(tag, set()).add(full)
             return False
-        return await self._guard.call(False, self._stored, full, value, ttl, tags, delta, data)
+        return await self._guard.call(False, self._stored, full, value, ttl, tags, delta, data, release)
 
     async def _stored(self, full: str, value: Any, ttl: float, tags: list[str], delta: float,
-                      data: bytes | None) -> bool:
+                      data: bytes | None, release: tuple[str, str] | None) -> bool:
         assert self.l2 is not None
-        await self.l2.store(full, value, ttl, tags=tags, delta=delta, encoded=data)
+        await self.l2.store(full, value, ttl, tags=tags, delta=delta, encoded=data, release=release)
         return True
 
     async def delete(self, key: str) -> bool:

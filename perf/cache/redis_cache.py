@@ -41,14 +41,28 @@ _HEADER = struct.Struct("!dd")
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.\-]+(:[A-Za-z0-9_.\-]+)*$")
 
 # SET the entry, add it to each tag set, and make each tag set live at least as long.
+# With ARGV[3] (a lease token) the last key is the load lease: released if that token holds it.
 _SET_WITH_TAGS = """
 local ttl = tonumber(ARGV[2])
+local last = #KEYS
+if ARGV[3] then last = last - 1 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-for i = 2, #KEYS do
+for i = 2, last do
   redis.call('SADD', KEYS[i], KEYS[1])
   if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
 end
+if ARGV[3] and redis.call('GET', KEYS[#KEYS]) == ARGV[3] then redis.call('DEL', KEYS[#KEYS]) end
 return 1
+"""
+
+# A read that misses takes the load lease in the same round trip: {1, entry} on a hit,
+# {0, 1} when this caller now holds the lease (KEYS[2], token ARGV[1], ARGV[2] ms), {0, 0}
+# when another caller holds it.
+_GET_OR_LEASE = """
+local entry = redis.call('GET', KEYS[1])
+if entry then return {1, entry} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0, 1} end
+return {0, 0}
 """
 
 # Collect the members of every tag set, UNLINK them and the sets;
@@ -169,6 +183,7 @@ class RedisCache:
         self.version = 0
         self._owns_client = owns_client
         self._set_with_tags = client.register_script(_SET_WITH_TAGS)
+        self._get_or_lease = client.register_script(_GET_OR_LEASE)
         self._invalidate_tags = client.register_script(_INVALIDATE_TAGS)
 
     @classmethod
@@ -265,18 +280,35 @@ class RedisCache:
         await self.store(self.full_key(key), value, ttl, tags=tags, delta=delta)
 
     async def store(self, full_key: str, value: Any, ttl: float, *, tags: Iterable[str] = (),
-                    delta: float = 0.0, encoded: bytes | None = None) -> None:
+                    delta: float = 0.0, encoded: bytes | None = None, release: tuple[str, str] | None = None) -> None:
         """Like :meth:`set` for an already namespaced ``full_key``; ``encoded`` is
-        ``encode(value, ttl, delta)`` when the caller already has it."""
+        ``encode(value, ttl, delta)`` when the caller already has it. ``release``: a load
+        lease ``(lock_key, token)`` from :meth:`get_or_lease`, released in the same round trip."""
         if ttl <= 0:
             raise ValueError(f"ttl={ttl!r} must be > 0 seconds")
         data = self.encode(value, ttl, delta) if encoded is None else encoded
         px = max(int(ttl * 1000), 1)
         tag_keys = [self.tag_key(t) for t in tags]
-        if tag_keys:
+        if release is not None:
+            await self._set_with_tags(keys=[full_key, *tag_keys, release[0]], args=[data, px, release[1]])
+        elif tag_keys:
             await self._set_with_tags(keys=[full_key, *tag_keys], args=[data, px])
         else:
             await self.client.set(full_key, data, px=px)
+
+    async def get_or_lease(self, full_key: str, token: str, lease: float) -> tuple[bytes | None, bool]:
+        """``(entry bytes, False)`` on a hit; on a miss ``(None, True)`` if ``token`` now holds the load
+        lease on ``full_key`` (:meth:`lock_key`, for ``lease`` seconds), ``(None, False)`` if another does.
+
+        One round trip where a read, a lease and a re-read took three. If this call fails (a
+        timeout), Redis may still take the lease later: the caller then releases ``token``
+        once Redis answers.
+        """
+        found, payload = await self._get_or_lease(keys=[full_key, self.lock_key(full_key)],
+                                                  args=[token, max(int(lease * 1000), 1)])
+        if found:
+            return cast(bytes, payload), False
+        return None, bool(payload)
 
     async def unlink(self, *full_keys: str) -> int:
         """Delete already namespaced keys (memory freed in the background); returns how many existed."""
