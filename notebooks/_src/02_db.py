@@ -169,7 +169,7 @@ display(Markdown(
 # %%
 from perf.db.demo_memory import read_memory
 
-SIZES = settings.pick([5_000, 20_000, 50_000, 100_000], [10_000, 100_000, 300_000, 1_000_000])
+SIZES = settings.pick([5_000, 20_000, 50_000], [10_000, 100_000, 300_000, 1_000_000])
 memory = await read_memory(conn, sizes=SIZES, chunk_size=1_000, repeat=settings.pick(2, 3))
 assert (memory.rows_read == memory.rows).all()
 mem = memory.groupby(["strategy", "rows"], as_index=False)["python_peak_mib"].median()
