@@ -293,7 +293,7 @@ class MultiLevelCache:
         wait for its value (or take the lease when it lets go) before loading.
         """
         try:
-            if follow and not early and self.l2 is not None and self._lease is not None:
+            if follow and self.l2 is not None and self._lease is not None:  # only a miss follows
                 lease, entry = await self._lead_or_follow(full, self.l2.lock_key(full))
                 if entry is not None:
                     return entry.value  # type: ignore[no-any-return]  # the leader stored our T
