@@ -72,3 +72,10 @@ def test_slides_load_reveal_from_beside_the_deck_not_a_cdn(tmp_path: Path) -> No
     assert [url for url in loads if "//" in url] == [], "a deck must not load from the network"
     assert "import mermaid" not in html and "require(" not in html
     assert (tmp_path / "deck" / "reveal.js" / "dist" / "theme" / "white.css").exists()
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_committed_notebooks_carry_the_rise_settings(source: Path) -> None:
+    nb = nbformat.read(ROOT / "notebooks" / f"{source.stem}.ipynb", as_version=4)
+    assert nb.metadata.get("rise") == nbbuild.RISE_SETTINGS, (
+        f"rebuild it: python tools/nbbuild.py notebooks/_src/{source.name} notebooks/{source.stem}.ipynb")

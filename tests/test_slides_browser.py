@@ -1,16 +1,24 @@
-"""The slides, seen in a real browser: headless Chromium opens decks from files, with no network.
+"""The slides, seen in a real browser: headless Chromium opens the decks and the lab's RISE view.
 
 A small notebook is executed (a chart, computed prose, a plumbing cell), exported with
 ``build_slides``, and its folder copied elsewhere before Chromium opens it: reveal.js must
 initialise from the copy beside the deck, show as many slides as the notebook's slide
-metadata asks for, load the chart, and ask nothing of the network. Screenshots of the title
-and the chart slide land in the test's folder (``--basetemp`` keeps them).
+metadata asks for, load the chart, and ask nothing of the network. The same notebook is then
+presented by RISE in ``python -m perf lab`` (what ``tasks.py lab`` runs). Screenshots land in
+the tests' folders (``--basetemp`` keeps them).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,6 +80,21 @@ def page() -> Iterator[Page]:
         yield tab
 
 
+@pytest.fixture(scope="module")
+def small_notebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """:data:`SMALL_DECK` built and executed (its chart and prose stored as outputs), alone in a folder."""
+    from nbclient import NotebookClient
+
+    folder = tmp_path_factory.mktemp("small")
+    source = folder / "small_deck.py"
+    source.write_text(SMALL_DECK)
+    nb = nbbuild.build(source)
+    source.unlink()
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    nbformat.write(nb, folder / "small_deck.ipynb")
+    return folder / "small_deck.ipynb"
+
+
 def open_deck(page: Page, deck: Path) -> None:
     """Open ``deck`` and wait until reveal.js says it is ready."""
     page.goto(deck.as_uri())
@@ -96,15 +119,10 @@ def assert_offline(page: Page) -> None:
     assert remote == [], "a deck must load nothing from the network"
 
 
-def test_small_deck_renders_offline_with_its_chart(page: Page, tmp_path: Path) -> None:
-    from nbclient import NotebookClient
-
-    source = tmp_path / "small_deck.py"
-    source.write_text(SMALL_DECK)
-    nb = nbbuild.build(source)
-    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
-    nbformat.write(nb, tmp_path / "small_deck.ipynb")
-    (deck,) = build_slides([tmp_path / "small_deck.ipynb"], out_dir=tmp_path / "built")
+@pytest.mark.slow
+def test_small_deck_renders_offline_with_its_chart(page: Page, small_notebook: Path, tmp_path: Path) -> None:
+    nb = nbformat.read(small_notebook, as_version=4)
+    (deck,) = build_slides([small_notebook], out_dir=tmp_path / "built")
     copied = tmp_path / "copied"  # where an instructor carried the folder: nothing may point back
     shutil.copytree(deck.parent, copied)
     shutil.rmtree(deck.parent)
@@ -127,6 +145,7 @@ def test_small_deck_renders_offline_with_its_chart(page: Page, tmp_path: Path) -
     assert (copied / ASSET_DIR / "dist" / "reveal.js").exists()
 
 
+@pytest.mark.slow
 def test_every_workbook_deck_initialises_offline(page: Page, tmp_path: Path) -> None:
     notebooks = list_notebooks()
     assert notebooks
@@ -136,3 +155,75 @@ def test_every_workbook_deck_initialises_offline(page: Page, tmp_path: Path) -> 
         assert page.evaluate("Reveal.getTotalSlides()") == expected, deck.name
         assert_offline(page)
     page.screenshot(tmp_path / f"{notebooks[-1].stem}-title.png")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def lab(small_notebook: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``python -m perf lab`` on the small notebook's folder; yields its URL with the token."""
+    port, token = _free_port(), "perf-browser-test"
+    home = tmp_path_factory.mktemp("lab-home")
+    # Settings and workspaces in a throwaway folder: the user's own must neither leak in nor change.
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces")}
+    log = (home / "lab.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "perf", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+                             f"--port={port}", f"--IdentityProvider.token={token}",
+                             f"--notebook-dir={small_notebook.parent}"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5):
+                    break
+            except (urllib.error.URLError, OSError):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not answer in 120 s (exit {proc.poll()}): "
+                                f"{(home / 'lab.log').read_text()[-2000:]}")
+                time.sleep(0.5)
+        yield f"{url}/{{}}?token={token}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.mark.slow
+def test_the_lab_offers_rise_and_presents_the_notebook_offline(page: Page, lab: str, small_notebook: Path,
+                                                               tmp_path: Path) -> None:
+    page.goto(lab.format(f"lab/tree/{small_notebook.name}"), timeout=120)
+    page.wait_for("document.querySelector('.jp-NotebookPanel-toolbar [data-command=\"RISE:preview\"]') !== null"
+                  " && document.querySelector('.jp-NotebookPanel .jp-OutputArea img') !== null", timeout=90)
+    page.screenshot(tmp_path / "lab-notebook.png")
+
+    page.goto(lab.format(f"rise/{small_notebook.name}"), timeout=120)
+    page.wait_for("document.querySelector('.reveal.ready') !== null", timeout=90)
+    nb = nbformat.read(small_notebook, as_version=4)
+    shown = page.evaluate("document.querySelectorAll('.reveal .slides section:not(.stack)').length")
+    assert shown == slide_count(nb), "RISE did not build its slides from the notebook's slide metadata"
+    page.screenshot(tmp_path / "rise-title.png")
+    page.evaluate("document.querySelector('.reveal .controls .navigate-right').click()")
+    page.wait_for("document.querySelector('.reveal section.present img') !== null", timeout=30)
+    time.sleep(1.0)  # the slide transition: a screenshot mid-way shows two slides
+    page.screenshot(tmp_path / "rise-chart.png")
+    images = page.evaluate("Array.from(document.querySelectorAll('.reveal section.present img'))"
+                           ".map(i => [i.complete, i.naturalWidth])")
+    assert images and all(done and width > 100 for done, width in images), images
+    left = [url for url in page.requests() if not url.startswith(("http://127.0.0.1", "data:", "blob:"))]
+    assert left == [], "RISE in the lab must load nothing from beyond this machine (its theme's fonts included)"
+    # RISE asks for an optional stylesheet per notebook (rise.css, <name>.css); a 404 is how it learns there is none.
+    optional = ("/files/rise.css", f"/files/{small_notebook.stem}.css")
+    assert [f for f in page.failed_requests() if not f.split(":", 2)[-1].split("?")[0].endswith(optional)
+            and not any(o in f for o in optional)] == []
