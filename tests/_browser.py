@@ -53,6 +53,7 @@ class Page:
 
     ws: websocket.WebSocket
     events: list[dict[str, Any]] = field(default_factory=list)
+    loader_id: str = ""  # the document :meth:`goto` opened: requests of the page before it are not its
     _next_id: int = 0
 
     def send(self, method: str, timeout: float = 30.0, **params: Any) -> dict[str, Any]:
@@ -94,8 +95,14 @@ class Page:
     def goto(self, url: str, *, timeout: float = 60.0) -> None:
         """Open ``url`` and wait for its load event."""
         self.events.clear()
-        self.send("Page.navigate", url=url)
-        self.wait_for("document.readyState === 'complete'", timeout=timeout)
+        self.loader_id = self.send("Page.navigate", url=url)["loaderId"]
+        deadline = time.monotonic() + timeout
+        # Events were cleared before navigating: a load event now can only be the new document's.
+        while not any(e["method"] == "Page.loadEventFired" for e in self.events):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not finish loading in {timeout}s")
+            self.evaluate("document.readyState")  # collects the events that arrived meanwhile
+            time.sleep(0.1)
 
     def screenshot(self, path: Path) -> Path:
         """Save what the tab shows as a PNG at ``path``."""
@@ -103,19 +110,23 @@ class Page:
         path.write_bytes(base64.b64decode(data))
         return path
 
+    def _sent(self) -> dict[str, str]:
+        """Request id -> URL of the requests the document :meth:`goto` opened made."""
+        return {e["params"]["requestId"]: e["params"]["request"]["url"] for e in self.events
+                if e["method"] == "Network.requestWillBeSent" and e["params"].get("loaderId") == self.loader_id}
+
     def requests(self) -> list[str]:
         """Every URL the page asked for since the last :meth:`goto`."""
-        return [e["params"]["request"]["url"] for e in self.events if e["method"] == "Network.requestWillBeSent"]
+        return list(self._sent().values())
 
     def failed_requests(self) -> list[str]:
         """Requests that failed (no answer, or an HTTP status of 400 and up), as ``url: reason``."""
-        urls = {e["params"]["requestId"]: e["params"]["request"]["url"]
-                for e in self.events if e["method"] == "Network.requestWillBeSent"}
-        failed = [f"{urls.get(e['params']['requestId'], '?')}: {e['params'].get('errorText')}"
-                  for e in self.events if e["method"] == "Network.loadingFailed"]
+        sent = self._sent()
+        failed = [f"{sent[e['params']['requestId']]}: {e['params'].get('errorText')}"
+                  for e in self.events if e["method"] == "Network.loadingFailed" and e["params"]["requestId"] in sent]
         failed += [f"{e['params']['response']['url']}: HTTP {e['params']['response']['status']}"
                    for e in self.events if e["method"] == "Network.responseReceived"
-                   and e["params"]["response"].get("status", 0) >= 400]
+                   and e["params"]["requestId"] in sent and e["params"]["response"].get("status", 0) >= 400]
         return failed
 
 

@@ -119,7 +119,6 @@ def assert_offline(page: Page) -> None:
     assert remote == [], "a deck must load nothing from the network"
 
 
-@pytest.mark.slow
 def test_small_deck_renders_offline_with_its_chart(page: Page, small_notebook: Path, tmp_path: Path) -> None:
     nb = nbformat.read(small_notebook, as_version=4)
     (deck,) = build_slides([small_notebook], out_dir=tmp_path / "built")
@@ -145,7 +144,6 @@ def test_small_deck_renders_offline_with_its_chart(page: Page, small_notebook: P
     assert (copied / ASSET_DIR / "dist" / "reveal.js").exists()
 
 
-@pytest.mark.slow
 def test_every_workbook_deck_initialises_offline(page: Page, tmp_path: Path) -> None:
     notebooks = list_notebooks()
     assert notebooks
@@ -200,7 +198,7 @@ def lab(small_notebook: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         log.close()
 
 
-@pytest.mark.slow
+@pytest.mark.timeout(300)  # a JupyterLab start, then the lab and RISE pages (about 1.5 min on a busy 2-core machine)
 def test_the_lab_offers_rise_and_presents_the_notebook_offline(page: Page, lab: str, small_notebook: Path,
                                                                tmp_path: Path) -> None:
     page.goto(lab.format(f"lab/tree/{small_notebook.name}"), timeout=120)
