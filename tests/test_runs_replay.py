@@ -25,8 +25,8 @@ class Sweep:
 
 @pytest.fixture
 def recorded() -> Iterator[Run]:
-    """A run that measured ``sweep`` for notebook ``05_api`` (its result and a summary frame)."""
-    run = start_run("05_api", kind="notebook", source="05_api")
+    """A run that measured ``sweep`` for notebook ``98_replay`` (its result and a summary frame)."""
+    run = start_run("98_replay", kind="notebook", source="98_replay")
     set_current_run(run)
     frame = pd.DataFrame({"users": [1, 8, 8, 8], "median": [10.0, 40.0, 40.0, 40.0],
                           "q1": [9.0, 38.0, 38.0, 38.0], "q3": [11.0, 42.0, 42.0, 42.0]})
@@ -51,14 +51,14 @@ def _replaying(run_id: str) -> object:
 
 def test_replay_returns_the_recorded_result_without_measuring(recorded: Run) -> None:
     settings = _replaying(recorded.id)
-    replaying = start_run("05_api", kind="notebook", source="05_api")
+    replaying = start_run("98_replay", kind="notebook", source="98_replay")
     set_current_run(replaying)
 
     async def measure() -> Sweep:
         raise AssertionError("a replayed step must not measure")
 
     result = asyncio.run(replayable("sweep", measure, settings=settings))  # type: ignore[arg-type]
-    assert result.best_users == 8 and result.frame.equals(pd.read_csv(recorded.path / "05_api" / "throughput.csv"))
+    assert result.best_users == 8 and result.frame.equals(pd.read_csv(recorded.path / "98_replay" / "throughput.csv"))
     assert replaying.meta()["replay_of"] == recorded.id
     note = replay_note(settings)  # type: ignore[arg-type]
     assert note is not None and recorded.id in note and "not measured now" in note
@@ -72,12 +72,12 @@ def test_replay_returns_the_recorded_result_without_measuring(recorded: Run) -> 
 def test_without_replay_a_sync_step_measures_and_saves(recorded: Run) -> None:
     assert get_settings().replay is None and replay_note() is None
     assert replayable_sync("count", lambda: 41 + 1) == 42
-    assert (recorded.path / "05_api" / "replay" / "count.pickle").exists()
+    assert (recorded.path / "98_replay" / "replay" / "count.pickle").exists()
 
 
 def test_a_name_the_run_never_saved_says_what_it_has(recorded: Run) -> None:
-    set_current_run(start_run("05_api", kind="notebook", source="05_api"))
-    with pytest.raises(ReplayMissing, match=r"saved no result 'stress' for 05_api \(it has: sweep\)"):
+    set_current_run(start_run("98_replay", kind="notebook", source="98_replay"))
+    with pytest.raises(ReplayMissing, match=r"saved no result 'stress' for 98_replay \(it has: sweep\)"):
         replayable_sync("stress", lambda: 0, settings=_replaying(recorded.id))  # type: ignore[arg-type]
 
 
