@@ -27,6 +27,7 @@ SLOW_SECONDS = 5.0
 PROCESS_STARTERS = frozenset({
     "subprocess", "Popen", "create_subprocess_exec", "create_subprocess_shell", "multiprocessing",
     "ProcessPoolExecutor", "fork", "schemathesis", "locust",
+    "NotebookClient",  # a Jupyter kernel: a process of its own
 })
 # Followed into: the project's own code (perf/ and tests/), where the process is usually started.
 _ROOT = Path(__file__).resolve().parents[1]
