@@ -16,6 +16,7 @@ import asyncpg
 
 from perf.pool.adapter import ConnectionAdapter
 from perf.pool.session import SessionTrackingConnection
+from perf.pool.unavailable import is_unavailable, told_to_close, watch_for_fatal
 
 
 class AsyncpgAdapter(ConnectionAdapter[asyncpg.Connection]):
@@ -41,6 +42,7 @@ class AsyncpgAdapter(ConnectionAdapter[asyncpg.Connection]):
     async def connect(self) -> asyncpg.Connection:
         """Open a connection with ``asyncpg.connect(dsn, **connect_kwargs)``, then run ``init``."""
         conn = await asyncpg.connect(self.dsn, **self.connect_kwargs)
+        watch_for_fatal(conn)  # so is_broken sees a server that is closing it (perf.pool.unavailable)
         if self.init is not None:
             try:
                 await self.init(conn)
@@ -58,9 +60,13 @@ class AsyncpgAdapter(ConnectionAdapter[asyncpg.Connection]):
         conn.terminate()
 
     def is_broken(self, conn: asyncpg.Connection) -> bool:
-        """True once the socket closed (server restart, ``pg_terminate_backend``, network)."""
-        closed: bool = conn.is_closed()
-        return closed
+        """True once the socket closed (server restart, ``pg_terminate_backend``, network), or once
+        the server sent a ``FATAL`` error, which it does just before closing it (a shutdown)."""
+        return told_to_close(conn)
+
+    def is_unavailable(self, exc: BaseException) -> bool:
+        """:func:`perf.pool.unavailable.is_unavailable`: unreachable, restarting, shutting down."""
+        return is_unavailable(exc)
 
     def in_transaction(self, conn: asyncpg.Connection) -> bool:
         """True when ``conn`` needs cleaning: an open (or failed) transaction, or a query

@@ -7,7 +7,9 @@
 * A clean release costs no round trip; what else release does is the ``reset`` mode
   (see :class:`Pool`); a broken connection is discarded and its slot reused.
 * Idle timeout and max lifetime (with jitter) are enforced by a background task and at
-  acquire time; a spare connection that fails to open is logged and retried by it.
+  acquire time; a spare connection that fails to open is retried by it.
+* While connects fail (PostgreSQL down or restarting) an acquire retries until its timeout,
+  and the pool logs one warning when the outage begins and one when it ends.
 
 The slot bookkeeping (idle stack, borrowed map, waiters) is :class:`~perf.pool.slots.Slots`;
 this file holds everything that awaits.
@@ -125,6 +127,8 @@ class Pool(Generic[C]):
         self._maintenance: asyncio.Task[None] | None = None
         self._all_returned: asyncio.Future[None] | None = None
         self._closer: asyncio.Task[CloseReport] | None = None
+        self._outage_since: float | None = None  # when connects began to fail (None: they work)
+        self._outage_failures = 0
 
     # -- open and close --------------------------------------------------------------------
 
@@ -318,24 +322,56 @@ class Pool(Generic[C]):
         return None
 
     async def _open_reserved(self, deadline: float | None, timeout: float | None = None) -> Holder[C]:
-        """Open a connection into a slot already reserved; free the slot on failure."""
+        """Open a connection into a slot already reserved; free the slot on failure.
+
+        With a ``deadline`` (an acquire), a connect that fails because the server is
+        unreachable or restarting (``adapter.is_unavailable``) is retried with backoff until
+        the deadline: a restart shorter than the acquire timeout costs waiting, not an error.
+        """
+        loop = asyncio.get_running_loop()
+        pause = 0.05
         try:
             async with asyncio.timeout_at(deadline):
-                conn = await self._adapter.connect()
+                while True:
+                    try:
+                        conn = await self._adapter.connect()
+                        break
+                    except Exception as exc:
+                        self._counters.connect_errors += 1
+                        self._outage_began(exc)
+                        if (deadline is None or not self._adapter.is_unavailable(exc)
+                                or loop.time() + pause >= deadline):
+                            raise
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 0.5)
         except BaseException as exc:
             self._slot_freed()
-            if isinstance(exc, TimeoutError) and deadline is not None:
+            if isinstance(exc, TimeoutError) and deadline is not None and loop.time() >= deadline:
                 self._counters.acquire_timeouts += 1
                 raise PoolTimeout(f"opening a connection took longer than timeout={timeout}s") from None
             if isinstance(exc, Exception):
-                self._counters.connect_errors += 1
                 raise PoolConnectError(f"could not open a connection: {exc}") from exc
             raise
+        self._outage_ended()
         self._counters.created += 1
-        holder = Holder(conn, asyncio.get_running_loop().time(), self._max_lifetime, self._idle_timeout,
-                        self._jitter)
+        holder = Holder(conn, loop.time(), self._max_lifetime, self._idle_timeout, self._jitter)
         self._slots.lend(holder)
         return holder
+
+    def _outage_began(self, exc: Exception) -> None:
+        """Log the first failed connect of an outage (one warning, not one per attempt)."""
+        if self._outage_since is None:
+            self._outage_since = asyncio.get_running_loop().time()
+            self._outage_failures = 0
+            log.warning("cannot open connections (%s: %s); retrying quietly, one line when one opens",
+                        type(exc).__name__, exc)
+        self._outage_failures += 1
+
+    def _outage_ended(self) -> None:
+        if self._outage_since is not None:
+            log.warning("connections open again after %.1fs (%d failed attempts)",
+                        asyncio.get_running_loop().time() - self._outage_since, self._outage_failures)
+            self._outage_since = None
 
     # -- release ---------------------------------------------------------------------------
 
@@ -452,13 +488,11 @@ class Pool(Generic[C]):
                 self._spawn(self._open_spare())
 
     async def _open_spare(self) -> None:
-        """Open a connection towards ``min_size``; on failure log it: the next sweep retries."""
+        """Open a connection towards ``min_size``; on failure the next sweep retries (logged once per outage)."""
         try:
             holder = await self._open_reserved(None)
-        except PoolConnectError as exc:
-            log.warning("could not open a spare connection (retrying every %.2gs): %s",
-                        self._interval, exc.__cause__)
-            return
+        except PoolConnectError:
+            return  # logged once per outage by _outage_began; the next sweep retries
         self._put_back(holder)
 
     async def _maintain(self) -> None:
