@@ -38,6 +38,15 @@ from perf.asgi import ASGIApp, Message, Scope, Send
 
 logger = logging.getLogger(__name__)
 
+def clip(text: str, limit: int = 64) -> str:
+    """``text`` cut to ``limit`` characters (with ``...``): what an error message may echo of the input.
+
+    >>> clip("a" * 100, 8)
+    'aaaaa...'
+    """
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class ApiError(Exception):
     """An error the client should see: ``status``, ``message``, per-field ``errors``, extra ``headers``."""
 
@@ -132,7 +141,7 @@ def to_api_error(exc: BaseException, scope: Scope) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, NotFoundException):
-        return ApiError(404, f"no route for {scope.get('method')} {scope.get('path')}")
+        return ApiError(404, f"no route for {clip(str(scope.get('method')), 16)} {clip(str(scope.get('path')))}")
     if isinstance(exc, HTTPException):
         return ApiError(exc.status_code, str(exc.detail or "error"), headers=dict(exc.headers or {}))
     return ApiError(500, "internal server error")
