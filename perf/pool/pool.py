@@ -78,25 +78,26 @@ class Pool(Generic[C]):
     runs ``adapter.check`` on every acquire; ``maintenance_interval`` is the background
     sweep period; ``reset_timeout`` bounds release's round trips.
 
-    ``reset`` says what a returned connection is cleaned of before the next borrower:
+    ``reset`` says what a returned connection is cleaned of before the next borrower
+    (the table in notebook 03 is :func:`perf.pool.demo_reset.reset_guarantees`, run on the server):
 
-    * ``"none"``: an open (or failed) transaction is rolled back, nothing else. Session
-      state a borrower changed survives into the next borrow: ``SET statement_timeout``,
-      ``SET search_path``, session advisory locks, ``LISTEN``, temporary tables,
-      prepared statements. Fastest; right when your code never changes session state.
-    * ``"session"`` (default): as ``"none"``, and when the borrower ran a statement that
-      can change session state (``SET``/``RESET`` without ``LOCAL``, ``set_config``,
-      ``pg_advisory_lock``/``pg_try_advisory_lock``, ``LISTEN``, ``DECLARE``,
-      ``PREPARE``, ``CREATE TEMP``, ``DISCARD``), the adapter's session reset runs in the
-      same round trip as the rollback (for asyncpg: ``pg_advisory_unlock_all()``,
-      ``CLOSE ALL``, ``UNLISTEN *``, ``RESET ALL``; parameters return to the values the
-      connection was opened with). A release that changed nothing costs no round trip.
-      Not covered: a change made *inside* a server function (a PL/pgSQL body calling
-      ``set_config`` or taking an advisory lock), which the SQL text does not show; and
-      temporary tables and prepared statements are kept (``DISCARD ALL`` would drop
-      asyncpg's statement cache).
-    * ``"always"``: the same session reset on every release, whatever ran: one round trip
-      per release, and it covers changes made inside functions.
+    * ``"always"`` (default): an open transaction is rolled back and the session reset on
+      every release, whatever ran: the next borrower finds the session a new connection
+      has (parameters as opened, role and session authorization, no advisory locks, cursors,
+      ``LISTEN``, temporary tables, SQL ``PREPARE``'d statements or sequence state), also
+      after changes made inside server functions. One round trip per release
+      (:meth:`~perf.pool.asyncpg_adapter.AsyncpgAdapter.reset_session`).
+    * ``"session"``: the same reset, only after a statement whose *text* can change session
+      state (``SET``/``RESET`` without ``LOCAL``, ``set_config``, ``pg_advisory_lock``,
+      ``LISTEN``, ``DECLARE``, ``PREPARE``, ``CREATE TEMP``, ``DISCARD``); a release that
+      sent none of those costs no round trip. Misses what the text does not show: a change
+      made inside a server function (``SELECT f()`` where ``f`` runs ``SET``,
+      ``set_config(..., false)``, takes an advisory lock, ``LISTEN``s or creates a temporary
+      table), and sequence state (``currval``/``lastval`` after any ``nextval``, an
+      ``INSERT`` into a ``serial`` column included). Right for code whose SQL you know.
+    * ``"none"``: an open (or failed) transaction is rolled back, nothing else: all the
+      session state above survives into the next borrow. Fastest; right when your code
+      never changes session state.
     * an async callable ``reset(conn)``: your own cleanup, after the rollback, on every release.
 
     A reset that fails or times out discards the connection (its slot is reused).
@@ -106,7 +107,7 @@ class Pool(Generic[C]):
                  timeout: float | None = 30.0, max_waiting: int | None = None,
                  idle_timeout: float | None = 300.0, max_lifetime: float | None = 3600.0,
                  jitter: float = 0.1, health_check: bool = False,
-                 reset: ResetMode | Callable[[C], Awaitable[None]] = "session", reset_timeout: float = 5.0,
+                 reset: ResetMode | Callable[[C], Awaitable[None]] = "always", reset_timeout: float = 5.0,
                  maintenance_interval: float | None = None) -> None:
         validate_options(min_size=min_size, max_size=max_size, timeout=timeout, max_waiting=max_waiting,
                          idle_timeout=idle_timeout, max_lifetime=max_lifetime, jitter=jitter,
@@ -327,6 +328,7 @@ class Pool(Generic[C]):
         With a ``deadline`` (an acquire), a connect that fails because the server is
         unreachable or restarting (``adapter.is_unavailable``) is retried with backoff until
         the deadline: a restart shorter than the acquire timeout costs waiting, not an error.
+        Not before the pool's first connection opened: a wrong address fails at once.
         """
         loop = asyncio.get_running_loop()
         pause = 0.05
@@ -339,7 +341,8 @@ class Pool(Generic[C]):
                     except Exception as exc:
                         self._counters.connect_errors += 1
                         self._outage_began(exc)
-                        if (deadline is None or not self._adapter.is_unavailable(exc)
+                        # A pool that never opened a connection is misconfigured, not facing an outage: fail fast.
+                        if (deadline is None or not self._counters.created or not self._adapter.is_unavailable(exc)
                                 or loop.time() + pause >= deadline):
                             raise
                     await asyncio.sleep(pause)
