@@ -198,5 +198,7 @@ def test_an_echoed_task_id_is_cut(server: ApiServer) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as client:
         response = client.get("/tasks/" + "a" * 60_000)
         unknown_route = client.get("/" + "b" * 60_000)
+        wrong_method = client.post("/products/" + "1" * 60_000)
+    assert wrong_method.status_code == 405 and len(wrong_method.content) < 300, len(wrong_method.content)
     assert response.status_code == 404 and len(response.content) < 300, len(response.content)
     assert unknown_route.status_code == 404 and len(unknown_route.content) < 300, len(unknown_route.content)

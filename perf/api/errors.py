@@ -202,7 +202,8 @@ class SafeRoute(Route):
                 if route is not self and route.pattern.match(scope["path"]):
                     allowed |= set(getattr(route, "methods", ()) or ())
             allow = ", ".join(sorted(allowed))
-            raise ApiError(405, f"method {scope['method']} not allowed on {scope['path']}; allowed: {allow}",
+            method, path = clip(scope["method"], 16), clip(scope["path"])
+            raise ApiError(405, f"method {method} not allowed on {path}; allowed: {allow}",
                            headers={"Allow": allow})
         if not self.direct_handler or self.resolved_dependencies or self.resolved_params or self.middleware:
             await self.app(scope, receive, send)  # the framework's path: Context, injection, route middleware
