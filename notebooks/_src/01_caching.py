@@ -278,7 +278,7 @@ print("invalidate_tags('category:demo') deleted", await cache.invalidate_tags("c
 # %%
 from perf.cache.demo_keys import keys_vs_scan
 
-walk = await keys_vs_scan(services.redis_url, keys=settings.pick(1_000_000, 3_000_000), db=15)
+walk = await keys_vs_scan(services.redis_url, keys=settings.pick(300_000, 3_000_000))
 walk_frame = pd.DataFrame({name: pd.Series(lat) * 1e3 for name, lat in walk.get_latencies.items()})
 ax = walk_frame.plot(style=".", alpha=0.6, figsize=(8, 3.5), logy=True)
 ax.set(xlabel="GET number (sent back to back while the walk ran)", ylabel="GET latency, ms",
