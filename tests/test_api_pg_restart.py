@@ -60,11 +60,12 @@ def test_three_fast_restarts_under_load_give_no_500(tmp_path: Path, redis_url: s
                 thread.join(timeout=30)
         log = api.log()
     assert statuses[500] == 0, (statuses, bodies, log[-3000:])
-    # No connection the server had told it was closing was used, and acquires waited out each
-    # restart. Left: a statement already running (or on its way) when the server stopped gets
-    # "closed in the middle of operation", a 503: it may have run, so it is not retried.
+    # No connection the server had told it was closing was lent (InternalClientError), and
+    # acquires waited out each restart (no PoolTimeout/PoolConnectError). Left: a request whose
+    # connection the server closed while it was using it (a statement running or on its way, a
+    # transaction open) gets a 503: its statement may have run, so it is not retried.
     assert set(statuses) <= {200, 503}, (statuses, bodies)
-    assert all("(ConnectionDoesNotExistError)" in body for body in bodies), bodies
+    assert not [b for b in bodies if "InternalClientError" in b or "Pool" in b], bodies
     assert statuses[200] > 100, statuses
     assert "Traceback" not in log, log[-3000:]  # one warning per outage and recovery, no tracebacks
     print(f"\nstatuses over 3 fast restarts: {dict(statuses)}")
