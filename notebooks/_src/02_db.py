@@ -311,18 +311,21 @@ plt.show()
 
 # %%
 lp = list_pages.summary()["median"] * 1e3
-gain = 1 / list_pages.ratio("concurrent (2 pooled)", "sequential (1 connection)")
+overlap = list_pages.verdict("concurrent (2 pooled)", "sequential (1 connection)",
+                             a="the concurrent page", b="the sequential one")
 saving_at_best = min(lp["count alone"], lp["page alone"])
-verdict = (
-    "the two queries overlap, so the page costs about the slower of the two instead of their sum"
-    if gain > 1.1 else
-    f"the overlap cannot save more than the cheaper query ({saving_at_best:.2f} ms), and acquiring a second "
-    "connection and scheduling two tasks costs about that much — parallelise only queries that each take a while"
-)
+if overlap.kind == "faster":
+    why = "the two queries overlap, so the page costs about the slower of the two instead of their sum"
+elif overlap.kind == "inconclusive":
+    why = "this run cannot tell them apart"
+else:
+    why = (f"the overlap cannot save more than the cheaper query ({saving_at_best:.2f} ms), and acquiring a "
+           "second connection and scheduling two tasks costs about that much — parallelise only queries that "
+           "each take a while")
 display(Markdown(
     f"The count alone took **{lp['count alone']:.2f} ms** and the page alone **{lp['page alone']:.2f} ms**. "
     f"Sequential: **{lp['sequential (1 connection)']:.2f} ms**; concurrent on two pooled connections: "
-    f"**{lp['concurrent (2 pooled)']:.2f} ms** ({gain:.2f}x): {verdict}. "
+    f"**{lp['concurrent (2 pooled)']:.2f} ms** (medians). {overlap.text[0].upper()}{overlap.text[1:]}: {why}. "
     f"Remember the cost either way: every concurrent request holds two connections."
 ))
 
@@ -361,12 +364,9 @@ display(Markdown(
 # * Replace per-item queries with one JOIN.
 
 # %%
-from perf.measure import describe_gain
-
 display(Markdown(
-    "* Independent queries on separate connections: "
-    + describe_gain(gain, change="running the count and the page on two pooled connections")
-    + (": worth it when each query takes a while." if gain > 1.1 else
+    "* Independent queries on separate connections: in this run " + overlap.text
+    + (": worth it when each query takes a while." if overlap.kind == "faster" else
        ": it pays only when each query takes long enough to hide the cost of a second connection.")
 ))
 

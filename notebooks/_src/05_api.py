@@ -155,8 +155,9 @@ fig = charts.bar_with_spread(summarize(modes.speedups(), by="mode", value="speed
 plt.show()
 
 # %%
-from perf.measure import describe_combination
+from perf.measure import combine
 
+per_round = modes.speedups().pivot(index="round", columns="mode", values="speedup")
 single = table.drop(index=["naive", "baseline", "all"])["speedup"]
 best = single.idxmax()
 naive_x = float(table.loc["naive", "speedup"])
@@ -172,7 +173,7 @@ display(Markdown(
     f"`{single.idxmin().split(',+')[-1]}` (**{single.min():,.2f}x**); `keyset` alone gave **{keyset_x:,.2f}x** "
     f"(it changes only the `list_after` pages, {scenario.shares()['list_after']:.0%} of the mix). "
     f"Against the single switches, "
-    f"{describe_combination(dict(single), float(table.loc['all', 'speedup']))}. "
+    f"{combine({m.split(',+')[-1]: per_round[m].tolist() for m in single.index}, per_round['all'].tolist())}. "
     f"Cache hits, from each server's own `X-Cache` counts: baseline **{table.loc['baseline', 'hit_ratio']:.0%}**, "
     f"everything on **{table.loc['all', 'hit_ratio']:.0%}**"
     + (". The syllabus' cache hits more often because its invalidation never clears a list page (after a write "
