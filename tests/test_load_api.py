@@ -59,6 +59,12 @@ async def test_compare_modes_measures_each_mode(database_url: str, redis_url: st
     # the server's own X-Cache counts: no cache in naive, some hits where a cache is on
     assert table.loc["naive", "hit_ratio"] == 0.0
     assert 0 < table.loc["all", "hit_ratio"] <= 1 and 0 < table.loc["baseline", "hit_ratio"] <= 1
+    # the scenario sends a browser's Accept-Encoding, so "all" (compression on) sends fewer bytes on the wire
+    baseline = comparison.run("baseline").result
+    assert result.bytes_per_response() < 0.5 * baseline.bytes_per_response()
+    # the seed cache's Redis round trips are timed as cache, not left inside app
+    cache_ms, n = baseline.server_timing["list"]["cache"]
+    assert n and cache_ms / n > 0.01
 
 
 async def test_sweep_over_the_real_api(database_url: str, redis_url: str, pg_schema: str,
@@ -94,5 +100,7 @@ def test_product_scenario_pages_with_keyset_cursors() -> None:
         query = dict(part.split("=") for part in path.split("?")[1].split("&"))
         assert 2 <= int(query["page"]) <= 10 and int(query["after"]) == (int(query["page"]) - 1) * 20 * 20
     assert "list_after" not in product_scenario(cursor_share=0).shares()
+    for endpoint in scenario.endpoints:  # what a browser sends: without it no server may compress
+        assert endpoint.headers is not None and "br" in endpoint.headers["accept-encoding"]
     with pytest.raises(ValueError, match="cursor_share=2"):
         product_scenario(cursor_share=2)

@@ -36,10 +36,18 @@ async def test_stress_finds_the_knee_of_a_server_with_known_capacity() -> None:
     assert high <= low * 1.10 or len(refined) == 6
     assert low == report.max_sustainable and 50 <= low < high <= 800
     assert len(report.repeats) == 3 and (report.repeats["offered"] == low).all()
+    assert report.repeats["sustained"].sum() >= 2  # the majority of its repeats sustained it
+    for rate, reps in steps[steps["phase"] == "repeat"].groupby("offered"):
+        assert (reps["sustained"].sum() >= 2) == (rate == low)  # every other repeated rate was stepped down from
     for result in report.results:
         result.check_accounting()
     assert report.knee is not None and report.knee <= 250
     assert "max sustainable rate" in report.describe() and "repeated 3x" in report.describe()
+
+
+async def test_a_rate_is_sustainable_only_by_the_majority_of_at_least_three_repeats() -> None:
+    with pytest.raises(ValueError, match="repeats must be >= 3"):
+        await stress("http://127.0.0.1:1", rates=[10], repeats=1, progress=False)
 
 
 def test_rate_steps() -> None:
