@@ -19,9 +19,10 @@ import statistics
 from collections.abc import Mapping, Sequence
 
 from perf.measure.intervals import ratio_interval, slope_interval
-from perf.measure.verdict import CONFIDENCE, MIN_ROUNDS, NOISE, Kind, Verdict, compare, fmt_x
+from perf.measure.verdict import CONFIDENCE, MIN_ROUNDS, NOISE, Kind, Verdict, compare, fmt_x, judged
 
 
+@judged
 def trend(x: Sequence[float], y: Sequence[float], *, what: str = "the value", unit: str = "",
           flat: float = NOISE, confidence: float = CONFIDENCE) -> Verdict:
     """Is ``y`` still rising over ``x``, levelled off, or falling? From the slope's interval.
@@ -64,6 +65,7 @@ def trend(x: Sequence[float], y: Sequence[float], *, what: str = "the value", un
     return Verdict(kind, text, "trend", len(xs), rel, lo, hi, figures)
 
 
+@judged
 def crossover(x: Sequence[float], a_rounds: Sequence[Sequence[float]], b_rounds: Sequence[Sequence[float]], *,
               a: str = "A", b: str = "B", x_name: str = "x", x_unit: str = "",
               larger_is_better: bool = False, words: tuple[str, str] = ("faster", "slower"),
@@ -113,6 +115,7 @@ def crossover(x: Sequence[float], a_rounds: Sequence[Sequence[float]], b_rounds:
     return Verdict("inconclusive", text, "crossover", n, math.nan, math.nan, math.nan, figures)
 
 
+@judged
 def rank(samples: Mapping[str, Sequence[float]], *, larger_is_better: bool = False, paired: bool | None = None,
          noise: float = NOISE, confidence: float = CONFIDENCE) -> Verdict:
     """Order variants best first, tying every pair of neighbours the rounds cannot separate.
@@ -148,6 +151,7 @@ def rank(samples: Mapping[str, Sequence[float]], *, larger_is_better: bool = Fal
     return Verdict(kind, text, "rank", n, float(len(groups)), math.nan, math.nan, figures)
 
 
+@judged
 def combine(singles: Mapping[str, Sequence[float]], together: Sequence[float], *,
             confidence: float = CONFIDENCE) -> Verdict:
     """Do speedups multiply, add, overlap or reinforce? Only when the interval excludes the others.
@@ -201,6 +205,7 @@ def combine(singles: Mapping[str, Sequence[float]], together: Sequence[float], *
                    figures)
 
 
+@judged
 def tail(p50_rounds: Sequence[float], p99_rounds: Sequence[float], *, long_tail: float = 3.0,
          short_tail: float = 2.0, confidence: float = CONFIDENCE) -> Verdict:
     """How far the p99 sits from the median, from per-round p99/p50 ratios.

@@ -15,10 +15,14 @@ checks it on 1,000 seeded trials, and that a true 1.5x is found).
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import inspect
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+import numbers
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal, ParamSpec
 
 from perf.measure.intervals import Interval, ratio_interval, unpaired_ratio_interval
 
@@ -52,6 +56,7 @@ class Verdict:
     low: float
     high: float
     figures: dict[str, object] = field(default_factory=dict)
+    inputs: dict[str, object] = field(default_factory=dict)  # the rule's arguments, JSON-ready: re-derivable
 
     @property
     def decided(self) -> bool:
@@ -63,6 +68,75 @@ class Verdict:
 
     def _repr_markdown_(self) -> str:
         return self.text
+
+
+P = ParamSpec("P")
+#: Every public judging function by its name, for :func:`rederive`.
+RULES: dict[str, Callable[..., Verdict]] = {}
+_observers: list[Callable[[Verdict], None]] = []
+_inside: contextvars.ContextVar[bool] = contextvars.ContextVar("perf_verdict_inside", default=False)
+
+
+def add_observer(observer: Callable[[Verdict], None]) -> None:
+    """Call ``observer(verdict)`` for every verdict a notebook asks for (not the ones a rule makes
+    internally, such as the per-point comparisons of a crossover). ``perf.runs`` records them."""
+    if observer not in _observers:
+        _observers.append(observer)
+
+
+def remove_observer(observer: Callable[[Verdict], None]) -> None:
+    """Stop calling ``observer`` (no error when it was not registered)."""
+    if observer in _observers:
+        _observers.remove(observer)
+
+
+def jsonable(value: object) -> object:
+    """``value`` as plain JSON types: numbers as floats/ints, sequences (Series, arrays) as lists."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, Iterable):
+        return [jsonable(v) for v in value]
+    raise TypeError(f"cannot record {type(value).__name__} {value!r} in a claim: pass numbers, strings or lists")
+
+
+def judged(rule: Callable[P, Verdict]) -> Callable[P, Verdict]:
+    """Register ``rule`` for :func:`rederive`, keep its arguments on the verdict, tell the observers."""
+    signature = inspect.signature(rule)
+
+    @functools.wraps(rule)
+    def judge(*args: P.args, **kwargs: P.kwargs) -> Verdict:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        token = _inside.set(True)  # what the rule asks internally is part of this verdict, not a claim
+        try:
+            verdict = rule(*args, **kwargs)
+        finally:
+            _inside.reset(token)
+        verdict = replace(verdict, inputs={k: jsonable(v) for k, v in bound.arguments.items()})
+        if not _inside.get():
+            for observer in list(_observers):
+                observer(verdict)
+        return verdict
+
+    RULES[rule.__name__] = judge
+    return judge
+
+
+def rederive(rule: str, inputs: Mapping[str, object]) -> Verdict:
+    """Judge again from recorded ``inputs`` (a claim's), without telling the observers."""
+    if rule not in RULES:
+        raise KeyError(f"no verdict rule {rule!r}; rules are {sorted(RULES)}")
+    token = _inside.set(True)
+    try:
+        return RULES[rule](**inputs)
+    finally:
+        _inside.reset(token)
 
 
 def fmt_x(value: float) -> str:
@@ -93,6 +167,7 @@ def _interval(a: list[float], b: list[float], paired: bool | None, confidence: f
     return unpaired_ratio_interval(a, b, confidence=confidence)
 
 
+@judged
 def compare(a_samples: Sequence[float], b_samples: Sequence[float], *, a: str = "A", b: str = "B",
             larger_is_better: bool = False, words: tuple[str, str] = ("faster", "slower"),
             paired: bool | None = None, noise: float = NOISE, confidence: float = CONFIDENCE,
