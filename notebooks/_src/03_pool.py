@@ -173,11 +173,11 @@ pd.DataFrame({"resets on release": WHAT_IS_RESET})
 
 # %%
 concurrencies = settings.pick([1, 10, 50], [1, 10, 50, 100])
-queries = settings.pick(500, 5000)
+queries = settings.pick(300, 5000)  # quick: shorter bursts, more rounds (a verdict needs rounds)
 per_strategy = {name: queries for name in WHAT_IS_RESET}
 per_strategy[CONNECT] = max(queries // 20, 50)
 async with Contenders(dsn, max_size=10, application_name=app_name) as contenders:
-    result = await race(contenders, concurrencies=concurrencies, rounds=settings.pick(3, 9), queries=per_strategy)
+    result = await race(contenders, concurrencies=concurrencies, rounds=settings.pick(5, 9), queries=per_strategy)
 summary = result.summary()
 summary.pivot(index="strategy", columns="concurrency", values="median_qps").round(0)
 
@@ -238,13 +238,11 @@ from perf.measure import percentile_table
 wait_table = percentile_table({name: result.waits[(name, top)] for name in per_strategy})
 display(wait_table.round(2))
 pairs = [(OURS_NONE, ASYNCPG_NO_RESET), (OURS_ALWAYS, ASYNCPG)]
-lines = []
-for ours_name, theirs in pairs:
-    ours_p99, their_p99 = wait_table.loc[ours_name, "p99_ms"], wait_table.loc[theirs, "p99_ms"]
-    relation = "shorter than" if ours_p99 < their_p99 else "longer than" if ours_p99 > their_p99 else "equal to"
-    lines.append(f"* `{ours_name}`: p99 acquire wait {ours_p99:.1f} ms, {relation} `{theirs}`'s {their_p99:.1f} ms.")
+lines = [f"* {compare(result, ours, theirs, top, value='wait_p99_s')} (p99 over all rounds: "
+         f"{wait_table.loc[ours, 'p99_ms']:.1f} vs {wait_table.loc[theirs, 'p99_ms']:.1f} ms)."
+         for ours, theirs in pairs]
 display(Markdown(
-    f"At concurrency {top} (one burst per round, all rounds merged):\n" + "\n".join(lines) + "\n\n"
+    f"At concurrency {top}, each burst's p99 acquire wait judged round by round:\n" + "\n".join(lines) + "\n\n"
     f"Waiting is unavoidable when {top} callers share 10 connections; a pool controls how the queue is "
     "served (here: the longest waiter gets the next returned connection) and how long each release "
     "keeps a connection away from it (a reset round trip adds to that)."))
@@ -260,7 +258,7 @@ SIZES = settings.pick([1, 2, 5, 10, 20], [1, 2, 5, 10, 20, 40])
 sizing_rows = []
 async with AsyncExitStack() as stack:  # every size's pool open at once, so rounds can interleave
     sized = {size: await stack.enter_async_context(create_pool(dsn, min_size=size, max_size=size)) for size in SIZES}
-    for rnd in range(settings.pick(3, 5)):
+    for rnd in range(5):
         for max_size in (SIZES if rnd % 2 == 0 else SIZES[::-1]):
             pool = sized[max_size]
             burst = await run_burst(Contender(OURS, pool.acquire, pool.release), concurrency=50,
@@ -292,8 +290,10 @@ display(Markdown(
     f"With a single connection the median caller waited {one['wait p50 (ms)']:.1f} ms, with "
     f"{int(last['max_size'])} connections {last['wait p50 (ms)']:.1f} ms (medians over "
     f"{sizing_rounds['round'].nunique()} interleaved rounds). Throughput on this {info.get('cpus', '?')}-CPU "
-    f"machine, {ranked}. Past the point where the server's CPUs are busy, extra connections move waiting "
-    "from the pool's queue to the server's CPU queue, so throughput stops rising with max_size."))
+    f"machine, {ranked}. Past the point where the server's CPUs are busy, extra connections only move waiting "
+    "from the pool's queue to the server's CPU queue"
+    + (": this run cannot tell the sizes apart; the full profile's longer bursts (`PERF_PROFILE=full`) "
+       "separate more of them." if not ranked.decided else ".")))
 
 # %% [markdown]
 # Too large: PostgreSQL accepts at most `max_connections` clients (every app instance's
