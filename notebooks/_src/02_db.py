@@ -86,15 +86,19 @@ charts.bar_with_spread(rates, title=f"Inserting {ROWS:,} products", unit="", val
 plt.show()
 
 # %%
-speed = inserts.summary()["speedup_vs_baseline"]
+
+def vs_rows(variant: str) -> str:
+    return str(inserts.verdict(variant, "row_by_row", a=f"`{variant}`", b="row by row"))
+
+
 display(Markdown(
     f"One `INSERT` per row in autocommit managed **{rates.loc['row_by_row', 'median']:,.0f} rows/s**: every row "
     f"pays a round trip and a commit, and a commit waits for the WAL to reach disk. Keeping the same "
-    f"statements in one transaction removes the per-row flush ({speed['rows_in_transaction']:.1f}x); "
-    f"`executemany` also stops waiting for each reply ({speed['executemany']:.0f}x); `unnest` sends a "
-    f"whole batch as a few arrays in one statement ({speed['unnest']:.0f}x); `COPY` streams binary rows "
-    f"with no per-row statement at all: **{rates.loc['copy', 'median']:,.0f} rows/s, "
-    f"{speed['copy']:.0f}x** row-by-row. Bulk loads belong in `COPY` (or `unnest` when you need "
+    f"statements in one transaction removes the per-row flush ({vs_rows('rows_in_transaction')}); "
+    f"`executemany` also stops waiting for each reply ({vs_rows('executemany')}); `unnest` sends a "
+    f"whole batch as a few arrays in one statement ({vs_rows('unnest')}); `COPY` streams binary rows "
+    f"with no per-row statement at all: **{rates.loc['copy', 'median']:,.0f} rows/s** ({vs_rows('copy')}). "
+    f"Bulk loads belong in `COPY` (or `unnest` when you need "
     f"`ON CONFLICT`/`RETURNING`)."
 ))
 
@@ -263,11 +267,11 @@ charts.bar_with_spread(n_plus_one.summary(), title="50 products with category an
 plt.show()
 
 # %%
-join_speedup = 1 / n_plus_one.ratio("JOIN (1 query)")
+joined = n_plus_one.verdict("JOIN (1 query)", "N+1 (101 queries)", a="one JOIN", b="N+1")
 summary = n_plus_one.summary()
 display(Markdown(
     f"N+1 took **{summary.loc['N+1 (101 queries)', 'median'] * 1e3:.1f} ms** for 50 products, one JOIN "
-    f"**{summary.loc['JOIN (1 query)', 'median'] * 1e3:.2f} ms**: **{join_speedup:.0f}x**. Each of the 101 "
+    f"**{summary.loc['JOIN (1 query)', 'median'] * 1e3:.2f} ms** (medians): {joined}. Each of the 101 "
     f"queries is cheap for the server; the cost is 101 round trips through the driver and the event loop, "
     f"and it grows with the page size."
 ))
