@@ -83,10 +83,11 @@ l2_us = levels_summary.loc["L2 hit (Redis)", "median"] * 1e6
 l1_us = levels_summary.loc["L1 hit (in-process)", "median"] * 1e6
 display(Markdown(
     f"The query took **{loader_ms:.1f} ms**, an L2 hit **{l2_us:.0f} µs** "
-    f"({levels.ratio('loader (PostgreSQL)', 'L2 hit (Redis)'):.0f}x less) and an L1 hit **{l1_us:.1f} µs** "
-    f"({levels.ratio('L2 hit (Redis)', 'L1 hit (in-process)'):.0f}x less than L2). An L2 hit is a network round "
-    "trip plus decoding the JSON; an L1 hit is a dictionary lookup returning the already-decoded object, "
-    "which is why L1 values must be treated as read-only."))
+    f"and an L1 hit **{l1_us:.1f} µs** (medians): "
+    f"{levels.verdict('L2 hit (Redis)', 'loader (PostgreSQL)', a='an L2 hit', b='the query')}, and "
+    f"{levels.verdict('L1 hit (in-process)', 'L2 hit (Redis)', a='an L1 hit', b='an L2 hit')}. "
+    "An L2 hit is a network round trip plus decoding the JSON; an L1 hit is a dictionary lookup returning "
+    "the already-decoded object, which is why L1 values must be treated as read-only."))
 
 # %% [markdown]
 # ## 2. Hit ratio over time, cold vs warmed
@@ -166,8 +167,9 @@ plt.show()
 display(Markdown(
     f"Fifty sequential GETs took **{multi_summary.loc['50 x GET', 'median'] * 1e3:.1f} ms**; a pipeline "
     f"**{multi_summary.loc['pipeline of 50 GETs', 'median'] * 1e3:.2f} ms** "
-    f"({multi.ratio('50 x GET', 'pipeline of 50 GETs'):.1f}x faster) and MGET "
-    f"**{multi_summary.loc['one MGET', 'median'] * 1e3:.2f} ms** ({multi.ratio('50 x GET', 'one MGET'):.1f}x). "
+    f"and MGET **{multi_summary.loc['one MGET', 'median'] * 1e3:.2f} ms** (medians): "
+    f"{multi.verdict('pipeline of 50 GETs', '50 x GET', a='the pipeline', b='50 GETs')}; "
+    f"{multi.verdict('one MGET', '50 x GET', a='MGET', b='50 GETs')}. "
     "The work on the server is the same; what disappears is 49 round trips and 49 trips through redis-py's "
     "command machinery."))
 
@@ -194,7 +196,7 @@ plt.show()
 display(Markdown(
     f"A round trip through the standard library's json took **{codec_summary.loc['json', 'median'] * 1e6:.0f} µs**, "
     f"orjson **{codec_summary.loc['orjson', 'median'] * 1e6:.0f} µs** "
-    f"({codec.ratio('json', 'orjson'):.1f}x faster) and signed pickle "
+    f"({codec.verdict('orjson', 'json', a='orjson', b='json')}) and signed pickle "
     f"**{codec_summary.loc['signed-pickle', 'median'] * 1e6:.0f} µs** ({codec_summary.loc['signed-pickle', 'bytes']:,} "
     f"bytes vs {codec_summary.loc['orjson', 'bytes']:,} for JSON). Compared with the "
     f"{l2_us:.0f} µs of an L2 hit, the codec is "
@@ -286,13 +288,18 @@ ax.set(xlabel="GET number (sent back to back while the walk ran)", ylabel="GET l
 plt.show()
 
 # %%
+from perf.measure import compare
+
 keys_worst, scan_worst = walk.worst_get("KEYS"), walk.worst_get("SCAN")
 assert keys_worst > 5 * scan_worst, (keys_worst, scan_worst)
 display(Markdown(
     f"While `KEYS *` ran over {walk.keys:,} keys, one `GET` waited **{keys_worst * 1e3:.0f} ms** (the median of "
     f"{len(walk.worst_gets['KEYS'])} rounds' slowest GET): the whole walk. "
     f"While a `SCAN` loop walked the same keys ({walk.walk_seconds['SCAN']:.1f} s in all, 1,000 per batch), the "
-    f"slowest `GET` took **{scan_worst * 1e3:.1f} ms** ({keys_worst / scan_worst:.0f}x less); the median GET "
+    f"slowest `GET` took **{scan_worst * 1e3:.1f} ms** ("
+    + str(compare(walk.worst_gets["SCAN"], walk.worst_gets["KEYS"], a="the slowest GET beside SCAN",
+                  b="beside KEYS", words=("shorter", "longer")))
+    + "); the median GET "
     f"stayed at {pd.Series(walk.get_latencies['SCAN']).median() * 1e3:.2f} ms. `KEYS` blocks for time proportional "
     "to the whole keyspace; SCAN's pauses stay one batch long however many keys there are."))
 
@@ -442,7 +449,9 @@ product, report = payloads.loc["product"], payloads.loc["category report"]
 per_entry = rss_curve["rss_per_entry_bytes"].median()
 reports_mib = 10_000 * (report["in_memory_bytes"] + per_entry - product["in_memory_bytes"]) / 2**20
 largest = ENTRIES[-1]
-capped_trend = trend(list(capped.index), list(capped["rss_growth_mib"]), what="RSS", unit="MiB")
+full = capped[capped.index > capped["entries_kept"]]  # fills past the point where the bound evicts
+capped_trend = (trend(list(full.index), list(full["rss_growth_mib"]), what="RSS once the bound was full", unit="MiB")
+                if len(full) >= 3 else "too few fills past the bound to say whether RSS levelled off")
 budget = rss_curve["rss_per_entry_bytes"] / product["serialized_bytes"]
 capped_x = capped.loc[largest, "rss_growth_mib"] * 2**20 / L1_BUDGET
 display(Markdown(
