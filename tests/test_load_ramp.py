@@ -86,6 +86,22 @@ def test_one_client_bound_rule_for_warning_and_recommendation() -> None:
     assert "1,000 req/s" in recommend(measurements_from(result, calibration=at_ceiling))[0].evidence
 
 
+def test_mix_breakdown_weights_each_endpoint_by_its_traffic() -> None:
+    from perf.load.analysis.bottleneck import mix_breakdown
+
+    # 60 fast list reads (1 ms, all in the server) and 5 slow writes (10 ms, 2 ms of it outside)
+    result = LoadResult(duration=1.0, scheduled=65)
+    for i in range(60):
+        result.record("list", 0.001, 200, i / 65, server_timing="db;dur=0.5, app;dur=0.5, total;dur=1")
+    for i in range(5):
+        result.record("write", 0.010, 200, (60 + i) / 65, server_timing="db;dur=7, app;dur=1, total;dur=8")
+    mix = mix_breakdown(result)
+    assert mix["client_ms"] == pytest.approx((60 * 1 + 5 * 10) / 65, rel=0.01)
+    assert mix["outside_server_ms"] == pytest.approx(5 * 2 / 65, rel=0.05)  # not the unweighted mean, 1 ms
+    with pytest.raises(ValueError, match="no responses"):
+        mix_breakdown(LoadResult())
+
+
 def test_parse_metrics_prometheus_and_json() -> None:
     text = '# HELP x y\nhttp_requests_total{path="/a"} 12\npool_wait_seconds 0.5\nbad line\n'
     assert parse_metrics(text) == {'http_requests_total{path="/a"}': 12.0, "pool_wait_seconds": 0.5}
