@@ -147,6 +147,9 @@ def test_combine_needs_the_interval_to_exclude_the_alternative() -> None:
                     [1.21, 1.3, 1.15])
     assert noisy.kind in ("inconclusive", "interfere") and noisy.kind != "multiply"
     assert combine({"a": [2.0]}, [2.0]).kind == "inconclusive"
+    # four switches that each cost 30%: their gains "add up" below zero, the product is 0.24x
+    losing = combine({k: [0.7, 0.72, 0.69] for k in "abcd"}, [0.25, 0.24, 0.26])
+    assert losing.kind == "multiply" and "sum of -0.2" in str(losing)
 
 
 def test_tail_from_rounds() -> None:

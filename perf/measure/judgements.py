@@ -18,7 +18,7 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 
-from perf.measure.intervals import ratio_interval, slope_interval
+from perf.measure.intervals import Interval, ratio_interval, slope_interval
 from perf.measure.verdict import CONFIDENCE, MIN_ROUNDS, NOISE, Kind, Verdict, compare, fmt_x, judged
 
 
@@ -180,13 +180,16 @@ def combine(singles: Mapping[str, Sequence[float]], together: Sequence[float], *
     product = [math.prod(float(s) for s in r) for r in per_round]
     additive = [1 + sum(float(s) - 1 for s in r) for r in per_round]
     vs_product = ratio_interval([t / p for t, p in zip(together, product, strict=True)], confidence=confidence)
-    vs_sum = ratio_interval([t / s for t, s in zip(together, additive, strict=True)], confidence=confidence)
+    if all(a > 0 for a in additive):
+        vs_sum = ratio_interval([t / s for t, s in zip(together, additive, strict=True)], confidence=confidence)
+    else:  # the gains "add up" to nothing or less: any speedup is above that prediction
+        vs_sum = Interval(math.inf, math.inf, math.inf, n)
     tog = ratio_interval([float(t) for t in together], confidence=confidence)
     figures: dict[str, object] = {"singles": {k: [float(x) for x in v] for k, v in singles.items()},
                                   "together": [float(t) for t in together]}
     head = (f"together {fmt_x(tog.estimate)}x (interval {fmt_x(tog.low)}-{fmt_x(tog.high)}x, n={n} rounds) "
             f"against a product of {fmt_x(statistics.median(product))}x and a sum of "
-            f"{fmt_x(statistics.median(additive))}x")
+            f"{statistics.median(additive):.2f}x")
     kind: Kind
     p_in, s_in = not vs_product.excludes(1.0), not vs_sum.excludes(1.0)
     if p_in and not s_in:
