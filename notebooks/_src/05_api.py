@@ -184,7 +184,11 @@ display(Markdown(
     + "\n".join(f"- {verdict}" for verdict in alone.values())
     + f"\n\nRanked by throughput, {ranking}. (`keyset` changes only the `list_after` pages, "
     f"{scenario.shares()['list_after']:.0%} of the mix.) Against the single switches, {together}.\n\n"
-    f"**On the wire.** The scenario sends a browser's `Accept-Encoding`, so compression has something to do: "
+    + ("" if all(v.decided for v in (everything, ranking, together, *alone.values())) else
+       f"Where a line says *inconclusive*, {MODE_ROUNDS} rounds of {MODE_SECONDS:g} s on this machine cannot "
+       "decide it: the full profile (`PERF_PROFILE=full`, rounds of 5 s) and this section's chart of per-round "
+       "speedups are where to look.\n\n")
+    + f"**On the wire.** The scenario sends a browser's `Accept-Encoding`, so compression has something to do: "
     f"a response averaged **{wire['baseline']:,.0f} bytes** of body in the baseline and "
     f"**{wire['baseline,+compression']:,.0f}** with `compression` "
     f"({wire['baseline'] / wire['baseline,+compression']:.1f}x fewer); everything on sent {wire['all']:,.0f}.\n\n"
