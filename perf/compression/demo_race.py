@@ -44,7 +44,7 @@ def codec_curve(body: bytes, levels: Mapping[str, Iterable[int]], *, repeat: int
     ``bytes_out``, ``ratio`` (in / out), ``compress_s`` and ``decompress_s`` (medians of
     ``repeat`` rounds), ``compress_iqr_pct`` (their spread), ``compress_mb_s`` and
     ``decompress_mb_s`` (MB of input per second). ``attrs["rounds"]`` keeps the CPU seconds
-    of every round (``label``, ``round``, ``compress_s``, ``decompress_s``): a verdict needs
+    of every round as records (:func:`codec_rounds` makes them a frame): a verdict needs
     them, not the medians (:func:`delivery_rounds`).
     """
     if not body:
@@ -69,8 +69,16 @@ def codec_curve(body: bytes, levels: Mapping[str, Iterable[int]], *, repeat: int
     frame = pd.DataFrame(rows)
     rounds = compress_cmp.samples.rename(columns={"variant": "label", "seconds": "compress_s"}).merge(
         decompress_cmp.samples.rename(columns={"variant": "label", "seconds": "decompress_s"}), on=["label", "round"])
-    frame.attrs["rounds"] = rounds
+    frame.attrs["rounds"] = rounds.to_dict("records")  # records, not a frame: pandas compares attrs with ==
     return frame
+
+
+def codec_rounds(curve: pd.DataFrame) -> pd.DataFrame:
+    """The rounds behind :func:`codec_curve`'s medians: ``label``, ``round``, ``compress_s``, ``decompress_s``."""
+    records = curve.attrs.get("rounds")
+    if records is None:
+        raise ValueError("curve has no attrs['rounds']: pass the frame codec_curve returned")
+    return pd.DataFrame.from_records(records).sort_values(["label", "round"], ignore_index=True)
 
 
 def delivery_rounds(curve: pd.DataFrame, label: str, bandwidth_mbit: float) -> list[float]:
@@ -82,9 +90,7 @@ def delivery_rounds(curve: pd.DataFrame, label: str, bandwidth_mbit: float) -> l
     """
     if bandwidth_mbit <= 0:
         raise ValueError(f"bandwidth_mbit={bandwidth_mbit!r} must be > 0 (Mbit/s)")
-    rounds = curve.attrs.get("rounds")
-    if rounds is None:
-        raise ValueError("curve has no attrs['rounds']: pass the frame codec_curve returned, not a copy of it")
+    rounds = codec_rounds(curve)
     n = int(rounds["round"].nunique())
     if label == "identity":
         return [int(curve["bytes_in"].iloc[0]) * 8 / (bandwidth_mbit * 1e6)] * n

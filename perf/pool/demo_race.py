@@ -211,32 +211,39 @@ async def race(contenders: Contenders, *, concurrencies: Sequence[int], rounds: 
         raise ValueError(f"rounds must be >= 1, got {rounds!r}")
     rng = random.Random(seed)
     names = [c.name for c in contenders]
-    rows: list[tuple[int, int, str, int, float, float]] = []
+    rows: list[tuple[int, int, str, int, float, float, float]] = []
     waits: dict[tuple[str, int], LatencyHistogram] = {}
     for rnd in range(rounds):
         for conc in concurrencies:
             for name in rng.sample(names, len(names)):
                 n = queries if isinstance(queries, int) else queries[name]
                 burst = await run_burst(contenders[name], concurrency=conc, queries=max(n, conc))
-                rows.append((rnd, conc, name, burst.queries, burst.seconds, burst.qps))
+                rows.append((rnd, conc, name, burst.queries, burst.seconds, burst.qps, burst.waits.percentile(99)))
                 key = (name, conc)
                 waits[key] = waits[key].merge(burst.waits) if key in waits else burst.waits
-    frame = pd.DataFrame(rows, columns=["round", "concurrency", "strategy", "queries", "seconds", "qps"])
+    frame = pd.DataFrame(rows, columns=["round", "concurrency", "strategy", "queries", "seconds", "qps",
+                                        "wait_p99_s"])
     return RaceResult(frame, waits)
 
 
-def compare(result: RaceResult, variant: str, baseline: str, concurrency: int) -> Verdict:
-    """Judge ``variant``'s queries/s against ``baseline``'s at ``concurrency`` from the race's rounds.
+def compare(result: RaceResult, variant: str, baseline: str, concurrency: int, *, value: str = "qps") -> Verdict:
+    """Judge ``variant`` against ``baseline`` at ``concurrency`` from the race's rounds.
 
     :func:`perf.measure.compare` on the same-round pairs: a direction only when the
-    interval of the ratio excludes 1 (and never from fewer than 3 rounds).
+    interval of the ratio excludes 1 (and never from fewer than 3 rounds). ``value`` is
+    ``"qps"`` (more is better) or ``"wait_p99_s"`` (each burst's p99 acquire wait; less is better).
     """
-    wide = _wide(result, concurrency)
+    if value not in ("qps", "wait_p99_s"):
+        raise ValueError(f"value must be 'qps' or 'wait_p99_s', got {value!r}")
+    wide = _wide(result, concurrency, value)
     for name in (variant, baseline):
         if name not in wide.columns:
             raise KeyError(f"no strategy {name!r} at concurrency={concurrency}; have {sorted(wide.columns)}")
-    return judge(wide[variant].tolist(), wide[baseline].tolist(), a=f"`{variant}`", b=f"`{baseline}`",
-                 larger_is_better=True, paired=True)
+    if value == "qps":
+        return judge(wide[variant].tolist(), wide[baseline].tolist(), a=f"`{variant}`", b=f"`{baseline}`",
+                     larger_is_better=True, paired=True)
+    return judge(wide[variant].tolist(), wide[baseline].tolist(), a=f"`{variant}`'s p99 acquire wait",
+                 b=f"`{baseline}`'s", words=("shorter", "longer"), paired=True)
 
 
 def rank_strategies(result: RaceResult, concurrency: int, *, strategies: Sequence[str] | None = None) -> Verdict:
@@ -246,8 +253,8 @@ def rank_strategies(result: RaceResult, concurrency: int, *, strategies: Sequenc
     return rank({f"`{name}`": wide[name].tolist() for name in names}, larger_is_better=True, paired=True)
 
 
-def _wide(result: RaceResult, concurrency: int) -> pd.DataFrame:
+def _wide(result: RaceResult, concurrency: int, value: str = "qps") -> pd.DataFrame:
     rows = result.frame[result.frame["concurrency"] == concurrency]
     if rows.empty:
         raise KeyError(f"no bursts at concurrency={concurrency}; have {sorted(result.frame['concurrency'].unique())}")
-    return rows.pivot(index="round", columns="strategy", values="qps")
+    return rows.pivot(index="round", columns="strategy", values=value)
