@@ -41,8 +41,11 @@ async def test_compare_modes_measures_each_mode(database_url: str, redis_url: st
     comparison = await compare_modes(
         ["baseline", "naive", "all"], database_url=database_url, redis_url=redis_url, schema=pg_schema, products=200,
         scenario=product_scenario(products=200, categories=20, token=token), model=ClosedModel(users=4, duration=1.0),
-        warmup=0.3, cache_namespace=redis_prefix.rstrip(":"), api_token=token)
+        warmup=0.3, cache_namespace=redis_prefix.rstrip(":"), api_token=token, rounds=2, keep_servers=True)
     table = comparison.table()
+    assert list(comparison.rounds("rps").index) == [0, 1]  # two interleaved rounds on servers kept up
+    merged = comparison.merged("all")
+    assert merged.responses == sum(comparison.run("all", r).result.responses for r in (0, 1))
     assert list(table.index) == ["baseline", "naive", "all"]
     assert table.loc["baseline", "speedup"] == 1.0
     assert set(comparison.speedups()["mode"]) == {"baseline", "naive", "all"}
