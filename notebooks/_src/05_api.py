@@ -61,7 +61,6 @@ info = machine_info()
 SCHEMA = "nb05_api"  # this notebook's PostgreSQL schema and Redis key prefix
 PRODUCTS = settings.pick(2_000, 20_000)
 SECONDS = settings.pick(1.0, 5.0)  # length of each measured run
-ROUNDS = settings.pick(1, 2)  # generator calibration (section 1): a description, not a verdict
 MODE_ROUNDS = 3  # a verdict needs >= 3 interleaved rounds: the quick profile makes each one shorter
 MODE_SECONDS = settings.pick(0.5, 5.0)
 server_cores, generator_cores = split_cores()
@@ -80,7 +79,7 @@ print("profile:", settings.profile, "| server cores", sorted(server_cores),
 
 # %%
 with TestServer(cpu=server_cores) as bare:
-    drivers = await compare_drivers(bare.url, rounds=ROUNDS, seconds=settings.pick(1.0, 3.0), cpu=generator_cores,
+    drivers = await compare_drivers(bare.url, rounds=MODE_ROUNDS, seconds=settings.pick(0.5, 3.0), cpu=generator_cores,
                                     server_pid=bare.pid)
 fig = charts.bar_with_spread(summarize(drivers, by="driver", value="rps"), unit="", value_label="requests/s",
                              title="Load generators against the same bare ASGI server", info=info)
@@ -89,9 +88,13 @@ plt.show()
 # %%
 rps = drivers.groupby("driver")["rps"].median()
 server = drivers.groupby("driver")[["server_cpu", "server_us"]].median()
-vs_httpx = driver_ratios(drivers, "builtin", "httpx")
+from perf.measure import compare
+
+by_driver = drivers.sort_values("round").groupby("driver")["rps"].apply(list)
+vs_httpx = compare(by_driver["httpx"], by_driver["builtin"], a="httpx", b="the built-in driver",
+                   larger_is_better=True)
 text = (f"The built-in driver reached **{rps['builtin']:,.0f} req/s**, httpx **{rps['httpx']:,.0f} req/s** "
-        f"(**{vs_httpx:.0f}x** less, round-by-round median) with its generator at "
+        f"({vs_httpx}) with its generator at "
         f"{drivers[drivers['driver'] == 'httpx']['cpu'].median():.0%} of a core and the server at "
         f"{server.loc['httpx', 'server_cpu']:.0%} of its own: httpx spends most of each request in its own "
         f"Python layers, so a server faster than ~{rps['httpx']:,.0f} req/s measured with it is really "
