@@ -9,8 +9,8 @@
 # This notebook checks that everything works: services, versions, one measurement, one chart.
 #
 # **Before you start.** The notebook starts (or reuses) the embedded PostgreSQL and
-# Redis itself. In run 20261205-021312-workbook (quick profile, the default; a 2-core machine shared with
-# other work, load average ~6) it ran in **10 s**; the full profile took about **5 seconds** on a
+# Redis itself. In run 20261205-025021-workbook (quick profile, the default; a 2-core machine shared with
+# other work, load average ~5) it ran in **7 s**; the full profile took about **5 seconds** on a
 # 2-core machine (measured before runs had ids). The profile is read once, when the
 # kernel starts: to switch, start JupyterLab as `PERF_PROFILE=full python3 tasks.py lab`
 # (or `quick`) and restart the kernel.

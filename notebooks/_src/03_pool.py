@@ -10,8 +10,8 @@
 # asyncpg's own pool (with and without its reset).
 #
 # **Before you start.** Nothing to run first: the notebook starts (or reuses) the embedded PostgreSQL and
-# Redis itself. In run 20261205-021312-workbook (quick profile, the default; a 2-core machine shared with
-# other work, load average ~6) it ran in **52 s**; the full profile took about **4 minutes** on a
+# Redis itself. In run 20261205-025021-workbook (quick profile, the default; a 2-core machine shared with
+# other work, load average ~5) it ran in **52 s**; the full profile took about **4 minutes** on a
 # 2-core machine (measured before runs had ids). The profile is read once, when the
 # kernel starts: to switch, start JupyterLab as `PERF_PROFILE=full python3 tasks.py lab`
 # (or `quick`) and restart the kernel. Exercises with automatic checks are at the end.
