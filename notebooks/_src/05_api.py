@@ -13,8 +13,8 @@
 # **Before you start.** Nothing to run first: the notebook starts (or reuses) the embedded PostgreSQL and
 # Redis itself. In run 20261205-023640-workbook (quick profile, the default; a 2-core machine shared
 # with other work, load average ~5) it ran in **5.7 minutes** (before section 1 took three rounds); the
-# full profile took about **11 minutes** on a 2-core machine (measured before runs had ids). The profile is read once, when the
-# kernel starts: to switch, start JupyterLab as `PERF_PROFILE=full python3 tasks.py lab`
+# full profile took about **11 minutes** on a 2-core machine (measured before runs had ids). The
+# profile is read once, when the kernel starts: to switch, start JupyterLab as `PERF_PROFILE=full python3 tasks.py lab`
 # (or `quick`) and restart the kernel. Exercises with automatic checks are at the end.
 
 # %% tags=["plumbing"]
