@@ -14,3 +14,21 @@ atexit.register(shutil.rmtree, _build, True)
 os.environ["PERF_BUILD_DIR"] = _build
 os.environ.pop("PERF_RUN_ID", None)
 os.environ.pop("PERF_RUN_SOURCE", None)
+
+
+def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
+    """Audit the claims of every notebook this session executed: an unsupported claim fails the run."""
+    from pathlib import Path
+
+    from perf.runs.claims import audit, format_audit
+    from perf.runs.store import list_run_dirs, open_run
+
+    failed = False
+    for path in list_run_dirs(Path(_build) / "runs"):
+        run = open_run(path.name, directory=path.parent)
+        results = audit(run)
+        if results:
+            print("\n" + format_audit(run, results))
+        failed |= not all(r.supported for r in results)
+    if failed and session.exitstatus == 0:
+        session.exitstatus = 1

@@ -8,6 +8,7 @@
     python3 tasks.py lab         # install, then JupyterLab on notebooks/ with services up (--no-browser, --port N)
     python3 tasks.py slides [NN] # reveal.js slides (from the last workbook run) into build/notebooks
     python3 tasks.py runs [compare A B]  # list saved runs; compare two runs figure by figure, with noise bands
+    python3 tasks.py runs audit [RUN]    # judge every claim a run's notebooks stated again (claims.json)
     python3 tasks.py reset       # drop the schemas and Redis keys the notebooks and the API made (--yes, --runs)
     python3 tasks.py services up|status|down
     python3 tasks.py bench NAME  # python -m perf.bench.NAME (cache, db, pool, compression, api, load)

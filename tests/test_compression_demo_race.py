@@ -32,6 +32,22 @@ def test_codec_curve_reports_ratio_and_speed_per_level() -> None:
         codec_curve(b"", {"gzip": [1]})
 
 
+def test_delivery_rounds_and_a_crossover_only_where_the_data_cross() -> None:
+    from perf.compression.demo_race import delivery_rounds
+    from perf.measure import crossover
+
+    curve = codec_curve(BODY, {"gzip": [6]}, repeat=3)
+    assert len(delivery_rounds(curve, "gzip-6", 10)) == 3
+    assert delivery_rounds(curve, "identity", 1) == [pytest.approx(len(BODY) * 8 / 1e6)] * 3
+    # 1 kbit/s: transfer dominates, gzip wins by its ratio (> 2x); 1 Tbit/s: transfer is nothing, identity wins
+    bandwidths = [0.001, 1_000_000]
+    verdict = crossover(bandwidths, [delivery_rounds(curve, "gzip-6", b) for b in bandwidths],
+                        [delivery_rounds(curve, "identity", b) for b in bandwidths], a="gzip-6", b="identity")
+    assert verdict.kind == "crosses" and 0.001 < verdict.estimate < 1_000_000
+    with pytest.raises(KeyError, match="no codec-level 'br-4'"):
+        delivery_rounds(curve, "br-4", 10)
+
+
 def test_transfer_model_favours_compression_on_slow_links_only() -> None:
     curve = pd.DataFrame([{"label": "gzip-6", "bytes_in": 1_000_000, "bytes_out": 250_000,
                            "compress_s": 0.010, "decompress_s": 0.002}])

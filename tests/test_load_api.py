@@ -41,8 +41,11 @@ async def test_compare_modes_measures_each_mode(database_url: str, redis_url: st
     comparison = await compare_modes(
         ["baseline", "naive", "all"], database_url=database_url, redis_url=redis_url, schema=pg_schema, products=200,
         scenario=product_scenario(products=200, categories=20, token=token), model=ClosedModel(users=4, duration=1.0),
-        warmup=0.3, cache_namespace=redis_prefix.rstrip(":"), api_token=token)
+        warmup=0.3, cache_namespace=redis_prefix.rstrip(":"), api_token=token, rounds=2, keep_servers=True)
     table = comparison.table()
+    assert list(comparison.rounds("rps").index) == [0, 1]  # two interleaved rounds on servers kept up
+    merged = comparison.merged("all")
+    assert merged.responses == sum(comparison.run("all", r).result.responses for r in (0, 1))
     assert list(table.index) == ["baseline", "naive", "all"]
     assert table.loc["baseline", "speedup"] == 1.0
     assert set(comparison.speedups()["mode"]) == {"baseline", "naive", "all"}
@@ -59,6 +62,12 @@ async def test_compare_modes_measures_each_mode(database_url: str, redis_url: st
     # the server's own X-Cache counts: no cache in naive, some hits where a cache is on
     assert table.loc["naive", "hit_ratio"] == 0.0
     assert 0 < table.loc["all", "hit_ratio"] <= 1 and 0 < table.loc["baseline", "hit_ratio"] <= 1
+    # the scenario sends a browser's Accept-Encoding, so "all" (compression on) sends fewer bytes on the wire
+    baseline = comparison.run("baseline").result
+    assert result.bytes_per_response() < 0.5 * baseline.bytes_per_response()
+    # the seed cache's Redis round trips are timed as cache, not left inside app
+    cache_ms, n = baseline.server_timing["list"]["cache"]
+    assert n and cache_ms / n > 0.01
 
 
 async def test_sweep_over_the_real_api(database_url: str, redis_url: str, pg_schema: str,
@@ -94,5 +103,7 @@ def test_product_scenario_pages_with_keyset_cursors() -> None:
         query = dict(part.split("=") for part in path.split("?")[1].split("&"))
         assert 2 <= int(query["page"]) <= 10 and int(query["after"]) == (int(query["page"]) - 1) * 20 * 20
     assert "list_after" not in product_scenario(cursor_share=0).shares()
+    for endpoint in scenario.endpoints:  # what a browser sends: without it no server may compress
+        assert endpoint.headers is not None and "br" in endpoint.headers["accept-encoding"]
     with pytest.raises(ValueError, match="cursor_share=2"):
         product_scenario(cursor_share=2)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from perf.load.cli import main, parse_duration
+from perf.load.cli import build_parser, main, parse_duration
 from perf.load.demo_server import TestServer
 
 
@@ -36,6 +36,36 @@ def test_met_slos_exit_zero_and_write_json(server: TestServer, tmp_path: Path,
 def test_missed_slo_exits_one(server: TestServer, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([server.url + "/delay/5", "--users", "2", "--duration", "0.5s", "--slo", "p50<1ms"]) == 1
     assert "MISSED" in capsys.readouterr().out
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:  # bound, never listening: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_closed_port_exits_non_zero_and_json_stdout_parses(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/"
+    code = main([url, "--rate", "100", "--duration", "0.5s", "--timeout", "1s", "--json", "-"])
+    captured = capsys.readouterr()
+    assert code == 4, captured.err
+    data = json.loads(captured.out)  # nothing but the JSON on stdout
+    assert data["summary"]["completed"] == 0 and data["summary"]["failed"] > 0
+    assert "nothing was measured" in captured.err and "scheduled" in captured.err
+
+
+def test_the_default_error_budget_fails_a_run_without_an_errors_slo(server: TestServer,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # every request answers 500: completed (measured), but the error rate is 100%
+    assert main([server.url + "/status/500", "--users", "2", "--duration", "0.3s"]) == 1
+    printed = capsys.readouterr().out
+    assert "SLO errors<1%" in printed and "MISSED" in printed
+    # an errors SLO of the user's replaces the default budget
+    assert main([server.url + "/status/500", "--users", "2", "--duration", "0.3s", "--slo", "errors<=100%"]) == 0
+    capsys.readouterr()
+    assert "errors<1%" in build_parser().format_help()
 
 
 def test_errors_slo_counts_server_errors(server: TestServer, capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,10 +105,13 @@ def test_remote_hosts_need_allow_remote(capsys: pytest.CaptureFixture[str]) -> N
 def test_ramp_reports_the_knee(server: TestServer, capsys: pytest.CaptureFixture[str]) -> None:
     # /stall/4 caps the server near 250 req/s: the ramp 50, 150, 450 must break at 450 at the latest.
     code = main([server.url + "/stall/4", "--ramp", "50", "--ramp-factor", "3", "--duration", "1s",
-                 "--slo", "p99<250ms", "--ramp-repeats", "1", "--no-progress"])
+                 "--slo", "p99<250ms", "--ramp-repeats", "3", "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "max sustainable rate" in out and "first missed at" in out and "bracket" in out
+    assert re.search(r"sustained [23]/3", out)  # the majority of its repeats
+    assert main([server.url + "/", "--ramp", "50", "--ramp-repeats", "1"]) == 2
+    assert "repeats must be >= 3" in capsys.readouterr().err
 
 
 def test_calibrate_warning_and_recommendation_share_one_rule(server: TestServer,

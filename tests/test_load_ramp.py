@@ -36,10 +36,18 @@ async def test_stress_finds_the_knee_of_a_server_with_known_capacity() -> None:
     assert high <= low * 1.10 or len(refined) == 6
     assert low == report.max_sustainable and 50 <= low < high <= 800
     assert len(report.repeats) == 3 and (report.repeats["offered"] == low).all()
+    assert report.repeats["sustained"].sum() >= 2  # the majority of its repeats sustained it
+    for rate, reps in steps[steps["phase"] == "repeat"].groupby("offered"):
+        assert (reps["sustained"].sum() >= 2) == (rate == low)  # every other repeated rate was stepped down from
     for result in report.results:
         result.check_accounting()
     assert report.knee is not None and report.knee <= 250
     assert "max sustainable rate" in report.describe() and "repeated 3x" in report.describe()
+
+
+async def test_a_rate_is_sustainable_only_by_the_majority_of_at_least_three_repeats() -> None:
+    with pytest.raises(ValueError, match="repeats must be >= 3"):
+        await stress("http://127.0.0.1:1", rates=[10], repeats=1, progress=False)
 
 
 def test_rate_steps() -> None:
@@ -76,6 +84,22 @@ def test_one_client_bound_rule_for_warning_and_recommendation() -> None:
         recs = recommend(measurements_from(result, calibration=calibration))
         assert (warning is not None) == bound == any(r.area == "client" for r in recs)
     assert "1,000 req/s" in recommend(measurements_from(result, calibration=at_ceiling))[0].evidence
+
+
+def test_mix_breakdown_weights_each_endpoint_by_its_traffic() -> None:
+    from perf.load.analysis.bottleneck import mix_breakdown
+
+    # 60 fast list reads (1 ms, all in the server) and 5 slow writes (10 ms, 2 ms of it outside)
+    result = LoadResult(duration=1.0, scheduled=65)
+    for i in range(60):
+        result.record("list", 0.001, 200, i / 65, server_timing="db;dur=0.5, app;dur=0.5, total;dur=1")
+    for i in range(5):
+        result.record("write", 0.010, 200, (60 + i) / 65, server_timing="db;dur=7, app;dur=1, total;dur=8")
+    mix = mix_breakdown(result)
+    assert mix["client_ms"] == pytest.approx((60 * 1 + 5 * 10) / 65, rel=0.01)
+    assert mix["outside_server_ms"] == pytest.approx(5 * 2 / 65, rel=0.05)  # not the unweighted mean, 1 ms
+    with pytest.raises(ValueError, match="no responses"):
+        mix_breakdown(LoadResult())
 
 
 def test_parse_metrics_prometheus_and_json() -> None:

@@ -57,6 +57,15 @@ def test_json_round_trip_keeps_everything() -> None:
     assert (summary["completed"], summary["failed"], summary["timed_out"], summary["dropped"]) == (0, 4, 1, 1)
 
 
+def test_body_bytes_survive_json_and_merge() -> None:
+    result = LoadResult(driver="test", model="synthetic", duration=1.0, scheduled=2)
+    result.record("ep", 0.001, 200, 0.1, nbytes=300)
+    result.record("ep", 0.001, 200, 0.2, nbytes=100)
+    back = LoadResult.from_dict(result.to_dict())
+    assert back.bytes_per_response() == 200.0
+    assert merge_results([back, result]).body_bytes == {"ep": 800}
+
+
 def test_timeseries_and_summary() -> None:
     result = _result([0.010] * 100)
     frame = result.timeseries()

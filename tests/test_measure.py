@@ -134,45 +134,20 @@ async def test_machine_info_and_versions(database_url: str, redis_url: str) -> N
     assert versions["postgres"].startswith("PostgreSQL ") and versions["redis"].startswith(("Valkey ", "Redis "))
 
 
-# --- prose computed from the run: each claim tested with data on both sides -----------------
-
-def test_describe_ratio_names_whichever_side_won() -> None:
-    from perf.measure import describe_ratio
-
-    assert describe_ratio("PostgreSQL", 132e-6, "Redis", 212e-6) == "PostgreSQL was 1.6x quicker than Redis"
-    assert describe_ratio("PostgreSQL", 212e-6, "Redis", 132e-6) == "PostgreSQL was 1.6x slower than Redis"
-    assert "about the same" in describe_ratio("PostgreSQL", 100e-6, "Redis", 102e-6)
-    with pytest.raises(ValueError, match="other_seconds must be a positive"):
-        describe_ratio("a", 1.0, "b", 0.0)
+# --- prose computed from the run: tests/test_measure_verdict.py (the verdict API, known truth) ------
 
 
-def test_describe_tail_says_several_times_only_when_it_is() -> None:
-    from perf.measure import describe_tail
+def test_comparison_verdict_judges_the_interleaved_rounds() -> None:
+    import time as _time
 
-    assert "several times" not in describe_tail(1e-3, 1.6e-3) and "short tail" in describe_tail(1e-3, 1.6e-3)
-    assert "several times" not in describe_tail(1e-3, 2.1e-3) and "2.1x" in describe_tail(1e-3, 2.1e-3)
-    assert "several times" in describe_tail(1e-3, 4.0e-3)
+    from perf.measure import compare_sync
 
-
-def test_describe_gain_does_not_call_noise_a_win() -> None:
-    from perf.measure import describe_gain
-
-    change = "separate connections"
-    assert "no measurable difference" in describe_gain(1.01, change=change)
-    assert "paid off" in describe_gain(1.9, change=change)
-    assert "slower" in describe_gain(0.85, change=change)
-
-
-def test_describe_combination_multiply_add_or_overlap() -> None:
-    from perf.measure import describe_combination
-
-    assert describe_combination({"a": 2.0, "b": 3.0}, 6.0).endswith("the speedups multiply")
-    measured = describe_combination({"cache": 2.70, "pool": 4.13, "join": 1.92}, 9.6)
-    assert "multiply" not in measured and "overlap" in measured and "21.4x" in measured
-    assert "add at best" in describe_combination({"a": 2.0, "b": 3.0}, 3.5)
-    assert "reinforce" in describe_combination({"a": 2.0, "b": 3.0}, 9.0)
-    with pytest.raises(ValueError, match="singles must name"):
-        describe_combination({}, 2.0)
+    comparison = compare_sync({"sleep 10 ms": lambda: _time.sleep(0.010), "sleep 1 ms": lambda: _time.sleep(0.001)},
+                              warmup=1, repeat=5)
+    verdict = comparison.verdict("sleep 1 ms", "sleep 10 ms")  # 10x: wide margin even on a busy machine
+    assert verdict.kind == "faster" and verdict.n == 5 and str(verdict).startswith("sleep 1 ms was ")
+    with pytest.raises(KeyError, match="no variant named"):
+        comparison.verdict("nope")
 
 
 def test_a_process_pinned_to_the_generator_cores_still_pins_a_server_elsewhere() -> None:

@@ -63,16 +63,21 @@ async def test_timeline_counts_successes_and_errors() -> None:
         await run_timeline(work, concurrency=0, seconds=1)
 
 
-def test_compare_words_the_verdict_by_the_data() -> None:
+def test_compare_and_rank_judge_from_the_rounds() -> None:
     import pandas as pd
 
-    from perf.pool.demo_race import RaceResult, compare
+    from perf.pool.demo_race import RaceResult, compare, rank_strategies
 
-    def result(a: list[float], b: list[float]) -> RaceResult:
-        rows = [(r, 10, "A", 1, 1.0, q) for r, q in enumerate(a)] + [(r, 10, "B", 1, 1.0, q) for r, q in enumerate(b)]
+    def result(**qps: list[float]) -> RaceResult:
+        rows = [(r, 10, name, 1, 1.0, q) for name, values in qps.items() for r, q in enumerate(values)]
         return RaceResult(pd.DataFrame(rows, columns=["round", "concurrency", "strategy", "queries", "seconds", "qps"]))
 
-    assert "faster in every round" in compare(result([2, 3, 4], [1, 1, 1]), "A", "B", 10)
-    assert "slower in every round" in compare(result([1, 1, 1], [2, 3, 4]), "A", "B", 10)
-    said = compare(result([1.1, 0.9, 1.0], [1, 1, 1]), "A", "B", 10)
-    assert "the rounds disagree" in said and "0.90-1.10 over 3 rounds" in said
+    assert compare(result(A=[2, 2.1, 1.9], B=[1, 1.05, 0.95]), "A", "B", 10).kind == "faster"
+    assert compare(result(A=[1, 1.05, 0.95], B=[2, 2.1, 1.9]), "A", "B", 10).kind == "slower"
+    # all three rounds agree, but 3 rounds of this spread cannot exclude no difference
+    said = compare(result(A=[1.3, 1.02, 1.1], B=[1, 1, 1]), "A", "B", 10)
+    assert said.kind == "inconclusive" and "3 rounds" in str(said)
+    ranked = rank_strategies(result(A=[2, 2.1, 1.9], B=[1, 1.05, 0.95], C=[1.02, 0.98, 1.0]), 10)
+    assert ranked.kind == "partly ranked" and ranked.figures["groups"][0] == ["`A`"]
+    with pytest.raises(KeyError, match="no bursts at concurrency=50"):
+        compare(result(A=[1, 1, 1], B=[1, 1, 1]), "A", "B", 50)

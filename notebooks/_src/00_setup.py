@@ -9,8 +9,9 @@
 # This notebook checks that everything works: services, versions, one measurement, one chart.
 #
 # **Before you start.** The notebook starts (or reuses) the embedded PostgreSQL and
-# Redis itself. It runs in about **5 seconds** in the quick profile (the default; measured) and about
-# **5 seconds** in the full profile (measured) on a 2-core machine. The profile is read once, when the
+# Redis itself. In run 20261205-025021-workbook (quick profile, the default; a 2-core machine shared with
+# other work, load average ~5) it ran in **7 s**; the full profile took about **5 seconds** on a
+# 2-core machine (measured before runs had ids). The profile is read once, when the
 # kernel starts: to switch, start JupyterLab as `PERF_PROFILE=full python3 tasks.py lab`
 # (or `quick`) and restart the kernel.
 
@@ -94,22 +95,23 @@ plt.show()
 # %%
 from IPython.display import Markdown
 
-from perf.measure import describe_ratio
-
 pg_us = summary.loc["PostgreSQL SELECT 1", "median"] * 1e6
 redis_us = summary.loc["Redis PING", "median"] * 1e6
-verdict = describe_ratio("PostgreSQL", pg_us, "Redis", redis_us)
-if pg_us < redis_us * 0.95:
+verdict = comparison.verdict("PostgreSQL SELECT 1", "Redis PING", a="PostgreSQL", b="Redis")
+if verdict.kind == "faster":
     why = ("On loopback neither server does real work, so what we timed is mostly the *client library* "
            "and the event loop, and asyncpg (written in Cython) does less per call than redis-py's pure-Python "
            "asyncio client.")
-elif pg_us > redis_us * 1.05:
+elif verdict.kind == "slower":
     why = ("Redis answers `PING` without parsing or planning anything, while PostgreSQL parses and runs a "
            "statement; here that outweighed the client libraries (asyncpg is Cython, redis-py's asyncio "
            "client pure Python).")
-else:
+elif verdict.kind == "same":
     why = ("On loopback neither server does real work: both round trips are mostly client library and "
            "event loop, and here they cost the same.")
+else:
+    why = ("On loopback neither server does real work: both round trips are mostly client library and event "
+           "loop, and this run's rounds cannot say which costs more.")
 Markdown(
     f"In this run a `SELECT 1` took **{pg_us:.0f} µs** and a `PING` **{redis_us:.0f} µs** (medians): "
     f"{verdict}. {why} "

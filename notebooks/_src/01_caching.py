@@ -13,8 +13,9 @@
 # The slow thing we cache is a real PostgreSQL aggregate over a catalog table in schema `nb_cache`.
 #
 # **Before you start.** Nothing to run first: the notebook starts (or reuses) the embedded PostgreSQL and
-# Redis itself. It runs in about **40 seconds** in the quick profile (the default; measured) and about
-# **3 minutes** in the full profile (measured) on a 2-core machine. The profile is read once, when the
+# Redis itself. In run 20261205-025021-workbook (quick profile, the default; a 2-core machine shared with
+# other work, load average ~5) it ran in **68 s**; the full profile took about **3 minutes** on a
+# 2-core machine (measured before runs had ids). The profile is read once, when the
 # kernel starts: to switch, start JupyterLab as `PERF_PROFILE=full python3 tasks.py lab`
 # (or `quick`) and restart the kernel. Exercises with automatic checks are at the end.
 
@@ -83,10 +84,11 @@ l2_us = levels_summary.loc["L2 hit (Redis)", "median"] * 1e6
 l1_us = levels_summary.loc["L1 hit (in-process)", "median"] * 1e6
 display(Markdown(
     f"The query took **{loader_ms:.1f} ms**, an L2 hit **{l2_us:.0f} µs** "
-    f"({levels.ratio('loader (PostgreSQL)', 'L2 hit (Redis)'):.0f}x less) and an L1 hit **{l1_us:.1f} µs** "
-    f"({levels.ratio('L2 hit (Redis)', 'L1 hit (in-process)'):.0f}x less than L2). An L2 hit is a network round "
-    "trip plus decoding the JSON; an L1 hit is a dictionary lookup returning the already-decoded object, "
-    "which is why L1 values must be treated as read-only."))
+    f"and an L1 hit **{l1_us:.1f} µs** (medians): "
+    f"{levels.verdict('L2 hit (Redis)', 'loader (PostgreSQL)', a='an L2 hit', b='the query')}, and "
+    f"{levels.verdict('L1 hit (in-process)', 'L2 hit (Redis)', a='an L1 hit', b='an L2 hit')}. "
+    "An L2 hit is a network round trip plus decoding the JSON; an L1 hit is a dictionary lookup returning "
+    "the already-decoded object, which is why L1 values must be treated as read-only."))
 
 # %% [markdown]
 # ## 2. Hit ratio over time, cold vs warmed
@@ -166,8 +168,9 @@ plt.show()
 display(Markdown(
     f"Fifty sequential GETs took **{multi_summary.loc['50 x GET', 'median'] * 1e3:.1f} ms**; a pipeline "
     f"**{multi_summary.loc['pipeline of 50 GETs', 'median'] * 1e3:.2f} ms** "
-    f"({multi.ratio('50 x GET', 'pipeline of 50 GETs'):.1f}x faster) and MGET "
-    f"**{multi_summary.loc['one MGET', 'median'] * 1e3:.2f} ms** ({multi.ratio('50 x GET', 'one MGET'):.1f}x). "
+    f"and MGET **{multi_summary.loc['one MGET', 'median'] * 1e3:.2f} ms** (medians): "
+    f"{multi.verdict('pipeline of 50 GETs', '50 x GET', a='the pipeline', b='50 GETs')}; "
+    f"{multi.verdict('one MGET', '50 x GET', a='MGET', b='50 GETs')}. "
     "The work on the server is the same; what disappears is 49 round trips and 49 trips through redis-py's "
     "command machinery."))
 
@@ -194,7 +197,7 @@ plt.show()
 display(Markdown(
     f"A round trip through the standard library's json took **{codec_summary.loc['json', 'median'] * 1e6:.0f} µs**, "
     f"orjson **{codec_summary.loc['orjson', 'median'] * 1e6:.0f} µs** "
-    f"({codec.ratio('json', 'orjson'):.1f}x faster) and signed pickle "
+    f"({codec.verdict('orjson', 'json', a='orjson', b='json')}) and signed pickle "
     f"**{codec_summary.loc['signed-pickle', 'median'] * 1e6:.0f} µs** ({codec_summary.loc['signed-pickle', 'bytes']:,} "
     f"bytes vs {codec_summary.loc['orjson', 'bytes']:,} for JSON). Compared with the "
     f"{l2_us:.0f} µs of an L2 hit, the codec is "
@@ -286,13 +289,18 @@ ax.set(xlabel="GET number (sent back to back while the walk ran)", ylabel="GET l
 plt.show()
 
 # %%
+from perf.measure import compare
+
 keys_worst, scan_worst = walk.worst_get("KEYS"), walk.worst_get("SCAN")
 assert keys_worst > 5 * scan_worst, (keys_worst, scan_worst)
 display(Markdown(
     f"While `KEYS *` ran over {walk.keys:,} keys, one `GET` waited **{keys_worst * 1e3:.0f} ms** (the median of "
     f"{len(walk.worst_gets['KEYS'])} rounds' slowest GET): the whole walk. "
     f"While a `SCAN` loop walked the same keys ({walk.walk_seconds['SCAN']:.1f} s in all, 1,000 per batch), the "
-    f"slowest `GET` took **{scan_worst * 1e3:.1f} ms** ({keys_worst / scan_worst:.0f}x less); the median GET "
+    f"slowest `GET` took **{scan_worst * 1e3:.1f} ms** ("
+    + str(compare(walk.worst_gets["SCAN"], walk.worst_gets["KEYS"], a="the slowest GET beside SCAN",
+                  b="beside KEYS", words=("shorter", "longer")))
+    + "); the median GET "
     f"stayed at {pd.Series(walk.get_latencies['SCAN']).median() * 1e3:.2f} ms. `KEYS` blocks for time proportional "
     "to the whole keyspace; SCAN's pauses stay one batch long however many keys there are."))
 
@@ -382,18 +390,25 @@ charts.latency_percentiles({"L2 read (Zipf replay, L1 off)": l2_replay.stats.l2_
 plt.show()
 
 # %%
-from perf.measure import describe_tail
+from perf.measure import tail
 
-snap, l2_snap = cold.stats.snapshot(), l2_replay.stats.snapshot()
+l2_rounds = [l2_replay.stats.snapshot()]
+for _ in range(2):  # two more replays: a tail verdict needs rounds, not one histogram
+    l2_replay.stats.reset()
+    await replay(l2_replay)
+    l2_rounds.append(l2_replay.stats.snapshot())
+snap, l2_snap = cold.stats.snapshot(), l2_rounds[0]
+loader_tail = tail([snap["load_time_p50"]], [snap["load_time_p99"]])
+l2_tail = tail([r["l2_latency_p50"] for r in l2_rounds], [r["l2_latency_p99"] for r in l2_rounds])
 display(Markdown(
     f"During the cold replay {snap['reads']:,} reads split into {snap['l1_hits']:,} L1 hits, {snap['l2_hits']:,} "
     f"L2 hits and {snap['misses']:,} misses (each product missed once, then lived in L1). The product loader's "
     f"median was **{snap['load_time_p50'] * 1e3:.2f} ms** and its p99 **{snap['load_time_p99'] * 1e3:.2f} ms**; "
-    f"the {l2_snap['l2_hits']:,} L2 reads of the replay had a median of "
+    f"the {l2_snap['l2_hits']:,} L2 reads of the first replay had a median of "
     f"**{l2_snap['l2_latency_p50'] * 1e3:.2f} ms** and a p99 of "
     f"**{l2_snap['l2_latency_p99'] * 1e3:.2f} ms**. Tails matter, because they are what the slowest users see: "
-    f"for the loader {describe_tail(snap['load_time_p50'], snap['load_time_p99'])}; for the L2 reads "
-    f"{describe_tail(l2_snap['l2_latency_p50'], l2_snap['l2_latency_p99'])}."))
+    f"for the L2 reads over {len(l2_rounds)} replays, {l2_tail}; for the loader, which the one cold replay "
+    f"times only once per product, {loader_tail}."))
 
 # %% [markdown]
 # ## 9. What the L1 costs in memory
@@ -427,12 +442,19 @@ for product in products:
 assert bounded.l1 is not None and bounded.l1.bytes <= 20 * 2**10 and bounded.l1.evictions > 0
 await bounded.close()
 
+from perf.measure import trend
+
 rss_curve = l1_memory[l1_memory["l1"] == "count only"].set_index("entries")
 capped = l1_memory[l1_memory["l1"] != "count only"].set_index("entries")
 product, report = payloads.loc["product"], payloads.loc["category report"]
 per_entry = rss_curve["rss_per_entry_bytes"].median()
 reports_mib = 10_000 * (report["in_memory_bytes"] + per_entry - product["in_memory_bytes"]) / 2**20
 largest = ENTRIES[-1]
+full = capped[capped.index > capped["entries_kept"]]  # fills past the point where the bound evicts
+capped_trend = (trend(list(full.index), list(full["rss_growth_mib"]), what="RSS once the bound was full", unit="MiB")
+                if len(full) >= 3 else "too few fills past the bound to say whether RSS levelled off")
+budget = rss_curve["rss_per_entry_bytes"] / product["serialized_bytes"]
+capped_x = capped.loc[largest, "rss_growth_mib"] * 2**20 / L1_BUDGET
 display(Markdown(
     f"A product is **{product['serialized_bytes']:.0f} bytes** of JSON and **{product['in_memory_bytes']:.0f} bytes** "
     f"as a decoded dict ({product['ratio']:.1f}x); a category report {report['serialized_bytes'] / 1024:.1f} KB "
@@ -445,9 +467,12 @@ display(Markdown(
     f"category reports would be about {reports_mib:.0f} MiB: a count bound says nothing about memory when "
     "payloads differ in size. "
     f"Bounded by `max_bytes={L1_BUDGET:,}` the L1 kept {capped.loc[largest, 'entries_kept']:,} entries and "
-    f"RSS stopped at **{capped.loc[largest, 'rss_growth_mib']:.1f} MiB** however many were inserted. The bound counts "
+    f"RSS grew by {', '.join(f'{v:.2f}' for v in capped['rss_growth_mib'])} MiB as "
+    f"{', '.join(f'{n:,}' for n in capped.index)} were inserted: {capped_trend}. The bound counts "
     "the serialized length (the bytes a cache already has from Redis, so sizing costs nothing on a hit); budget "
-    f"the process for about {per_entry / product['serialized_bytes']:.1f}x `l1_max_bytes` of RSS."))
+    f"the process for at least **{max(budget.max(), capped_x):.1f}x** `l1_max_bytes` of RSS: this run's bounded "
+    f"fill reached {capped_x:.1f}x it at {largest:,} inserts, and the per-entry cost of the count-only fills "
+    f"over a product's JSON was {budget.min():.1f}x-{budget.max():.1f}x. Measure your own payloads."))
 
 # %% [markdown]
 # ## 10. The syllabus' `@cached` on a real route

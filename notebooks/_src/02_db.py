@@ -11,8 +11,9 @@
 # `reads`, `explain`, `indexes`, `queries`); the notebook only runs and measures it.
 #
 # **Before you start.** Nothing to run first: the notebook starts (or reuses) the embedded PostgreSQL and
-# Redis itself. It runs in about **50 seconds** in the quick profile (the default; measured) and about
-# **9 minutes** in the full profile (measured) on a 2-core machine. The profile is read once, when the
+# Redis itself. In run 20261205-025021-workbook (quick profile, the default; a 2-core machine shared with
+# other work, load average ~5) it ran in **53 s**; the full profile took about **9 minutes** on a
+# 2-core machine (measured before runs had ids). The profile is read once, when the
 # kernel starts: to switch, start JupyterLab as `PERF_PROFILE=full python3 tasks.py lab`
 # (or `quick`) and restart the kernel. Exercises with automatic checks are at the end.
 
@@ -86,15 +87,19 @@ charts.bar_with_spread(rates, title=f"Inserting {ROWS:,} products", unit="", val
 plt.show()
 
 # %%
-speed = inserts.summary()["speedup_vs_baseline"]
+
+def vs_rows(variant: str) -> str:
+    return str(inserts.verdict(variant, "row_by_row", a=f"`{variant}`", b="row by row"))
+
+
 display(Markdown(
     f"One `INSERT` per row in autocommit managed **{rates.loc['row_by_row', 'median']:,.0f} rows/s**: every row "
     f"pays a round trip and a commit, and a commit waits for the WAL to reach disk. Keeping the same "
-    f"statements in one transaction removes the per-row flush ({speed['rows_in_transaction']:.1f}x); "
-    f"`executemany` also stops waiting for each reply ({speed['executemany']:.0f}x); `unnest` sends a "
-    f"whole batch as a few arrays in one statement ({speed['unnest']:.0f}x); `COPY` streams binary rows "
-    f"with no per-row statement at all: **{rates.loc['copy', 'median']:,.0f} rows/s, "
-    f"{speed['copy']:.0f}x** row-by-row. Bulk loads belong in `COPY` (or `unnest` when you need "
+    f"statements in one transaction removes the per-row flush ({vs_rows('rows_in_transaction')}); "
+    f"`executemany` also stops waiting for each reply ({vs_rows('executemany')}); `unnest` sends a "
+    f"whole batch as a few arrays in one statement ({vs_rows('unnest')}); `COPY` streams binary rows "
+    f"with no per-row statement at all: **{rates.loc['copy', 'median']:,.0f} rows/s** ({vs_rows('copy')}). "
+    f"Bulk loads belong in `COPY` (or `unnest` when you need "
     f"`ON CONFLICT`/`RETURNING`)."
 ))
 
@@ -263,11 +268,11 @@ charts.bar_with_spread(n_plus_one.summary(), title="50 products with category an
 plt.show()
 
 # %%
-join_speedup = 1 / n_plus_one.ratio("JOIN (1 query)")
+joined = n_plus_one.verdict("JOIN (1 query)", "N+1 (101 queries)", a="one JOIN", b="N+1")
 summary = n_plus_one.summary()
 display(Markdown(
     f"N+1 took **{summary.loc['N+1 (101 queries)', 'median'] * 1e3:.1f} ms** for 50 products, one JOIN "
-    f"**{summary.loc['JOIN (1 query)', 'median'] * 1e3:.2f} ms**: **{join_speedup:.0f}x**. Each of the 101 "
+    f"**{summary.loc['JOIN (1 query)', 'median'] * 1e3:.2f} ms** (medians): {joined}. Each of the 101 "
     f"queries is cheap for the server; the cost is 101 round trips through the driver and the event loop, "
     f"and it grows with the page size."
 ))
@@ -311,18 +316,21 @@ plt.show()
 
 # %%
 lp = list_pages.summary()["median"] * 1e3
-gain = 1 / list_pages.ratio("concurrent (2 pooled)", "sequential (1 connection)")
+overlap = list_pages.verdict("concurrent (2 pooled)", "sequential (1 connection)",
+                             a="the concurrent page", b="the sequential one")
 saving_at_best = min(lp["count alone"], lp["page alone"])
-verdict = (
-    "the two queries overlap, so the page costs about the slower of the two instead of their sum"
-    if gain > 1.1 else
-    f"the overlap cannot save more than the cheaper query ({saving_at_best:.2f} ms), and acquiring a second "
-    "connection and scheduling two tasks costs about that much — parallelise only queries that each take a while"
-)
+if overlap.kind == "faster":
+    why = "the two queries overlap, so the page costs about the slower of the two instead of their sum"
+elif overlap.kind == "inconclusive":
+    why = "this run cannot tell them apart"
+else:
+    why = (f"the overlap cannot save more than the cheaper query ({saving_at_best:.2f} ms), and acquiring a "
+           "second connection and scheduling two tasks costs about that much — parallelise only queries that "
+           "each take a while")
 display(Markdown(
     f"The count alone took **{lp['count alone']:.2f} ms** and the page alone **{lp['page alone']:.2f} ms**. "
     f"Sequential: **{lp['sequential (1 connection)']:.2f} ms**; concurrent on two pooled connections: "
-    f"**{lp['concurrent (2 pooled)']:.2f} ms** ({gain:.2f}x): {verdict}. "
+    f"**{lp['concurrent (2 pooled)']:.2f} ms** (medians). {overlap.text[0].upper()}{overlap.text[1:]}: {why}. "
     f"Remember the cost either way: every concurrent request holds two connections."
 ))
 
@@ -361,12 +369,9 @@ display(Markdown(
 # * Replace per-item queries with one JOIN.
 
 # %%
-from perf.measure import describe_gain
-
 display(Markdown(
-    "* Independent queries on separate connections: "
-    + describe_gain(gain, change="running the count and the page on two pooled connections")
-    + (": worth it when each query takes a while." if gain > 1.1 else
+    "* Independent queries on separate connections: in this run " + overlap.text
+    + (": worth it when each query takes a while." if overlap.kind == "faster" else
        ": it pays only when each query takes long enough to hide the cost of a second connection.")
 ))
 

@@ -10,8 +10,9 @@
 # asyncpg's own pool (with and without its reset).
 #
 # **Before you start.** Nothing to run first: the notebook starts (or reuses) the embedded PostgreSQL and
-# Redis itself. It runs in about **40 seconds** in the quick profile (the default; measured) and about
-# **4 minutes** in the full profile (measured) on a 2-core machine. The profile is read once, when the
+# Redis itself. In run 20261205-025021-workbook (quick profile, the default; a 2-core machine shared with
+# other work, load average ~5) it ran in **52 s**; the full profile took about **4 minutes** on a
+# 2-core machine (measured before runs had ids). The profile is read once, when the
 # kernel starts: to switch, start JupyterLab as `PERF_PROFILE=full python3 tasks.py lab`
 # (or `quick`) and restart the kernel. Exercises with automatic checks are at the end.
 
@@ -19,6 +20,7 @@
 import asyncio
 import tempfile
 import uuid
+from contextlib import AsyncExitStack
 
 import asyncpg
 import matplotlib.pyplot as plt
@@ -165,17 +167,18 @@ from perf.pool.demo_race import (
     Contenders,
     compare,
     race,
+    rank_strategies,
 )
 
 pd.DataFrame({"resets on release": WHAT_IS_RESET})
 
 # %%
 concurrencies = settings.pick([1, 10, 50], [1, 10, 50, 100])
-queries = settings.pick(500, 5000)
+queries = settings.pick(300, 5000)  # quick: shorter bursts, more rounds (a verdict needs rounds)
 per_strategy = {name: queries for name in WHAT_IS_RESET}
 per_strategy[CONNECT] = max(queries // 20, 50)
 async with Contenders(dsn, max_size=10, application_name=app_name) as contenders:
-    result = await race(contenders, concurrencies=concurrencies, rounds=settings.pick(3, 9), queries=per_strategy)
+    result = await race(contenders, concurrencies=concurrencies, rounds=settings.pick(5, 9), queries=per_strategy)
 summary = result.summary()
 summary.pivot(index="strategy", columns="concurrency", values="median_qps").round(0)
 
@@ -186,31 +189,40 @@ charts.line_over(summary, x="concurrency", y="median_qps", hue="strategy", band=
 plt.show()
 
 # %% [markdown]
-# Like beside like at concurrency 10 (our `always` resets a little more than asyncpg's:
-# the role, temporary tables, SQL `PREPARE`s and sequence state too), then the price of
-# resetting on every release (each pool against itself without a reset), then what
-# `reset="session"` (reset only after a statement that changed the session) costs against
-# no reset. Each sentence is worded from this run's per-round ratios:
+# The pools ranked at each concurrency, then like beside like at concurrency 10 (our `always`
+# resets a little more than asyncpg's: the role, temporary tables, SQL `PREPARE`s and sequence
+# state too), the price of resetting on every release (each pool against itself without a
+# reset), and what `reset="session"` (reset only after a statement that changed the session)
+# costs against no reset at every concurrency. Each sentence is judged from this run's
+# per-round ratios (`perf.measure.compare`: a direction only when the interval excludes
+# no difference), so with few rounds many of them say *inconclusive*:
 
 # %%
-vs_connect = result.ratio(OURS, CONNECT, 10)
-display(Markdown("\n".join(f"* {line}." for line in [
-    compare(result, OURS_NONE, ASYNCPG_NO_RESET, 10) + " (neither resets the session)",
-    compare(result, OURS_ALWAYS, ASYNCPG, 10) + " (both reset the session on every release)",
-    compare(result, OURS_ALWAYS, OURS_NONE, 10) + " (the cost of resetting, perf.pool)",
-    compare(result, ASYNCPG, ASYNCPG_NO_RESET, 10) + " (the cost of resetting, asyncpg)",
-    compare(result, OURS, OURS_NONE, 10) + " (reset only when needed)",
-    compare(result, OURS, CONNECT, 10) + f" ({'meets' if vs_connect >= 20 else 'misses'} the >= 20x target)",
-])))
+pools = [name for name in WHAT_IS_RESET if name != CONNECT]
+vs_connect = compare(result, OURS, CONNECT, 10)
+lines = [f"at concurrency {c}, {rank_strategies(result, c, strategies=pools)}" for c in concurrencies]
+lines += [
+    f"{compare(result, OURS_NONE, ASYNCPG_NO_RESET, 10)} at concurrency 10 (neither resets the session)",
+    f"{compare(result, OURS_ALWAYS, ASYNCPG, 10)} at concurrency 10 (both reset the session on every release)",
+    f"{compare(result, OURS_ALWAYS, OURS_NONE, 10)} at concurrency 10 (the cost of resetting, perf.pool)",
+    f"{compare(result, ASYNCPG, ASYNCPG_NO_RESET, 10)} at concurrency 10 (the cost of resetting, asyncpg)",
+]
+lines += [f"{compare(result, OURS, OURS_NONE, c)} at concurrency {c} (reset only when needed)" for c in concurrencies]
+lines.append(f"{vs_connect} at concurrency 10: the >= 20x target is "
+             + ("met" if vs_connect.kind == "faster" and vs_connect.low >= 20 else
+                "not shown met (the interval's low end is below 20x)" if vs_connect.kind == "faster" else
+                "not decided by this run"))
+display(Markdown("\n".join(f"* {line[0].upper()}{line[1:]}." for line in lines)))
 
 # %% [markdown]
 # `reset="session"` watches the SQL text each borrower sends (`SET` without `LOCAL`,
 # `set_config`, `pg_advisory_lock`, `LISTEN`, ...) and pays the reset round trip only
 # after one of those; this race's query changes nothing, so it should cost what `none`
-# costs. What the text does not show escapes it, so the default is `reset="always"`, at
-# the price shown above. What each mode guarantees, measured just now on the server (a
-# borrower leaves the thing in the first column; "clean" means the next borrower of the
-# same connection sees what a new connection sees):
+# costs: the lines above say, at each concurrency, whether this run could tell the two
+# apart. What the text does not show escapes it (a change made inside a server function),
+# so the default is `reset="always"`, at the price shown above. What each mode guarantees,
+# measured just now on the server (a borrower leaves the thing in the first column; "clean"
+# means the next borrower of the same connection sees what a new connection sees):
 
 # %%
 from perf.pool.demo_reset import reset_guarantees
@@ -236,13 +248,11 @@ from perf.measure import percentile_table
 wait_table = percentile_table({name: result.waits[(name, top)] for name in per_strategy})
 display(wait_table.round(2))
 pairs = [(OURS_NONE, ASYNCPG_NO_RESET), (OURS_ALWAYS, ASYNCPG)]
-lines = []
-for ours_name, theirs in pairs:
-    ours_p99, their_p99 = wait_table.loc[ours_name, "p99_ms"], wait_table.loc[theirs, "p99_ms"]
-    relation = "shorter than" if ours_p99 < their_p99 else "longer than" if ours_p99 > their_p99 else "equal to"
-    lines.append(f"* `{ours_name}`: p99 acquire wait {ours_p99:.1f} ms, {relation} `{theirs}`'s {their_p99:.1f} ms.")
+lines = [f"* {compare(result, ours, theirs, top, value='wait_p99_s')} (p99 over all rounds: "
+         f"{wait_table.loc[ours, 'p99_ms']:.1f} vs {wait_table.loc[theirs, 'p99_ms']:.1f} ms)."
+         for ours, theirs in pairs]
 display(Markdown(
-    f"At concurrency {top} (one burst per round, all rounds merged):\n" + "\n".join(lines) + "\n\n"
+    f"At concurrency {top}, each burst's p99 acquire wait judged round by round:\n" + "\n".join(lines) + "\n\n"
     f"Waiting is unavoidable when {top} callers share 10 connections; a pool controls how the queue is "
     "served (here: the longest waiter gets the next returned connection) and how long each release "
     "keeps a connection away from it (a reset round trip adds to that)."))
@@ -254,33 +264,46 @@ display(Markdown(
 # %%
 from perf.pool.demo_race import Contender, run_burst
 
+SIZES = settings.pick([1, 2, 5, 10, 20], [1, 2, 5, 10, 20, 40])
 sizing_rows = []
-for max_size in settings.pick([1, 2, 5, 10, 20], [1, 2, 5, 10, 20, 40]):
-    async with create_pool(dsn, min_size=max_size, max_size=max_size) as pool:
-        burst = await run_burst(Contender(OURS, pool.acquire, pool.release), concurrency=50,
-                                queries=settings.pick(600, 5000))
-    sizing_rows.append({"max_size": max_size, "queries/s": burst.qps,
-                        "wait p50 (ms)": burst.waits.percentile(50) * 1e3,
-                        "wait p99 (ms)": burst.waits.percentile(99) * 1e3})
-sizing = pd.DataFrame(sizing_rows)
+async with AsyncExitStack() as stack:  # every size's pool open at once, so rounds can interleave
+    sized = {size: await stack.enter_async_context(create_pool(dsn, min_size=size, max_size=size)) for size in SIZES}
+    for rnd in range(5):
+        for max_size in (SIZES if rnd % 2 == 0 else SIZES[::-1]):
+            pool = sized[max_size]
+            burst = await run_burst(Contender(OURS, pool.acquire, pool.release), concurrency=50,
+                                    queries=settings.pick(300, 5000))
+            sizing_rows.append({"round": rnd, "max_size": max_size, "queries/s": burst.qps,
+                                "wait p50 (ms)": burst.waits.percentile(50) * 1e3,
+                                "wait p99 (ms)": burst.waits.percentile(99) * 1e3})
+sizing_rounds = pd.DataFrame(sizing_rows)
+sizing = sizing_rounds.groupby("max_size").median().drop(columns="round").reset_index()
 sizing.round(2)
 
 # %%
 charts.line_over(sizing.melt(id_vars="max_size", value_vars=["wait p50 (ms)", "wait p99 (ms)"]),
                  x="max_size", y="value", hue="variable", logx=True, logy=True,
-                 title="Acquire wait vs pool size at concurrency 50", ylabel="ms", info=info)
+                 title="Acquire wait vs pool size at concurrency 50 (medians over rounds)", ylabel="ms", info=info)
+plt.show()
+charts.line_over(sizing_rounds.groupby("max_size")["queries/s"].describe().reset_index().assign(curve="perf.pool"),
+                 x="max_size", y="50%", hue="curve", band=("25%", "75%"), logx=True,
+                 title="Throughput vs pool size at concurrency 50", ylabel="queries/s (median, IQR band)", info=info)
 plt.show()
 
 # %%
-best = sizing.loc[sizing["queries/s"].idxmax()]
+from perf.measure import rank
+
 one, last = sizing.iloc[0], sizing.iloc[-1]
+by_size = sizing_rounds.sort_values("round").groupby("max_size")["queries/s"].apply(list)
+ranked = rank({f"max_size={size}": by_size[size] for size in SIZES}, larger_is_better=True)
 display(Markdown(
     f"With a single connection the median caller waited {one['wait p50 (ms)']:.1f} ms, with "
-    f"{int(last['max_size'])} connections {last['wait p50 (ms)']:.1f} ms. Throughput was highest at "
-    f"max_size={int(best['max_size'])} ({best['queries/s']:,.0f} queries/s on this {info.get('cpus', '?')}-CPU "
-    "machine), from one burst per size: on a shared machine a single burst can be off by tens of percent, "
-    "so read the shape, not the exact peak. Past the point where the server's CPUs are busy, extra "
-    "connections move waiting from the pool's queue to the server's CPU queue."))
+    f"{int(last['max_size'])} connections {last['wait p50 (ms)']:.1f} ms (medians over "
+    f"{sizing_rounds['round'].nunique()} interleaved rounds). Throughput on this {info.get('cpus', '?')}-CPU "
+    f"machine, {ranked}. Past the point where the server's CPUs are busy, extra connections only move waiting "
+    "from the pool's queue to the server's CPU queue"
+    + (": this run cannot tell the sizes apart; the full profile's longer bursts (`PERF_PROFILE=full`) "
+       "separate more of them." if not ranked.decided else ".")))
 
 # %% [markdown]
 # Too large: PostgreSQL accepts at most `max_connections` clients (every app instance's

@@ -14,8 +14,9 @@
 # `perf.compression.middleware.CompressionMiddleware`.
 #
 # **Before you start.** Nothing to run first: the notebook starts (or reuses) the embedded PostgreSQL and
-# Redis itself. It runs in about **30 seconds** in the quick profile (the default; measured) and about
-# **2.5 minutes** in the full profile (measured) on a 2-core machine. The profile is read once, when the
+# Redis itself. In run 20261205-025021-workbook (quick profile, the default; a 2-core machine shared with
+# other work, load average ~5) it ran in **44 s**; the full profile took about **2.5 minutes** on a
+# 2-core machine (measured before runs had ids). The profile is read once, when the
 # kernel starts: to switch, start JupyterLab as `PERF_PROFILE=full python3 tasks.py lab`
 # (or `quick`) and restart the kernel. Exercises with automatic checks are at the end.
 
@@ -28,7 +29,15 @@ from perf import charts
 from perf.compression.accept_encoding import choose_encoding
 from perf.compression.codecs import DEFAULT_LEVELS, PREFERENCE, decompress
 from perf.compression.demo_app import create_demo_app
-from perf.compression.demo_race import asgi_get, break_even_mbit, codec_curve, end_to_end, level_grid, transfer_times
+from perf.compression.demo_race import (
+    asgi_get,
+    codec_curve,
+    codec_rounds,
+    delivery_rounds,
+    end_to_end,
+    level_grid,
+    transfer_times,
+)
 from perf.compression.middleware import CompressionMiddleware
 from perf.compression.naive import create_naive_compression_middleware
 from perf.compression.payloads import product_list_json
@@ -143,16 +152,21 @@ plt.show()
 curve[["label", "ratio", "bytes_out", "compress_mb_s", "decompress_mb_s"]].round(2)
 
 # %%
+from perf.measure import compare
+
 row = curve.set_index("label")
 g6, g9 = row.loc["gzip-6"], row.loc["gzip-9"]
 b4, b11 = row.loc["br-4"], row.loc["br-11"]
 z3 = row.loc["zstd-3"]
+cpu_rounds = codec_rounds(curve).groupby("label")["compress_s"].apply(list)
+gzip_cpu = compare(cpu_rounds["gzip-9"], cpu_rounds["gzip-6"], a="gzip-9", b="gzip-6", words=("quicker", "slower"))
+br_cpu = compare(cpu_rounds["br-11"], cpu_rounds["br-4"], a="br-11", b="br-4", words=("quicker", "slower"))
 display(Markdown(
     f"**Pick the knee, not the maximum.** gzip-9 makes the body {100 * (1 - g9.bytes_out / g6.bytes_out):.1f}% "
-    f"smaller than gzip-6 but compresses {g6.compress_mb_s / g9.compress_mb_s:.1f}x slower "
-    f"({g9.compress_mb_s:.0f} vs {g6.compress_mb_s:.0f} MB/s). "
-    f"br-11 wins {100 * (1 - b11.bytes_out / b4.bytes_out):.0f}% "
-    f"over br-4 at {b4.compress_mb_s / b11.compress_mb_s:.0f}x the CPU: fine for static assets compressed once, "
+    f"smaller than gzip-6, and in CPU time {gzip_cpu} "
+    f"({g9.compress_mb_s:.0f} vs {g6.compress_mb_s:.0f} MB/s, medians). "
+    f"br-11 wins {100 * (1 - b11.bytes_out / b4.bytes_out):.0f}% over br-4, and {br_cpu}: "
+    f"fine for static assets compressed once, "
     f"ruinous per request. zstd-3 reaches ratio {z3.ratio:.2f} at {z3.compress_mb_s:.0f} MB/s "
     f"and decompresses at {z3.decompress_mb_s:.0f} MB/s, which is why it is first in the server's preference. "
     f"The defaults in `perf.compression.codecs.DEFAULT_LEVELS` ({DEFAULT_LEVELS}) sit at these knees."))
@@ -183,14 +197,18 @@ wire.join(cpu["median"].rename("cpu_ms") * 1e3).round(2)
 
 # %%
 base_cpu = cpu.loc["no compression", "median"]
+e2e_rounds = e2e.sort_values("batch").groupby("setting")["server_cpu_s"].apply(list)
+naive_cost = compare(e2e_rounds["naive (seed)"], e2e_rounds["no compression"], a="the naive middleware",
+                     b="no middleware", words=("cheaper", "costlier"))
 lines = [f"- **{name}**: {wire.loc[name, 'wire_bytes'] / 1e3:.1f} KB on the wire, "
          f"{(cpu.loc[name, 'median'] - base_cpu) * 1e3:+.2f} ms server CPU per response vs no compression"
          for name in cpu.index if name != "no compression"]
 display(Markdown(
     f"Without compression the server spends {base_cpu * 1e3:.2f} ms of CPU per response and sends "
     f"{wire.loc['no compression', 'wire_bytes'] / 1e3:.0f} KB.\n\n" + "\n".join(lines) +
-    "\n\nThe naive middleware sends exactly as many bytes as no middleware at all. Its own cost is a fraction of "
-    "a millisecond, within the spread of this end-to-end measurement: the in-process comparison below isolates it."))
+    "\n\nThe naive middleware sends exactly as many bytes as no middleware at all. In server CPU per response, "
+    f"{naive_cost}" + (": cost for nothing." if naive_cost.kind == "slower" else ".")
+    + " The in-process comparison below isolates it."))
 
 # %% [markdown]
 # ## When does compressing pay? It depends on the client's bandwidth
@@ -208,14 +226,24 @@ charts.line_over(times, x="bandwidth_mbit", y="total_s", hue="label", logx=True,
 plt.show()
 
 # %%
-even = {r.label: break_even_mbit(r.bytes_in, r.bytes_out, r.compress_s + r.decompress_s) for r in picked.itertuples()}
-at_10 = times[times["bandwidth_mbit"] == 10].set_index("label")["total_s"]
+from perf.measure import crossover
+
+
+def delivery_crossover(a, b):
+    return crossover(bandwidths, [delivery_rounds(curve, a, bw) for bw in bandwidths],
+                     [delivery_rounds(curve, b, bw) for bw in bandwidths], a=a, b=b, x_name="bandwidth",
+                     x_unit="Mbit/s")
+
+
+vs_identity = {label: delivery_crossover(label, "identity") for label in picked["label"]}
+at_10 = compare(delivery_rounds(curve, "zstd-3", 10), delivery_rounds(curve, "identity", 10), a="zstd-3",
+                b="identity")
 display(Markdown(
-    "Compressing pays below these client bandwidths (100 KB list): "
-    + ", ".join(f"**{label}** {mbit:,.0f} Mbit/s" for label, mbit in even.items()) + ". "
-    f"At 10 Mbit/s (a decent mobile link) identity takes {at_10['identity'] * 1e3:.0f} ms and zstd-3 "
-    f"{at_10['zstd-3'] * 1e3:.0f} ms ({at_10['identity'] / at_10['zstd-3']:.1f}x faster). A high level only pays "
-    f"on links slower than its break-even: br-11 breaks even at just {even['br-11']:,.0f} Mbit/s."))
+    "Against sending the 100 KB list uncompressed, from this run's rounds of CPU time:\n\n"
+    + "\n".join(f"- {verdict}" for verdict in vs_identity.values())
+    + f"\n\nAt 10 Mbit/s (a decent mobile link) {at_10}. Is a high level ever worth it per request? "
+    f"br-11 against br-4: {delivery_crossover('br-11', 'br-4')}; gzip-9 against gzip-6: "
+    f"{delivery_crossover('gzip-9', 'gzip-6')}."))
 
 # %% [markdown]
 # ## What a middleware costs per request
@@ -240,17 +268,15 @@ plt.show()
 
 # %%
 none_us = cost_summary.loc["no middleware", "median"] * 1e6
-fn_ratio = cost.ratio("function middleware", "no middleware")
-asgi_ratio = cost.ratio("ASGI middleware", "no middleware")
-noise = cost_summary["iqr_pct"].max()
+fn_cost = cost.verdict("function middleware", "no middleware", a="a request through the seed's function middleware",
+                       b="one without", words=("cheaper", "costlier"))
+asgi_cost = cost.verdict("ASGI middleware", "no middleware", a="a request through the ASGI middleware",
+                         b="one without", words=("cheaper", "costlier"))
 display(Markdown(
     f"A request through the bare Nexios app costs {none_us:.0f} µs here (in process: Nexios builds its middleware "
-    f"stack on every request). Measured round by round, the seed's function middleware makes each request "
-    f"**{fn_ratio:.2f}x** as expensive ({(fn_ratio - 1) * none_us:+.0f} µs) for nothing: Nexios runs a function "
-    f"middleware through a request/response bridge. The ASGI middleware: **{asgi_ratio:.2f}x** "
-    f"({(asgi_ratio - 1) * none_us:+.0f} µs; it parses `Accept-Encoding` once per distinct header value, reads the "
-    f"response headers and adds `Vary`). The spread between rounds reached {noise:.0f}% of the median in this run: "
-    f"differences smaller than that are noise."))
+    f"stack on every request). Measured round by round, {fn_cost}, for nothing: Nexios runs a function "
+    f"middleware through a request/response bridge. For the ASGI middleware, {asgi_cost} (it parses "
+    "`Accept-Encoding` once per distinct header value, reads the response headers and adds `Vary`)."))
 
 # %% [markdown]
 # ## Streams, events and secrets

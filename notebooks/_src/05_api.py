@@ -11,9 +11,10 @@
 # itself.** So we start by measuring the generators.
 #
 # **Before you start.** Nothing to run first: the notebook starts (or reuses) the embedded PostgreSQL and
-# Redis itself. It runs in about **3 minutes** in the quick profile (the default; measured) and about
-# **11 minutes** in the full profile (measured) on a 2-core machine. The profile is read once, when the
-# kernel starts: to switch, start JupyterLab as `PERF_PROFILE=full python3 tasks.py lab`
+# Redis itself. In run 20261205-023640-workbook (quick profile, the default; a 2-core machine shared
+# with other work, load average ~5) it ran in **5.7 minutes** (before section 1 took three rounds); the
+# full profile took about **11 minutes** on a 2-core machine (measured before runs had ids). The
+# profile is read once, when the kernel starts: to switch, start JupyterLab as `PERF_PROFILE=full python3 tasks.py lab`
 # (or `quick`) and restart the kernel. Exercises with automatic checks are at the end.
 
 # %% tags=["plumbing"]
@@ -61,7 +62,8 @@ info = machine_info()
 SCHEMA = "nb05_api"  # this notebook's PostgreSQL schema and Redis key prefix
 PRODUCTS = settings.pick(2_000, 20_000)
 SECONDS = settings.pick(1.0, 5.0)  # length of each measured run
-ROUNDS = settings.pick(1, 2)
+MODE_ROUNDS = 3  # a verdict needs >= 3 interleaved rounds: the quick profile makes each one shorter
+MODE_SECONDS = settings.pick(0.5, 5.0)
 server_cores, generator_cores = split_cores()
 original_affinity = os.sched_getaffinity(0)
 pin_process(os.getpid(), generator_cores)  # the generator (this kernel) stays off the server's cores
@@ -78,7 +80,7 @@ print("profile:", settings.profile, "| server cores", sorted(server_cores),
 
 # %%
 with TestServer(cpu=server_cores) as bare:
-    drivers = await compare_drivers(bare.url, rounds=ROUNDS, seconds=settings.pick(1.0, 3.0), cpu=generator_cores,
+    drivers = await compare_drivers(bare.url, rounds=MODE_ROUNDS, seconds=settings.pick(0.5, 3.0), cpu=generator_cores,
                                     server_pid=bare.pid)
 fig = charts.bar_with_spread(summarize(drivers, by="driver", value="rps"), unit="", value_label="requests/s",
                              title="Load generators against the same bare ASGI server", info=info)
@@ -87,9 +89,13 @@ plt.show()
 # %%
 rps = drivers.groupby("driver")["rps"].median()
 server = drivers.groupby("driver")[["server_cpu", "server_us"]].median()
-vs_httpx = driver_ratios(drivers, "builtin", "httpx")
+from perf.measure import compare
+
+by_driver = drivers.sort_values("round").groupby("driver")["rps"].apply(list)
+vs_httpx = compare(by_driver["httpx"], by_driver["builtin"], a="httpx", b="the built-in driver",
+                   larger_is_better=True)
 text = (f"The built-in driver reached **{rps['builtin']:,.0f} req/s**, httpx **{rps['httpx']:,.0f} req/s** "
-        f"(**{vs_httpx:.0f}x** less, round-by-round median) with its generator at "
+        f"({vs_httpx}) with its generator at "
         f"{drivers[drivers['driver'] == 'httpx']['cpu'].median():.0%} of a core and the server at "
         f"{server.loc['httpx', 'server_cpu']:.0%} of its own: httpx spends most of each request in its own "
         f"Python layers, so a server faster than ~{rps['httpx']:,.0f} req/s measured with it is really "
@@ -142,8 +148,8 @@ print(scenario)
 MODES = ["baseline", "naive", "baseline,+cache", "baseline,+pool", "baseline,+keyset", "baseline,+compression",
          "all"]
 modes = await compare_modes(MODES, **api, cpu=sorted(server_cores), products=PRODUCTS, scenario=scenario,
-                            model=ClosedModel(users=16, duration=SECONDS), rounds=ROUNDS,
-                            warmup=settings.pick(0.3, 1.0))
+                            model=ClosedModel(users=16, duration=MODE_SECONDS), rounds=MODE_ROUNDS,
+                            warmup=settings.pick(0.3, 1.0), keep_servers=True)
 table = modes.table()
 table.round(2)
 
@@ -155,34 +161,52 @@ fig = charts.bar_with_spread(summarize(modes.speedups(), by="mode", value="speed
 plt.show()
 
 # %%
-from perf.measure import describe_combination
+from perf.measure import combine, compare, rank
 
-single = table.drop(index=["naive", "baseline", "all"])["speedup"]
-best = single.idxmax()
-naive_x = float(table.loc["naive", "speedup"])
-keyset_x = float(single["baseline,+keyset"])
+rps = modes.rounds("rps")
+per_round = rps.div(rps["baseline"], axis=0)  # each round's speedup over that round's baseline
+singles = [m for m in MODES if m.startswith("baseline,+")]
+switch = {m: f"`{m.split(',+')[-1]}`" for m in singles}
+everything = compare(rps["all"], rps["baseline"], a="everything on", b="the baseline", larger_is_better=True)
+naive = compare(rps["naive"], rps["baseline"], a="the naive design", b="the baseline", larger_is_better=True)
+alone = {m: compare(rps[m], rps["baseline"], a=f"{switch[m]} alone", b="the baseline", larger_is_better=True)
+         for m in singles}
+ranking = rank({switch[m]: rps[m].tolist() for m in singles}, larger_is_better=True)
+together = combine({switch[m]: per_round[m].tolist() for m in singles}, per_round["all"].tolist())
+wire = table["bytes_per_response"]
+hits = modes.rounds("hit_ratio")
+hit_verdict = (compare(hits["baseline"], hits["all"], a="the baseline's hit ratio", b="everything on's",
+                       larger_is_better=True, words=("higher", "lower"))
+               if (hits[["baseline", "all"]] > 0).all().all() else None)
 display(Markdown(
     f"The syllabus' design (baseline) served **{table.loc['baseline', 'rps']:,.0f} req/s** "
-    f"(p50 {table.loc['baseline', 'p50_ms']:,.1f} ms); everything on served **{table.loc['all', 'rps']:,.0f} req/s** "
-    f"(p50 {table.loc['all', 'p50_ms']:,.1f} ms), **{table.loc['all', 'speedup']:,.2f}x** the baseline's throughput. "
-    f"The naive design served **{table.loc['naive', 'rps']:,.0f} req/s**, "
-    + (f"**{1 / naive_x:,.2f}x** less than the baseline" if naive_x < 1 else f"**{naive_x:,.2f}x** the baseline")
-    + f" (everything on is **{table.loc['all', 'rps'] / table.loc['naive', 'rps']:,.1f}x** the naive design). "
-    f"On its own, the biggest single switch is `{best.split(',+')[-1]}` (**{single[best]:,.2f}x**); the smallest is "
-    f"`{single.idxmin().split(',+')[-1]}` (**{single.min():,.2f}x**); `keyset` alone gave **{keyset_x:,.2f}x** "
-    f"(it changes only the `list_after` pages, {scenario.shares()['list_after']:.0%} of the mix). "
-    f"Against the single switches, "
-    f"{describe_combination(dict(single), float(table.loc['all', 'speedup']))}. "
-    f"Cache hits, from each server's own `X-Cache` counts: baseline **{table.loc['baseline', 'hit_ratio']:.0%}**, "
-    f"everything on **{table.loc['all', 'hit_ratio']:.0%}**"
+    f"(p50 {table.loc['baseline', 'p50_ms']:,.1f} ms), everything on **{table.loc['all', 'rps']:,.0f} req/s** "
+    f"(p50 {table.loc['all', 'p50_ms']:,.1f} ms), the naive design **{table.loc['naive', 'rps']:,.0f} req/s** "
+    f"(medians of {MODE_ROUNDS} interleaved rounds of {MODE_SECONDS:g} s). In throughput, {everything}; "
+    f"{naive}.\n\n"
+    "Each switch alone against the baseline:\n\n"
+    + "\n".join(f"- {verdict}" for verdict in alone.values())
+    + f"\n\nRanked by throughput, {ranking}. (`keyset` changes only the `list_after` pages, "
+    f"{scenario.shares()['list_after']:.0%} of the mix.) Against the single switches, {together}.\n\n"
+    + ("" if all(v.decided for v in (everything, ranking, together, *alone.values())) else
+       f"Where a line says *inconclusive*, {MODE_ROUNDS} rounds of {MODE_SECONDS:g} s on this machine cannot "
+       "decide it: the full profile (`PERF_PROFILE=full`, rounds of 5 s) and this section's chart of per-round "
+       "speedups are where to look.\n\n")
+    + f"**On the wire.** The scenario sends a browser's `Accept-Encoding`, so compression has something to do: "
+    f"a response averaged **{wire['baseline']:,.0f} bytes** of body in the baseline and "
+    f"**{wire['baseline,+compression']:,.0f}** with `compression` "
+    f"({wire['baseline'] / wire['baseline,+compression']:.1f}x fewer); everything on sent {wire['all']:,.0f}.\n\n"
+    f"Cache hits, from each server's own `X-Cache` counts since it started: baseline "
+    f"**{table.loc['baseline', 'hit_ratio']:.0%}**, everything on **{table.loc['all', 'hit_ratio']:.0%}**"
+    + (f"; {hit_verdict}" if hit_verdict is not None else "")
     + (". The syllabus' cache hits more often because its invalidation never clears a list page (after a write "
        "those stay stale until their TTL), while everything-on's cache drops exactly the pages a write changed, "
        "so their next reads go to PostgreSQL: part of its cost is correctness."
-       if table.loc["baseline", "hit_ratio"] > table.loc["all", "hit_ratio"] else ".")))
+       if hit_verdict is not None and hit_verdict.kind == "faster" else ".")))
 
 # %%
-fig = spectrum_chart({"naive": modes.result("naive"), "baseline": modes.result("baseline"),
-                      "all": modes.result("all")},
+fig = spectrum_chart({"naive": modes.merged("naive"), "baseline": modes.merged("baseline"),
+                      "all": modes.merged("all")},
                      title="Latency by percentile: naive, the syllabus' design (baseline) and everything on")
 plt.show()
 
@@ -217,8 +241,11 @@ display(Markdown(f"{swept.describe()[0].upper()}{swept.describe()[1:]}."))
 # is accounted: one that times out or is never sent counts as an error and enters the
 # percentiles at the time it had waited. The ramp warms up first, grows by 1.5x until a
 # step breaks, then bisects between the last good and the first bad rate until they are
-# within 10%, and repeats that step to show its spread. Before trusting the steps,
-# calibrate the generator against the API's own trivial endpoint.
+# within 10%. A step that passed once may have been lucky, so the best passing rate is
+# repeated 3 times: it counts as **sustainable** only if most repeats sustain it (>= 95% of
+# the offered rate delivered and the SLO met); otherwise the ramp steps back down to the
+# next rate that passed and repeats that. Before trusting the steps, calibrate the
+# generator against the API's own trivial endpoint.
 
 # %%
 SLOS = ["p99<200ms", "errors<1%"]
@@ -228,7 +255,7 @@ with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace
     ceiling = await calibrate(server.url, path="/bare/hello", duration=settings.pick(1.0, 2.0))
     rates = rate_steps(start_rate, factor=1.5, max_steps=settings.pick(8, 12))
     report = await stress(server.url, rates=rates, step_seconds=settings.pick(1.0, 3.0), slos=SLOS,
-                          scenario=scenario, connections=64, timeout=2.0, repeats=settings.pick(1, 3),
+                          scenario=scenario, connections=64, timeout=2.0, repeats=3,
                           max_refine=settings.pick(3, 6))
 report.steps.round(2)
 
@@ -254,7 +281,7 @@ display(Markdown(
        f"whose **latency** still meets `{SLOS[0]}` when arrivals do not wait for answers. Queueing theory says "
        "latency grows without bound as arrivals approach saturation, so the sustainable rate sits below the peak "
        "by however much queueing the SLO tolerates."
-       if sustained else "No step met the SLO: lower the start rate.")))
+       if sustained else "No rate was sustained by the majority of its repeats: lower the start rate.")))
 
 # %% [markdown]
 # ## 5 · Where does the time go?
@@ -264,22 +291,25 @@ display(Markdown(
 # (network, kernel, queueing in front of the server and in the generator).
 
 # %%
-breakdowns = pd.concat({m: time_breakdown(modes.result(m)) for m in ("baseline", "all")}, names=["mode", "endpoint"])
+breakdowns = pd.concat({m: time_breakdown(modes.merged(m)) for m in ("baseline", "all")}, names=["mode", "endpoint"])
 breakdowns.round(3)
 
 # %%
-shares = pd.DataFrame({m: server_shares(modes.result(m)) for m in ("baseline", "all")}).fillna(0.0)
-base_db = shares.loc["db", "baseline"] if "db" in shares.index else 0.0
-all_outside = time_breakdown(modes.result("all"))["outside_server_ms"].mean()
-all_client = time_breakdown(modes.result("all"))["client_ms"].mean()
+from perf.load.analysis import mix_breakdown
+
+shares = pd.DataFrame({m: server_shares(modes.merged(m)) for m in ("baseline", "all")}).fillna(0.0)
+all_mix = mix_breakdown(modes.merged("all"))  # each endpoint weighted by its share of the responses
+all_outside, all_client = all_mix["outside_server_ms"], all_mix["client_ms"]
 display(Markdown(
-    f"In the baseline (the syllabus' design) the database takes **{base_db:.0%}** of server time. "
+    f"Over every response of the {MODE_ROUNDS} rounds (so weighted by the traffic mix), the baseline's server "
+    f"time splits into {', '.join(f'{k} {v:.0%}' for k, v in shares['baseline'].items())} (the seed cache's "
+    f"Redis round trips count as `cache`). "
     f"With everything on, the server's parts are "
     f"{', '.join(f'{k} {v:.0%}' for k, v in shares['all'].items())}, and **{all_outside / all_client:.0%}** "
-    f"of the latency the client saw ({all_outside:,.1f} of {all_client:,.1f} ms) "
+    f"of the latency the client saw ({all_outside:,.1f} of {all_client:,.1f} ms, mean per response) "
     f"is spent outside the handler's timing: waiting in front of a busy single-process server, in the framework "
     f"before and after the middleware, and in the generator. The server's CPU averaged "
-    f"**{modes.run('all').server_cpu:.2f} cores** during that run."))
+    f"**{table.loc['all', 'server_cpu']:.2f} cores** during those runs (median of the rounds)."))
 
 # %% [markdown]
 # `Server-Timing` says which part is slow; a profiler says which *code*. Here the API
@@ -301,28 +331,63 @@ frames.assign(share=frames["share"].map("{:.1%}".format)).round(3)
 # ## 6 · One worker or two?
 # uvicorn's `--workers 2` runs two server processes behind one socket. On this machine the
 # generator needs a core too, so the second worker competes with it: measure, don't assume.
+# Both run at a rate **one worker sustains** (its p99 meets the SLO; if it does not at the
+# stress test's rate, the rate steps down), so the comparison is of two healthy servers,
+# never of two growing queues; then 3 interleaved rounds of each.
 
 # %%
-by_workers = {}
-for workers in (1, 2):
-    with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:workers{workers}"),
-                   workers=workers) as server:
-        by_workers[f"{workers} worker{'s' if workers > 1 else ''}"], _, _ = await run_api(
-            server, model=OpenModel(rate=report.max_sustainable or start_rate, duration=SECONDS * 2), scenario=scenario,
-            warmup=0.3)
-fig = over_time_chart(by_workers, title="p99 latency per second at the max sustainable rate", y="p99_ms")
+from perf.load import LoadResult
+
+WORKER_SECONDS = settings.pick(1.0, 5.0)
+
+
+async def p99_run(server: ApiServer, rate: float) -> LoadResult:
+    result, _, _ = await run_api(server, model=OpenModel(rate=rate, duration=WORKER_SECONDS), scenario=scenario,
+                                 warmup=0.3)
+    return result
+
+
+def sustains(result: LoadResult) -> bool:
+    return (all(c.met for c in check_slos(result, SLOS))
+            and result.throughput >= 0.95 * (result.offered_rate or 0))
+
+
+by_workers: dict[str, list[LoadResult]] = {"1 worker": [], "2 workers": []}
+with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:workers1"),
+               workers=1) as one, \
+        ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:workers2"),
+                  workers=2) as two:
+    worker_rate = float(report.max_sustainable or start_rate)
+    for _ in range(4):  # step down until one worker sustains the rate
+        if sustains(await p99_run(one, worker_rate)):
+            break
+        worker_rate = round(worker_rate * 0.7, 1)
+    for rnd in range(MODE_ROUNDS):
+        for name, server in ((("1 worker", one), ("2 workers", two)) if rnd % 2 == 0 else
+                             (("2 workers", two), ("1 worker", one))):
+            by_workers[name].append(await p99_run(server, worker_rate))
+fig = over_time_chart({name: runs[0] for name, runs in by_workers.items()},
+                      title=f"p99 latency per second at {worker_rate:,.0f} req/s (first round)", y="p99_ms")
 plt.show()
 
 # %%
-w1, w2 = by_workers["1 worker"], by_workers["2 workers"]
+p99s = {name: [r.overall().percentile(99) for r in runs] for name, runs in by_workers.items()}
+one_ok = sum(sustains(r) for r in by_workers["1 worker"])
+workers_verdict = compare(p99s["2 workers"], p99s["1 worker"], a="the p99 with 2 workers", b="with 1",
+                          words=("lower", "higher"))
 display(Markdown(
-    f"At {w1.offered_rate:,.0f} req/s offered: 1 worker p99 **{w1.overall().percentile(99) * 1e3:,.1f} ms**, "
-    f"2 workers p99 **{w2.overall().percentile(99) * 1e3:,.1f} ms** ({os.cpu_count()} CPUs visible; "
-    f"the generator's CPU was {w2.client_cpu_fraction:.0%} of a core). "
+    f"At **{worker_rate:,.0f} req/s** offered, one worker sustained the rate in {one_ok} of {MODE_ROUNDS} rounds "
+    f"(p99 {', '.join(f'{v * 1e3:,.1f}' for v in p99s['1 worker'])} ms); two workers: p99 "
+    f"{', '.join(f'{v * 1e3:,.1f}' for v in p99s['2 workers'])} ms ({os.cpu_count()} CPUs visible; the "
+    f"generator's CPU was {by_workers['2 workers'][0].client_cpu_fraction:.0%} of a core). "
+    f"{str(workers_verdict)[0].upper()}{str(workers_verdict)[1:]}. "
     + ("A second worker helps when the server, not the generator, is the busy process."
-       if w2.overall().percentile(99) < w1.overall().percentile(99) else
-       "Here the second worker did not help: with the generator on the same few cores it only adds contention.")))
-worker_gain = w1.overall().percentile(99) / w2.overall().percentile(99)  # > 1: the second worker helped
+       if workers_verdict.kind == "faster" else
+       "Here the second worker did not lower the tail: with the generator on the same few cores it only adds "
+       "contention." if workers_verdict.kind in ("slower", "same") else
+       "The quick profile cannot decide whether the second worker helped: look at the full profile's rounds.")))
+# > 1 when the second worker helped; only a decided verdict feeds the recommendations
+worker_gain = 1 / workers_verdict.estimate if workers_verdict.decided else None
 
 # %% [markdown]
 # ## 7 · Recommendations
@@ -334,9 +399,10 @@ worker_gain = w1.overall().percentile(99) / w2.overall().percentile(99)  # > 1: 
 
 # %%
 for name in ("baseline", "all"):
-    run = modes.run(name)
-    extra = api_measurements(run.metrics)
-    recs = recommend(measurements_from(run.result, calibration=ceiling, server_cpu=run.server_cpu, workers=1,
+    last = modes.run(name, MODE_ROUNDS - 1)  # its /metrics count everything since the server started
+    extra = api_measurements(last.metrics)
+    recs = recommend(measurements_from(modes.merged(name), calibration=ceiling,
+                                       server_cpu=float(table.loc[name, "server_cpu"]), workers=1,
                                        second_worker_gain=worker_gain, **extra))
     print(f"{name}:")
     for rec in recs or ["(nothing to recommend)"]:
@@ -471,7 +537,7 @@ display(Markdown(
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for check in check_slos(modes.result("all"), ["errors<100%", "rps>0"]):
+for check in check_slos(modes.merged("all"), ["errors<100%", "rps>0"]):
     print(check.slo.text, "met" if check.met else "MISSED")
 
 # %% [markdown]

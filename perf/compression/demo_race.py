@@ -43,7 +43,9 @@ def codec_curve(body: bytes, levels: Mapping[str, Iterable[int]], *, repeat: int
     One row per codec and level: ``codec``, ``level``, ``label``, ``bytes_in``,
     ``bytes_out``, ``ratio`` (in / out), ``compress_s`` and ``decompress_s`` (medians of
     ``repeat`` rounds), ``compress_iqr_pct`` (their spread), ``compress_mb_s`` and
-    ``decompress_mb_s`` (MB of input per second).
+    ``decompress_mb_s`` (MB of input per second). ``attrs["rounds"]`` keeps the CPU seconds
+    of every round as records (:func:`codec_rounds` makes them a frame): a verdict needs
+    them, not the medians (:func:`delivery_rounds`).
     """
     if not body:
         raise ValueError("body=b'' cannot be measured: pass a payload, e.g. product_list_json(100_000)")
@@ -51,10 +53,11 @@ def codec_curve(body: bytes, levels: Mapping[str, Iterable[int]], *, repeat: int
     if not codecs:
         raise ValueError(f"levels={dict(levels)!r} names no level: pass e.g. {{'gzip': [1, 6, 9]}}")
     outputs = {codec.label: codec.compress(body) for codec in codecs}
-    compress = compare_cpu({c.label: partial(c.compress, body) for c in codecs},
-                           warmup=1, repeat=repeat, number=number).summary()
-    decompress_ = compare_cpu({c.label: partial(decompress, c.name, outputs[c.label]) for c in codecs},
-                              warmup=1, repeat=repeat, number=number).summary()
+    compress_cmp = compare_cpu({c.label: partial(c.compress, body) for c in codecs},
+                               warmup=1, repeat=repeat, number=number)
+    decompress_cmp = compare_cpu({c.label: partial(decompress, c.name, outputs[c.label]) for c in codecs},
+                                 warmup=1, repeat=repeat, number=number)
+    compress, decompress_ = compress_cmp.summary(), decompress_cmp.summary()
     rows = []
     for codec in codecs:
         out, c, d = outputs[codec.label], compress.loc[codec.label], decompress_.loc[codec.label]
@@ -63,7 +66,39 @@ def codec_curve(body: bytes, levels: Mapping[str, Iterable[int]], *, repeat: int
                      "compress_iqr_pct": float(c["iqr_pct"]), "decompress_s": float(d["median"]),
                      "compress_mb_s": len(body) / c["median"] / 1e6,
                      "decompress_mb_s": len(body) / d["median"] / 1e6})
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    rounds = compress_cmp.samples.rename(columns={"variant": "label", "seconds": "compress_s"}).merge(
+        decompress_cmp.samples.rename(columns={"variant": "label", "seconds": "decompress_s"}), on=["label", "round"])
+    frame.attrs["rounds"] = rounds.to_dict("records")  # records, not a frame: pandas compares attrs with ==
+    return frame
+
+
+def codec_rounds(curve: pd.DataFrame) -> pd.DataFrame:
+    """The rounds behind :func:`codec_curve`'s medians: ``label``, ``round``, ``compress_s``, ``decompress_s``."""
+    records = curve.attrs.get("rounds")
+    if records is None:
+        raise ValueError("curve has no attrs['rounds']: pass the frame codec_curve returned")
+    return pd.DataFrame.from_records(records).sort_values(["label", "round"], ignore_index=True)
+
+
+def delivery_rounds(curve: pd.DataFrame, label: str, bandwidth_mbit: float) -> list[float]:
+    """Seconds to deliver ``curve``'s body as ``label`` at ``bandwidth_mbit``, one figure per timed round.
+
+    compress + decompress CPU of that round plus the transfer of its bytes (the same in every
+    round); ``label="identity"`` is the transfer of the uncompressed body. ``curve`` comes
+    from :func:`codec_curve`, whose ``attrs["rounds"]`` hold the rounds.
+    """
+    if bandwidth_mbit <= 0:
+        raise ValueError(f"bandwidth_mbit={bandwidth_mbit!r} must be > 0 (Mbit/s)")
+    rounds = codec_rounds(curve)
+    n = int(rounds["round"].nunique())
+    if label == "identity":
+        return [int(curve["bytes_in"].iloc[0]) * 8 / (bandwidth_mbit * 1e6)] * n
+    mine = rounds[rounds["label"] == label].sort_values("round")
+    if mine.empty:
+        raise KeyError(f"no codec-level {label!r} in curve; have {sorted(rounds['label'].unique())}")
+    transfer = int(curve.loc[curve["label"] == label, "bytes_out"].iloc[0]) * 8 / (bandwidth_mbit * 1e6)
+    return [float(c + d + transfer) for c, d in zip(mine["compress_s"], mine["decompress_s"], strict=True)]
 
 
 def transfer_times(curve: pd.DataFrame, bandwidths_mbit: Sequence[float], *,

@@ -7,10 +7,11 @@ Without ``--rate`` the model is closed (``--users`` concurrent users; ``--users 
 or ``--users 1..64`` sweeps the levels in turn); ``--ramp START`` runs a stress ramp
 instead and ``--calibrate PATH`` measures the generator first. Runs of 3 s or more print
 a progress line per second on stderr (``--no-progress`` to silence). Every scheduled
-request is accounted: completed, failed, timed out or dropped. Exit status: 0 all SLOs
-met, 1 an SLO was missed, 2 bad arguments (the message says which), 3 the run is incomplete
-(``--engine locust``: a worker was lost or never connected).
+request is accounted: completed, failed, timed out or dropped.
+
 Only loopback hosts are loaded unless ``--allow-remote`` says you own the target.
+``--json -`` writes only the JSON on stdout; the human summary then goes to stderr, so
+``... --json - | jq`` works.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 from perf.load.analysis.calibrate import calibrate, flag_client_bound
@@ -37,6 +39,16 @@ from perf.load.scale import run_event_loop, run_processes
 from perf.load.scenarios import Scenario, load_scenario
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: Without an ``errors`` SLO a run still fails (exit 1) above this error rate: a load test whose
+#: requests mostly failed measured the error path, not the service.
+DEFAULT_MAX_ERRORS = "errors<1%"
+EXIT_STATUS = f"""exit status:
+  0  every SLO met
+  1  an SLO was missed; without an errors SLO, also an error rate above the default ({DEFAULT_MAX_ERRORS}:
+     pass --slo "errors<N%%" to set your own)
+  2  bad arguments (the message says which)
+  3  the run is incomplete (--engine locust: a worker was lost or never connected)
+  4  nothing was measured: no response arrived (is the server up?)"""
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|)\s*$")
 
 
@@ -51,7 +63,8 @@ def parse_duration(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m perf load`` argument parser."""
-    p = argparse.ArgumentParser(prog="python -m perf load", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m perf load", description=__doc__.splitlines()[0],
+                                epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("url", help="http://127.0.0.1:PORT/path (the path is the request, unless --scenario)")
     p.add_argument("--rate", type=float, help="open model: arrivals per second (latency from the schedule)")
     p.add_argument("--users", default="16",
@@ -63,8 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=int, default=1, help="generator processes (results merged)")
     p.add_argument("--scenario", help="package.module:NAME of a perf.load Scenario")
     p.add_argument("--timeout", default="10s", help="per-request timeout (default 10s)")
-    p.add_argument("--slo", action="append", default=[], help='e.g. "p99<50ms", "errors<0.1%%", "rps>=400"')
-    p.add_argument("--json", help="write the result as JSON to this path ('-' for stdout)")
+    p.add_argument("--slo", action="append", default=[],
+                   help='e.g. "p99<50ms", "errors<0.1%%", "rps>=400"; without an errors SLO the run '
+                        'must still stay under the default error budget, ' + DEFAULT_MAX_ERRORS.replace("%", "%%"))
+    p.add_argument("--json", help="write the result as JSON to this path ('-' for stdout: only JSON there, "
+                                  "the summary goes to stderr)")
     p.add_argument("--calibrate", metavar="PATH",
                    help="first measure the generator's ceiling against PATH (a trivial endpoint) and flag "
                         "the result as client-bound when it comes within 20%% of it")
@@ -73,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "until an --slo breaks; prints the knee and the max sustainable rate")
     p.add_argument("--ramp-factor", type=float, default=1.5, help="rate multiplier between steps (default 1.5)")
     p.add_argument("--ramp-repeats", type=int, default=3,
-                   help="repeat the max sustainable step this many times for its spread (default 3)")
+                   help="repeat the best passing rate this many times (default 3, at least 3): it is the max "
+                        "sustainable rate only if the majority of its repeats sustain it, else the ramp steps down")
     p.add_argument("--warmup", default="1s", help="sweep/ramp: warm-up before the first measured step (default 1s)")
     p.add_argument("--no-progress", action="store_true", help="no progress lines or bars")
     locust = p.add_argument_group(
@@ -138,7 +155,7 @@ def _split(url: str) -> tuple[str, str]:
             (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
 
 
-def _ramp(args: argparse.Namespace, slos: list[str]) -> int:
+def _ramp(args: argparse.Namespace, slos: list[str], out: TextIO) -> int:
     base, target = _split(args.url)
     scenario = load_scenario(args.scenario) if args.scenario else Scenario.single(target)
     rates = rate_steps(args.ramp, factor=args.ramp_factor)
@@ -147,12 +164,12 @@ def _ramp(args: argparse.Namespace, slos: list[str]) -> int:
                                    driver=args.driver, connections=args.connections,
                                    timeout=parse_duration(args.timeout), warmup=parse_duration(args.warmup) > 0,
                                    repeats=args.ramp_repeats, progress=not args.no_progress))
-    print(report.steps.round(3).to_string())
-    print(report.describe())
+    print(report.steps.round(3).to_string(), file=out)
+    print(report.describe(), file=out)
     return 0 if report.max_sustainable else 1
 
 
-def _sweep(args: argparse.Namespace, levels: list[int], slos: list[Slo]) -> int:
+def _sweep(args: argparse.Namespace, levels: list[int], slos: list[Slo], out: TextIO) -> int:
     if args.rate is not None or args.driver == "wrk" or args.processes > 1:
         raise ValueError("--users with several levels is a closed-model sweep: drop --rate, --driver wrk "
                          "and --processes")
@@ -162,24 +179,33 @@ def _sweep(args: argparse.Namespace, levels: list[int], slos: list[Slo]) -> int:
                                   think_time=parse_duration(args.think), warmup=parse_duration(args.warmup),
                                   scenario=scenario, driver=args.driver, timeout=parse_duration(args.timeout),
                                   progress=not args.no_progress))
-    print(report.levels.round(3).to_string(index=False))
-    print(report.describe())
+    print(report.levels.round(3).to_string(index=False), file=out)
+    print(report.describe(), file=out)
     missed = [f"{users} users: {check.describe()}" for users, result in zip(levels, report.results, strict=True)
               for check in check_slos(result, slos) if not check.met]
     for line in missed:
-        print(f"SLO {line}")
+        print(f"SLO {line}", file=out)
     return 1 if missed else 0
 
 
+def _with_error_budget(slos: list[Slo]) -> list[Slo]:
+    """The user's SLOs, plus the default error budget unless an overall ``errors`` SLO is among them."""
+    if any(s.metric == "errors" and s.endpoint is None for s in slos):
+        return slos
+    return [*slos, parse_slo(DEFAULT_MAX_ERRORS)]
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 met, 1 SLO missed, 2 usage error)."""
+    """Entry point; returns the exit status (see ``EXIT_STATUS``: 0 met, 1 SLO missed, 2 usage, 3 incomplete,
+    4 nothing measured)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help exits 0, bad arguments 2
         return int(exc.code or 0)
+    out = sys.stderr if args.json == "-" else sys.stdout  # stdout stays pure JSON under --json -
     try:
-        slos = [parse_slo(s) for s in args.slo]
+        slos = _with_error_budget([parse_slo(s) for s in args.slo])
         host = urlsplit(args.url).hostname
         if not host:
             raise ValueError(f"url must look like http://127.0.0.1:8000/path, got {args.url!r}")
@@ -191,15 +217,15 @@ def main(argv: list[str] | None = None) -> int:
             path = export_locustfile(args.export_locustfile, args.scenario or Scenario.single(_split(args.url)[1]),
                                      model=_model(args, parse_duration(args.duration)),
                                      timeout=parse_duration(args.timeout))
-            print(f"locustfile written to {path}")
+            print(f"locustfile written to {path}", file=out)
             return 0
         if args.ramp is not None:
             if args.engine == "locust":
                 raise ValueError("--ramp runs on the built-in engine only: drop --engine locust")
-            return _ramp(args, [s.text for s in slos])
+            return _ramp(args, [s.text for s in slos], out)
         levels = parse_users(args.users)
         if len(levels) > 1:
-            return _sweep(args, levels, slos)
+            return _sweep(args, levels, slos, out)
         calibration = None
         if args.calibrate:
             if args.engine == "locust":
@@ -207,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.driver == "wrk":
                 raise ValueError("--calibrate measures the built-in or httpx driver; wrk is the reference itself")
             calibration = run_event_loop(calibrate(_split(args.url)[0], path=args.calibrate, driver=args.driver))
-            print(calibration.describe())
+            print(calibration.describe(), file=out)
         result = _run(args)
     except (SloError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -218,17 +244,17 @@ def main(argv: list[str] | None = None) -> int:
     except LocustRunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
-    print(result.describe())
+    print(result.describe(), file=out)
     warning = flag_client_bound(result, calibration) if calibration else None
     if warning:
-        print(f"warning: {warning}")
+        print(f"warning: {warning}", file=out)
     if result.overall().count:
-        print(result.summary().round(3).to_string())
+        print(result.summary().round(3).to_string(), file=out)
     for rec in recommend(measurements_from(result, calibration=calibration)):
-        print(rec.describe())
+        print(rec.describe(), file=out)
     checks = check_slos(result, slos)
     for check in checks:
-        print(f"SLO {check.describe()}")
+        print(f"SLO {check.describe()}", file=out)
     if args.json:
         engine = {"engine": result.meta.get("engine", "builtin"), "workers": result.meta.get("workers")}
         text = json.dumps({**engine, **result.to_dict()}, indent=1)
@@ -240,4 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: run incomplete: lost workers {', '.join(result.meta.get('lost_workers', []))} "
               "(their requests are missing from the result)", file=sys.stderr)
         return 3
+    if result.responses == 0:
+        print(f"error: nothing was measured: no response arrived ({result.accounting()}); "
+              "is the server up at that URL?", file=sys.stderr)
+        return 4
     return 0 if all(c.met for c in checks) else 1

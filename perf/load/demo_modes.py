@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -19,7 +20,7 @@ from perf.api.server import ApiServer
 from perf.api.settings import ApiMode, ApiSettings, new_token
 from perf.load.analysis.bottleneck import ServerSampler
 from perf.load.models import ClosedModel, LoadModel
-from perf.load.results import LoadResult
+from perf.load.results import LoadResult, merge_results
 from perf.load.runner import run_load
 from perf.load.scenarios import Scenario
 
@@ -53,20 +54,20 @@ class ModeComparison:
     baseline: str
 
     def frame(self) -> pd.DataFrame:
-        """One row per run: mode, round, rps, p50/p99 ms, error rate, server CPU, cache hit ratio."""
+        """One row per run: mode, round, rps, p50/p99 ms, error rate, server CPU, cache hit ratio, body bytes."""
         rows = []
         for run in self.runs:
             r = run.result
             p = r.overall().percentiles() if r.overall().count else {"p50": float("nan"), "p99": float("nan")}
             rows.append({"mode": run.mode, "round": run.round, "rps": r.throughput, "p50_ms": p["p50"] * 1e3,
                          "p99_ms": p["p99"] * 1e3, "error_rate": r.error_rate, "server_cpu": run.server_cpu,
-                         "hit_ratio": hit_ratio(run.metrics)})
+                         "hit_ratio": hit_ratio(run.metrics), "bytes_per_response": r.bytes_per_response()})
         return pd.DataFrame(rows)
 
     def table(self) -> pd.DataFrame:
         """Per mode: median rps, p50, p99, and the rps speedup vs the baseline (median of per-round ratios)."""
         frame = self.frame()
-        columns = ["rps", "p50_ms", "p99_ms", "error_rate", "server_cpu", "hit_ratio"]
+        columns = ["rps", "p50_ms", "p99_ms", "error_rate", "server_cpu", "hit_ratio", "bytes_per_response"]
         table = frame.groupby("mode", sort=False)[columns].median()
         wide = frame.pivot(index="round", columns="mode", values="rps")
         table["speedup"] = [float((wide[m] / wide[self.baseline]).median()) for m in table.index]
@@ -77,6 +78,20 @@ class ModeComparison:
         wide = self.frame().pivot(index="round", columns="mode", values="rps")
         ratio = wide.div(wide[self.baseline], axis=0)
         return ratio.reset_index().melt(id_vars="round", var_name="mode", value_name="speedup")
+
+    def rounds(self, column: str = "rps") -> pd.DataFrame:
+        """``column`` of every run, one row per round and one column per mode (for a verdict's rounds)."""
+        return self.frame().pivot(index="round", columns="mode", values=column)
+
+    def merged(self, mode: str) -> LoadResult:
+        """Every round of ``mode`` merged into one result (histograms added, counts summed)."""
+        results = [run.result for run in self.runs if run.mode == mode]
+        if not results:
+            raise KeyError(f"no run of mode {mode!r}; modes are {sorted({r.mode for r in self.runs})}")
+        merged = merge_results(results)
+        merged.duration = sum(r.duration for r in results)
+        merged.offered_rate = results[0].offered_rate
+        return merged
 
     def result(self, mode: str, round: int = 0) -> LoadResult:
         """The :class:`LoadResult` of ``mode`` in ``round``."""
@@ -112,10 +127,14 @@ async def run_api(server: ApiServer, *, model: LoadModel, scenario: Scenario, wa
 async def compare_modes(modes: Sequence[str], *, database_url: str, redis_url: str, schema: str,
                         products: int, scenario: Scenario, model: LoadModel, rounds: int = 1,
                         warmup: float = 0.5, workers: int = 1, cpu: Sequence[int] | None = None,
-                        cache_namespace: str | None = None, api_token: str | None = None) -> ModeComparison:
+                        cache_namespace: str | None = None, api_token: str | None = None,
+                        keep_servers: bool = False) -> ModeComparison:
     """Run each mode (``perf.api.settings`` syntax, e.g. ``"baseline,+cache"``) ``rounds`` times, interleaved.
 
     ``api_token``: the write token every server gets (the one ``scenario``'s writes send).
+    ``keep_servers`` starts every mode's server once and keeps it up across the rounds
+    (idle while another is measured, so they still never compete for the cores): the
+    rounds then cost a warm-up each instead of a server start.
 
     The first mode is the baseline. Data is seeded once into ``schema`` (``products`` rows).
     """
@@ -123,15 +142,23 @@ async def compare_modes(modes: Sequence[str], *, database_url: str, redis_url: s
         raise ValueError("modes is empty: pass e.g. ['baseline', 'baseline,+cache', 'all']")
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds!r}")
+    token = api_token or new_token()
+
+    def server_for(mode: str) -> ApiServer:
+        namespace = f"{(cache_namespace or schema).rstrip(':')}:{_slug(mode)}"
+        settings = ApiSettings(database_url=database_url, redis_url=redis_url, mode=ApiMode.parse(mode),
+                               schema=schema, products=products, cache_namespace=namespace, api_token=token)
+        return ApiServer(settings, workers=workers, cpu=cpu)
+
     runs = []
-    for rnd in range(rounds):
-        order = list(modes) if rnd % 2 == 0 else list(modes)[::-1]
-        for mode in order:
-            namespace = f"{(cache_namespace or schema).rstrip(':')}:{_slug(mode)}"
-            settings = ApiSettings(database_url=database_url, redis_url=redis_url, mode=ApiMode.parse(mode),
-                                   schema=schema, products=products, cache_namespace=namespace,
-                                   api_token=api_token or new_token())
-            with ApiServer(settings, workers=workers, cpu=cpu) as server:
-                result, server_cpu, metrics = await run_api(server, model=model, scenario=scenario, warmup=warmup)
-            runs.append(ModeRun(mode, rnd, result, server_cpu, metrics))
+    with ExitStack() as stack:
+        kept = {mode: stack.enter_context(server_for(mode)) for mode in modes} if keep_servers else {}
+        for rnd in range(rounds):
+            order = list(modes) if rnd % 2 == 0 else list(modes)[::-1]
+            for mode in order:
+                with ExitStack() as one:
+                    server = kept.get(mode) or one.enter_context(server_for(mode))
+                    result, server_cpu, metrics = await run_api(server, model=model, scenario=scenario,
+                                                                warmup=warmup)
+                runs.append(ModeRun(mode, rnd, result, server_cpu, metrics))
     return ModeComparison(runs, baseline=modes[0])

@@ -24,7 +24,10 @@ from perf.load.scenarios import Endpoint, Scenario
 
 PRODUCTS = 1000
 CATEGORIES = 20
-_JSON = {"content-type": "application/json"}
+#: What a browser's fetch() sends with every request: without Accept-Encoding no server may
+#: compress, so a compression switch would change nothing on the wire.
+BROWSER = {"accept": "application/json, text/plain, */*", "accept-encoding": "gzip, deflate, br, zstd"}
+_JSON = {**BROWSER, "content-type": "application/json"}
 
 
 def list_path(rng: random.Random, *, categories: int = CATEGORIES, pages: int = 3) -> str:
@@ -66,22 +69,23 @@ def product_scenario(*, products: int = PRODUCTS, categories: int = CATEGORIES, 
     ``cursor_share`` of the list traffic (default a quarter) pages deeper with a keyset
     cursor (:func:`cursor_path`, endpoint ``list_after``), so mode ``keyset`` has requests
     to change. ``token``: the API's write token (``ApiServer.token``), sent as
-    ``Authorization: Bearer`` on the writes; without it they answer 401.
+    ``Authorization: Bearer`` on the writes; without it they answer 401. Every request
+    carries a browser's ``Accept`` and ``Accept-Encoding`` (:data:`BROWSER`).
     """
     if products < 1 or categories < 1:
         raise ValueError(f"products and categories must be >= 1, got {products!r} and {categories!r}")
     if not 0 <= cursor_share <= 1:
         raise ValueError(f"cursor_share={cursor_share!r} must be in [0, 1] (the share of list requests with ?after=)")
     endpoints = [
-        Endpoint("item", functools.partial(item_path, products=products), weight=item_weight),
+        Endpoint("item", functools.partial(item_path, products=products), weight=item_weight, headers=BROWSER),
     ]
     if list_weight * (1 - cursor_share):
         endpoints.insert(0, Endpoint("list", functools.partial(list_path, categories=categories),
-                                     weight=list_weight * (1 - cursor_share)))
+                                     weight=list_weight * (1 - cursor_share), headers=BROWSER))
     if list_weight * cursor_share:
         endpoints.insert(1, Endpoint("list_after", functools.partial(cursor_path, categories=categories,
                                                                      products=products),
-                                     weight=list_weight * cursor_share))
+                                     weight=list_weight * cursor_share, headers=BROWSER))
     if write_weight:
         endpoints.append(Endpoint("write", functools.partial(item_path, products=products), weight=write_weight,
                                   method="PATCH", body=price_body,

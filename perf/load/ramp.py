@@ -7,10 +7,12 @@ timeouts and drops rather than as a generator that politely slows down. The ramp
 1. **warm up** (one unmeasured step at the first rate) so caches and pools are not cold;
 2. **ramp** by ``factor`` until ``stop_after_breaks`` steps miss an SLO;
 3. **refine** by bisection between the last good and the first bad rate until the
-   bracket is within ``bracket`` (10%): the **maximum sustainable rate** is the bottom of
-   that bracket, a step that met every SLO and delivered >= 95% of what was offered;
-4. **repeat** that step ``repeats`` times and report the spread, so a lucky step is seen
-   as one.
+   bracket is within ``bracket`` (10%); a step *sustains* a rate when it met every SLO
+   and delivered >= 95% of what was offered;
+4. **confirm** the bottom of that bracket: repeat it ``repeats`` (>= 3) times. It is the
+   **maximum sustainable rate** only if the majority of its repeats sustain it; otherwise
+   it becomes the new top of the bracket and the next lower rate that passed once is
+   tried, down to ``max_stepdowns`` times. One lucky step is seen as one.
 
 The **knee** is the last rate before the median (p50) first rose past ``knee_factor`` x
 the first step's: the median is what turns first when a queue forms.
@@ -46,8 +48,11 @@ class StressReport:
 
     @property
     def repeats(self) -> pd.DataFrame:
-        """The repeated runs of the max sustainable rate."""
-        return self.steps[self.steps["phase"] == "repeat"] if len(self.steps) else self.steps
+        """The repeated runs of the max sustainable rate (empty when no rate was confirmed)."""
+        if not len(self.steps) or self.max_sustainable is None:
+            return self.steps.iloc[0:0]
+        steps = self.steps
+        return steps[(steps["phase"] == "repeat") & (steps["offered"] == self.max_sustainable)]
 
     def describe(self) -> str:
         """One paragraph for a notebook or the CLI."""
@@ -62,7 +67,12 @@ class StressReport:
         reps = self.repeats
         if len(reps):
             text += (f"; repeated {len(reps)}x: p99 {reps['p99_ms'].min():,.1f}-{reps['p99_ms'].max():,.1f} ms "
-                     f"(median {reps['p99_ms'].median():,.1f}), SLO met {int(reps['slo_met'].sum())}/{len(reps)}")
+                     f"(median {reps['p99_ms'].median():,.1f}), sustained {int(reps['sustained'].sum())}/{len(reps)}")
+        rejected = sorted({float(r) for r in self.steps.loc[self.steps["phase"] == "repeat", "offered"]}
+                          - {self.max_sustainable}, reverse=True) if len(self.steps) else []
+        if rejected:
+            text += ("; not sustained in the majority of their repeats (stepped down): "
+                     + ", ".join(f"{r:,.0f}" for r in rejected) + " req/s")
         return text
 
 
@@ -113,19 +123,23 @@ async def stress(base_url: str, *, rates: Sequence[float], step_seconds: float =
                  slos: Sequence[str] = ("p99<100ms", "errors<1%"), scenario: Scenario | None = None,
                  driver: str | Driver = "builtin", connections: int = 64, timeout: float = 5.0,
                  knee_factor: float = 2.0, stop_after_breaks: int = 1, warmup: bool = True,
-                 bracket: float = 0.10, max_refine: int = 6, repeats: int = 1,
+                 bracket: float = 0.10, max_refine: int = 6, repeats: int = 3, max_stepdowns: int = 3,
                  progress: bool = True) -> StressReport:
-    """Warm up, ramp through ``rates`` until an SLO breaks, bisect to a ``bracket``, repeat the knee step.
+    """Warm up, ramp through ``rates`` until an SLO breaks, bisect to a ``bracket``, confirm by repeats.
 
-    ``repeats`` runs of the max sustainable rate give its spread (use >= 3 for numbers you
-    publish); ``max_refine`` caps the bisection steps.
+    A rate is the max sustainable one only if the majority of its ``repeats`` (>= 3)
+    runs sustain it; a rate that fails its repeats is stepped down from, at most
+    ``max_stepdowns`` times. ``max_refine`` caps the bisection steps.
     """
     if not rates:
         raise ValueError("rates is empty: pass increasing rates, e.g. rate_steps(100)")
     if not 0 < bracket < 1:
         raise ValueError(f"bracket must be a fraction in (0, 1), e.g. 0.10, got {bracket!r}")
-    if repeats < 0 or max_refine < 0:
-        raise ValueError(f"repeats and max_refine must be >= 0, got {repeats!r} and {max_refine!r}")
+    if repeats < 3:
+        raise ValueError(f"repeats must be >= 3 (a rate is sustainable when the majority of its repeats "
+                         f"sustain it), got {repeats!r}")
+    if max_refine < 0 or max_stepdowns < 0:
+        raise ValueError(f"max_refine and max_stepdowns must be >= 0, got {max_refine!r} and {max_stepdowns!r}")
     parsed = [parse_slo(s) for s in slos]
     total = int(warmup) + len(rates) + max_refine + repeats
     with step_progress(total, "stress", enabled=progress) as bar:
@@ -135,9 +149,11 @@ async def stress(base_url: str, *, rates: Sequence[float], step_seconds: float =
             await stepper.run(rates[0], "warm-up", record=False)
         good: float | None = None
         bad: float | None = None
+        passed: list[float] = []
         breaks = 0
         for rate in rates:
             if await stepper.run(rate, "ramp"):
+                passed.append(rate)
                 good = rate if good is None else max(good, rate)
             else:
                 bad = rate if bad is None else min(bad, rate)
@@ -149,14 +165,32 @@ async def stress(base_url: str, *, rates: Sequence[float], step_seconds: float =
                 break
             mid = round((good + bad) / 2, 1)
             if await stepper.run(mid, "refine"):
+                passed.append(mid)
                 good = mid
             else:
                 bad = mid
-        if good is not None:
-            for _ in range(repeats):
-                await stepper.run(good, "repeat")
+        good, bad = await _confirm(stepper, passed, good, bad, repeats=repeats, max_stepdowns=max_stepdowns)
     steps = pd.DataFrame(stepper.rows)
     return _report(steps, [s.text for s in parsed], good, bad, knee_factor, stepper.results)
+
+
+async def _confirm(stepper: _Stepper, passed: list[float], good: float | None, bad: float | None, *,
+                   repeats: int, max_stepdowns: int) -> tuple[float | None, float | None]:
+    """Repeat the best passing rate; on a failed majority step down to the next lower one."""
+    candidates = sorted({r for r in passed if good is not None and r <= good}, reverse=True)
+    needed = repeats // 2 + 1
+    for rate in candidates[: max_stepdowns + 1]:
+        wins = losses = 0
+        # a rate that has lost its majority stops there; one that wins runs all its repeats (its spread)
+        while wins + losses < repeats and losses < needed:
+            if await stepper.run(rate, "repeat"):
+                wins += 1
+            else:
+                losses += 1
+        if wins >= needed:
+            return rate, bad
+        bad = rate if bad is None else min(bad, rate)
+    return None, bad
 
 
 def _report(steps: pd.DataFrame, slos: list[str], good: float | None, bad: float | None, knee_factor: float,

@@ -50,6 +50,7 @@ class LoadResult:
     histograms: dict[str, LatencyHistogram] = field(default_factory=dict)
     naive: dict[str, LatencyHistogram] = field(default_factory=dict)
     status_counts: Counter[int] = field(default_factory=Counter)
+    body_bytes: Counter[str] = field(default_factory=Counter)  # endpoint -> response body bytes, as sent on the wire
     errors: Counter[str] = field(default_factory=Counter)
     given_up: Counter[str] = field(default_factory=Counter)  # endpoint -> timed out + dropped
     series: dict[int, list[int]] = field(default_factory=dict)  # second -> [completed, errors]
@@ -71,9 +72,11 @@ class LoadResult:
         return hist
 
     def record(self, endpoint: str, latency: float, status: int, t: float, *,
-               naive: float | None = None, server_timing: str | None = None) -> None:
-        """One completed response: ``latency`` seconds, at ``t`` seconds into the run."""
+               naive: float | None = None, server_timing: str | None = None, nbytes: int | None = None) -> None:
+        """One completed response: ``latency`` seconds, at ``t`` seconds into the run, ``nbytes`` of body."""
         self._hist(self.histograms, endpoint).record(latency)
+        if nbytes:
+            self.body_bytes[endpoint] += nbytes
         if naive is not None:
             self._hist(self.naive, endpoint).record(naive)
         self.status_counts[status] += 1
@@ -131,6 +134,10 @@ class LoadResult:
     def responses(self) -> int:
         """Responses received (any status)."""
         return sum(self.status_counts.values())
+
+    def bytes_per_response(self) -> float:
+        """Mean response body bytes as received (compressed when the server compressed); NaN with none."""
+        return sum(self.body_bytes.values()) / self.responses if self.responses else float("nan")
 
     @property
     def completed(self) -> int:
@@ -257,6 +264,7 @@ class LoadResult:
             "histograms": {k: h.encode() for k, h in self.histograms.items()},
             "naive": {k: h.encode() for k, h in self.naive.items()},
             "status_counts": {str(k): v for k, v in self.status_counts.items()},
+            "body_bytes": dict(self.body_bytes),
             "errors": dict(self.errors), "given_up": dict(self.given_up),
             "series": {str(k): v for k, v in self.series.items()},
             "series_hist": {str(k): h.encode() for k, h in self.series_hist.items()},
@@ -285,6 +293,7 @@ class LoadResult:
             histograms={k: LatencyHistogram.decode(v) for k, v in data["histograms"].items()},
             naive={k: LatencyHistogram.decode(v) for k, v in data["naive"].items()},
             status_counts=Counter({int(k): v for k, v in data["status_counts"].items()}),
+            body_bytes=Counter(data.get("body_bytes", {})),
             errors=Counter(data["errors"]), given_up=Counter(data.get("given_up", {})),
             series={int(k): list(v) for k, v in data["series"].items()},
             series_hist={int(k): LatencyHistogram.decode(v) for k, v in data["series_hist"].items()},
@@ -301,6 +310,7 @@ class LoadResult:
             for key, hist in theirs.items():
                 self._hist(mine, key).merge(hist)  # type: ignore[arg-type]
         self.status_counts.update(other.status_counts)
+        self.body_bytes.update(other.body_bytes)
         self.errors.update(other.errors)
         self.given_up.update(other.given_up)
         for second, (done, errors) in other.series.items():
@@ -362,9 +372,11 @@ class BatchRecorder:
             counts[micros] = n + 1
 
     def record(self, endpoint: str, latency: float, status: int, t: float, *,
-               naive: float | None = None, server_timing: str | None = None) -> None:
+               naive: float | None = None, server_timing: str | None = None, nbytes: int | None = None) -> None:
         """See :meth:`LoadResult.record`."""
         result = self.result
+        if nbytes:
+            result.body_bytes[endpoint] += nbytes
         hist = result.histograms.get(endpoint)
         if hist is None:
             hist = result.histograms[endpoint] = LatencyHistogram()

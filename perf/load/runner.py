@@ -91,7 +91,8 @@ async def _exchange(conn: Connection, req: Request, result: BatchRecorder, start
         return
     done = time.perf_counter()
     result.record(req.endpoint, done - due, response.status, done - start,
-                  naive=done - sent if corrected else None, server_timing=response.server_timing)
+                  naive=done - sent if corrected else None, server_timing=response.server_timing,
+                  nbytes=response.nbytes)
 
 
 def _loop_time(perf_deadline: float) -> float:
@@ -218,7 +219,7 @@ class _CallbackUser:
                 self.recorder.record_error(req.endpoint, outcome.kind, self.sent - self.start)
             else:
                 self.recorder.record(req.endpoint, done - self.sent, outcome.status, done - self.start,
-                                     server_timing=outcome.server_timing)
+                                     server_timing=outcome.server_timing, nbytes=outcome.nbytes)
         except BaseException as exc:
             if not self.done.done():
                 self.done.set_exception(exc)

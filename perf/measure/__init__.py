@@ -8,17 +8,20 @@
 * :class:`InProcessClient` / :func:`profile_requests`: an ASGI app called in process (no sockets),
   its lifespan run; where its time goes.
 * :func:`machine_info` / :func:`service_versions`: what the numbers were measured on.
-* :func:`describe_ratio`, :func:`describe_tail`, :func:`describe_gain`, :func:`describe_combination`:
-  sentences computed from a run's numbers, so prose never contradicts its run.
+* :func:`compare` -> :class:`Verdict`: faster, slower, no difference we can detect, or inconclusive,
+  from the rounds of two variants (an interval, never a point); :func:`trend`, :func:`crossover`,
+  :func:`rank`, :func:`combine` and :func:`tail` judge the same way. Every computed sentence in a
+  notebook comes from one of them, so prose never claims more than its run can show.
 """
 
 from perf.measure.inprocess import InProcessClient, profile_requests
+from perf.measure.judgements import combine, crossover, rank, tail, trend
 from perf.measure.latency import DEFAULT_PERCENTILES, LatencyHistogram, percentile_table
 from perf.measure.machine import collect_machine_info, describe, machine_info, service_versions
 from perf.measure.memory import MemoryPeak, peak_memory, peak_memory_async
-from perf.measure.prose import describe_combination, describe_gain, describe_ratio, describe_tail
 from perf.measure.stats import rate_summary, summarize
 from perf.measure.timing import Comparison, Timing, compare_async, compare_cpu, compare_sync, time_async, time_sync
+from perf.measure.verdict import Verdict, compare
 
 __all__ = [
     "peak_memory",
@@ -30,20 +33,23 @@ __all__ = [
     "MemoryPeak",
     "Timing",
     "collect_machine_info",
+    "Verdict",
+    "combine",
+    "compare",
     "compare_async",
     "compare_cpu",
     "compare_sync",
     "describe",
-    "describe_combination",
-    "describe_gain",
-    "describe_ratio",
-    "describe_tail",
     "machine_info",
     "percentile_table",
     "profile_requests",
+    "rank",
     "rate_summary",
     "service_versions",
     "summarize",
+    "tail",
     "time_async",
     "time_sync",
+    "trend",
+    "crossover",
 ]

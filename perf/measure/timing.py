@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from perf.measure.stats import summarize
+from perf.measure.verdict import Verdict, compare
 
 SyncFn = Callable[[], Any]
 AsyncFn = Callable[[], Awaitable[Any]]
@@ -122,6 +123,21 @@ class Comparison:
             if name not in wide.columns:
                 raise KeyError(f"no variant named {name!r}; have {sorted(wide.columns)}")
         return float((wide[variant] / wide[base]).median())
+
+    def verdict(self, variant: str, baseline: str | None = None, **options: Any) -> Verdict:
+        """Judge ``variant`` against ``baseline`` from the interleaved rounds (see :func:`compare`).
+
+        ``options`` go to :func:`perf.measure.verdict.compare` (``a``/``b`` name the sides in
+        the sentence; they default to the variant names).
+        """
+        wide = self.samples.pivot(index="round", columns="variant", values="seconds")
+        base = baseline or self.baseline
+        for name in (variant, base):
+            if name not in wide.columns:
+                raise KeyError(f"no variant named {name!r}; have {sorted(wide.columns)}")
+        options.setdefault("a", variant)
+        options.setdefault("b", base)
+        return compare(wide[variant].tolist(), wide[base].tolist(), paired=True, **options)
 
 
 def _variants(variants: Mapping[str, Callable[[], Any]], baseline: str | None) -> str:

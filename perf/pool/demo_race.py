@@ -15,7 +15,10 @@ from typing import Any
 import asyncpg
 import pandas as pd
 
+from perf.measure.judgements import rank
 from perf.measure.latency import LatencyHistogram
+from perf.measure.verdict import Verdict
+from perf.measure.verdict import compare as judge
 from perf.pool import ResetMode, create_pool
 from perf.pool.naive import SeedPoolTypoFixed
 
@@ -208,37 +211,50 @@ async def race(contenders: Contenders, *, concurrencies: Sequence[int], rounds: 
         raise ValueError(f"rounds must be >= 1, got {rounds!r}")
     rng = random.Random(seed)
     names = [c.name for c in contenders]
-    rows: list[tuple[int, int, str, int, float, float]] = []
+    rows: list[tuple[int, int, str, int, float, float, float]] = []
     waits: dict[tuple[str, int], LatencyHistogram] = {}
     for rnd in range(rounds):
         for conc in concurrencies:
             for name in rng.sample(names, len(names)):
                 n = queries if isinstance(queries, int) else queries[name]
                 burst = await run_burst(contenders[name], concurrency=conc, queries=max(n, conc))
-                rows.append((rnd, conc, name, burst.queries, burst.seconds, burst.qps))
+                rows.append((rnd, conc, name, burst.queries, burst.seconds, burst.qps, burst.waits.percentile(99)))
                 key = (name, conc)
                 waits[key] = waits[key].merge(burst.waits) if key in waits else burst.waits
-    frame = pd.DataFrame(rows, columns=["round", "concurrency", "strategy", "queries", "seconds", "qps"])
+    frame = pd.DataFrame(rows, columns=["round", "concurrency", "strategy", "queries", "seconds", "qps",
+                                        "wait_p99_s"])
     return RaceResult(frame, waits)
 
 
-def compare(result: RaceResult, variant: str, baseline: str, concurrency: int) -> str:
-    """A sentence comparing ``variant``'s queries/s with ``baseline``'s, worded by the data.
+def compare(result: RaceResult, variant: str, baseline: str, concurrency: int, *, value: str = "qps") -> Verdict:
+    """Judge ``variant`` against ``baseline`` at ``concurrency`` from the race's rounds.
 
-    "faster"/"slower" only when every round agrees; otherwise it says the rounds disagree.
-
-    >>> # e.g. "`perf.pool, reset=always` ran 0.47x the queries/s of `perf.pool, reset=none`
-    >>> # (per-round ratios 0.40-0.59): slower in every round"
+    :func:`perf.measure.compare` on the same-round pairs: a direction only when the
+    interval of the ratio excludes 1 (and never from fewer than 3 rounds). ``value`` is
+    ``"qps"`` (more is better) or ``"wait_p99_s"`` (each burst's p99 acquire wait; less is better).
     """
+    if value not in ("qps", "wait_p99_s"):
+        raise ValueError(f"value must be 'qps' or 'wait_p99_s', got {value!r}")
+    wide = _wide(result, concurrency, value)
+    for name in (variant, baseline):
+        if name not in wide.columns:
+            raise KeyError(f"no strategy {name!r} at concurrency={concurrency}; have {sorted(wide.columns)}")
+    if value == "qps":
+        return judge(wide[variant].tolist(), wide[baseline].tolist(), a=f"`{variant}`", b=f"`{baseline}`",
+                     larger_is_better=True, paired=True)
+    return judge(wide[variant].tolist(), wide[baseline].tolist(), a=f"`{variant}`'s p99 acquire wait",
+                 b=f"`{baseline}`'s", words=("shorter", "longer"), paired=True)
+
+
+def rank_strategies(result: RaceResult, concurrency: int, *, strategies: Sequence[str] | None = None) -> Verdict:
+    """Rank the strategies by queries/s at ``concurrency``, tying those the rounds cannot separate."""
+    wide = _wide(result, concurrency)
+    names = list(strategies) if strategies is not None else list(wide.columns)
+    return rank({f"`{name}`": wide[name].tolist() for name in names}, larger_is_better=True, paired=True)
+
+
+def _wide(result: RaceResult, concurrency: int, value: str = "qps") -> pd.DataFrame:
     rows = result.frame[result.frame["concurrency"] == concurrency]
-    wide = rows.pivot(index="round", columns="strategy", values="qps")
-    ratios = wide[variant] / wide[baseline]
-    med, lo, hi = float(ratios.median()), float(ratios.min()), float(ratios.max())
-    if lo > 1:
-        verdict = "faster in every round"
-    elif hi < 1:
-        verdict = "slower in every round"
-    else:
-        verdict = "no consistent difference: the rounds disagree"
-    return (f"`{variant}` ran {med:.2f}x the queries/s of `{baseline}` at concurrency {concurrency} "
-            f"(per-round ratios {lo:.2f}-{hi:.2f} over {len(ratios)} rounds): {verdict}")
+    if rows.empty:
+        raise KeyError(f"no bursts at concurrency={concurrency}; have {sorted(result.frame['concurrency'].unique())}")
+    return rows.pivot(index="round", columns="strategy", values=value)

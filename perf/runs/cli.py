@@ -1,4 +1,5 @@
-"""``python -m perf runs``: list runs; ``runs compare A B``: B/A per figure with noise bands."""
+"""``python -m perf runs``: list runs; ``runs compare A B``: B/A per figure with noise bands;
+``runs audit [RUN]``: judge every claim of a run again from its recorded rounds."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import json
 import sys
 
+from perf.runs.claims import audit, format_audit
 from perf.runs.compare import compare_runs, format_comparison
 from perf.runs.store import list_run_dirs, open_run, runs_dir
 
@@ -38,7 +40,7 @@ def _resolve(name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``runs`` lists, ``runs compare A B [--min-change 0.05]`` compares."""
+    """Entry point: ``runs`` lists, ``runs compare A B [--min-change 0.05]`` compares, ``runs audit [RUN]`` audits."""
     parser = argparse.ArgumentParser(prog="perf runs", description=__doc__)
     sub = parser.add_subparsers(dest="action")
     sub.add_parser("list", help="list runs, oldest first")
@@ -47,9 +49,21 @@ def main(argv: list[str] | None = None) -> int:
     cmp.add_argument("b", help="run id, or 'latest'")
     cmp.add_argument("--min-change", type=float, default=0.05,
                      help="smallest relative change reported even when the bands do not overlap (default 0.05)")
+    aud = sub.add_parser("audit", help="judge every claim (claims.json) of a run again; "
+                                       "exit 1 if one no longer follows")
+    aud.add_argument("run", nargs="?", default="latest", help="run id, or 'latest' (default)")
     args = parser.parse_args(argv)
     if args.action in (None, "list"):
         return _list()
+    if args.action == "audit":
+        try:
+            run = open_run(_resolve(args.run))
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        results = audit(run)
+        print(format_audit(run, results))
+        return 0 if all(r.supported for r in results) else 1
     try:
         a, b = open_run(_resolve(args.a)), open_run(_resolve(args.b))
     except FileNotFoundError as exc:

@@ -7,7 +7,7 @@
 * :mod:`~perf.load.analysis.profiler`: a server under pyinstrument for one load window.
 """
 
-from perf.load.analysis.bottleneck import ServerSampler, parse_metrics, server_shares, time_breakdown
+from perf.load.analysis.bottleneck import ServerSampler, mix_breakdown, parse_metrics, server_shares, time_breakdown
 from perf.load.analysis.calibrate import (
     Calibration,
     calibrate,
@@ -22,5 +22,5 @@ from perf.load.analysis.slo import Slo, SloCheck, SloError, check_slos, parse_sl
 
 __all__ = ["Calibration", "Measurements", "ProfiledServer", "Recommendation", "ServerSampler", "Slo", "SloCheck",
            "SloError", "calibrate", "check_slos", "compare_drivers", "compare_paths", "driver_ratios",
-           "flag_client_bound", "measurements_from", "parse_metrics", "parse_slo", "recommend", "server_shares",
-           "time_breakdown", "top_frames"]
+           "flag_client_bound", "measurements_from", "mix_breakdown", "parse_metrics", "parse_slo", "recommend",
+           "server_shares", "time_breakdown", "top_frames"]

@@ -48,8 +48,23 @@ def time_breakdown(result: LoadResult) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").fillna(0.0)
 
 
+def mix_breakdown(result: LoadResult) -> pd.Series:
+    """:func:`time_breakdown` over the whole traffic mix: each endpoint weighted by its responses.
+
+    A plain mean over endpoints would count a 5% write route as much as a 60% list route;
+    this is the mean over every response, as the client saw the run.
+    """
+    table = time_breakdown(result)
+    if table.empty:
+        raise ValueError("result has no responses to break down: run load first")
+    weights = pd.Series({e: float(result.histograms[e].count) for e in table.index})
+    mean = table.mul(weights, axis=0).sum() / weights.sum()
+    mean["server_share"] = min(mean["server_ms"] / mean["client_ms"], 1.0) if mean["client_ms"] else 0.0
+    return mean
+
+
 def server_shares(result: LoadResult) -> dict[str, float]:
-    """Each ``Server-Timing`` part's share of all server time, over every endpoint."""
+    """Each ``Server-Timing`` part's share of all server time, over every response (so weighted by the mix)."""
     totals: dict[str, float] = {}
     for parts in result.server_timing.values():
         for name, (total, _n) in parts.items():

@@ -37,7 +37,7 @@ class HttpxConnection(Connection):
         except httpx.TransportError as exc:
             raise RequestFailed("reset", str(exc)) from exc
         return Response(response.status_code, response.headers.get("server-timing"),
-                        len(response.content), response.headers.get("x-cache"))
+                        response.num_bytes_downloaded, response.headers.get("x-cache"))  # on the wire
 
     async def close(self) -> None:
         await self._client.aclose()

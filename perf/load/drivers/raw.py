@@ -174,17 +174,18 @@ class RawDriver(Driver):
             raise ValueError(f"the built-in driver speaks plain HTTP only, got {base_url!r}: "
                              "use driver='httpx' for HTTPS")
         self.host_header = f"{self.host}:{self.port}"
-        self._heads: dict[tuple[str, str], bytes] = {}
+        self._heads: dict[tuple[str, str, tuple[tuple[str, str], ...]], bytes] = {}
 
     def encode(self, method: str, target: str, body: bytes | None = None,
                headers: dict[str, str] | None = None) -> bytes:
-        """The request's bytes; a bodiless request without extra headers is encoded once per target."""
-        if body is None and not headers:
-            data = self._heads.get((method, target))
+        """The request's bytes; a bodiless request is encoded once per target and headers."""
+        if body is None:
+            key = (method, target, tuple(headers.items()) if headers else ())
+            data = self._heads.get(key)
             if data is None:
                 if len(self._heads) >= _MAX_HEADS:  # generated targets (ids in paths) would grow it forever
                     self._heads.clear()
-                data = self._heads[method, target] = self._encode(method, target, None, None)
+                data = self._heads[key] = self._encode(method, target, None, headers)
             return data
         return self._encode(method, target, body, headers)
 
