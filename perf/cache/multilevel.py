@@ -542,6 +542,7 @@ class MultiLevelCache:
         here); until Redis confirms, entries carrying them are not read from Redis.
         """
         checked = validate_tags(tags)
+        self.stats.incr("invalidations_received")
         self.coherence.invalidated(checked)
         if self.l1 is not None:
             self.l1.delete_tags(checked)
