@@ -88,9 +88,14 @@ class L1Coherence:
             if self.pending[tag] <= 0:
                 del self.pending[tag]
 
+    def overtaken(self, start: int, names: Iterable[str]) -> bool:
+        """Was a value read since epoch ``start``, carrying tags/keys ``names``, invalidated since
+        (or is one of them still being invalidated)? Then it is not served: the caller loads."""
+        if start < self._cleared or start < self._forgotten:
+            return True
+        recent, pending = self._recent, self.pending
+        return any(recent.get(name, 0) > start or name in pending for name in names)
+
     def fresh_since(self, start: int, names: Iterable[str]) -> bool:
         """May a value read or loaded since epoch ``start``, carrying tags/keys ``names``, fill L1?"""
-        if not self.hearing or start < self._cleared or start < self._forgotten:
-            return False
-        recent, pending = self._recent, self.pending
-        return not any(recent.get(name, 0) > start or name in pending for name in names)
+        return self.hearing and not self.overtaken(start, names)

@@ -434,8 +434,8 @@ class MultiLevelCache:
             logger.warning("cache %r: dropping undecodable entry %s: %s", self.namespace, full, exc)
             await self._guard.call(0, self.l2.unlink, full)
             return None
-        if self.coherence.pending and any(tag in self.coherence.pending for tag in entry.tags):
-            return None  # another bus said the writer may not have reached Redis: do not trust it
+        if self.coherence.overtaken(start, (full, *entry.tags)):
+            return None  # invalidated while the read was under way (or still being invalidated): load instead
         if count:
             self.stats.record_l2(time.perf_counter() - started)
             self.stats.counts["l2_hits"] += 1
@@ -562,6 +562,8 @@ class MultiLevelCache:
         except Exception:  # closed meanwhile, or fail_open=False: queue it like an outage
             self._guard.remember(tags=tags)
         finally:
+            # a read sent to Redis while this was under way may have run before it: not served
+            self.coherence.invalidated(tags)
             self.coherence.release(tags)
 
     def bus_state(self, name: str, connected: bool) -> None:
