@@ -44,6 +44,9 @@ async def test_redis_down_fails_open_and_recovers(private_redis: EmbeddedRedis) 
     async with MultiLevelCache(private_redis.url, namespace="fo", **FAST) as cache, \
             MultiLevelCache(private_redis.url, namespace="fo", **FAST) as other:
         await cache.set("held", "v")
+        deadline = time.monotonic() + 5  # a read racing the set's own message would (rightly) not trust L2
+        while not other.stats.counts["invalidations_received"] and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         assert (await other.fetch("held", load)).source == "l2"
         private_redis.stop()
         # the subscription drops at once: hearing no invalidation bus, the cache empties L1 and bypasses it
@@ -61,7 +64,11 @@ async def test_redis_down_fails_open_and_recovers(private_redis: EmbeddedRedis) 
         private_redis.start()
         assert await wait_recovered(cache) == "miss"
         assert cache.redis_available
+        heard = other.stats.counts["invalidations_received"]
         await cache.set("after", "v2")
+        deadline = time.monotonic() + 5
+        while other.stats.counts["invalidations_received"] == heard and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         assert (await other.fetch("after", load)).source == "l2"
         # `other` missed the delete's message while Redis was down: its reconnect clears its L1
         deadline = time.monotonic() + 5
