@@ -26,6 +26,11 @@ async def test_set_get_many_pipelined_delete_many(l2: RedisCache) -> None:
     assert await l2.delete("k2") and not await l2.delete("k2")
     entry = await l2.get("k3")
     assert entry is not None and entry.value == {"i": 3} and 55 < entry.time_to_expire() <= 60
+    await l2.set("tagged", "t1", 60, tags=["t"])
+    assert await l2.get_many(["tagged", "k3"]) == await l2.get_many_pipelined(["tagged", "k3"]) == {
+        "tagged": "t1", "k3": {"i": 3}}
+    await l2.invalidate_tags(["t"])  # the entry stays in Redis, and no read returns it
+    assert await l2.get_many(["tagged", "k3"]) == await l2.get_many_pipelined(["tagged", "k3"]) == {"k3": {"i": 3}}
 
 
 async def test_a_miss_takes_the_load_lease_and_the_store_releases_it(l2: RedisCache) -> None:

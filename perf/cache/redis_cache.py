@@ -277,32 +277,44 @@ class RedisCache:
         return None if data is None else self.decode(data)
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
-        """Values of the keys holding valid entries, in one round trip (undecodable ones are left out).
+        """Values of the keys holding valid entries, with one ``MGET`` (undecodable ones are left out).
 
-        A transaction-free pipeline of :meth:`read` scripts: a plain ``MGET`` could not
-        check the entries' tags.
+        Entries that carry tags are checked with a second ``MGET`` of their tags' versions:
+        an entry valid then was valid at the first read too (versions only move forward).
         """
-        return await self.get_many_pipelined(keys)
+        keys = list(keys)
+        if not keys:
+            return {}
+        values = cast(list[bytes | None], await self.client.mget([self.full_key(k) for k in keys]))
+        return await self._valid(keys, values)
 
     async def get_many_pipelined(self, keys: Iterable[str]) -> dict[str, Any]:
-        """Like :meth:`get` for several keys, sent in a single pipeline (one round trip)."""
+        """Like :meth:`get_many` but with one ``GET`` per key sent in a single pipeline (one round trip)."""
         keys = list(keys)
         if not keys:
             return {}
         async with self.client.pipeline(transaction=False) as pipe:
             for key in keys:
-                full = self.full_key(key)
-                await self._read(keys=[full, self.lock_key(full), self.seq_key], args=[self.tag_key(""), "", 1],
-                                 client=pipe)  # queued: the pipeline answers for it
-            replies = cast(list[list[Any]], await pipe.execute())
-        found: dict[str, Any] = {}
-        for key, reply in zip(keys, replies, strict=True):
-            if reply[0]:
+                pipe.get(self.full_key(key))
+            values = cast(list[bytes | None], await pipe.execute())
+        return await self._valid(keys, values)
+
+    async def _valid(self, keys: list[str], values: list[bytes | None]) -> dict[str, Any]:
+        """Decode ``values`` and keep those whose tags still exist at versions no newer than their load."""
+        entries: dict[str, L2Entry] = {}
+        for key, data in zip(keys, values, strict=True):
+            if data is not None:
                 try:
-                    found[key] = self.decode(reply[1]).value
+                    entries[key] = self.decode(data)
                 except SerializationError:
                     continue
-        return found
+        tags = sorted({tag for entry in entries.values() for tag in entry.tags})
+        if tags:
+            raw = cast(list[bytes | None], await self.client.mget([self.tag_key(t) for t in tags]))
+            versions = {tag: int(v) for tag, v in zip(tags, raw, strict=True) if v is not None}
+            entries = {key: e for key, e in entries.items()
+                       if all(versions.get(t, e.seq + 1) <= e.seq for t in e.tags)}
+        return {key: entry.value for key, entry in entries.items()}
 
     # writes ----------------------------------------------------------------------------
     async def set(self, key: str, value: Any, ttl: float, *, tags: Iterable[str] = (), delta: float = 0.0) -> None:
