@@ -51,12 +51,14 @@ class L1Coherence:
         """True if some bus is connected (or none is registered: a cache alone in its process)."""
         return not self._buses or any(self._buses.values())
 
-    def bus(self, name: str, connected: bool) -> bool:
-        """Record bus ``name``'s state; True if L1 must be cleared now (deaf, or a bus came back)."""
+    def bus(self, name: str, connected: bool, *, resumed: bool = True) -> bool:
+        """Record bus ``name``'s state; True if L1 must be cleared now: no bus is heard any more, or
+        this one came back after a gap in which it may have missed messages (``resumed``: a
+        resubscription; False when only the process's own calls failed while it stayed subscribed)."""
         before, was = self.hearing, self._buses.get(name)
         self._buses[name] = connected
         lost = before and not self.hearing
-        back = connected and was is False
+        back = connected and was is False and resumed
         if lost or back:
             self.cleared()
         return lost or back

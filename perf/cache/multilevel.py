@@ -566,13 +566,13 @@ class MultiLevelCache:
             self.coherence.invalidated(tags)
             self.coherence.release(tags)
 
-    def bus_state(self, name: str, connected: bool) -> None:
+    def bus_state(self, name: str, connected: bool, *, resumed: bool = True) -> None:
         """Tell the cache that invalidation bus ``name`` (e.g. ``"postgres"``) is (dis)connected.
 
-        While no bus is connected L1 is neither read nor filled; losing the last bus, or
-        any bus coming back, clears L1 (see :mod:`perf.cache.coherence`).
+        While no bus is connected L1 is neither read nor filled; losing the last bus, or a
+        bus coming back after a gap (``resumed``), clears L1 (see :mod:`perf.cache.coherence`).
         """
-        if self.coherence.bus(name, connected) and self.l1 is not None:
+        if self.coherence.bus(name, connected, resumed=resumed) and self.l1 is not None:
             self.l1.clear()
 
     async def bump_version(self) -> int:
@@ -639,17 +639,19 @@ class MultiLevelCache:
         assert self.l2 is not None
         await self.l2.load_version()
         self._subscribed = True
-        self._on_redis_state(not self._guard.failed)
+        # a resubscription missed what was published meanwhile
+        self._on_redis_state(not self._guard.failed, resumed=True)
 
     def _on_bus_error(self, exc: BaseException) -> None:
         self.stats.error("pubsub")
         self._subscribed = False
         self._on_redis_state(False)
 
-    def _on_redis_state(self, up: bool) -> None:
+    def _on_redis_state(self, up: bool, *, resumed: bool = False) -> None:
         """Redis counts as a bus while this process is subscribed *and* its calls succeed: a
-        process whose calls fail cannot tell whether the others' invalidations still arrive."""
-        self.bus_state("redis", up and self._subscribed)
+        process whose calls fail cannot tell whether the others' invalidations still arrive.
+        Its calls recovering, still subscribed, missed nothing (``resumed=False``)."""
+        self.bus_state("redis", up and self._subscribed, resumed=resumed)
 
     def _on_invalidation(self, message: dict[str, Any]) -> None:
         self.stats.incr("invalidations_received")
