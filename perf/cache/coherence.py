@@ -45,11 +45,12 @@ class L1Coherence:
         self._forgotten = 0  # the newest epoch dropped from _recent
         self._cleared = 0  # the epoch of the last clear
         self._buses: dict[str, bool] = {}
+        self._hearing = True
 
     @property
     def hearing(self) -> bool:
         """True if some bus is connected (or none is registered: a cache alone in its process)."""
-        return not self._buses or any(self._buses.values())
+        return self._hearing  # read on every L1 hit: kept up to date by bus(), not recomputed
 
     def bus(self, name: str, connected: bool, *, resumed: bool = True) -> bool:
         """Record bus ``name``'s state; True if L1 must be cleared now: no bus is heard any more, or
@@ -57,6 +58,7 @@ class L1Coherence:
         resubscription; False when only the process's own calls failed while it stayed subscribed)."""
         before, was = self.hearing, self._buses.get(name)
         self._buses[name] = connected
+        self._hearing = any(self._buses.values())
         lost = before and not self.hearing
         back = connected and was is False and resumed
         if lost or back:

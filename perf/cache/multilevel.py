@@ -261,16 +261,18 @@ class MultiLevelCache:
             raise TypeError(f"loader={loader!r} must be a zero-argument async function, e.g. lambda: load(pid)")
         ttl = self.default_ttl if ttl is None else self._ttl(ttl)
         full = self._key(key)
-        load = _Load(full, loader, ttl, tags, cache_none, self.coherence.epoch)
+        start = self.coherence.epoch
         hit = self._from_l1(full)
         if hit is not None:
             # -log(random()) <= 37, so an entry further from expiry than 37 * delta * beta
             # cannot be due for XFetch: skip the random draw on most hits
             if (hit.l2_expires_at - time.time() <= 37.0 * hit.delta * self.xfetch_beta
                     and self._refresh_due(hit.delta, hit.l2_expires_at)):
-                value, _ = await self._flight.do("refresh:" + full, lambda: self._refresh(load, hit.value, hit.seq))
+                early = _Load(full, loader, ttl, tags, cache_none, start)
+                value, _ = await self._flight.do("refresh:" + full, lambda: self._refresh(early, hit.value, hit.seq))
                 return CacheResult(value, "l1")
             return CacheResult(hit.value, "l1")
+        load = _Load(full, loader, ttl, tags, cache_none, start)
         # concurrent L1 misses share one L2 read, and on an L2 miss one load
         (value, source), shared = await self._flight.do(full, lambda: self._after_l1_miss(load))
         if shared:
