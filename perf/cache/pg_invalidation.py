@@ -137,10 +137,12 @@ class PgInvalidationBus:
                 failures = 0
                 await self._lost.wait()
                 raise ConnectionError("the LISTEN connection closed")
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, ConnectionError) as exc:
+            except Exception as exc:  # whatever it was, the bus is down: the cache must know, and we retry
+                expected = isinstance(exc, (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError))
                 if not failures:  # one line per outage, not one per attempt
                     logger.warning("cache %r: PostgreSQL invalidation listener down (%s: %s); retrying every %ss",
-                                   self.cache.namespace, type(exc).__name__, exc, self._reconnect_delay)
+                                   self.cache.namespace, type(exc).__name__, exc, self._reconnect_delay,
+                                   exc_info=not expected)
                 failures += 1
             finally:
                 self.connected.clear()
