@@ -2,6 +2,7 @@
 """One entry point for people and CI; needs only Python 3.11+ and pip.
 
     python3 tasks.py test        # install (first time), then pytest + nbval over notebooks, quick profile
+    python3 tasks.py test --fast # the fast tier: no notebook, no process started (minutes); says what it left out
     python3 tasks.py check       # the quality gate: ruff (lint + import order) and mypy (strict)
     python3 tasks.py workbook    # install, then execute every notebook into build/notebooks (+ HTML)
     python3 tasks.py lab         # install, then JupyterLab on notebooks/ with services up (--no-browser, --port N)
@@ -16,6 +17,7 @@ Every option after the command goes, untouched, to the tool underneath (pytest, 
 jupyter lab, python -m perf ...): `tasks.py lab --no-browser --port 8888`, `tasks.py test -x -k cache`.
 A literal `--` right after the command is dropped, never passed on.
 Set PERF_PROFILE=full for real numbers. DATABASE_URL / REDIS_URL point at existing servers.
+PERF_VENV=DIR installs into and runs from DIR instead of .venv (CI keeps one per Python version).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-VENV = ROOT / ".venv"
+VENV = ROOT / os.environ.get("PERF_VENV", ".venv")
 PY = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 STAMP = VENV / ".perf-installed"
 
@@ -67,10 +69,14 @@ def setup() -> None:
     if sys.version_info < (3, 11):  # noqa: UP036  # this script runs under whatever python3 is first
         sys.exit(f"Python 3.11+ is needed, this is {sys.version.split()[0]}")
     digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes()
-                            + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
+                            + (ROOT / "pyproject.toml").read_bytes()
+                            + sys.version.encode()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == digest and PY.exists():
         return
     t0 = time.perf_counter()
+    if PY.exists() and _venv_python_version() not in (None, f"{sys.version_info[0]}.{sys.version_info[1]}"):
+        sys.exit(f"{VENV} was made by Python {_venv_python_version()}, this is {sys.version.split()[0]}: "
+                 f"set PERF_VENV=.venv-{sys.version_info[0]}.{sys.version_info[1]} (or remove {VENV.name})")
     if not PY.exists():
         if run([sys.executable, "-m", "venv", VENV]) != 0:
             sys.exit("Creating .venv failed: on Debian/Ubuntu install python3-venv (apt-get install python3-venv).")
@@ -81,6 +87,18 @@ def setup() -> None:
         sys.exit("Installing the perf package failed (see the pip output above).")
     STAMP.write_text(digest)
     print(f"installed in {time.perf_counter() - t0:.0f}s", flush=True)
+
+
+def _venv_python_version() -> str | None:
+    """``"3.11"``: the Python version .venv was made with (from its ``pyvenv.cfg``), or None if unknown."""
+    try:
+        for line in (VENV / "pyvenv.cfg").read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() in ("version", "version_info"):
+                return ".".join(value.strip().split(".")[:2])
+    except OSError:
+        pass
+    return None
 
 
 LINTED = ["perf", "tests", "tools", "tasks.py", "notebooks/_src"]
@@ -120,6 +138,8 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "test":
         t0 = time.perf_counter()
+        if "--fast" in rest:  # the fast tier: tests/_tiers.py marks what starts a process or runs a notebook
+            rest = [opt for opt in rest if opt != "--fast"] + ["-m", "not slow"]
         code = run([*perf, "services", "exec", "--", PY, "-m", "pytest", *rest])
         print(f"test command finished in {time.perf_counter() - t0:.0f}s (exit {code})", flush=True)
         return code

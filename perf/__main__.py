@@ -128,7 +128,9 @@ def _lab(lab_args: list[str]) -> int:
     from perf.workbook import NOTEBOOK_DIR
 
     args = passthrough(lab_args)
-    cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={NOTEBOOK_DIR}", *args]
+    # Another folder given on the command line replaces notebooks/ (Jupyter refuses two).
+    own_dir = any(a.startswith(("--notebook-dir", "--ServerApp.root_dir")) for a in args)
+    cmd = [sys.executable, "-m", "jupyterlab", *([] if own_dir else [f"--notebook-dir={NOTEBOOK_DIR}"]), *args]
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in args:
         cmd.append("--allow-root")  # containers and cloud VMs run as root; Jupyter refuses without it
     if {"-h", "--help", "--help-all", "--version"} & set(args):

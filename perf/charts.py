@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -239,8 +238,3 @@ def latency_percentiles(histograms: Mapping[str, LatencyHistogram], *, title: st
     table = pd.DataFrame(rows)
     table.columns = [c if c in ("histogram", "count") else f"{c}_ms" for c in table.columns]
     return _finish(fig, title, info, save_as, table)
-
-
-def use_headless_backend() -> None:
-    """Switch matplotlib to Agg (for scripts and benchmarks without a display)."""
-    matplotlib.use("Agg", force=True)

@@ -47,6 +47,7 @@ class Settings:
     profile: Profile = "quick"
     state_dir: Path = field(default_factory=lambda: PROJECT_ROOT / ".perf")
     build_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "build")
+    replay: str | None = None  # a run id: measuring steps return that run's results (perf.runs.replay)
 
     @property
     def quick(self) -> bool:
@@ -113,12 +114,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if path.exists() and not path.is_dir():
             raise ConfigError(f"{name}={str(path)!r} exists and is not a directory: point it at a folder.")
 
+    replay = get("PERF_REPLAY")
+    if replay is not None and (replay in {".", ".."} or "/" in replay or "\\" in replay):
+        raise ConfigError(f"PERF_REPLAY={replay!r} is not a run id: name a folder of build/runs "
+                          "(`python3 tasks.py runs` lists them), or unset it to measure.")
+
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
         profile=profile,  # validated above: one of PROFILES
         state_dir=state_dir,
         build_dir=build_dir,
+        replay=replay,
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -22,6 +23,7 @@ import redis.asyncio as redis
 
 from perf.config import get_settings
 from perf.services import ServiceHandle, ensure_services
+from tests._tiers import SLOW_SECONDS, starts_a_process
 
 
 @pytest.fixture(scope="session")
@@ -97,3 +99,78 @@ async def redis_client(redis_url: str) -> AsyncIterator[redis.Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+# -- tiers, timeouts and order -----------------------------------------------------------------
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that starts a process or runs a notebook cell (see ``tests/_tiers.py``);
+    a notebook cell may run as long as nbval's own cell timeout allows."""
+    cell_timeout = float(config.getoption("nbval_cell_timeout", None) or 600)
+    for item in items:
+        if starts_a_process(item):
+            item.add_marker(pytest.mark.slow)
+        if item.nodeid.split("::", 1)[0].endswith(".ipynb"):
+            item.add_marker(pytest.mark.timeout(cell_timeout + 30))
+
+
+class NotebookCellOrder:
+    """Random order (pytest-randomly) shuffles test modules and the tests inside them; a notebook's
+    cells are one program and must run top to bottom. Runs after the shuffle and puts each notebook's
+    cells back in their order, at the place its first cell was shuffled to."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        cells: dict[str, list[pytest.Item]] = {}
+        for item in items:
+            path = item.nodeid.split("::", 1)[0]
+            if path.endswith(".ipynb"):
+                cells.setdefault(path, []).append(item)
+        if not cells:
+            return
+        in_order = {path: iter(sorted(group, key=_cell_index)) for path, group in cells.items()}
+        for i, item in enumerate(items):
+            path = item.nodeid.split("::", 1)[0]
+            if path in in_order:
+                items[i] = next(in_order[path])
+
+
+def _cell_index(item: pytest.Item) -> int:
+    """nbval names a cell ``Cell N``."""
+    return int(item.name.rsplit(" ", 1)[-1])
+
+
+class SlowReport:
+    """At the end of a run: how many tests the fast tier left out, and any unmarked test over 5 s."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.slow_ids: set[str] = set()
+        self.deselected = 0
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected += sum(1 for item in items if item.get_closest_marker("slow"))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self.slow_ids = {item.nodeid for item in items if item.get_closest_marker("slow")}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.seconds[report.nodeid] = self.seconds.get(report.nodeid, 0.0) + report.duration
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.deselected:
+            terminalreporter.write_line(f"fast tier: {self.deselected} slow tests left for the full tier "
+                                        "(python3 tasks.py test)")
+        unmarked = sorted(((s, nodeid) for nodeid, s in self.seconds.items()
+                           if s > SLOW_SECONDS and nodeid not in self.slow_ids), reverse=True)
+        if unmarked:
+            terminalreporter.write_sep("-", f"{len(unmarked)} tests took over {SLOW_SECONDS:g}s but are not slow: "
+                                            "add the name that starts their process to tests/_tiers.py")
+            for seconds, nodeid in unmarked:
+                terminalreporter.write_line(f"{seconds:6.1f}s {nodeid}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(NotebookCellOrder(), "perf-notebook-cell-order")
+    config.pluginmanager.register(SlowReport(), "perf-slow-report")

@@ -70,8 +70,44 @@ async def test_untouched_starter_fails_with_a_hint(key: str, settings: Settings,
     result = await exercises.check(key, starter(key), settings=settings, database_url=database_url,
                                    redis_url=redis_url)
     assert not result.passed, str(result)
-    assert result.hint and "hint:" in str(result)
     assert any(not r.passed for r in result.requirements)
+    # no hint unless asked (an executed notebook never prints one), and the way to ask is said
+    assert "hint (" not in str(result) and "hint=1" in str(result) and "Hint (" not in result._repr_markdown_()
+    asked = await exercises.check(key, starter(key), hint=2, record=False, settings=settings,
+                                  database_url=database_url, redis_url=redis_url)
+    assert f"hint (nudge): {asked.nudge}" in str(asked) and f"hint (concept): {asked.hint}" in str(asked)
+    assert asked.nudge and asked.hint and asked.nudge != asked.hint
+
+
+@pytest.mark.parametrize("key", sorted(EXERCISES))
+def test_no_hint_contains_the_solutions_code(key: str) -> None:
+    """Every line of the reference answer's code (short ones aside) is absent from both hint levels."""
+    import inspect
+
+    answer = solution(key)
+    code = answer if isinstance(answer, str) else inspect.getsource(answer) if callable(answer) else repr(answer)
+    lines = [line.strip() for line in code.splitlines()
+             if len(line.strip()) >= 12 and not line.strip().startswith(("#", '"""', "def ", "async def "))]
+    ex = EXERCISES[key]
+    texts = [ex.nudge] + _concept_hints(ex.run)
+    leaked = [line for line in lines for text in texts if line in text]
+    assert not leaked, leaked
+
+
+def _concept_hints(run: Any) -> list[str]:
+    """The concept hints a check can give: the string literals of its ``Report(hint=...)`` calls."""
+    import inspect
+
+    source = inspect.getsource(run)
+    return ["".join(re.findall(r'"((?:[^"\\]|\\.)*)"', block))
+            for block in re.findall(r"Report\(hint=((?:\s*\"[^\n]*\"\s*)+)\)", source)]
+
+
+def test_a_hint_level_outside_0_to_2_is_refused() -> None:
+    with pytest.raises(ValueError, match="hint=3"):
+        import asyncio
+
+        asyncio.run(exercises.check("04.negotiate", lambda header: None, hint=3, record=False))
 
 
 async def test_progress_records_done_and_to_do(settings: Settings, database_url: str, redis_url: str) -> None:

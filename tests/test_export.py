@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import nbformat
@@ -62,3 +63,19 @@ def test_every_notebook_builds_slides(source: Path, tmp_path: Path) -> None:
     assert starts >= 3, "a notebook deserves at least a title and two sections"
     assert html.count("<section") >= starts
     assert "display(Markdown" not in html
+
+
+def test_slides_load_reveal_from_beside_the_deck_not_a_cdn(tmp_path: Path) -> None:
+    html = export_slides(_executed_prose_notebook(tmp_path), tmp_path / "deck" / "nb.slides.html").read_text()
+    loads = re.findall(r'<(?:script|link)[^>]*(?:src|href)="([^"]+)"', html)
+    assert "reveal.js/dist/reveal.js" in loads and "reveal.js/dist/reveal.css" in loads
+    assert [url for url in loads if "//" in url] == [], "a deck must not load from the network"
+    assert "import mermaid" not in html and "require(" not in html
+    assert (tmp_path / "deck" / "reveal.js" / "dist" / "theme" / "white.css").exists()
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_committed_notebooks_carry_the_rise_settings(source: Path) -> None:
+    nb = nbformat.read(ROOT / "notebooks" / f"{source.stem}.ipynb", as_version=4)
+    assert nb.metadata.get("rise") == nbbuild.RISE_SETTINGS, (
+        f"rebuild it: python tools/nbbuild.py notebooks/_src/{source.name} notebooks/{source.stem}.ipynb")

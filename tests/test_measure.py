@@ -1,5 +1,7 @@
 import asyncio
 import os
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -203,3 +205,26 @@ def test_a_process_pinned_to_the_generator_cores_still_pins_a_server_elsewhere()
     assert out["usable"] == len(cores)
     if len(cores) >= 2:
         assert not set(out["server"]) & set(out["generator"])
+
+
+def test_without_linux_facilities_measurement_degrades_with_one_message(monkeypatch: pytest.MonkeyPatch,
+                                                                        caplog: pytest.LogCaptureFixture,
+                                                                        tmp_path: Path) -> None:
+    """As on macOS: no sched_*affinity, no /proc. CPU time comes from psutil, pinning says once why not."""
+    from perf.services import server_process
+
+    monkeypatch.delattr(os, "sched_setaffinity", raising=False)
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(server_process, "PROC", tmp_path / "no-proc")
+    monkeypatch.setattr(server_process, "_told_no_pinning", False)
+    assert server_process.usable_cores() == set(range(os.cpu_count() or 1))
+    busy_until = time.process_time() + 0.3
+    while time.process_time() < busy_until:
+        pass
+    assert server_process.process_cpu_seconds(os.getpid()) >= 0.3  # psutil's figure, this process's CPU so far
+    with caplog.at_level("WARNING", logger=server_process.__name__):
+        assert server_process.pin_process(os.getpid(), {0}) is False
+        assert server_process.pin_process(os.getpid(), {0}) is False
+    said = [r.getMessage() for r in caplog.records if "pinning is not available" in r.getMessage()]
+    assert len(said) == 1 and "side by side" in said[0]
+    assert machine_info()["cpus_usable"] == os.cpu_count()

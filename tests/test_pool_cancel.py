@@ -46,7 +46,8 @@ async def test_cancel_while_waiting_leaks_nothing(database_url: str, pg_conn: as
 
 async def test_cancelled_just_as_a_connection_was_handed_over(database_url: str) -> None:
     """The releaser hands the connection to a waiter that is cancelled before it runs."""
-    async with create_pool(database_url, min_size=1, max_size=1) as pool:
+    # reset="none": the hand-over happens inside release() itself (no reset round trip first)
+    async with create_pool(database_url, min_size=1, max_size=1, reset="none") as pool:
         held = await pool.acquire()
         waiter = asyncio.create_task(pool.acquire().__aenter__())
         await asyncio.sleep(0.01)
@@ -71,8 +72,15 @@ async def test_cancel_during_use_leaks_nothing(database_url: str, pg_conn: async
                 await conn.fetchval("SELECT pg_sleep(10)")
 
         tasks = [asyncio.create_task(use(i)) for i in range(5)]
-        await asyncio.sleep(0.2)
-        assert sum((await server_connections(pg_conn, app)).values()) == 5
+        # Cancel only once PostgreSQL runs all five queries: a cancel request that reaches a backend
+        # still reading its query is ignored by the server (it cancels "the running query", and none
+        # runs yet), so pg_sleep(10) runs on, release's cleanup outlives its 5 s reset_timeout and the
+        # pool rightly discards that connection. On a loaded machine 0.2 s was not always enough.
+        for _ in range(500):
+            if await server_connections(pg_conn, app) == {"active": 5}:
+                break
+            await asyncio.sleep(0.01)
+        assert await server_connections(pg_conn, app) == {"active": 5}
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -6,6 +6,7 @@ import asyncpg
 import pytest
 
 from perf.pool import Pool, create_pool
+from perf.pool.demo_reset import CASES, Case, observe, reset_guarantees, scratch
 from perf.pool.session import changes_session
 
 
@@ -107,3 +108,22 @@ def test_changes_session_reads_statement_starts() -> None:
 async def test_reset_names_the_modes_when_wrong(database_url: str) -> None:
     with pytest.raises(ValueError, match="reset must be one of 'none', 'session', 'always'"):
         create_pool(database_url, reset="full")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+async def test_the_default_reset_leaves_nothing_to_the_next_borrower(database_url: str, case: Case) -> None:
+    """One test per thing a borrower can leave on its session (perf.pool.demo_reset.CASES)."""
+    default = create_pool(database_url).reset
+    assert default == "always"
+    async with scratch(database_url) as (schema, role):
+        clean, seen = await observe(database_url, case, default, schema=schema, role=role)  # type: ignore[arg-type]
+        _, leaked = await observe(database_url, case, "none", schema=schema, role=role)
+    assert seen == clean, f"{case.name}: the next borrower saw {seen!r}, a new connection sees {clean!r}"
+    assert leaked != clean, f"{case.name}: not a leak even without a reset; the case tests nothing"
+
+
+async def test_session_mode_misses_exactly_what_its_docstring_says(database_url: str) -> None:
+    table = await reset_guarantees(database_url, modes=("session",))
+    missed = {name for name, verdict in table["session"].items() if verdict != "clean"}
+    assert missed == {"SET inside a function", "set_config inside a function", "advisory lock inside a function",
+                      "temporary table inside a function", "sequence state (nextval)"}, table

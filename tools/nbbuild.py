@@ -66,6 +66,7 @@ def build(source: Path) -> Any:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["rise"] = dict(RISE_SETTINGS)
     for cell in parse_cells(source.read_text()):
         if cell.kind == "markdown":
             nb.cells.append(nbformat.v4.new_markdown_cell(cell.source))
@@ -74,6 +75,11 @@ def build(source: Path) -> Any:
         add_slide_metadata(nb.cells, list(cell.tags))
     return nb
 
+
+#: RISE's settings for presenting in the lab (``python3 tasks.py lab``, then Alt+R): its default
+#: theme ("simple") fetches Google Fonts, which a classroom without network cannot; "white"
+#: takes its fonts from the lab. A tall chart or table scrolls instead of being cut off.
+RISE_SETTINGS = {"theme": "white", "scroll": True}
 
 PROSE_TAG = "prose"  # a code cell that only displays computed prose: exports show its output, not its code
 PLUMBING_TAG = "plumbing"  # set-up and clean-up: left out of slides

@@ -186,10 +186,11 @@ charts.line_over(summary, x="concurrency", y="median_qps", hue="strategy", band=
 plt.show()
 
 # %% [markdown]
-# Like beside like at concurrency 10, then the price of resetting on every release
-# (each pool against itself without a reset), then what `reset="session"` (the default:
-# reset only after a statement that changed the session) costs against no reset. Each
-# sentence is worded from this run's per-round ratios:
+# Like beside like at concurrency 10 (our `always` resets a little more than asyncpg's:
+# the role, temporary tables, SQL `PREPARE`s and sequence state too), then the price of
+# resetting on every release (each pool against itself without a reset), then what
+# `reset="session"` (reset only after a statement that changed the session) costs against
+# no reset. Each sentence is worded from this run's per-round ratios:
 
 # %%
 vs_connect = result.ratio(OURS, CONNECT, 10)
@@ -206,8 +207,16 @@ display(Markdown("\n".join(f"* {line}." for line in [
 # `reset="session"` watches the SQL text each borrower sends (`SET` without `LOCAL`,
 # `set_config`, `pg_advisory_lock`, `LISTEN`, ...) and pays the reset round trip only
 # after one of those; this race's query changes nothing, so it should cost what `none`
-# costs. A change hidden inside a server function escapes it: `reset="always"` covers
-# that, at the price shown above.
+# costs. What the text does not show escapes it, so the default is `reset="always"`, at
+# the price shown above. What each mode guarantees, measured just now on the server (a
+# borrower leaves the thing in the first column; "clean" means the next borrower of the
+# same connection sees what a new connection sees):
+
+# %%
+from perf.pool.demo_reset import reset_guarantees
+
+guarantees = await reset_guarantees(dsn)
+guarantees
 
 # %% [markdown]
 # ### How long does a caller wait for a connection?
@@ -433,8 +442,9 @@ exercises.progress()
 # ## Take-aways
 # * Never hold a lock across an `await` that waits: hand connections to waiters directly, first come first served.
 # * Release must survive cancellation (`asyncio.shield`) and return connections clean:
-#   roll back only when a transaction is open, and reset the session only when a borrower
-#   changed it (`reset="session"`), so a clean release costs no round trip.
+#   roll back only when a transaction is open, and reset the session on every release
+#   (`reset="always"`, the default: one round trip) unless you know your SQL changes no
+#   session state inside functions (`reset="session"`: a clean release costs no round trip).
 # * Compare pools with the same cleaning: a reset on every release is a round trip per query.
 # * Bound everything: acquire timeout, `max_waiting`, `max_size` below `max_connections`,
 #   idle timeout and max lifetime with jitter, and a `close()` that says who still holds a connection.

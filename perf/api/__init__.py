@@ -30,7 +30,7 @@ is JSON ``{"error", "status"[, "errors"]}``, never a 5xx for bad input.
 One idea per module: :mod:`~perf.api.settings` (the single source of settings; the CLI
 flags derive from it), :mod:`~perf.api.app` (factory, lifespan, layer order),
 :mod:`~perf.api.state`, :mod:`~perf.api.routes` (handlers + route table),
-:mod:`~perf.api.openapi`, :mod:`~perf.api.protocol` (uvicorn request-head timeout),
+:mod:`~perf.api.openapi`, :mod:`~perf.api.protocol` (uvicorn: request heads bounded),
 :mod:`~perf.api.products` (service:
 cached reads, writes, invalidation), :mod:`~perf.api.database` (pool or connect per
 request, 503 mapping), :mod:`~perf.api.validation`, :mod:`~perf.api.errors` (JSON errors,

@@ -96,7 +96,8 @@ def create_app(settings: ApiSettings) -> ApiApp:
         async with Database(settings.database_url, schema=settings.schema,
                             pool="perf" if mode.pool else "asyncpg" if seed else "none",
                             min_size=SEED_POOL[0] if seed else settings.pool_min,
-                            max_size=SEED_POOL[1] if seed else settings.pool_max) as db:
+                            max_size=SEED_POOL[1] if seed else settings.pool_max,
+                            connect_timeout=settings.db_timeout) as db:
             state.db = db
             cache = None
             bus = None

@@ -9,8 +9,8 @@ for the server's lifetime); the write token to ``PERF_API_TOKEN``, else a new ra
 one (printed). Several workers share PostgreSQL and Redis; each has its own pool, L1
 cache and task queue, and the cache's pub/sub keeps their L1s coherent.
 
-uvicorn runs with uvloop + httptools, no access log, and a request-head read timeout
-(:mod:`perf.api.protocol`); ``--server granian`` runs granian with ``interface=asgi``
+uvicorn runs with uvloop + httptools, no access log, no WebSocket support, and request
+heads bounded in time and size (:mod:`perf.api.protocol`); ``--server granian`` runs granian with ``interface=asgi``
 and its HTTP/1 ``header_read_timeout`` (``nexios run --server granian`` omits the
 interface, and granian defaults to RSGI). Workers are separate processes started from
 an import string, so the CLI hands them the settings as JSON in ``PERF_API_SETTINGS``
@@ -116,7 +116,8 @@ def _serve_uvicorn(args: argparse.Namespace) -> None:
 
     uvicorn.run("perf.api.cli:worker_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level, access_log=False, loop="uvloop",
-                http="perf.api.protocol:HeadTimeoutProtocol", lifespan="on", timeout_graceful_shutdown=30,
+                http="perf.api.protocol:BoundedHttpProtocol", ws="none", lifespan="on",
+                timeout_graceful_shutdown=30,
                 timeout_keep_alive=5)
 
 

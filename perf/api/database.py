@@ -2,9 +2,12 @@
 
 ``async with db.connection() as conn`` works the same in both modes, counts the time
 spent as the request's ``db`` time, sets ``search_path`` to the API's schema, and turns
-"PostgreSQL is unreachable" into :class:`~perf.api.errors.ServiceUnavailable` (503 with
-``Retry-After``) instead of a 500. A connection broken by a server restart is dropped
-by the pool on release, so the API recovers by itself when PostgreSQL returns.
+"PostgreSQL is unreachable" (:func:`perf.pool.unavailable.is_unavailable`, the one
+classification the pool and the durable queue use too) into
+:class:`~perf.api.errors.ServiceUnavailable` (503 with ``Retry-After``) instead of a 500.
+A connection broken by a server restart, or told by a shutting-down server that it is
+about to be closed, is dropped by the pool and never lent out, and an acquire waits out
+a restart shorter than ``connect_timeout``: the API rides a fast restart without errors.
 """
 
 from __future__ import annotations
@@ -18,13 +21,8 @@ import asyncpg
 
 from perf.api.errors import ApiError, ServiceUnavailable
 from perf.api.timing import timed
-from perf.pool import Pool, PoolError, create_pool
-
-#: Errors that mean "the database is not there right now" (→ 503), not "your query is wrong".
-UNAVAILABLE = (OSError, asyncio.TimeoutError, PoolError, asyncpg.PostgresConnectionError,
-               asyncpg.InterfaceError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
-               asyncpg.ConnectionDoesNotExistError)
-
+from perf.pool import Pool, create_pool
+from perf.pool.unavailable import is_unavailable
 
 #: ``perf``: :mod:`perf.pool`; ``asyncpg``: ``asyncpg.create_pool`` (the syllabus'); ``none``: connect per request.
 PoolKind = Literal["perf", "asyncpg", "none"]
@@ -49,8 +47,10 @@ class Database:
         self._sizes = (min_size, max_size)
         if pool == "perf":
             # the pool's ``timeout`` bounds acquire, connecting included
+            # reset="session": the API's SQL is its own and changes no session state, inside functions
+            # or out, so it skips the default's reset round trip per request (perf.pool.Pool lists the gap).
             self._pool = create_pool(database_url, min_size=min_size, max_size=max_size, timeout=connect_timeout,
-                                     server_settings=self._connect_kwargs["server_settings"])
+                                     reset="session", server_settings=self._connect_kwargs["server_settings"])
         self.connects = 0
         self.errors = 0
 
@@ -95,12 +95,14 @@ class Database:
                         yield conn
                     finally:
                         await conn.close(timeout=5)
-            except UNAVAILABLE as exc:
-                self.errors += 1
-                raise ServiceUnavailable(f"PostgreSQL is unavailable ({type(exc).__name__}); retry shortly") from exc
             except asyncpg.IntegrityConstraintViolationError as exc:  # e.g. a category deleted meanwhile
                 what = exc.constraint_name or type(exc).__name__
                 raise ApiError(409, f"the change conflicts with the data ({what}); reload and retry") from exc
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                self.errors += 1
+                raise ServiceUnavailable(f"PostgreSQL is unavailable ({type(exc).__name__}); retry shortly") from exc
 
     async def ping(self) -> float:
         """Round-trip ``SELECT 1`` and return its seconds (raises ServiceUnavailable)."""

@@ -38,6 +38,15 @@ from perf.asgi import ASGIApp, Message, Scope, Send
 
 logger = logging.getLogger(__name__)
 
+def clip(text: str, limit: int = 64) -> str:
+    """``text`` cut to ``limit`` characters (with ``...``): what an error message may echo of the input.
+
+    >>> clip("a" * 100, 8)
+    'aaaaa...'
+    """
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class ApiError(Exception):
     """An error the client should see: ``status``, ``message``, per-field ``errors``, extra ``headers``."""
 
@@ -132,7 +141,7 @@ def to_api_error(exc: BaseException, scope: Scope) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, NotFoundException):
-        return ApiError(404, f"no route for {scope.get('method')} {scope.get('path')}")
+        return ApiError(404, f"no route for {clip(str(scope.get('method')), 16)} {clip(str(scope.get('path')))}")
     if isinstance(exc, HTTPException):
         return ApiError(exc.status_code, str(exc.detail or "error"), headers=dict(exc.headers or {}))
     return ApiError(500, "internal server error")
@@ -193,7 +202,8 @@ class SafeRoute(Route):
                 if route is not self and route.pattern.match(scope["path"]):
                     allowed |= set(getattr(route, "methods", ()) or ())
             allow = ", ".join(sorted(allowed))
-            raise ApiError(405, f"method {scope['method']} not allowed on {scope['path']}; allowed: {allow}",
+            method, path = clip(scope["method"], 16), clip(scope["path"])
+            raise ApiError(405, f"method {method} not allowed on {path}; allowed: {allow}",
                            headers={"Allow": allow})
         if not self.direct_handler or self.resolved_dependencies or self.resolved_params or self.middleware:
             await self.app(scope, receive, send)  # the framework's path: Context, injection, route middleware

@@ -1,13 +1,16 @@
-"""Pure ASGI request-body guard: ``413`` for bodies over ``max_body`` bytes, ``408`` for stalled ones.
+"""Pure ASGI request-body guard: ``413`` for bodies over ``max_body`` bytes, ``408`` for slow ones.
 
 A declared ``Content-Length`` over the limit is refused at once (the body is never
 read); a chunked body is counted as it arrives, and as soon as it passes the limit
 the middleware answers 413 itself and tells the app the client disconnected (the app's
-own reply is dropped), so memory stays bounded either way. A body that stops arriving
-(a Content-Length larger than what is sent, a chunked body that never ends) gets ``408``
-with ``Connection: close`` after ``read_timeout`` seconds without a new chunk, the same
-way; a slow request *head* never reaches the app and is the server's to bound
-(:mod:`perf.api.protocol`, granian's ``header_read_timeout``).
+own reply is dropped), so memory stays bounded either way. A body that has not fully
+arrived ``read_timeout`` seconds after the request reached the app (one that stops: a
+Content-Length larger than what is sent, a chunked body that never ends; or one trickled
+a byte at a time, which a per-chunk timeout would wait for forever) gets ``408`` with
+``Connection: close`` the same way: a total deadline, so ``max_body`` / ``read_timeout``
+(1 MiB / 20 s: 52 KB/s) is the slowest upload served. A slow request *head* never
+reaches the app and is the server's to bound (:mod:`perf.api.protocol`, granian's
+``header_read_timeout``).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ class BodyLimitMiddleware:
         return ApiError(413, f"request body over {self.max_body} bytes{got}; send less or split it")
 
     def _too_slow(self) -> ApiError:
-        return ApiError(408, f"no request body data for {self.read_timeout:g} s; send the whole body at once",
+        return ApiError(408, f"request body not received within {self.read_timeout:g} s; send it at once",
                         headers={"Connection": "close"})
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
@@ -56,6 +59,8 @@ class BodyLimitMiddleware:
                     return
         received = 0
         started = refused = body_done = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.read_timeout  # for the whole body, not each chunk
 
         async def guarded_receive() -> Message:
             nonlocal received, refused, body_done
@@ -64,7 +69,8 @@ class BodyLimitMiddleware:
             if body_done:  # only the disconnect is left to wait for: no deadline
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.read_timeout)
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 error: ApiError | None = self._too_slow()
             else:

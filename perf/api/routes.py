@@ -21,7 +21,7 @@ import orjson
 from nexios import NexiosApp
 from nexios.http import Request, Response
 
-from perf.api.errors import ApiError, SafeRoute
+from perf.api.errors import ApiError, SafeRoute, clip
 from perf.api.openapi import Handler, RouteSpec, openapi_document
 from perf.api.responses import JsonBytes
 from perf.api.state import ApiState
@@ -121,7 +121,7 @@ async def task_status(request: Request, response: Response, task_id: str) -> Any
     except QueueUnavailable as exc:
         raise ApiError(503, str(exc), headers={"Retry-After": "1"}) from None
     if record is None:
-        raise ApiError(404, f"no task with id={task_id!r}: never accepted here (ids come from POST /uploads)")
+        raise ApiError(404, f"no task with id={clip(task_id)!r}: never accepted here (ids come from POST /uploads)")
     return send_json(response, record, headers={"X-Served-By": str(os.getpid())})
 
 

@@ -185,9 +185,13 @@ class ApiSettings:
         "pool connections kept open per worker (mode pool; baseline's asyncpg pool uses the seed's 5)"))
     pool_max: int = field(default=10, metadata=_help(
         "pool size per worker (mode pool; baseline's asyncpg pool uses the seed's 20)"))
+    db_timeout: float = field(default=10.0, metadata=_help(
+        "seconds a request waits for a PostgreSQL connection, a server restart included (then 503)"))
     max_body: int = field(default=1024 * 1024, metadata=_help("request bodies over this many bytes get 413"))
+    max_head: int = field(default=64 * 1024, metadata=_help(
+        "request heads (request line + headers) over this many bytes, or over 100 header lines, get 431"))
     read_timeout: float = field(default=20.0, metadata=_help(
-        "seconds a client may take to send a request's head or the next part of its body (then 408 / close)"))
+        "seconds a client may take to send a request's head, and its whole body (then 408 and close)"))
     api_token: str = field(default_factory=new_token, repr=False, metadata=_help(
         "bearer token the write routes require (default: PERF_API_TOKEN, else a new random one, printed)"))
     task_workers: int = field(default=4, metadata=_help("upload task workers per worker process"))
@@ -220,6 +224,10 @@ class ApiSettings:
             raise ValueError(f"cache_l1_bytes={self.cache_l1_bytes} must be >= 1 byte (default 32 MiB)")
         if self.products < 0:
             raise ValueError(f"products={self.products} must be >= 0 (0: do not seed)")
+        if not 0 < self.db_timeout <= 300:
+            raise ValueError(f"db_timeout={self.db_timeout} must be in (0, 300] seconds (default 10)")
+        if not 1024 <= self.max_head <= 16 * 1024 * 1024:
+            raise ValueError(f"max_head={self.max_head} must be in [1024, 16 MiB] bytes (default 65536)")
         if not 0 < self.read_timeout <= 300:
             raise ValueError(f"read_timeout={self.read_timeout} must be in (0, 300] seconds (default 20)")
         if len(self.api_token) < 16 or not self.api_token.isascii() or not self.api_token.isprintable():

@@ -3,9 +3,11 @@
 Redis runs one command at a time. ``KEYS pattern`` (the seed's ``clear``) walks the whole
 keyspace in one command, so every other client waits until it is done; ``SCAN`` walks it
 a batch per command, and other clients' commands run between batches. :func:`keys_vs_scan`
-fills a Redis database with ``keys`` keys, runs each walk in a **separate process** (so
-parsing a million names cannot block this one), and meanwhile sends ``GET`` after ``GET``
-from here, recording each one's latency.
+creates ``keys`` keys under a prefix of its own, runs each walk (``KEYS prefix*``, a
+``SCAN MATCH prefix*`` loop: both visit every key of the database, the pattern only filters
+what they return) in a **separate process** (so parsing a million names cannot block this
+one), and meanwhile sends ``GET`` after ``GET`` from here, recording each one's latency.
+Afterwards it unlinks its own keys and nothing else: it never flushes a database.
 
 >>> result = await keys_vs_scan(redis_url, keys=200_000)
 >>> result.worst_get("KEYS") / result.worst_get("SCAN")   # median over rounds
@@ -16,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import redis.asyncio as redis
@@ -24,10 +28,11 @@ from redis.exceptions import ResponseError
 _WALK = """
 import sys, redis
 client = redis.Redis.from_url(sys.argv[1])
+pattern = sys.argv[4] + "*"
 if sys.argv[2] == "KEYS":
-    found = len(client.keys("*"))
+    found = len(client.keys(pattern))
 else:
-    found = sum(1 for _ in client.scan_iter(match="*", count=int(sys.argv[3])))
+    found = sum(1 for _ in client.scan_iter(match=pattern, count=int(sys.argv[3])))
 print(found)
 """
 
@@ -63,16 +68,16 @@ async def populate(client: redis.Redis, keys: int, *, prefix: str = "demo:key", 
             await pipe.execute()
 
 
-async def _walk_while_probing(client: redis.Redis, url: str, walk: str,
-                              scan_count: int) -> tuple[list[float], float, int]:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", _WALK, url, walk, str(scan_count),
+async def _walk_while_probing(client: redis.Redis, url: str, walk: str, scan_count: int,
+                              prefix: str) -> tuple[list[float], float, int]:
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", _WALK, url, walk, str(scan_count), prefix,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     latencies: list[float] = []
     started = time.perf_counter()
     waiter = asyncio.create_task(proc.communicate())
     while not waiter.done():
         sent = time.perf_counter()
-        await client.get("demo:probe")
+        await client.get(prefix + "probe")
         latencies.append(time.perf_counter() - sent)
         await asyncio.sleep(0.0005)
     out, err = await waiter
@@ -81,53 +86,59 @@ async def _walk_while_probing(client: redis.Redis, url: str, walk: str,
     return latencies, time.perf_counter() - started, int(out)
 
 
-async def _refuse_foreign_keys(client: redis.Redis, db: int) -> None:
-    """Raise unless database ``db`` is empty or holds only keys this demo writes (a run cut short)."""
-    existing = int(await client.dbsize())
-    if not existing:
-        return
-    ours = 0
-    async for _ in client.scan_iter(match="demo:*", count=10_000):
-        ours += 1
-    if ours != existing:
-        raise ValueError(f"Redis database {db} holds {existing - ours} keys this demo did not write; it flushes "
-                         "the database it uses, so pass db= an index nothing else uses (e.g. 15)")
+async def unlink_prefix(client: redis.Redis, prefix: str, *, batch: int = 10_000) -> int:
+    """Unlink every key under ``prefix`` (SCAN, a batch at a time), return how many; nothing else is touched."""
+    removed = 0
+    async for keys in _batches(client.scan_iter(match=prefix + "*", count=batch), batch):
+        removed += int(await client.unlink(*keys))
+    return removed
 
 
-async def keys_vs_scan(redis_url: str, *, keys: int = 200_000, db: int = 15, scan_count: int = 1000,
+async def _batches(names: AsyncIterator[bytes], size: int) -> AsyncIterator[list[bytes]]:
+    batch: list[bytes] = []
+    async for name in names:
+        batch.append(name)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def keys_vs_scan(redis_url: str, *, keys: int = 200_000, db: int | None = None, scan_count: int = 1000,
                        rounds: int = 3) -> KeysVsScan:
-    """Fill database ``db`` of ``redis_url`` with ``keys`` keys, then measure ``GET`` latency from this
-    process while another process runs ``KEYS *``, and while it runs a ``SCAN`` loop (``scan_count``
-    per batch), alternating ``rounds`` times. Database ``db`` is flushed before and after, so it
-    must hold nothing but this demo's own keys (``demo:*``): anything else raises ``ValueError``
-    and is left alone. ``KEYS`` blocks the whole server while it runs (that is the lesson): run
-    it against the embedded Redis, not a server others use."""
+    """Create ``keys`` keys under a prefix unique to this call in database ``db`` of ``redis_url``
+    (default: the URL's own), then measure ``GET`` latency from this process while another process
+    runs ``KEYS prefix*``, and while it runs a ``SCAN MATCH prefix*`` loop (``scan_count`` per
+    batch), alternating ``rounds`` times. Both walks visit every key in the database, the demo's and
+    any others. Only the demo's own keys are deleted afterwards, never anything else. ``KEYS`` blocks
+    the whole server while it runs (that is the lesson): run it against the embedded Redis, not a
+    server others use."""
     if rounds < 1:
         raise ValueError(f"rounds={rounds!r} must be >= 1 (e.g. 3)")
     if keys < 1:
         raise ValueError(f"keys={keys!r} must be >= 1 (e.g. 200_000; the full profile uses >= 1_000_000)")
-    if not 0 <= db <= 15:
-        raise ValueError(f"db={db!r} must be a Redis database index 0-15 that nothing else uses (e.g. 15)")
-    url = redis_url.rsplit("/", 1)[0] + f"/{db}" if redis_url.count("/") >= 3 else f"{redis_url}/{db}"
+    if db is not None and not 0 <= db <= 15:
+        raise ValueError(f"db={db!r} must be a Redis database index 0-15, or None for the URL's own")
+    url = redis_url
+    if db is not None:
+        url = redis_url.rsplit("/", 1)[0] + f"/{db}" if redis_url.count("/") >= 3 else f"{redis_url}/{db}"
+    prefix = f"demo:{uuid.uuid4().hex[:12]}:"
     client = redis.from_url(url)
     result = KeysVsScan(keys=keys)
     try:
-        await _refuse_foreign_keys(client, db)
-    except BaseException:
-        await client.aclose()
-        raise
-    try:
-        await client.flushdb()
-        await populate(client, keys)
-        await client.set("demo:probe", b"v")
+        await populate(client, keys, prefix=prefix + "key")
+        await client.set(prefix + "probe", b"v")
         for _ in range(rounds):
             for walk in ("KEYS", "SCAN"):
-                latencies, seconds, found = await _walk_while_probing(client, url, walk, scan_count)
+                latencies, seconds, found = await _walk_while_probing(client, url, walk, scan_count, prefix)
                 result.get_latencies.setdefault(walk, latencies)
                 result.worst_gets.setdefault(walk, []).append(max(latencies))
                 result.walk_seconds.setdefault(walk, seconds)
                 result.found[walk] = found
     finally:
-        await client.flushdb(asynchronous=True)
-        await client.aclose()
+        try:
+            await unlink_prefix(client, prefix)
+        finally:
+            await client.aclose()
     return result

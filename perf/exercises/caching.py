@@ -103,7 +103,8 @@ async def _eventually(read: Callable[[], Awaitable[bool]], *, within: float = 2.
         await asyncio.sleep(0.02)
 
 
-@exercise("01.invalidation", title="a price change never serves a stale page", answer="update_price")
+@exercise("01.invalidation", title="a price change never serves a stale page", answer="update_price",
+          nudge="List every cached thing that shows a product's price; section 6 shows how to drop more than one key.")
 async def invalidation(update_price: Callable[[Shop, int, float], Awaitable[None]], *, settings: Settings,
                        database_url: str | None = None, redis_url: str | None = None, **_ignored: Any) -> Report:
     """``await update_price(shop, product_id, price)`` must store the new price in PostgreSQL and make
@@ -145,7 +146,8 @@ async def invalidation(update_price: Callable[[Shop, int, float], Awaitable[None
     return report
 
 
-@exercise("01.warming", title="warm the top products before traffic arrives", answer="warm_top")
+@exercise("01.warming", title="warm the top products before traffic arrives", answer="warm_top",
+          nudge="Section 2 warms a cache: what does a request look up, and under which key?")
 async def warming(warm_top: Callable[[Shop, list[int]], Awaitable[None]], *, settings: Settings,
                   database_url: str | None = None, redis_url: str | None = None, **_ignored: Any) -> Report:
     """``await warm_top(shop, ids)`` must leave every product in ``ids`` cached, under the key and

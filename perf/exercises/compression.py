@@ -22,7 +22,8 @@ HEADERS: tuple[str | None, ...] = (
 )
 
 
-@exercise("04.negotiate", title="negotiate Accept-Encoding like RFC 9110", answer="choose")
+@exercise("04.negotiate", title="negotiate Accept-Encoding like RFC 9110", answer="choose",
+          nudge="Read the failing header: which coding did it prefer, and what does q=0 mean?")
 async def negotiate(choose: Callable[[str | None], str | None], *, settings: Settings, **_ignored: Any) -> Report:
     """``choose(header)`` must return ``"br"``, ``"gzip"`` or ``None`` (identity) for every header
     in :data:`HEADERS`, as RFC 9110 §12.5.3 says, when the server offers :data:`OFFERED`."""
@@ -83,7 +84,8 @@ async def _middleware_compresses(status: int, content_type: str, extra: tuple[tu
 Decide = Callable[[int, str, dict[str, str], int], bool]
 
 
-@exercise("04.worth", title="know when compressing is worth it", answer="worth_compressing")
+@exercise("04.worth", title="know when compressing is worth it", answer="worth_compressing",
+          nudge="Look at the failing response's size, type and headers: would compressing it gain anything?")
 async def worth(worth_compressing: Decide, *, settings: Settings, **_ignored: Any) -> Report:
     """``worth_compressing(status, content_type, headers, size)`` says whether a response should be
     compressed; the middleware's own decision on the same response is the reference."""

@@ -3,8 +3,10 @@
 An exercise is an async function decorated with :func:`exercise`. It receives the
 learner's code (a function, a SQL string, a list of SLOs…) plus the services, runs it
 against real PostgreSQL and Redis, and reports each requirement as passed or failed.
-It never raises for a wrong answer and never shows the solution: a failed requirement
-carries a hint instead. Only a mistake in *calling* the check (an unknown key) raises.
+It never raises for a wrong answer and never shows the solution. Hints come in levels, and
+only when asked: ``check(..., hint=1)`` adds a nudge (where to look), ``hint=2`` the concept
+(what the fix is, in words, never its code). Only a mistake in *calling* the check (an
+unknown key, a hint level other than 0-2) raises.
 """
 
 from __future__ import annotations
@@ -44,9 +46,16 @@ class Report:
         return bool(passed)
 
 
+HINT_LEVELS = ("", "nudge", "concept")
+
+
 @dataclass
 class ExerciseResult:
-    """The outcome of :func:`check`: ``passed`` is True only when every requirement held."""
+    """The outcome of :func:`check`: ``passed`` is True only when every requirement held.
+
+    ``nudge`` (where to look) and ``hint`` (the concept) are always filled for a failed check;
+    they are *shown* only up to ``hint_level``, the level the learner asked for.
+    """
 
     key: str
     title: str
@@ -54,14 +63,29 @@ class ExerciseResult:
     requirements: list[Requirement]
     hint: str
     seconds: float
+    nudge: str = ""
+    hint_level: int = 0
+
+    def shown_hints(self) -> list[tuple[str, str]]:
+        """``[(level name, text), ...]`` up to the level asked for (none for a passed check)."""
+        if self.passed:
+            return []
+        return [(name, text) for name, text in (("nudge", self.nudge), ("concept", self.hint))[:self.hint_level]
+                if text]
+
+    def _offer(self) -> str:
+        if self.passed or self.hint_level >= 2:
+            return ""
+        return f"stuck? run the check again with hint={self.hint_level + 1} for a {HINT_LEVELS[self.hint_level + 1]}"
 
     def __str__(self) -> str:
         lines = [f"Exercise {self.key} ({self.title}): {'PASSED' if self.passed else 'not yet'}"]
         for req in self.requirements:
             mark = "ok  " if req.passed else "FAIL"
             lines.append(f"  [{mark}] {req.text}" + (f" (seen: {req.seen})" if req.seen else ""))
-        if not self.passed and self.hint:
-            lines.append(f"  hint: {self.hint}")
+        lines += [f"  hint ({name}): {text}" for name, text in self.shown_hints()]
+        if self._offer():
+            lines.append(f"  {self._offer()}")
         return "\n".join(lines)
 
     def _repr_markdown_(self) -> str:
@@ -70,8 +94,12 @@ class ExerciseResult:
         for req in self.requirements:
             seen = f" (seen: `{req.seen}`)" if req.seen else ""
             lines.append(f"- {'✅' if req.passed else '❌'} {req.text}{seen}")
-        if not self.passed and self.hint:
-            lines += ["", f"*Hint:* {self.hint}"]
+        shown = self.shown_hints()
+        if shown or self._offer():
+            lines.append("")
+        lines += [f"*Hint ({name}):* {text}" for name, text in shown]
+        if self._offer():
+            lines.append(f"*{self._offer().capitalize()}.*")
         return "\n".join(lines)
 
 
@@ -87,20 +115,24 @@ class Exercise:
     title: str
     answer: str
     run: Check
+    nudge: str = ""
 
 
 EXERCISES: dict[str, Exercise] = {}
 
 
-def exercise(key: str, *, title: str, answer: str) -> Callable[[Check], Check]:
+def exercise(key: str, *, title: str, answer: str, nudge: str) -> Callable[[Check], Check]:
     """Register ``run`` as the check of exercise ``key`` (``"NN.name"``, NN = the notebook);
-    ``answer`` names what the learner's exercise cell defines (a function or a variable)."""
+    ``answer`` names what the learner's exercise cell defines (a function or a variable);
+    ``nudge`` is the first-level hint: where to look, not what to write."""
     notebook = key.split(".", 1)[0]
     if not notebook.isdigit() or len(notebook) != 2:
         raise ValueError(f"key={key!r} must start with the notebook number, e.g. '01.invalidation'")
+    if not nudge.strip():
+        raise ValueError(f"exercise {key!r}: nudge= must say where to look (the first hint a learner asks for)")
 
     def register(run: Check) -> Check:
-        EXERCISES[key] = Exercise(key, notebook, title, answer, run)
+        EXERCISES[key] = Exercise(key, notebook, title, answer, run, nudge)
         return run
 
     return register
@@ -118,20 +150,23 @@ def _load_progress(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-async def check(key: str, *answer: Any, record: bool = True, settings: Settings | None = None,
+async def check(key: str, *answer: Any, hint: int = 0, record: bool = True, settings: Settings | None = None,
                 **services: Any) -> ExerciseResult:
     """Run the check of exercise ``key`` on the learner's ``answer`` against the real services.
 
     Returns an :class:`ExerciseResult` (shown as a checklist in a notebook); a wrong or
     unfinished answer (``NotImplementedError``, an exception in the learner's code) is a
-    failed requirement with a hint, never an exception. With ``record=True`` the outcome
-    is saved to ``<state dir>/exercises.json`` for :func:`progress`.
+    failed requirement, never an exception. ``hint``: 0 shows no hint (the result says how to
+    ask), 1 adds a nudge, 2 the concept too. With ``record=True`` the outcome is saved to
+    ``<state dir>/exercises.json`` for :func:`progress`.
 
     >>> result = await check("04.negotiate", choose)      # doctest: +SKIP
     """
     if key not in EXERCISES:
         known = ", ".join(sorted(EXERCISES))
         raise KeyError(f"no exercise {key!r}; the exercises are: {known}")
+    if hint not in (0, 1, 2):
+        raise ValueError(f"hint={hint!r}: use 0 (none), 1 (a nudge) or 2 (the concept)")
     ex = EXERCISES[key]
     settings = settings or get_settings()
     t0 = time.perf_counter()
@@ -144,7 +179,7 @@ async def check(key: str, *answer: Any, record: bool = True, settings: Settings 
     except LearnerError as exc:
         report = exc.report
     result = ExerciseResult(key, ex.title, bool(report.requirements) and all(r.passed for r in report.requirements),
-                            report.requirements, report.hint, time.perf_counter() - t0)
+                            report.requirements, report.hint, time.perf_counter() - t0, ex.nudge, hint)
     if record:
         path = _progress_file(settings)
         data = _load_progress(path)

@@ -39,7 +39,8 @@ async def _catalog(key: str, settings: Settings, database_url: str | None) -> As
 _CREATE_INDEX = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\b", re.IGNORECASE)
 
 
-@exercise("02.index", title="find and add the missing index", answer="INDEX_SQL")
+@exercise("02.index", title="find and add the missing index", answer="INDEX_SQL",
+          nudge="The plan of the slow query names the step that reads every row: which column does it test?")
 async def index(index_sql: str, *, settings: Settings, database_url: str | None = None, **_ignored: Any) -> Report:
     """``index_sql`` is ONE ``CREATE INDEX`` statement that lets :data:`SLOW_QUERY` (with
     ``$1 = 900``) run without a sequential scan of ``products`` and without sorting."""
@@ -91,13 +92,15 @@ class _CountingConnection:
 Loader = Callable[[Any, Sequence[int]], Awaitable[list[dict[str, Any]]]]
 
 
-@exercise("02.one_query", title="turn an N+1 into one query", answer="products_with_images")
+@exercise("02.one_query", title="turn an N+1 into one query", answer="products_with_images",
+          nudge="Count the round trips the starter makes for 12 ids; section 5 shows the same data fetched at once.")
 async def one_query(products_with_images: Loader, *, settings: Settings, database_url: str | None = None,
                     **_ignored: Any) -> Report:
     """``await products_with_images(conn, ids)`` returns what :func:`perf.db.queries.get_products`
     returns (ordered by id; ``category`` name and ``image_urls`` by position) in ONE statement."""
-    report = Report(hint="Join products to categories, LEFT JOIN product_images, and aggregate the urls with "
-                         "array_agg(url ORDER BY position); filter with `id = ANY($1::bigint[])`.")
+    report = Report(hint="One statement can bring a product, its category's name and all its images together: "
+                         "combine the three tables, keep products that have no image, gather each product's "
+                         "image urls into one list in their order, and pass all the ids as one array parameter.")
     ids = [3, 1, 4, 15, 9, 2, 6, 5, 35, 8, 97, 10_000_000]  # the last one does not exist
     async with _catalog("02.one_query", settings, database_url) as conn:
         counting = _CountingConnection(conn)

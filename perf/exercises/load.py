@@ -21,7 +21,8 @@ from perf.load.demo_server import TestServer
 BASELINE_PATH, OPTIMISED_PATH = "/delay/100", "/delay/0"
 
 
-@exercise("05.slo", title="an SLO gate that fails the slow build and passes the fast one", answer="SLOS")
+@exercise("05.slo", title="an SLO gate that fails the slow build and passes the fast one", answer="SLOS",
+          nudge="Compare the two builds' percentiles in the table above the exercise: where do they differ?")
 async def slo(slos: list[str], *, settings: Settings, **_ignored: Any) -> Report:
     """``SLOS`` (strings like ``"p99<50ms"``) must include a latency percentile and an error-rate
     objective, fail on the baseline build (``/delay/100``) and all pass on the optimised one."""
@@ -56,12 +57,14 @@ async def slo(slos: list[str], *, settings: Settings, **_ignored: Any) -> Report
     return report
 
 
-@exercise("05.error_rate", title="an error rate that counts every scheduled request", answer="error_rate")
+@exercise("05.error_rate", title="an error rate that counts every scheduled request", answer="error_rate",
+          nudge="In the stalled run, how many requests got a status code at all?")
 async def error_rate(rate_of: Callable[[LoadResult], float], *, settings: Settings, **_ignored: Any) -> Report:
     """``error_rate(result)`` is the share of *scheduled* requests that did not complete: failed,
     timed out or dropped. The check runs a load where every request times out."""
-    report = Report(hint="A request that timed out or was never sent has no status code, yet it is a failure the "
-                         "user saw: divide failed + timed_out + dropped by scheduled (see LoadResult's fields).")
+    report = Report(hint="A request that timed out or was never sent has no status code, yet the user saw it "
+                         "fail: the rate's denominator is every request the run meant to send, and its numerator "
+                         "every one of them that did not succeed, whatever the reason (LoadResult counts each).")
     with TestServer() as server:
         stalled = await run_load(server.url, model=OpenModel(rate=40, duration=1.0, connections=8),
                                  scenario=Scenario.single("/delay/2000"), timeout=0.2)

@@ -14,13 +14,14 @@ from perf.pool import Pool, create_pool
 BAD_SQL = "SELECT 1 / $1::int"  # with 0: division by zero, an error raised while a connection is held
 
 
-@exercise("03.release", title="every borrowed connection goes back, even on an error", answer="run_query")
+@exercise("03.release", title="every borrowed connection goes back, even on an error", answer="run_query",
+          nudge="Follow a connection when the query raises: which line gives it back, and does that line run?")
 async def release(run_query: Callable[[Pool[Any], int], Awaitable[Any]], *, settings: Settings,
                   database_url: str | None = None, **_ignored: Any) -> Report:
     """``await run_query(pool, x)`` runs :data:`BAD_SQL` with ``x`` on a connection from ``pool`` and
     returns the value; for ``x = 0`` it may raise, but the connection must be back in the pool."""
-    report = Report(hint="Borrow with `async with pool.acquire() as conn:` (or release in a `finally:`): "
-                         "an exception between acquire and release must not keep the connection.")
+    report = Report(hint="Giving the connection back must not depend on the query succeeding: tie the release "
+                         "to leaving the block, however it is left (the pool's own context manager does this).")
     db_url, _ = service_urls(settings, database_url, "redis://unused")
     pool = await create_pool(db_url, min_size=1, max_size=3)
     try:
@@ -43,13 +44,15 @@ async def release(run_query: Callable[[Pool[Any], int], Awaitable[Any]], *, sett
     return report
 
 
-@exercise("03.timeout", title="a slow query cannot hold a connection forever", answer="bounded_fetch")
+@exercise("03.timeout", title="a slow query cannot hold a connection forever", answer="bounded_fetch",
+          nudge="Who stops the query when the time is up: the client, the server, or nobody?")
 async def timeout(bounded_fetch: Callable[[Pool[Any], str, float], Awaitable[Any]], *, settings: Settings,
                   database_url: str | None = None, **_ignored: Any) -> Report:
     """``await bounded_fetch(pool, sql, seconds)`` runs ``sql`` but gives up after ``seconds``
     (raising any exception), and leaves the connection usable and back in the pool."""
-    report = Report(hint="asyncpg's query methods take `timeout=`: it cancels the statement on the server, "
-                         "so the connection is clean afterwards. Borrow with `async with pool.acquire()`.")
+    report = Report(hint="Giving up on the client is not enough: the statement goes on running on the server "
+                         "and the connection stays busy. Let the driver cancel it on the server when the time "
+                         "is up (its query methods can), and give the connection back however the call ends.")
     db_url, _ = service_urls(settings, database_url, "redis://unused")
     async with create_pool(db_url, min_size=1, max_size=1) as pool:
         t0 = time.perf_counter()

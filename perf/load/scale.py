@@ -58,6 +58,3 @@ def run_processes(base_url: str, *, model: LoadModel, scenario: str | Scenario |
     return merged
 
 
-async def run_processes_async(base_url: str, **kwargs: Any) -> LoadResult:
-    """:func:`run_processes` from async code (a notebook cell) without blocking its loop."""
-    return await asyncio.to_thread(run_processes, base_url, **kwargs)

@@ -7,8 +7,8 @@
 ...     pool.stats().wait_p99
 
 ``await create_pool(...)`` works too (then ``await pool.close()``). ``reset=`` picks what a
-returned connection is cleaned of (``"none"``, ``"session"`` (default), ``"always"``: see
-:class:`Pool`). Pool anything else by
+returned connection is cleaned of (``"always"`` (default: nothing a borrower did to its
+session reaches the next one), ``"session"``, ``"none"``: see :class:`Pool`). Pool anything else by
 passing ``adapter=`` (a :class:`ConnectionAdapter` subclass) instead of a URL.
 :mod:`perf.pool.naive` reproduces the seed tutorial's pool: the thing NOT to do.
 """
@@ -29,7 +29,7 @@ def create_pool(dsn: str | None = None, *, adapter: ConnectionAdapter[Any] | Non
                 min_size: int = 1, max_size: int = 10, timeout: float | None = 30.0,
                 max_waiting: int | None = None, idle_timeout: float | None = 300.0,
                 max_lifetime: float | None = 3600.0, jitter: float = 0.1, health_check: bool = False,
-                reset: ResetMode | Callable[[Any], Awaitable[None]] = "session", reset_timeout: float = 5.0,
+                reset: ResetMode | Callable[[Any], Awaitable[None]] = "always", reset_timeout: float = 5.0,
                 maintenance_interval: float | None = None,
                 init: Callable[[Any], Awaitable[None]] | None = None, **connect_kwargs: Any) -> Pool[Any]:
     """A :class:`Pool` of asyncpg connections to ``dsn`` (or of whatever ``adapter`` opens).

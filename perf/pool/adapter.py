@@ -29,6 +29,10 @@ class ConnectionAdapter(Generic[C]):
         """True when ``conn`` can no longer be used (its socket is gone): discard it."""
         return False
 
+    def is_unavailable(self, exc: BaseException) -> bool:
+        """True when ``exc`` (from :meth:`connect`) means "the server is unreachable, retry shortly"."""
+        return isinstance(exc, OSError)
+
     def in_transaction(self, conn: C) -> bool:
         """True when ``conn`` is inside a transaction the borrower left open."""
         return False

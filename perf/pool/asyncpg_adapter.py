@@ -1,10 +1,17 @@
 """asyncpg hooks for :class:`~perf.pool.pool.Pool`: connect, close, broken and in-transaction
 checks, and the session reset.
 
+The session reset (:data:`RESET_TAIL` around asyncpg's own reset query) clears everything
+a borrower can leave on a connection for the next one to see: parameters (``RESET ALL``),
+the role and session authorization (``RESET ALL`` keeps them: ``SET ROLE`` would outlive
+asyncpg's reset), session advisory locks, cursors ``WITH HOLD``, ``LISTEN``, temporary
+tables, sequence state (``currval``/``lastval``) and statements made with SQL ``PREPARE``
+(asyncpg's own cached statements are kept). One round trip, with the rollback when one is
+needed; a second only when a borrower left a SQL-level prepared statement.
+
 Connections are :class:`~perf.pool.session.SessionTrackingConnection`, so the pool's
-``reset="session"`` knows which borrower changed session state; only those pay for
-asyncpg's reset query (``pg_advisory_unlock_all()``, ``CLOSE ALL``, ``UNLISTEN *``,
-``RESET ALL``), sent in one round trip with the rollback when one is needed.
+``reset="session"`` knows which borrower's SQL text changed session state; only those
+pay for the reset in that mode.
 """
 
 from __future__ import annotations
@@ -16,6 +23,12 @@ import asyncpg
 
 from perf.pool.adapter import ConnectionAdapter
 from perf.pool.session import SessionTrackingConnection
+from perf.pool.unavailable import is_unavailable, told_to_close, watch_for_fatal
+
+#: Sent before asyncpg's reset query (``RESET ALL`` restores neither of these).
+RESET_HEAD = "RESET SESSION AUTHORIZATION;\nRESET ROLE;\n"
+#: Sent after it; the last statement's row count says whether a SQL ``PREPARE`` is left to deallocate.
+RESET_TAIL = "\nDISCARD TEMP;\nDISCARD SEQUENCES;\nSELECT 1 FROM pg_prepared_statements WHERE from_sql;"
 
 
 class AsyncpgAdapter(ConnectionAdapter[asyncpg.Connection]):
@@ -41,6 +54,7 @@ class AsyncpgAdapter(ConnectionAdapter[asyncpg.Connection]):
     async def connect(self) -> asyncpg.Connection:
         """Open a connection with ``asyncpg.connect(dsn, **connect_kwargs)``, then run ``init``."""
         conn = await asyncpg.connect(self.dsn, **self.connect_kwargs)
+        watch_for_fatal(conn)  # so is_broken sees a server that is closing it (perf.pool.unavailable)
         if self.init is not None:
             try:
                 await self.init(conn)
@@ -58,9 +72,13 @@ class AsyncpgAdapter(ConnectionAdapter[asyncpg.Connection]):
         conn.terminate()
 
     def is_broken(self, conn: asyncpg.Connection) -> bool:
-        """True once the socket closed (server restart, ``pg_terminate_backend``, network)."""
-        closed: bool = conn.is_closed()
-        return closed
+        """True once the socket closed (server restart, ``pg_terminate_backend``, network), or once
+        the server sent a ``FATAL`` error, which it does just before closing it (a shutdown)."""
+        return told_to_close(conn)
+
+    def is_unavailable(self, exc: BaseException) -> bool:
+        """:func:`perf.pool.unavailable.is_unavailable`: unreachable, restarting, shutting down."""
+        return is_unavailable(exc)
 
     def in_transaction(self, conn: asyncpg.Connection) -> bool:
         """True when ``conn`` needs cleaning: an open (or failed) transaction, or a query
@@ -82,16 +100,19 @@ class AsyncpgAdapter(ConnectionAdapter[asyncpg.Connection]):
         return getattr(conn, "session_changed", True) is not False
 
     async def reset_session(self, conn: asyncpg.Connection) -> None:
-        """Roll back (if needed) and run asyncpg's reset query, in one round trip."""
+        """Roll back (if needed) and clear all session state (module docstring), in one round trip."""
         if conn._protocol._is_cancelling():
             await conn._protocol._wait_for_cancellation()
         conn._top_xact = None
         conn._listeners.clear()  # UNLISTEN * below drops them on the server: as asyncpg's pool does
         conn._log_listeners.clear()
-        query = conn.get_reset_query()
+        query = RESET_HEAD + conn.get_reset_query() + RESET_TAIL
         if conn.is_in_transaction():
             query = "ROLLBACK;\n" + query
-        await conn.execute(query)
+        status = await conn.execute(query)
+        if status != "SELECT 0":  # a borrower's SQL PREPARE (asyncpg's own are not from_sql)
+            names = [row[0] for row in await conn.fetch("SELECT name FROM pg_prepared_statements WHERE from_sql")]
+            await conn.execute("".join(f'DEALLOCATE "{name.replace(chr(34), chr(34) * 2)}";' for name in names))
         if isinstance(conn, SessionTrackingConnection):
             conn.session_changed = False
 

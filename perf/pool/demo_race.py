@@ -22,8 +22,8 @@ from perf.pool.naive import SeedPoolTypoFixed
 CONNECT = "connect per request"
 SEED = "seed pool (typo fixed)"
 OURS_NONE = "perf.pool, reset=none"
-OURS = "perf.pool, reset=session"  # the default
-OURS_ALWAYS = "perf.pool, reset=always"
+OURS = "perf.pool, reset=session"
+OURS_ALWAYS = "perf.pool, reset=always"  # the default
 ASYNCPG = "asyncpg pool, default reset"
 ASYNCPG_NO_RESET = "asyncpg pool, no-op reset"
 STRATEGIES: tuple[str, ...] = (CONNECT, SEED, OURS_NONE, OURS, OURS_ALWAYS, ASYNCPG, ASYNCPG_NO_RESET)
@@ -32,8 +32,8 @@ WHAT_IS_RESET: dict[str, str] = {
     CONNECT: "nothing to reset: every query gets a new session",
     SEED: "nothing: a connection goes back as it is, even inside a transaction",
     OURS_NONE: "rolls back an open transaction; session state (SET, advisory locks, LISTEN) leaks",
-    OURS: "rolls back; RESET ALL, advisory unlock, UNLISTEN, CLOSE ALL only after session-changing SQL",
-    OURS_ALWAYS: "rolls back; RESET ALL, advisory unlock, UNLISTEN, CLOSE ALL on every release",
+    OURS: "rolls back; the full session reset below only after SQL whose text changes the session",
+    OURS_ALWAYS: "rolls back; asyncpg's reset plus RESET ROLE, DISCARD TEMP/SEQUENCES, SQL PREPAREs, every release",
     ASYNCPG: "rolls back; RESET ALL, advisory unlock, UNLISTEN, CLOSE ALL on every release",
     ASYNCPG_NO_RESET: "rolls back an open transaction; session state leaks",
 }

@@ -43,4 +43,4 @@ def validate_options(*, min_size: Any, max_size: Any, timeout: Any, max_waiting:
         raise ValueError(f"jitter must be a fraction in [0, 1), got {jitter!r}; 0.1 spreads expiry over 10%")
     if reset not in RESET_MODES and not callable(reset):
         raise ValueError(f"reset must be one of {', '.join(map(repr, RESET_MODES))} or an async callable "
-                         f"taking the connection, got {reset!r}; \"session\" is the safe default")
+                         f"taking the connection, got {reset!r}; \"always\" is the safe default")

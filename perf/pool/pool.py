@@ -7,7 +7,9 @@
 * A clean release costs no round trip; what else release does is the ``reset`` mode
   (see :class:`Pool`); a broken connection is discarded and its slot reused.
 * Idle timeout and max lifetime (with jitter) are enforced by a background task and at
-  acquire time; a spare connection that fails to open is logged and retried by it.
+  acquire time; a spare connection that fails to open is retried by it.
+* While connects fail (PostgreSQL down or restarting) an acquire retries until its timeout,
+  and the pool logs one warning when the outage begins and one when it ends.
 
 The slot bookkeeping (idle stack, borrowed map, waiters) is :class:`~perf.pool.slots.Slots`;
 this file holds everything that awaits.
@@ -76,25 +78,26 @@ class Pool(Generic[C]):
     runs ``adapter.check`` on every acquire; ``maintenance_interval`` is the background
     sweep period; ``reset_timeout`` bounds release's round trips.
 
-    ``reset`` says what a returned connection is cleaned of before the next borrower:
+    ``reset`` says what a returned connection is cleaned of before the next borrower
+    (the table in notebook 03 is :func:`perf.pool.demo_reset.reset_guarantees`, run on the server):
 
-    * ``"none"``: an open (or failed) transaction is rolled back, nothing else. Session
-      state a borrower changed survives into the next borrow: ``SET statement_timeout``,
-      ``SET search_path``, session advisory locks, ``LISTEN``, temporary tables,
-      prepared statements. Fastest; right when your code never changes session state.
-    * ``"session"`` (default): as ``"none"``, and when the borrower ran a statement that
-      can change session state (``SET``/``RESET`` without ``LOCAL``, ``set_config``,
-      ``pg_advisory_lock``/``pg_try_advisory_lock``, ``LISTEN``, ``DECLARE``,
-      ``PREPARE``, ``CREATE TEMP``, ``DISCARD``), the adapter's session reset runs in the
-      same round trip as the rollback (for asyncpg: ``pg_advisory_unlock_all()``,
-      ``CLOSE ALL``, ``UNLISTEN *``, ``RESET ALL``; parameters return to the values the
-      connection was opened with). A release that changed nothing costs no round trip.
-      Not covered: a change made *inside* a server function (a PL/pgSQL body calling
-      ``set_config`` or taking an advisory lock), which the SQL text does not show; and
-      temporary tables and prepared statements are kept (``DISCARD ALL`` would drop
-      asyncpg's statement cache).
-    * ``"always"``: the same session reset on every release, whatever ran: one round trip
-      per release, and it covers changes made inside functions.
+    * ``"always"`` (default): an open transaction is rolled back and the session reset on
+      every release, whatever ran: the next borrower finds the session a new connection
+      has (parameters as opened, role and session authorization, no advisory locks, cursors,
+      ``LISTEN``, temporary tables, SQL ``PREPARE``'d statements or sequence state), also
+      after changes made inside server functions. One round trip per release
+      (:meth:`~perf.pool.asyncpg_adapter.AsyncpgAdapter.reset_session`).
+    * ``"session"``: the same reset, only after a statement whose *text* can change session
+      state (``SET``/``RESET`` without ``LOCAL``, ``set_config``, ``pg_advisory_lock``,
+      ``LISTEN``, ``DECLARE``, ``PREPARE``, ``CREATE TEMP``, ``DISCARD``); a release that
+      sent none of those costs no round trip. Misses what the text does not show: a change
+      made inside a server function (``SELECT f()`` where ``f`` runs ``SET``,
+      ``set_config(..., false)``, takes an advisory lock, ``LISTEN``s or creates a temporary
+      table), and sequence state (``currval``/``lastval`` after any ``nextval``, an
+      ``INSERT`` into a ``serial`` column included). Right for code whose SQL you know.
+    * ``"none"``: an open (or failed) transaction is rolled back, nothing else: all the
+      session state above survives into the next borrow. Fastest; right when your code
+      never changes session state.
     * an async callable ``reset(conn)``: your own cleanup, after the rollback, on every release.
 
     A reset that fails or times out discards the connection (its slot is reused).
@@ -104,7 +107,7 @@ class Pool(Generic[C]):
                  timeout: float | None = 30.0, max_waiting: int | None = None,
                  idle_timeout: float | None = 300.0, max_lifetime: float | None = 3600.0,
                  jitter: float = 0.1, health_check: bool = False,
-                 reset: ResetMode | Callable[[C], Awaitable[None]] = "session", reset_timeout: float = 5.0,
+                 reset: ResetMode | Callable[[C], Awaitable[None]] = "always", reset_timeout: float = 5.0,
                  maintenance_interval: float | None = None) -> None:
         validate_options(min_size=min_size, max_size=max_size, timeout=timeout, max_waiting=max_waiting,
                          idle_timeout=idle_timeout, max_lifetime=max_lifetime, jitter=jitter,
@@ -125,6 +128,8 @@ class Pool(Generic[C]):
         self._maintenance: asyncio.Task[None] | None = None
         self._all_returned: asyncio.Future[None] | None = None
         self._closer: asyncio.Task[CloseReport] | None = None
+        self._outage_since: float | None = None  # when connects began to fail (None: they work)
+        self._outage_failures = 0
 
     # -- open and close --------------------------------------------------------------------
 
@@ -318,24 +323,58 @@ class Pool(Generic[C]):
         return None
 
     async def _open_reserved(self, deadline: float | None, timeout: float | None = None) -> Holder[C]:
-        """Open a connection into a slot already reserved; free the slot on failure."""
+        """Open a connection into a slot already reserved; free the slot on failure.
+
+        With a ``deadline`` (an acquire), a connect that fails because the server is
+        unreachable or restarting (``adapter.is_unavailable``) is retried with backoff until
+        the deadline: a restart shorter than the acquire timeout costs waiting, not an error.
+        Not before the pool's first connection opened: a wrong address fails at once.
+        """
+        loop = asyncio.get_running_loop()
+        pause = 0.05
         try:
             async with asyncio.timeout_at(deadline):
-                conn = await self._adapter.connect()
+                while True:
+                    try:
+                        conn = await self._adapter.connect()
+                        break
+                    except Exception as exc:
+                        self._counters.connect_errors += 1
+                        self._outage_began(exc)
+                        # A pool that never opened a connection is misconfigured, not facing an outage: fail fast.
+                        if (deadline is None or not self._counters.created or not self._adapter.is_unavailable(exc)
+                                or loop.time() + pause >= deadline):
+                            raise
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 0.5)
         except BaseException as exc:
             self._slot_freed()
-            if isinstance(exc, TimeoutError) and deadline is not None:
+            if isinstance(exc, TimeoutError) and deadline is not None and loop.time() >= deadline:
                 self._counters.acquire_timeouts += 1
                 raise PoolTimeout(f"opening a connection took longer than timeout={timeout}s") from None
             if isinstance(exc, Exception):
-                self._counters.connect_errors += 1
                 raise PoolConnectError(f"could not open a connection: {exc}") from exc
             raise
+        self._outage_ended()
         self._counters.created += 1
-        holder = Holder(conn, asyncio.get_running_loop().time(), self._max_lifetime, self._idle_timeout,
-                        self._jitter)
+        holder = Holder(conn, loop.time(), self._max_lifetime, self._idle_timeout, self._jitter)
         self._slots.lend(holder)
         return holder
+
+    def _outage_began(self, exc: Exception) -> None:
+        """Log the first failed connect of an outage (one warning, not one per attempt)."""
+        if self._outage_since is None:
+            self._outage_since = asyncio.get_running_loop().time()
+            self._outage_failures = 0
+            log.warning("cannot open connections (%s: %s); retrying quietly, one line when one opens",
+                        type(exc).__name__, exc)
+        self._outage_failures += 1
+
+    def _outage_ended(self) -> None:
+        if self._outage_since is not None:
+            log.warning("connections open again after %.1fs (%d failed attempts)",
+                        asyncio.get_running_loop().time() - self._outage_since, self._outage_failures)
+            self._outage_since = None
 
     # -- release ---------------------------------------------------------------------------
 
@@ -452,13 +491,11 @@ class Pool(Generic[C]):
                 self._spawn(self._open_spare())
 
     async def _open_spare(self) -> None:
-        """Open a connection towards ``min_size``; on failure log it: the next sweep retries."""
+        """Open a connection towards ``min_size``; on failure the next sweep retries (logged once per outage)."""
         try:
             holder = await self._open_reserved(None)
-        except PoolConnectError as exc:
-            log.warning("could not open a spare connection (retrying every %.2gs): %s",
-                        self._interval, exc.__cause__)
-            return
+        except PoolConnectError:
+            return  # logged once per outage by _outage_began; the next sweep retries
         self._put_back(holder)
 
     async def _maintain(self) -> None:

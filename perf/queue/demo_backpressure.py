@@ -129,8 +129,10 @@ async def full_queue_requests(kind: QueueKind, *, requests: int = 6, workers: in
         queue = await TaskQueue(workers=workers, max_size=max_size, timeout=max(task_seconds * 10, 1.0)).start()
     app = UploadApp(queue, task_seconds=task_seconds)
     try:
-        await _fill(queue, app, workers)
         async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=timeout) as client:
+            # Fill only once the server is up: starting it can outlast a filler task on a busy machine,
+            # and a worker taking the next filler meanwhile would leave a free slot to the first request.
+            await _fill(queue, app, workers)
             async def one(i: int) -> dict[str, object]:
                 started = time.perf_counter()
                 response = await client.post("/upload", content=b"image-%d" % i)

@@ -43,6 +43,7 @@ from pgqueuer.domain.errors import RetryRequested
 from pgqueuer.domain.settings import DBSettings
 from pgqueuer.domain.types import Channel
 
+from perf.pool.unavailable import is_unavailable
 from perf.queue.status import QueueClosed, QueueFull, QueueUnavailable, TaskExpired, new_task_id, task_id_time
 
 logger = logging.getLogger(__name__)
@@ -70,10 +71,6 @@ CREATE INDEX IF NOT EXISTS durable_tasks_unfinished ON durable_tasks (enqueued_a
     WHERE state IN ('queued', 'running', 'failed');
 CREATE INDEX IF NOT EXISTS durable_tasks_finished ON durable_tasks (finished_at) WHERE finished_at IS NOT NULL;
 """
-
-
-_DB_DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError,
-            asyncpg.CannotConnectNowError)
 
 
 class DurableQueue:
@@ -134,7 +131,9 @@ class DurableQueue:
             raise QueueClosed("this DurableQueue was stopped; create a new one")
         if self._pool is not None:
             return self
-        self._pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=max(2, self.workers + 2),
+        # min_size=0: asyncpg's pool then opens connections only on demand; with a floor it
+        # reconnects in the background and logs a traceback per failed attempt while PostgreSQL is down.
+        self._pool = await asyncpg.create_pool(self.database_url, min_size=0, max_size=max(2, self.workers + 2),
                                                server_settings=self._server_settings)
         await self._install()
         if self.workers:
@@ -255,7 +254,9 @@ class DurableQueue:
             raise ValueError(f"name={name!r} has no handler; known: {', '.join(sorted(self.handlers))}")
         try:
             return await self._submit(name, payload)
-        except _DB_DOWN as exc:
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
             raise QueueUnavailable(f"PostgreSQL is unavailable ({type(exc).__name__}); the task was not accepted, "
                                    "retry shortly") from exc
 
@@ -321,7 +322,9 @@ class DurableQueue:
                     "extract(epoch FROM started_at) AS started_at, extract(epoch FROM finished_at) AS finished_at, "
                     "finished_at < clock_timestamp() - make_interval(secs => $2) AS expired "
                     "FROM durable_tasks WHERE id = $1", task_id, self.retention)
-        except _DB_DOWN as exc:
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
             raise QueueUnavailable(f"PostgreSQL is unavailable ({type(exc).__name__}); retry shortly") from exc
         if row is None or row["expired"]:
             created = task_id_time(task_id)

@@ -36,10 +36,13 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:  # exists, owned by another user
         return True
+    import psutil  # portable (Linux /proc, macOS sysctl); imported here as the services CLI starts fast
+
     try:  # a zombie is dead for our purposes
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:
         return True
 
 

@@ -8,9 +8,11 @@ test server) build their command line and hand it to :class:`ServerProcess`.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,6 +20,12 @@ from types import TracebackType
 from typing import IO
 
 from perf.services.process import free_port, port_open, wait_until
+
+log = logging.getLogger(__name__)
+
+#: Linux's per-process files: per-thread CPU time in nanoseconds. Elsewhere (macOS) psutil answers.
+PROC = Path("/proc")
+_told_no_pinning = False
 
 #: The cores this process could use when perf was imported. A benchmark pins *itself* (the
 #: load generator) off the server's cores, and the server starts after that: asking the
@@ -36,13 +44,25 @@ def usable_cores() -> set[int]:
 def pin_process(pid: int, cpus: Iterable[int]) -> bool:
     """Pin ``pid`` to the usable subset of ``cpus``; False when the platform or cores do not allow it."""
     wanted = set(cpus) & usable_cores()
-    if not wanted or not hasattr(os, "sched_setaffinity"):
+    if not hasattr(os, "sched_setaffinity"):
+        _tell_no_pinning()
+        return False
+    if not wanted:
         return False
     try:
         os.sched_setaffinity(pid, wanted)
     except OSError:
         return False
     return True
+
+
+def _tell_no_pinning() -> None:
+    """Say once per process that this platform cannot pin (macOS, Windows): numbers stay valid side by side."""
+    global _told_no_pinning
+    if not _told_no_pinning:
+        _told_no_pinning = True
+        log.warning("CPU pinning is not available on %s: the server and the load generator share every core, "
+                    "so compare figures side by side in one run (ratios), not with a pinned Linux run", sys.platform)
 
 
 def split_cores() -> tuple[set[int], set[int]]:
@@ -55,10 +75,11 @@ def split_cores() -> tuple[set[int], set[int]]:
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """CPU time ``pid`` has used so far, all threads (Linux: ns-resolution schedstat; else psutil)."""
+    """CPU time ``pid`` has used so far, all threads (Linux: ns-resolution schedstat; else psutil's
+    user + system time, at the clock tick's resolution)."""
     try:
         return sum(int((task / "schedstat").read_text().split()[0])
-                   for task in Path(f"/proc/{pid}/task").iterdir()) / 1e9
+                   for task in (PROC / str(pid) / "task").iterdir()) / 1e9
     except (OSError, ValueError, IndexError):
         import psutil
 

@@ -1,0 +1,88 @@
+"""Replay: a measuring step returns a recorded run's result without measuring; the run stays comparable."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+
+from perf.config import ConfigError, get_settings, load_settings
+from perf.runs import compare_runs, start_run
+from perf.runs.replay import ReplayMissing, replay_note, replayable, replayable_sync
+from perf.runs.store import Run, set_current_run
+
+
+@dataclasses.dataclass
+class Sweep:
+    """Stands in for a measuring result: frames and numbers in a dataclass."""
+
+    frame: pd.DataFrame
+    best_users: int
+
+
+@pytest.fixture
+def recorded() -> Iterator[Run]:
+    """A run that measured ``sweep`` for notebook ``98_replay`` (its result and a summary frame)."""
+    run = start_run("98_replay", kind="notebook", source="98_replay")
+    set_current_run(run)
+    frame = pd.DataFrame({"users": [1, 8, 8, 8], "median": [10.0, 40.0, 40.0, 40.0],
+                          "q1": [9.0, 38.0, 38.0, 38.0], "q3": [11.0, 42.0, 42.0, 42.0]})
+    calls = []
+
+    async def measure() -> Sweep:
+        calls.append(1)
+        return Sweep(frame, best_users=8)
+
+    result = asyncio.run(replayable("sweep", measure))
+    assert calls == [1] and result.best_users == 8
+    run.record("throughput", result.frame, unit="rps")
+    try:
+        yield run
+    finally:
+        set_current_run(None)
+
+
+def _replaying(run_id: str) -> object:
+    return dataclasses.replace(get_settings(), replay=run_id)
+
+
+def test_replay_returns_the_recorded_result_without_measuring(recorded: Run) -> None:
+    settings = _replaying(recorded.id)
+    replaying = start_run("98_replay", kind="notebook", source="98_replay")
+    set_current_run(replaying)
+
+    async def measure() -> Sweep:
+        raise AssertionError("a replayed step must not measure")
+
+    result = asyncio.run(replayable("sweep", measure, settings=settings))  # type: ignore[arg-type]
+    assert result.best_users == 8 and result.frame.equals(pd.read_csv(recorded.path / "98_replay" / "throughput.csv"))
+    assert replaying.meta()["replay_of"] == recorded.id
+    note = replay_note(settings)  # type: ignore[arg-type]
+    assert note is not None and recorded.id in note and "not measured now" in note
+
+    # downstream code records the same frames, so the two runs compare like any two
+    replaying.record("throughput", result.frame, unit="rps")
+    table = compare_runs(recorded, replaying)
+    assert set(table["frame"]) == {"throughput"} and (table["ratio"] == 1.0).all()
+
+
+def test_without_replay_a_sync_step_measures_and_saves(recorded: Run) -> None:
+    assert get_settings().replay is None and replay_note() is None
+    assert replayable_sync("count", lambda: 41 + 1) == 42
+    assert (recorded.path / "98_replay" / "replay" / "count.pickle").exists()
+
+
+def test_a_name_the_run_never_saved_says_what_it_has(recorded: Run) -> None:
+    set_current_run(start_run("98_replay", kind="notebook", source="98_replay"))
+    with pytest.raises(ReplayMissing, match=r"saved no result 'stress' for 98_replay \(it has: sweep\)"):
+        replayable_sync("stress", lambda: 0, settings=_replaying(recorded.id))  # type: ignore[arg-type]
+
+
+def test_an_unknown_run_and_a_path_are_refused() -> None:
+    with pytest.raises(FileNotFoundError, match="no run 'nope'"):
+        replayable_sync("x", lambda: 0, settings=_replaying("nope"))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="PERF_REPLAY='../etc' is not a run id"):
+        load_settings({"PERF_REPLAY": "../etc"})
