@@ -119,3 +119,16 @@ def test_invalid_byte_bound_names_parameter(bad: object) -> None:
         LRUCache(10, max_bytes=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="size=-1"):
         LRUCache(10, max_bytes=100).set("k", 1, ttl=60, size=-1)
+
+
+def test_tags_index_entries_and_lives_and_dies_with_them() -> None:
+    lru = LRUCache(2)
+    lru.set("page:1", [1, 2], 60, tags=["product:1", "product:2"])
+    lru.set("p:1", {"id": 1}, 60, tags=["product:1"])
+    assert lru.delete_tags(["product:1"]) == 2 and len(lru) == 0
+    lru.set("a", 1, 60, tags=["t"])
+    lru.set("b", 2, 60, tags=["u"])
+    lru.set("c", 3, 60, tags=["u"])  # evicts "a": its tag goes with it
+    assert "t" not in lru._by_tag and lru._by_tag["u"] == {"b", "c"}
+    lru.clear()
+    assert lru._by_tag == {} and lru.delete_tags(["u"]) == 0

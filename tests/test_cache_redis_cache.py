@@ -26,23 +26,70 @@ async def test_set_get_many_pipelined_delete_many(l2: RedisCache) -> None:
     assert await l2.delete("k2") and not await l2.delete("k2")
     entry = await l2.get("k3")
     assert entry is not None and entry.value == {"i": 3} and 55 < entry.time_to_expire() <= 60
+    await l2.set("tagged", "t1", 60, tags=["t"])
+    assert await l2.get_many(["tagged", "k3"]) == await l2.get_many_pipelined(["tagged", "k3"]) == {
+        "tagged": "t1", "k3": {"i": 3}}
+    await l2.invalidate_tags(["t"])  # the entry stays in Redis, and no read returns it
+    assert await l2.get_many(["tagged", "k3"]) == await l2.get_many_pipelined(["tagged", "k3"]) == {"k3": {"i": 3}}
 
 
 async def test_a_miss_takes_the_load_lease_and_the_store_releases_it(l2: RedisCache) -> None:
-    """get_or_lease: a read and a lease in one round trip; store(release=...): the value and the release."""
+    """read: a read and a lease in one round trip; store(release=...): the value and the release."""
     full = l2.full_key("page:1")
     lock = l2.lock_key(full)
-    assert await l2.get_or_lease(full, "tok-a", lease=5) == (None, True)  # a miss: this caller leads
-    assert await l2.get_or_lease(full, "tok-b", lease=5) == (None, False)  # another leads: follow
+    data, leased, seq = await l2.read(full, "tok-a", lease=5)
+    assert (data, leased) == (None, True) and seq > 10**15  # a miss: this caller leads, from now (µs)
+    assert (await l2.read(full, "tok-b", lease=5))[:2] == (None, False)  # another leads: follow
     assert await l2.client.get(lock) == b"tok-a"
-    await l2.store(full, {"items": [1]}, 60, tags=["list"], release=(lock, "tok-b"))  # not its lease
-    assert await l2.client.get(lock) == b"tok-a"
-    await l2.store(full, {"items": [2]}, 60, tags=["list"], release=(lock, "tok-a"))
+    assert not await l2.store(full, {"items": [1]}, 60, tags=["list"], since=seq, release=(lock, "tok-b"))
+    assert await l2.client.get(lock) == b"tok-a"  # not its lease: refused, and the lease stays
+    assert await l2.store(full, {"items": [2]}, 60, tags=["list"], since=seq, release=(lock, "tok-a"))
     assert await l2.client.exists(lock) == 0
-    data, leased = await l2.get_or_lease(full, "tok-c", lease=5)
-    assert not leased and data is not None and l2.decode(data).value == {"items": [2]}
+    data, leased, _ = await l2.read(full, "tok-c", lease=5)
+    assert not leased and data is not None
+    entry = l2.decode(data)
+    assert (entry.value, entry.tags, entry.seq) == ({"items": [2]}, ("list",), seq)
     assert await l2.client.exists(lock) == 0  # a hit takes no lease
-    assert await l2.client.sismember(l2.tag_key("list"), full)  # the tags were stored with the release
+
+
+async def test_a_store_after_an_invalidation_of_its_tags_or_a_delete_is_refused(l2: RedisCache) -> None:
+    """The race of issue 26: a reader loads the old row, the writer commits and invalidates, then the
+    reader stores. The store is refused however the invalidation arrived (a tag, or a delete of the key)."""
+    full = l2.full_key("product:1")
+    lock = l2.lock_key(full)
+    await l2.set("other", "x", 60, tags=["product:1"])  # the tag exists (created by another entry's store)
+    _, leased, seq = await l2.read(full, "tok", lease=5)
+    assert leased
+    await l2.invalidate_tags(["product:1"])  # the writer, between the reader's load and its store
+    assert not await l2.store(full, "old price", 60, tags=["product:1"], since=seq, release=(lock, "tok"))
+    assert await l2.get("product:1") is None and await l2.client.exists(lock) == 0  # refused, lease freed
+    assert await l2.get("other") is None  # the other entry carrying the tag is unreadable too
+    _, leased, seq = await l2.read(full, "tok2", lease=5)
+    await l2.delete("product:1")  # a delete takes the lease
+    assert not await l2.store(full, "old price", 60, tags=["product:1"], since=seq, release=(lock, "tok2"))
+    _, leased, seq = await l2.read(full, "tok3", lease=5)
+    assert await l2.store(full, "new price", 60, tags=["product:1"], since=seq, release=(lock, "tok3"))
+    assert (entry := await l2.get("product:1")) is not None and entry.value == "new price"
+
+
+async def test_a_lost_tag_version_is_a_miss_never_a_stale_read(l2: RedisCache) -> None:
+    """Tag versions may be evicted (maxmemory) or expire: an entry whose tag key is gone is not served,
+    and a load that began before any invalidation cannot recreate the tag at an old version."""
+    await l2.set("page", [1, 2], 60, tags=["product:7"])
+    assert await l2.get("page") is not None
+    await l2.client.delete(l2.tag_key("product:7"))  # what an eviction does
+    assert await l2.get("page") is None
+    full = l2.full_key("page")
+    _, leased, seq = await l2.read(full, "tok", lease=5)
+    await l2.invalidate_tags(["unrelated"])  # the sequence moves on while the load runs
+    assert not await l2.store(full, [1, 2], 60, tags=["product:7"], since=seq, release=(l2.lock_key(full), "tok"))
+    assert await l2.tag_version("product:7") is not None  # recreated at the current sequence
+    _, leased, seq = await l2.read(full, "tok", lease=5)
+    assert await l2.store(full, [1, 2], 60, tags=["product:7"], since=seq, release=(l2.lock_key(full), "tok"))
+    await l2.client.delete(l2.seq_key)  # the sequence itself lost: it restarts from the clock, not 0
+    before = seq
+    assert await l2.invalidate_tags(["product:7"]) > before
+    assert await l2.get("page") is None
 
 
 async def test_versions_clear_and_purge(l2: RedisCache) -> None:
@@ -53,8 +100,10 @@ async def test_versions_clear_and_purge(l2: RedisCache) -> None:
     await l2.set("a", 2, ttl=60)
     assert await l2.clear("*") == 2  # entries of every version, not tags or the version key
     assert await l2.load_version() == 1
-    assert await l2.purge() == 2  # the tag set and the version key
+    assert await l2.purge() == 3  # the tag's version, the sequence and the namespace version
     assert await l2.load_version() == 0
+    with pytest.raises(ValueError, match="tag='a b'"):
+        await l2.set("k", 1, ttl=60, tags=["a b"])
 
 
 async def test_decode_rejects_short_or_bad_bytes(l2: RedisCache) -> None:

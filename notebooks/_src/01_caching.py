@@ -7,6 +7,8 @@
 #
 # * **L1** an in-process LRU with per-entry TTL, in front of **L2** Redis;
 # * invalidation by key, by **tag** and by **namespace version**, reaching every process via pub/sub;
+#   a load that an invalidation overtook cannot store its old value, and a process that cannot hear
+#   invalidations does not serve its L1;
 # * **single-flight** and **XFetch** against stampedes; **fail-open** when Redis is down;
 # * **statistics** per level, and **warming**.
 #
@@ -142,9 +144,11 @@ display(Markdown(
     f"warmed **{warmed.stats.hit_ratio:.0%}**."))
 
 # %% [markdown]
-# ## 3. Many keys: sequential GETs vs a pipeline vs MGET
-# A listing page needs 50 products. One `GET` per key pays 50 round trips; a pipeline sends
-# all 50 `GET`s at once; `MGET` is one command. All three decode the same values.
+# ## 3. Many keys: sequential reads vs a pipeline vs MGET
+# A listing page needs 50 products. One read per key pays 50 round trips (each a small script that
+# also checks the entry's tags); a pipeline sends all 50 `GET`s at once; `MGET` is one command. All
+# three decode the same values (these entries carry no tags; tagged ones cost one more `MGET` of their
+# tags' versions).
 
 # %%
 page_keys = [f"product:{i}" for i in range(1, 51)]
@@ -156,21 +160,21 @@ assert len(await l2_only.l2.get_many(page_keys)) == 50
 async def sequential():
     return [await l2_only.l2.get(key) for key in page_keys]
 
-multi = await compare_async({"50 x GET": sequential,
+multi = await compare_async({"50 x read": sequential,
                              "pipeline of 50 GETs": lambda: l2_only.l2.get_many_pipelined(page_keys),
                              "one MGET": lambda: l2_only.l2.get_many(page_keys)},
-                            warmup=3, repeat=settings.pick(15, 60), number=3, baseline="50 x GET")
+                            warmup=3, repeat=settings.pick(15, 60), number=3, baseline="50 x read")
 multi_summary = multi.summary()
 charts.bar_with_spread(multi_summary, title="Fetching 50 cached products from Redis", unit="ms", info=info)
 plt.show()
 
 # %%
 display(Markdown(
-    f"Fifty sequential GETs took **{multi_summary.loc['50 x GET', 'median'] * 1e3:.1f} ms**; a pipeline "
+    f"Fifty sequential reads took **{multi_summary.loc['50 x read', 'median'] * 1e3:.1f} ms**; a pipeline "
     f"**{multi_summary.loc['pipeline of 50 GETs', 'median'] * 1e3:.2f} ms** "
     f"and MGET **{multi_summary.loc['one MGET', 'median'] * 1e3:.2f} ms** (medians): "
-    f"{multi.verdict('pipeline of 50 GETs', '50 x GET', a='the pipeline', b='50 GETs')}; "
-    f"{multi.verdict('one MGET', '50 x GET', a='MGET', b='50 GETs')}. "
+    f"{multi.verdict('pipeline of 50 GETs', '50 x read', a='the pipeline', b='50 reads')}; "
+    f"{multi.verdict('one MGET', '50 x read', a='MGET', b='50 reads')}. "
     "The work on the server is the same; what disappears is 49 round trips and 49 trips through redis-py's "
     "command machinery."))
 
@@ -262,7 +266,11 @@ display(Markdown(
 # ## 6. Invalidation: patterns, tags, versions, and other processes
 # First the seed's bug: `DEL` takes key names, not patterns, so `delete("products:*")`
 # deletes nothing. A pattern needs `SCAN` + `UNLINK` (never `KEYS`, which blocks Redis while
-# it walks every key); tags avoid scanning altogether.
+# it walks every key); tags avoid scanning altogether. A tag is a *version* in Redis, not a list
+# of keys: invalidating it gives it the next number of one sequence, and every entry records the
+# sequence its load began at, so an entry whose tag moved is never read again (it expires by its
+# TTL), and a load that began before the invalidation is refused when it tries to store (the race
+# where a reader stores the old row after the writer invalidated it).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -270,7 +278,9 @@ for i in range(25):
     await cache.set(f"products:{i}", {"id": i}, tags=["category:demo"])
 print("DEL 'products:*' deleted", await raw.delete(cache.l2.full_key("products:*")))
 print("clear('products:1*') deleted", await cache.clear("products:1*"))
-print("invalidate_tags('category:demo') deleted", await cache.invalidate_tags("category:demo"))
+await cache.invalidate_tags("category:demo")
+readable = [(await cache.get(f"products:{i}")).found for i in range(25)]
+print("after invalidate_tags('category:demo'):", sum(readable), "of 25 still readable")
 
 # %% [markdown]
 # Why never `KEYS`? The seed's `clear` calls `KEYS pattern`, and Redis runs one command at a
@@ -317,7 +327,7 @@ await cache.set("product:42", {"id": 42, "price": 10}, tags=["product:42"])
 async with CacheWorker(services.redis_url, NAMESPACE) as worker:
     print("worker first read :", (await worker.ask("fetch product:42"))["source"])
     print("worker second read:", (await worker.ask("get product:42"))["source"])
-    print("tagged entries deleted here:", await cache.invalidate_tags("product:42"))
+    print("L1 entries dropped here:", await cache.invalidate_tags("product:42"))
     for _ in range(100):
         after = await worker.ask("get product:42")
         if not after["found"]:
@@ -328,8 +338,11 @@ async with CacheWorker(services.redis_url, NAMESPACE) as worker:
 # %% [markdown]
 # ## 7. Fail-open: Redis stops, the API keeps answering
 # A private Redis (never the shared one) that we stop and start again. While it is down the
-# cache serves L1 hits, runs the loader for the rest (`bypass`), counts the errors, leaves
-# Redis alone for `retry_interval`, and recovers by itself.
+# cache runs the loader (`bypass`), counts the errors, leaves Redis alone for `retry_interval`,
+# and recovers by itself. It also stops serving its L1: with Redis down it cannot hear another
+# process's invalidations, so any copy it holds may be stale. (The API keeps its L1 with Redis
+# down because every write also sends its tags with PostgreSQL `NOTIFY`, in its transaction:
+# `perf.cache.pg_invalidation`.)
 
 # %%
 from perf.services import EmbeddedRedis
@@ -340,6 +353,10 @@ private.start()
 resilient = await MultiLevelCache(private.url, namespace="nb_failopen", redis_timeout=0.2, retry_interval=0.3).start()
 trace = [("up", (await resilient.fetch("report:3", report_loader)).source)]
 private.stop()
+for _ in range(500):  # the subscription drops at once; from then on this process is deaf
+    if not resilient.coherence.hearing:
+        break
+    await asyncio.sleep(0.01)
 trace.append(("down", (await resilient.fetch("report:3", report_loader)).source))
 fresh_keys = (f"report:down:{i}" for i in range(1_000))
 bypass = await time_async(lambda: resilient.fetch(next(fresh_keys), report_loader), warmup=1, repeat=5)
@@ -361,7 +378,8 @@ for state, source in trace:
 
 # %%
 display(Markdown(
-    f"With Redis stopped the cached report still came from L1, an uncached read took "
+    f"With Redis stopped even the report cached in L1 came from the loader (this process could no longer "
+    f"hear invalidations, so it trusted no copy of its own); an uncached read took "
     f"**{bypass.median * 1e3:.1f} ms** through the loader (no exception, no timeout wait: the connection is "
     f"refused at once, and after the first error Redis is not even tried for {resilient.retry_interval} s). "
     f"The cache counted **{errors_while_down}** Redis error(s) and served Redis again "

@@ -52,6 +52,7 @@ from perf.api.timing import TimingMiddleware
 from perf.api.uploads import upload_handlers
 from perf.asgi import ASGIApp, Receive, Scope, Send
 from perf.cache.multilevel import MultiLevelCache
+from perf.cache.pg_invalidation import PgInvalidationBus
 from perf.compression.middleware import CompressionMiddleware
 from perf.db.schema import create_schema, ensure_seeded
 from perf.queue.durable import DurableQueue
@@ -99,9 +100,10 @@ def create_app(settings: ApiSettings) -> ApiApp:
                             connect_timeout=settings.db_timeout) as db:
             state.db = db
             cache = None
+            bus = None
             if mode.cache:
                 cache = MultiLevelCache(settings.redis_url, namespace=settings.cache_namespace,
-                                        default_ttl=settings.cache_ttl)
+                                        default_ttl=settings.cache_ttl, l1_max_bytes=settings.cache_l1_bytes)
             elif mode.syllabus:
                 state.seed_cache = SeedCache(settings.redis_url or "redis://127.0.0.1:1",
                                              namespace=settings.cache_namespace, ttl=settings.cache_ttl)
@@ -110,7 +112,10 @@ def create_app(settings: ApiSettings) -> ApiApp:
             try:
                 if cache is not None:
                     state.cache = await cache.start()
-                state.products = ProductService(db, cache, mode, ttl=settings.cache_ttl, seed_cache=state.seed_cache)
+                    if settings.cache_pg_notify:  # a write's invalidation reaches every worker, Redis up or down
+                        bus = await PgInvalidationBus(settings.database_url, cache).start()
+                state.products = ProductService(db, cache, mode, ttl=settings.cache_ttl, seed_cache=state.seed_cache,
+                                                bus=bus)
                 state.queue = await DurableQueue(
                     settings.database_url, schema=settings.schema, handlers=upload_handlers(settings.upload_delay),
                     workers=settings.task_workers, max_depth=settings.task_queue_size,
@@ -127,6 +132,8 @@ def create_app(settings: ApiSettings) -> ApiApp:
                     print(f"perf api shutdown: durable queue stopped, {len(returned)} unfinished tasks returned "
                           "to the queue", file=sys.stderr, flush=True)
             finally:
+                if bus is not None:
+                    await bus.close()
                 if cache is not None:
                     await cache.close()
                 if state.seed_cache is not None:

@@ -10,12 +10,19 @@ only parse and serialise), so each ``mode`` switch is visible in one place:
   total is cached on its own (``count:c<c>``, membership tag only);
 * the SQL is :mod:`perf.db.queries` (JOIN or N+1 per ``mode.join``, keyset or OFFSET per
   ``mode.keyset``); this module writes SQL only for INSERT/UPDATE/DELETE;
-* every write invalidates exactly the tags it changed, after its transaction committed,
-  so a read after a write is fresh in this process and (via the cache's pub/sub) in others.
+* every write invalidates exactly the tags it changed: announced with PostgreSQL ``NOTIFY``
+  inside its transaction (:mod:`perf.cache.pg_invalidation`: it reaches every worker if and
+  only if the write commits, Redis up or down), then in Redis after the commit; so a read
+  after a write's 2xx is fresh in every worker. When Redis did not take the invalidation,
+  the write waits (up to 1 s) until PostgreSQL has delivered the notification back to it.
   A change to a product's fields (a new price) changes only the pages that show it:
   ``product:<id>``. Creating or deleting a product, or moving it to another category,
   changes membership: the list tags too. (Tagging pages by membership alone dropped every
   page of a category on each price change: 68% hits instead of ~90% at 5% writes.)
+* list keys hold only what changes the answer: with a keyset cursor (``after``) the page
+  number is echoed but does not choose the items, so it is not in the key; an OFFSET page
+  past the last one is answered from the cached total without caching the empty page. A
+  client cannot grow the cache by varying ``page``;
 * mode ``baseline`` (``syllabus`` with ``cache`` off) reads through the seed's cache
   instead (:class:`~perf.api.seed_cache.SeedCache`, stale list pages after a write
   included) and runs a list page's count and page on one connection, as the syllabus does.
@@ -38,6 +45,7 @@ from perf.api.settings import ApiMode
 from perf.api.timing import CACHE_SOURCE, current_timings, set_cache_status
 from perf.api.validation import Paging
 from perf.cache.multilevel import MultiLevelCache, Tags
+from perf.cache.pg_invalidation import PgInvalidationBus
 from perf.db import queries
 
 _LIST_IDS = "SELECT id FROM products {where} ORDER BY id LIMIT $1 OFFSET $2"
@@ -70,9 +78,10 @@ class ProductService:
     """Product reads and writes for the API under ``mode`` (cache may be None: no caching)."""
 
     def __init__(self, db: Database, cache: MultiLevelCache | None, mode: ApiMode, *, ttl: float = 300.0,
-                 seed_cache: SeedCache | None = None) -> None:
+                 seed_cache: SeedCache | None = None, bus: PgInvalidationBus | None = None) -> None:
         self.db = db
         self.cache = cache if mode.cache else None
+        self.bus = bus if self.cache is not None else None
         self.seed_cache = seed_cache if not mode.cache else None
         self.mode = mode
         self.ttl = ttl
@@ -117,33 +126,55 @@ class ProductService:
         """A page: items, total, page, per_page, pages (and ``next_after`` for keyset paging)."""
         membership = "list:all" if paging.category is None else f"list:category:{paging.category}"
         after = paging.after if self.mode.keyset else None
-        key = f"list:c{paging.category}:p{paging.page}:n{paging.per_page}:a{after}"
-        seed_key = self.seed_cache.list_key(paging.category, paging.page, paging.per_page) if self.seed_cache else ""
+        if self.seed_cache is not None:
+            seed_key = self.seed_cache.list_key(paging.category, paging.page, paging.per_page)
+            seeded: dict[str, Any] = await self._cached("", (), lambda: self._load_list(paging, after, membership),
+                                                        seed_key)
+            return seeded
+        if after is None and paging.page > 1 and self.cache is not None:
+            counted = await self.cache.fetch(f"count:c{paging.category}", lambda: self._count(paging.category),
+                                             ttl=self.ttl, tags=[membership])
+            if (paging.page - 1) * paging.per_page >= counted.value:  # past the last page: nothing to cache
+                set_cache_status(CACHE_SOURCE[counted.source])
+                return self._page(paging, [], counted.value)
+        # the key names what chooses the items: with a cursor, not the page number (only echoed)
+        key = (f"list:c{paging.category}:n{paging.per_page}:a{after}" if after is not None
+               else f"list:c{paging.category}:p{paging.page}:n{paging.per_page}")
 
         def tags(loaded: dict[str, Any]) -> builtins.list[str]:
             return [membership, *(f"product:{item['id']}" for item in loaded["items"])]
 
-        page: dict[str, Any] = await self._cached(key, tags, lambda: self._load_list(paging, after, membership),
-                                                  seed_key)
+        page: dict[str, Any] = await self._cached(key, tags, lambda: self._load_list(paging, after, membership))
+        if after is not None:  # the cached page is the same for every `page`: echo this request's
+            page = {**page, "page": paging.page}
         return page
+
+    def _page(self, paging: Paging, items: builtins.list[dict[str, Any]], total: int) -> dict[str, Any]:
+        data = {"items": [to_json(i) for i in items], "total": total, "page": paging.page,
+                "per_page": paging.per_page, "pages": math.ceil(total / paging.per_page)}
+        if self.mode.keyset:
+            data["next_after"] = items[-1]["id"] if len(items) == paging.per_page else None
+        return data
+
+    async def _total(self, category: int | None, membership: str) -> int:
+        """The list's total, cached apart under the membership tag (it changes only when membership does)."""
+        assert self.cache is not None
+        total: int = (await self.cache.fetch(f"count:c{category}", lambda: self._count(category),
+                                             ttl=self.ttl, tags=[membership])).value
+        return total
 
     async def _load_list(self, paging: Paging, after: int | None, membership: str) -> dict[str, Any]:
         if self.cache is not None:
             # The total changes only when membership does (not on a new price): cached on its own under
             # the membership tag, so a page that a price change dropped reloads with one query, not two.
-            total = (await self.cache.fetch(f"count:c{paging.category}", lambda: self._count(paging.category),
-                                            ttl=self.ttl, tags=[membership])).value
+            total = await self._total(paging.category, membership)
             async with self.db.connection() as conn:
                 items = await self._page_items(conn, paging, after)
         else:  # one connection, count then page, as the seed does (two in parallel cost more CPU per page)
             async with self.db.connection() as conn:
                 total = await queries.count_products(conn, category_id=paging.category)
                 items = await self._page_items(conn, paging, after)
-        data = {"items": [to_json(i) for i in items], "total": total, "page": paging.page,
-                "per_page": paging.per_page, "pages": math.ceil(total / paging.per_page)}
-        if self.mode.keyset:
-            data["next_after"] = items[-1]["id"] if len(items) == paging.per_page else None
-        return data
+        return self._page(paging, items, total)
 
     async def _count(self, category: int | None) -> int:
         async with self.db.connection() as conn:
@@ -167,15 +198,26 @@ class ProductService:
         return result.items
 
     # writes -------------------------------------------------------------------------------
-    async def _invalidate(self, product_id: int, *categories: int) -> None:
-        """Drop what changed: the product (and every page showing it); with ``categories``, membership too."""
+    def _tags(self, product_id: int, *categories: int) -> builtins.list[str]:
+        """What a write changed: the product (and every page showing it); with ``categories``, membership too."""
+        tags = {f"product:{product_id}"}
+        if categories:
+            tags |= {"list:all", *(f"list:category:{c}" for c in categories)}
+        return sorted(tags)
+
+    async def _announce(self, conn: asyncpg.Connection, tags: builtins.list[str]) -> int:
+        """Inside the write's transaction: NOTIFY every worker of ``tags`` (delivered only if it commits)."""
+        return await self.bus.notify(conn, tags) if self.bus is not None else 0
+
+    async def _invalidate(self, product_id: int, tags: builtins.list[str], sent: int) -> None:
+        """After the commit: drop ``tags`` here and in Redis; if Redis did not take it, wait until
+        PostgreSQL has delivered the write's notification (``sent``) to the workers."""
         if self.seed_cache is not None:
             await self.seed_cache.invalidate(product_id)
         if self.cache is not None:
-            tags = {f"product:{product_id}"}
-            if categories:
-                tags |= {"list:all", *(f"list:category:{c}" for c in categories)}
-            await self.cache.invalidate_tags(*sorted(tags))
+            await self.cache.invalidate_tags(*tags)
+            if self.bus is not None and sent and not self.cache.redis_available:
+                await self.bus.delivered(sent)
 
     @staticmethod
     async def _check_category(conn: asyncpg.Connection, category_id: int) -> None:
@@ -193,7 +235,9 @@ class ProductService:
                 if fields.get("image_urls"):
                     await conn.execute(_INSERT_IMAGES, product_id, fields["image_urls"])
                 row = await _written(conn, product_id)
-        await self._invalidate(product_id, fields["category_id"])
+                tags = self._tags(product_id, fields["category_id"])
+                sent = await self._announce(conn, tags)
+        await self._invalidate(product_id, tags, sent)
         return to_json(row)
 
     async def update(self, product_id: int, fields: dict[str, Any]) -> dict[str, Any]:
@@ -216,16 +260,22 @@ class ProductService:
                     if fields["image_urls"]:
                         await conn.execute(_INSERT_IMAGES, product_id, fields["image_urls"])
                 row = await _written(conn, product_id)
-        if row["category_id"] == old_category:
-            await self._invalidate(product_id)  # same pages, one changed row
-        else:
-            await self._invalidate(product_id, old_category, row["category_id"])  # moved: membership changed
+                if row["category_id"] == old_category:
+                    tags = self._tags(product_id)  # same pages, one changed row
+                else:
+                    tags = self._tags(product_id, old_category, row["category_id"])  # moved: membership changed
+                sent = await self._announce(conn, tags)
+        await self._invalidate(product_id, tags, sent)
         return to_json(row)
 
     async def delete(self, product_id: int) -> None:
         """Delete a product (its images cascade); 404 if absent."""
         async with self.db.connection() as conn:
-            category = await conn.fetchval("DELETE FROM products WHERE id = $1 RETURNING category_id", product_id)
-        if category is None:
-            raise ApiError(404, f"no product with id={product_id}")
-        await self._invalidate(product_id, category)
+            async with conn.transaction():
+                category = await conn.fetchval("DELETE FROM products WHERE id = $1 RETURNING category_id",
+                                               product_id)
+                if category is None:
+                    raise ApiError(404, f"no product with id={product_id}")
+                tags = self._tags(product_id, category)
+                sent = await self._announce(conn, tags)
+        await self._invalidate(product_id, tags, sent)

@@ -176,6 +176,11 @@ class ApiSettings:
     cache_namespace: str = field(default="", metadata=_help(
         "Redis key prefix and invalidation channel of the cache (empty: the schema's name)"))
     cache_ttl: float = field(default=300.0, metadata=_help("seconds a cached product or page lives"))
+    cache_l1_bytes: int = field(default=32 * 1024 * 1024, metadata=_help(
+        "bound of each worker's in-process cache, in serialized bytes (its RSS is ~2.5-4x this)"))
+    cache_pg_notify: bool = field(default=True, metadata=_help(
+        "also send each write's invalidation with PostgreSQL NOTIFY in its transaction, so it reaches every "
+        "worker while Redis is down (off: Redis pub/sub only, and no L1 while Redis is unreachable)"))
     pool_min: int = field(default=2, metadata=_help(
         "pool connections kept open per worker (mode pool; baseline's asyncpg pool uses the seed's 5)"))
     pool_max: int = field(default=10, metadata=_help(
@@ -215,6 +220,8 @@ class ApiSettings:
             raise ValueError(f"pool_min={self.pool_min} and pool_max={self.pool_max} need 1 <= pool_min <= pool_max")
         if self.max_body < 1:
             raise ValueError(f"max_body={self.max_body} must be >= 1 byte (default 1 MiB)")
+        if self.cache_l1_bytes < 1:
+            raise ValueError(f"cache_l1_bytes={self.cache_l1_bytes} must be >= 1 byte (default 32 MiB)")
         if self.products < 0:
             raise ValueError(f"products={self.products} must be >= 0 (0: do not seed)")
         if not 0 < self.db_timeout <= 300:

@@ -72,10 +72,13 @@ class RedisGuard:
     ``name``: used in log lines and errors (the cache namespace). ``replay``: called with
     the :class:`Missed` work on recovery, before the cache is marked up; if it raises,
     Redis stays down and the work is kept. ``fail_open``: see the module docstring.
+    ``on_change``: called with True when Redis is marked up, False when marked down (the
+    cache stops trusting its L1 while it cannot tell whether invalidations reach it).
     """
 
     def __init__(self, name: str, *, stats: CacheStats, replay: Callable[[Missed], Awaitable[None]],
-                 fail_open: bool = True, retry_interval: float = 1.0) -> None:
+                 fail_open: bool = True, retry_interval: float = 1.0,
+                 on_change: Callable[[bool], None] = lambda up: None) -> None:
         if not retry_interval > 0:
             raise ValueError(f"retry_interval={retry_interval!r} must be > 0 seconds (e.g. 1.0)")
         self.name = name
@@ -85,6 +88,7 @@ class RedisGuard:
         self.failed = True  # until open(): the first call goes through ready(), which refuses
         self.missed = Missed()
         self._replay = replay
+        self._on_change = on_change
         self._down_until = 0.0
         self._state = "new"  # new | open | closed
         self._probe: asyncio.Lock = asyncio.Lock()
@@ -95,6 +99,7 @@ class RedisGuard:
         self._state = "open"
         if up:
             self.failed = False
+            self._on_change(True)
         else:
             self.mark_failed(CacheUnavailable("Redis did not answer at start"), raise_=False)
 
@@ -142,6 +147,7 @@ class RedisGuard:
                 return False
             if self._state == "open":
                 self.failed = False
+                self._on_change(True)
                 logger.info("cache %r: Redis is back", self.name)
         return not self.failed
 
@@ -151,8 +157,10 @@ class RedisGuard:
         if not self.failed:
             logger.warning("cache %r: Redis unavailable (%s: %s); serving from L1/loader", self.name,
                            type(exc).__name__, exc, exc_info=not isinstance(exc, (*TRANSPORT_ERRORS, CacheError)))
-        self.failed = True
+        was_up, self.failed = not self.failed, True
         self._down_until = time.monotonic() + self.retry_interval
+        if was_up:
+            self._on_change(False)
         if raise_ and not self.fail_open:
             raise CacheUnavailable(f"Redis failed for cache {self.name!r}: {exc!r}; "
                                    "pass fail_open=True to serve from L1/loader instead") from exc

@@ -1,13 +1,15 @@
 """L1 invalidation across processes through Redis pub/sub.
 
 Every :class:`~perf.cache.multilevel.MultiLevelCache` with the same namespace subscribes
-to one channel. A process that deletes or invalidates keys publishes their names (the
+to one channel. A process that deletes keys or invalidates tags publishes them (the
 message is built by :meth:`InvalidationBus.encode` and sent by
 :meth:`~perf.cache.redis_cache.RedisCache.publish`, through the cache's guard); every
-other process drops them from its L1. Pub/sub is at-most-once: a subscriber that was
-disconnected may have missed messages, so on every reconnect it is told (``on_connect``
-with ``reconnected=True``) and the cache clears its whole L1. L1 TTLs bound staleness
-for the short window between a delete and the message's delivery.
+other process drops those keys, or the L1 entries carrying those tags. Pub/sub is
+at-most-once: while a subscriber is disconnected the cache counts it as deaf (no L1
+served or filled, :mod:`perf.cache.coherence`), and on every reconnect it is told
+(``on_connect`` with ``reconnected=True``) and clears its whole L1. A writer that cannot
+reach Redis cannot publish either: :mod:`perf.cache.pg_invalidation` carries its
+invalidation through PostgreSQL instead.
 """
 
 from __future__ import annotations

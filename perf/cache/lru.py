@@ -54,6 +54,8 @@ class L1Entry:
     l2_expires_at: float = 0.0  # wall clock; 0 = unknown
     delta: float = 0.0  # seconds the loader took
     size: int = 0  # estimated bytes (see the module doc); 0 when the cache is not bounded by bytes
+    tags: tuple[str, ...] = ()
+    seq: int = 0  # the L2 invalidation sequence its load began at (0: unknown)
 
 
 class LRUCache:
@@ -63,6 +65,9 @@ class LRUCache:
     of their estimated sizes (see the module doc). Whichever is hit first evicts, least
     recently *used* first. A value whose estimate alone exceeds ``max_bytes`` is not stored
     (counted in ``oversize``). ``clock`` is injectable so tests can move time.
+
+    Entries may carry tags (``set(..., tags=...)``); :meth:`delete_tags` drops every entry
+    carrying one, from an index that lives and dies with the entries (bounded with them).
     """
 
     def __init__(self, max_entries: int = 10_000, *, max_bytes: int | None = None,
@@ -77,6 +82,7 @@ class LRUCache:
         self.max_bytes = max_bytes
         self._clock = clock
         self._data: OrderedDict[str, L1Entry] = OrderedDict()
+        self._by_tag: dict[str, set[str]] = {}
         self.bytes = 0  # sum of the entries' estimated sizes
         self.evictions = 0
         self.expirations = 0
@@ -94,8 +100,7 @@ class LRUCache:
         if entry is None:
             return None
         if entry.expires_at <= self._clock():
-            del self._data[key]
-            self.bytes -= entry.size
+            self._drop(key)
             self.expirations += 1
             return None
         self._data.move_to_end(key)
@@ -107,7 +112,7 @@ class LRUCache:
         return default if entry is None else entry.value
 
     def set(self, key: str, value: Any, ttl: float, *, l2_expires_at: float = 0.0, delta: float = 0.0,
-            size: int | None = None) -> bool:
+            size: int | None = None, tags: Iterable[str] = (), seq: int = 0) -> bool:
         """Store ``value`` for ``ttl`` seconds, evicting least recently used entries while over a bound.
 
         ``size`` is the entry's estimated bytes (e.g. the length of its serialized form);
@@ -122,32 +127,47 @@ class LRUCache:
         elif size < 0:
             raise ValueError(f"size={size!r} must be >= 0 bytes (the entry's estimated size)")
         data = self._data
-        old = data.pop(key, None)
-        if old is not None:
-            self.bytes -= old.size
+        self._drop(key)
         if self.max_bytes is not None and size > self.max_bytes:
             self.oversize += 1
             return False
-        data[key] = L1Entry(value, self._clock() + ttl, l2_expires_at, delta, size)
+        entry_tags = tuple(tags)
+        data[key] = L1Entry(value, self._clock() + ttl, l2_expires_at, delta, size, entry_tags, seq)
+        for tag in entry_tags:
+            self._by_tag.setdefault(tag, set()).add(key)
         self.bytes += size
         max_bytes = self.max_bytes
         while len(data) > self.max_entries or (max_bytes is not None and self.bytes > max_bytes):
-            _, evicted = data.popitem(last=False)
-            self.bytes -= evicted.size
+            self._drop(next(iter(data)))
             self.evictions += 1
         return True
 
-    def delete(self, key: str) -> bool:
-        """Remove ``key``; True if it was present."""
+    def _drop(self, key: str) -> L1Entry | None:
+        """Remove ``key`` and its tag index entries; the entry, or None if absent."""
         entry = self._data.pop(key, None)
         if entry is None:
-            return False
+            return None
         self.bytes -= entry.size
-        return True
+        for tag in entry.tags:
+            keys = self._by_tag.get(tag)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_tag[tag]
+        return entry
+
+    def delete(self, key: str) -> bool:
+        """Remove ``key``; True if it was present."""
+        return self._drop(key) is not None
 
     def delete_many(self, keys: Iterable[str]) -> int:
         """Remove every key in ``keys``; returns how many were present."""
         return sum(self.delete(key) for key in keys)
+
+    def delete_tags(self, tags: Iterable[str]) -> int:
+        """Remove every entry carrying any of ``tags``; returns how many were present."""
+        doomed = set().union(*(self._by_tag.get(tag, ()) for tag in tags))
+        return self.delete_many(doomed)
 
     def delete_prefix(self, prefix: str) -> int:
         """Remove every key starting with ``prefix`` (a local scan: L1 is small and in memory)."""
@@ -157,4 +177,5 @@ class LRUCache:
     def clear(self) -> None:
         """Remove everything."""
         self._data.clear()
+        self._by_tag.clear()
         self.bytes = 0

@@ -13,9 +13,18 @@
 * XFetch refreshes hot keys early, before they expire, so they never all miss at once.
 * Writes and deletes go through both levels and are published on a pub/sub channel so
   every other process drops the key from its L1 (:mod:`perf.cache.invalidation`).
-* Invalidation by key, by tag (Redis sets, no scan) and by namespace version.
+* Invalidation by key, by tag (per-tag versions, O(tags), no scan) and by namespace version.
+* **No stale store** (the lease and version tokens of "Scaling Memcache at Facebook"): a
+  load records the invalidation sequence when it begins, and Redis refuses its store if a
+  delete took its lease or one of its tags was invalidated since, in the script that
+  writes. Only a load holding the lease stores in Redis.
+* **No L1 read another process may have invalidated** (:mod:`perf.cache.coherence`): while
+  the cache hears no invalidation bus (Redis unreachable from here, its subscription lost)
+  its L1 is emptied and bypassed; a fill that an invalidation overtook is dropped. A second
+  bus that travels with the writes themselves (PostgreSQL ``NOTIFY`` in the write's
+  transaction: :mod:`perf.cache.pg_invalidation`) keeps L1 usable while Redis is down.
 * Fail-open (default): if Redis is unreachable or slower than ``redis_timeout``, reads
-  are served from L1 or the loader (``source="bypass"``), the error is counted, Redis is
+  are served from the loader (``source="bypass"``; from L1 too if another bus is heard), the error is counted, Redis is
   left alone for ``retry_interval`` seconds, and the cache recovers by itself when it
   answers again (deletes made while it was down are replayed). With ``fail_open=False``
   it raises :class:`~perf.cache.errors.CacheUnavailable` instead. All of that lives in
@@ -36,11 +45,19 @@ from typing import Any, Generic, Literal, Self, TypeVar
 
 import redis.asyncio as redis
 
+from perf.cache.coherence import L1Coherence
 from perf.cache.errors import SerializationError
 from perf.cache.guard import Missed, RedisGuard
 from perf.cache.invalidation import InvalidationBus
 from perf.cache.lru import L1Entry, LRUCache
-from perf.cache.redis_cache import L2Entry, RedisCache, create_redis_client, no_wait_retry, validate_namespace
+from perf.cache.redis_cache import (
+    L2Entry,
+    RedisCache,
+    create_redis_client,
+    no_wait_retry,
+    validate_namespace,
+    validate_tags,
+)
 from perf.cache.serializers import Serializer
 from perf.cache.singleflight import RedisLease, SingleFlight
 from perf.cache.stats import CacheStats
@@ -127,13 +144,15 @@ class MultiLevelCache:
         self.l1: LRUCache | None = (LRUCache(l1_max_entries, max_bytes=l1_max_bytes)
                                     if l1_max_entries and l1_ttl else None)
         self.l2: RedisCache | None = None
+        self.coherence = L1Coherence()
         self._guard = RedisGuard(namespace, stats=self.stats, replay=self._replay, fail_open=fail_open,
-                                 retry_interval=retry_interval)
+                                 retry_interval=retry_interval, on_change=self._on_redis_state)
+        self._subscribed = False
         self._bus: InvalidationBus | None = None
         self._lease: RedisLease | None = None
         self._pubsub_client: redis.Redis | None = None
         self._flight = SingleFlight()
-        self._local_tags: dict[str, set[str]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self._closed = False
         if redis_url is not None:
@@ -144,8 +163,8 @@ class MultiLevelCache:
             self._pubsub_client = redis.from_url(redis_url, socket_connect_timeout=redis_timeout,
                                                  retry=no_wait_retry(), health_check_interval=0)
             self._bus = InvalidationBus(self._pubsub_client, self.l2.channel, on_message=self._on_invalidation,
-                                        on_connect=self._on_bus_connect,
-                                        on_error=lambda exc: self.stats.error("pubsub"))
+                                        on_connect=self._on_bus_connect, on_error=self._on_bus_error)
+            self.coherence.bus("redis", False)  # until subscribed and Redis answers
 
     # lifecycle ---------------------------------------------------------------------------
     async def start(self, *, timeout: float = 2.0) -> Self:
@@ -172,6 +191,8 @@ class MultiLevelCache:
         if self._closed:
             return
         self._closed = True
+        if self._tasks:  # invalidations received from another bus, still on their way to Redis
+            await asyncio.wait(list(self._tasks), timeout=timeout)
         self._guard.close()
         if len(self._flight):
             logger.warning("closing cache %r with %d loads in flight", self.namespace, len(self._flight))
@@ -205,13 +226,14 @@ class MultiLevelCache:
         """Read ``key`` without loading: ``CacheResult(value, "l1"|"l2")``, or ``found=False``
         with source ``"miss"`` (or ``"bypass"`` when Redis is unavailable)."""
         full = self._key(key)
+        start = self.coherence.epoch
         hit = self._from_l1(full)
         if hit is not None:
             return CacheResult(hit.value, "l1")
         if self.l2 is None:
             self.stats.incr("misses")
             return CacheResult(None, "miss", found=False)
-        entry = await self._from_l2(full)
+        entry = await self._from_l2(full, start)
         if entry is not None:
             return CacheResult(entry.value, "l2")
         source: Source = "bypass" if self._guard.failed else "miss"
@@ -239,19 +261,20 @@ class MultiLevelCache:
             raise TypeError(f"loader={loader!r} must be a zero-argument async function, e.g. lambda: load(pid)")
         ttl = self.default_ttl if ttl is None else self._ttl(ttl)
         full = self._key(key)
+        start = self.coherence.epoch
         hit = self._from_l1(full)
         if hit is not None:
             # -log(random()) <= 37, so an entry further from expiry than 37 * delta * beta
             # cannot be due for XFetch: skip the random draw on most hits
             if (hit.l2_expires_at - time.time() <= 37.0 * hit.delta * self.xfetch_beta
                     and self._refresh_due(hit.delta, hit.l2_expires_at)):
-                value, _ = await self._flight.do(
-                    "refresh:" + full, lambda: self._load(full, loader, ttl, tags, cache_none, True))
+                early = _Load(full, loader, ttl, tags, cache_none, start)
+                value, _ = await self._flight.do("refresh:" + full, lambda: self._refresh(early, hit.value, hit.seq))
                 return CacheResult(value, "l1")
             return CacheResult(hit.value, "l1")
+        load = _Load(full, loader, ttl, tags, cache_none, start)
         # concurrent L1 misses share one L2 read, and on an L2 miss one load
-        (value, source), shared = await self._flight.do(
-            full, lambda: self._after_l1_miss(full, loader, ttl, tags, cache_none))
+        (value, source), shared = await self._flight.do(full, lambda: self._after_l1_miss(load))
         if shared:
             self.stats.incr("coalesced")
             self.stats.incr(_COUNTER[source])
@@ -266,77 +289,95 @@ class MultiLevelCache:
             self.stats.incr("early_refreshes")
         return due
 
-    async def _after_l1_miss(self, full: str, loader: Callable[[], Awaitable[T]], ttl: float, tags: Tags,
-                             cache_none: bool) -> tuple[T, Source]:
-        lease: tuple[str, str] | None = None
-        contended = False
-        if self.l2 is not None:
-            if self._lease is not None and not self._guard.failed:
-                entry, lease, contended = await self._get_or_lease(full)
-            else:
-                entry = await self._from_l2(full)
+    async def _after_l1_miss(self, load: _Load[T]) -> tuple[T, Source]:
+        # ready(): after retry_interval an outage is probed here (and a closed cache refuses)
+        if self.l2 is not None and self._lease is not None and (not self._guard.failed or await self._guard.ready()):
+            entry, lease, contended, seq = await self._get_or_lease(load)
             if entry is not None:
                 if self._refresh_due(entry.delta, entry.expires_at):
-                    return await self._load(full, loader, ttl, tags, cache_none, True), "l2"
+                    return await self._refresh(load, entry.value, entry.seq), "l2"
                 return entry.value, "l2"
+            if lease is not None or contended:
+                self.stats.incr("misses")
+                return await self._load(load, lease=lease, since=seq, follow=contended), "miss"
         source: Source = "bypass" if self.l2 is not None and self._guard.failed else "miss"
         self.stats.incr(_COUNTER[source])
-        return await self._load(full, loader, ttl, tags, cache_none, False, lease=lease, follow=contended), source
+        return await self._load(load), source
 
-    async def _load(self, full: str, loader: Callable[[], Awaitable[T]], ttl: float, tags: Tags,
-                    cache_none: bool, early: bool, *, lease: tuple[str, str] | None = None,
+    async def _refresh(self, load: _Load[T], current: T, seq: int) -> T:
+        """XFetch: reload ``current`` early if this process takes the lease (else another is at it)."""
+        lease: tuple[str, str] | None = None
+        if self.l2 is not None and self._lease is not None:
+            lock_key, token = self.l2.lock_key(load.full), self._lease.new_token()
+            acquired = await self._guard.call(None, self._lease.acquire, lock_key, token)
+            if acquired is None:
+                self._guard.remember(lease=(lock_key, token))
+            elif not acquired:
+                return current
+            else:
+                lease = (lock_key, token)
+        # the entry's own sequence: older than now, so the store is refused whenever it would be stale
+        return await self._load(load, lease=lease, since=seq)
+
+    async def _load(self, load: _Load[T], *, lease: tuple[str, str] | None = None, since: int = 0,
                     follow: bool = False) -> T:
         """Run the loader once across processes, then store.
 
-        ``lease``: this caller already holds the load lease (:meth:`_get_or_lease`); the
-        store releases it in the same round trip. ``follow``: another process holds it, so
-        wait for its value (or take the lease when it lets go) before loading.
+        ``lease``: this caller holds the load lease (:meth:`_get_or_lease`); the store
+        releases it in the same round trip. Without one the value goes to L1 only (if the
+        coherence rules allow). ``since``: the invalidation sequence the load began at.
+        ``follow``: another process holds the lease, so wait for its value (or take the
+        lease when it lets go) before loading.
         """
         try:
-            if follow and self.l2 is not None and self._lease is not None:  # only a miss follows
-                lease, entry = await self._lead_or_follow(full, self.l2.lock_key(full))
+            if follow and self.l2 is not None:  # only a miss follows
+                lease, entry = await self._lead_or_follow(load)
                 if entry is not None:
                     return entry.value  # type: ignore[no-any-return]  # the leader stored our T
             started = time.perf_counter()
             try:
-                value = await loader()
+                value = await load.loader()
             except BaseException:
                 self.stats.incr("load_errors")
                 raise
             delta = time.perf_counter() - started
             self.stats.incr("loads")
             self.stats.record_load(delta)
-            if value is not None or cache_none:
-                stored = await self._store(full, value, ttl, tags(value) if callable(tags) else tags, delta,
-                                           release=lease)
-                if stored:
-                    lease = None  # released by the store's own script
+            if value is not None or load.cache_none:
+                tags = validate_tags(load.tags(value) if callable(load.tags) else load.tags)
+                stored = await self._store(load.full, value, load.ttl, tags, delta, since=since, release=lease,
+                                           start=load.epoch)
+                if stored is not None:
+                    lease = None  # released (or refused) by the store's own script
             return value
         finally:
             if lease is not None:
                 await asyncio.shield(self._release(*lease))
 
-    async def _get_or_lease(self, full: str) -> tuple[L2Entry | None, tuple[str, str] | None, bool]:
-        """One round trip on an L1 miss: ``(entry, None, False)`` on an L2 hit, else the load lease
-        ``(None, (lock_key, token), False)``, or ``(None, None, True)`` when another process holds it."""
+    async def _get_or_lease(self, load: _Load[Any]) -> tuple[L2Entry | None, tuple[str, str] | None, bool, int]:
+        """One round trip on an L1 miss: ``(entry, None, False, 0)`` on an L2 hit, else
+        ``(None, (lock_key, token), False, seq)`` with the load lease, or ``(None, None, True, seq)``
+        when another process holds it; ``seq``: where the load begins. ``(None, None, False, 0)``:
+        Redis failed, or the entry carries a tag this process is still invalidating."""
         assert self.l2 is not None and self._lease is not None
-        lock_key, token = self.l2.lock_key(full), self._lease.new_token()
+        lock_key, token = self.l2.lock_key(load.full), self._lease.new_token()
         started = time.perf_counter()
-        found = await self._guard.call(None, self.l2.get_or_lease, full, token, self._lease.lease)
+        found = await self._guard.call(None, self.l2.read, load.full, token, self._lease.lease)
         if found is None:  # Redis failed: the lease may still be taken later, so release it on recovery
             self._guard.remember(lease=(lock_key, token))
-            return None, None, False
-        data, leased = found
+            return None, None, False, 0
+        data, leased, seq = found
         if data is not None:
-            return await self._decode_l2(full, data, started, count=True), None, False
+            return await self._decode_l2(load.full, data, started, load.epoch, count=True), None, False, 0
         if leased:
-            return None, (lock_key, token), False
-        return None, None, True
+            return None, (lock_key, token), False, seq
+        return None, None, True, seq
 
-    async def _lead_or_follow(self, full: str, lock_key: str) -> tuple[tuple[str, str] | None, L2Entry | None]:
-        """Take the lease on ``full`` (``(lease, None)``), or wait for the process holding it:
+    async def _lead_or_follow(self, load: _Load[Any]) -> tuple[tuple[str, str] | None, L2Entry | None]:
+        """Take the lease on the key (``(lease, None)``), or wait for the process holding it:
         ``(None, its entry)``, or ``(None, None)`` after ``lock_wait`` (or on an outage): load yourself."""
-        assert self._lease is not None
+        assert self._lease is not None and self.l2 is not None
+        lock_key = self.l2.lock_key(load.full)
         deadline = time.monotonic() + self.lock_wait
         delay = 0.0
         waited = False
@@ -347,7 +388,7 @@ class MultiLevelCache:
                 self._guard.remember(lease=(lock_key, token))
                 return None, None
             if acquired:  # filled between our miss and the lease?
-                return (lock_key, token), await self._from_l2(full, count=False)
+                return (lock_key, token), await self._from_l2(load.full, load.epoch, count=False)
             if not waited:
                 self.stats.incr("lock_waits")
                 waited = True
@@ -355,7 +396,7 @@ class MultiLevelCache:
             if delay <= 0:
                 return None, None
             await asyncio.sleep(delay)
-            entry = await self._from_l2(full, count=False)
+            entry = await self._from_l2(load.full, load.epoch, count=False)
             if entry is not None:
                 return None, entry
         return None, None
@@ -366,25 +407,27 @@ class MultiLevelCache:
             self._guard.remember(lease=(lock_key, token))
 
     def _from_l1(self, full: str) -> L1Entry | None:
-        """The L1 entry for ``full`` or None; counts the hit."""
-        if self.l1 is None:
+        """The L1 entry for ``full`` or None (always None while no invalidation bus is heard); counts the hit."""
+        if self.l1 is None or not self.coherence.hearing:
             return None
         entry = self.l1.get_entry(full)
         if entry is not None:
             self.stats.counts["l1_hits"] += 1
         return entry
 
-    async def _from_l2(self, full: str, *, count: bool = True) -> L2Entry | None:
-        """The decoded L2 entry for ``full`` or None (a miss, a bad value, or Redis down); fills L1."""
+    async def _from_l2(self, full: str, start: int, *, count: bool = True) -> L2Entry | None:
+        """The decoded, valid L2 entry for ``full`` or None (a miss, a bad value, or Redis down); fills L1."""
         assert self.l2 is not None
         started = time.perf_counter()
         data = await self._guard.call(None, self.l2.get_raw, full)
         if data is None:
             return None
-        return await self._decode_l2(full, data, started, count=count)
+        return await self._decode_l2(full, data, started, start, count=count)
 
-    async def _decode_l2(self, full: str, data: bytes, started: float, *, count: bool) -> L2Entry | None:
-        """Decode what L2 held for ``full`` and fill L1; None (and the entry deleted) if it does not decode."""
+    async def _decode_l2(self, full: str, data: bytes, started: float, start: int, *,
+                         count: bool) -> L2Entry | None:
+        """Decode what L2 held for ``full`` and fill L1 (if no invalidation overtook the read);
+        None if it does not decode (the entry is deleted) or carries a tag still being invalidated."""
         assert self.l2 is not None
         try:
             entry = self.l2.decode(data)
@@ -393,61 +436,73 @@ class MultiLevelCache:
             logger.warning("cache %r: dropping undecodable entry %s: %s", self.namespace, full, exc)
             await self._guard.call(0, self.l2.unlink, full)
             return None
+        if self.coherence.overtaken(start, (full, *entry.tags)):
+            return None  # invalidated while the read was under way (or still being invalidated): load instead
         if count:
             self.stats.record_l2(time.perf_counter() - started)
             self.stats.counts["l2_hits"] += 1
-        if self.l1 is not None:
+        if self.l1 is not None and self.coherence.fresh_since(start, (full, *entry.tags)):
             ttl = min(self.l1_ttl, entry.time_to_expire())
             if ttl > 0:
+                stamp = data.find(b"\n") + 1 if data[:1].isdigit() else 0  # the sequence-and-tags line
                 self.l1.set(full, entry.value, ttl, l2_expires_at=entry.expires_at, delta=entry.delta,
-                            size=len(data))
+                            size=len(data) - stamp, tags=entry.tags, seq=entry.seq)
         return entry
 
     # writes ------------------------------------------------------------------------------
     async def set(self, key: str, value: Any, *, ttl: float | None = None, tags: Iterable[str] = ()) -> None:
         """Store ``value`` in both levels for ``ttl`` seconds; other processes drop their L1 copy."""
         full = self._key(key)
-        stored = await self._store(full, value, self._ttl(ttl), tags)
+        self.coherence.invalidated([full])  # a load of the old value in flight here must not fill L1 after this
+        stored = await self._store(full, value, self._ttl(ttl), validate_tags(tags), start=self.coherence.epoch,
+                                   unconditional=True)
         self.stats.incr("sets")
         if stored:
-            await self._publish(keys=[full])
+            await self._publish({"keys": [full]})
 
-    async def _store(self, full: str, value: Any, ttl: float, tags: Iterable[str], delta: float = 0.0, *,
-                     release: tuple[str, str] | None = None) -> bool:
-        """Put the value in L1 and L2 (releasing the load lease ``release`` there); False if Redis did not take it."""
-        tags = list(tags)
+    async def _store(self, full: str, value: Any, ttl: float, tags: list[str], delta: float = 0.0, *,
+                     start: int, since: int = 0, release: tuple[str, str] | None = None,
+                     unconditional: bool = False) -> bool | None:
+        """Put the value in L2 (releasing the load lease ``release``) and in L1.
+
+        Returns True if Redis stored it, False if Redis refused it (an invalidation or a
+        delete since the load began), None if it was not sent (no lease, or Redis down).
+        L1 takes it unless Redis refused it or an invalidation overtook the load.
+        """
         data: bytes | None = None
-        if self.l1 is not None:
+        stored: bool | None = None
+        if self.l2 is not None and (release is not None or unconditional):
+            data = self.l2.encode(value, ttl, delta)
+            stored = await self._guard.call(None, self.l2.store, full, value, ttl, tags=tags, delta=delta,
+                                            encoded=data, since=None if unconditional else since, release=release)
+            if stored is False:
+                self.stats.incr("stores_refused")
+        if self.l1 is not None and stored is not False and self.coherence.fresh_since(start, (full, *tags)):
             size: int | None = None
             if self.l1.max_bytes is not None and self.l2 is not None:
-                try:  # encode once: its length sizes the L1 entry, the bytes go to Redis
-                    data = self.l2.encode(value, ttl, delta)
-                    size = len(data)
-                except Exception:  # the L2 store below meets the same error and reports it as before
-                    data = None
-            self.l1.set(full, value, min(self.l1_ttl, ttl), l2_expires_at=time.time() + ttl, delta=delta, size=size)
-        if self.l2 is None:
-            for tag in tags:
-                self._local_tags.setdefault(tag, set()).add(full)
-            return False
-        return await self._guard.call(False, self._stored, full, value, ttl, tags, delta, data, release)
-
-    async def _stored(self, full: str, value: Any, ttl: float, tags: list[str], delta: float,
-                      data: bytes | None, release: tuple[str, str] | None) -> bool:
-        assert self.l2 is not None
-        await self.l2.store(full, value, ttl, tags=tags, delta=delta, encoded=data, release=release)
-        return True
+                try:  # its length sizes the L1 entry, the bytes Redis holds (or would)
+                    size = len(data if data is not None else self.l2.encode(value, ttl, delta))
+                except Exception:
+                    size = None
+            self.l1.set(full, value, min(self.l1_ttl, ttl), l2_expires_at=time.time() + ttl, delta=delta,
+                        size=size, tags=tags, seq=since)
+        return stored
 
     async def delete(self, key: str) -> bool:
         """Delete ``key`` from both levels and from every other process's L1; True if it existed anywhere."""
         return bool(await self.delete_many([key]))
 
     async def delete_many(self, keys: Iterable[str]) -> int:
-        """Delete several keys (one round trip); returns how many existed in L2 (or L1 without Redis)."""
+        """Delete several keys (one round trip); returns how many existed in L2 (or L1 without Redis).
+
+        A load of one of them in flight (here or in another process) cannot store what it
+        read before: the delete takes its lease.
+        """
         full = [self._key(k) for k in keys]
         if not full:
             return 0
         self.stats.incr("deletes", len(full))
+        self.coherence.invalidated(full)
         local = self.l1.delete_many(full) if self.l1 is not None else 0
         if self.l2 is None:
             return local
@@ -455,35 +510,76 @@ class MultiLevelCache:
         if existed is None:
             self._guard.remember(keys=full)
             return local
-        await self._publish(keys=full)
+        await self._publish({"keys": full})
         return max(existed, local)
 
     async def invalidate_tags(self, *tags: str) -> int:
-        """Delete every entry carrying any of ``tags``, in every process; returns how many entries it deleted.
+        """Invalidate every entry carrying any of ``tags``, in every process; returns how many
+        L1 entries this process dropped.
 
-        With Redis down this process clears its whole L1 (it cannot know which keys carry
-        the tags) and replays the invalidation when Redis returns.
+        In Redis the tags get a new version (O(tags)): their entries become unreadable at
+        once and expire by their TTL (nothing lists them), and a load that began before
+        cannot store. Other processes drop their L1 copies on the pub/sub message. With
+        Redis down the invalidation is queued and replayed when it returns.
         """
         if not tags:
             raise ValueError("invalidate_tags() needs at least one tag, e.g. invalidate_tags('product:42')")
+        checked = validate_tags(tags)
+        self.coherence.invalidated(checked)
+        dropped = self.l1.delete_tags(checked) if self.l1 is not None else 0
         if self.l2 is None:
-            local = set().union(*(self._local_tags.pop(t, set()) for t in tags))
-            return self.l1.delete_many(local) if self.l1 is not None else 0
-        result = await self._guard.call(None, self.l2.invalidate_tags, tags)
-        if result is None:
-            if self.l1 is not None:
-                self.l1.clear()
-            self._guard.remember(tags=tags)
-            return 0
-        deleted, tagged = result
+            return dropped
+        if await self._guard.call(None, self.l2.invalidate_tags, checked) is None:
+            self._guard.remember(tags=checked)
+            return dropped
+        await self._publish({"tags": checked})
+        return dropped
+
+    def receive_invalidation(self, tags: Iterable[str]) -> asyncio.Task[None] | None:
+        """Apply an invalidation another process announced on a bus other than Redis (e.g.
+        PostgreSQL ``NOTIFY``: :mod:`perf.cache.pg_invalidation`).
+
+        The tags leave L1 before this returns. They are invalidated in Redis too, since the
+        writer may not have reached it (a task, returned; queued for replay if Redis is down
+        here); until Redis confirms, entries carrying them are not read from Redis.
+        """
+        checked = validate_tags(tags)
+        self.stats.incr("invalidations_received")
+        self.coherence.invalidated(checked)
         if self.l1 is not None:
-            self.l1.delete_many(tagged)
-        if tagged:
-            await self._publish(keys=tagged)
-        return deleted
+            self.l1.delete_tags(checked)
+        if self.l2 is None or not checked or self._closed:
+            return None
+        self.coherence.hold(checked)
+        task = asyncio.get_running_loop().create_task(self._invalidate_received(checked))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _invalidate_received(self, tags: list[str]) -> None:
+        assert self.l2 is not None
+        try:
+            if await self._guard.call(None, self.l2.invalidate_tags, tags) is None:
+                self._guard.remember(tags=tags)  # replayed before this process reads Redis again
+        except Exception:  # closed meanwhile, or fail_open=False: queue it like an outage
+            self._guard.remember(tags=tags)
+        finally:
+            # a read sent to Redis while this was under way may have run before it: not served
+            self.coherence.invalidated(tags)
+            self.coherence.release(tags)
+
+    def bus_state(self, name: str, connected: bool, *, resumed: bool = True) -> None:
+        """Tell the cache that invalidation bus ``name`` (e.g. ``"postgres"``) is (dis)connected.
+
+        While no bus is connected L1 is neither read nor filled; losing the last bus, or a
+        bus coming back after a gap (``resumed``), clears L1 (see :mod:`perf.cache.coherence`).
+        """
+        if self.coherence.bus(name, connected, resumed=resumed) and self.l1 is not None:
+            self.l1.clear()
 
     async def bump_version(self) -> int:
         """Invalidate the whole namespace at once by incrementing its version (O(1), no scan)."""
+        self.coherence.cleared()
         if self.l1 is not None:
             self.l1.clear()
         if self.l2 is None:
@@ -492,11 +588,12 @@ class MultiLevelCache:
         if version is None:
             self._guard.remember(bump=True)
             return self.l2.version
-        await self._publish(version=version)
+        await self._publish({"version": version})
         return version
 
     async def clear(self, pattern: str = "*") -> int:
         """Delete L2 entries matching the glob ``pattern`` with SCAN + UNLINK, and clear L1 everywhere."""
+        self.coherence.cleared()
         if self.l1 is not None:
             self.l1.clear()
         if self.l2 is None:
@@ -505,17 +602,17 @@ class MultiLevelCache:
         if deleted is None:
             self._guard.remember(bump=True)  # cannot scan now; a new version hides every entry
             return 0
-        await self._publish(version=self.l2.version)  # tells everyone to clear L1
+        await self._publish({"version": self.l2.version})  # tells everyone to clear L1
         return deleted
 
     # invalidation messages ---------------------------------------------------------------
-    async def _publish(self, *, keys: list[str] | None = None, version: int | None = None) -> None:
-        """Tell the other processes to drop ``keys`` (or everything, for a new ``version``);
+    async def _publish(self, message: dict[str, Any]) -> None:
+        """Tell the other processes to drop ``keys`` or ``tags`` (or everything, for a new ``version``);
         if Redis fails, the invalidation is queued and replayed on recovery."""
         assert self.l2 is not None and self._bus is not None
-        message: dict[str, Any] = {"keys": keys} if version is None else {"version": version}
         if await self._guard.call(None, self.l2.publish, self._bus.encode(message)) is None:
-            self._guard.remember(keys=keys or (), bump=version is not None)
+            self._guard.remember(keys=message.get("keys", ()), tags=message.get("tags", ()),
+                                 bump="version" in message)
         else:
             self.stats.incr("invalidations_sent")
 
@@ -527,7 +624,8 @@ class MultiLevelCache:
         if missed.bump:
             messages.append({"version": await self.l2.bump_version()})
         if missed.tags:
-            messages.append({"keys": (await self.l2.invalidate_tags(missed.tags))[1]})
+            await self.l2.invalidate_tags(missed.tags)
+            messages.append({"tags": sorted(missed.tags)})
         if missed.keys:
             keys = list(missed.keys)
             await self.l2.unlink(*keys)
@@ -542,19 +640,34 @@ class MultiLevelCache:
     async def _on_bus_connect(self, reconnected: bool) -> None:
         assert self.l2 is not None
         await self.l2.load_version()
-        if reconnected and self.l1 is not None:
-            self.l1.clear()  # messages sent while we were disconnected are lost
+        self._subscribed = True
+        # a resubscription missed what was published meanwhile
+        self._on_redis_state(not self._guard.failed, resumed=True)
+
+    def _on_bus_error(self, exc: BaseException) -> None:
+        self.stats.error("pubsub")
+        self._subscribed = False
+        self._on_redis_state(False)
+
+    def _on_redis_state(self, up: bool, *, resumed: bool = False) -> None:
+        """Redis counts as a bus while this process is subscribed *and* its calls succeed: a
+        process whose calls fail cannot tell whether the others' invalidations still arrive.
+        Its calls recovering, still subscribed, missed nothing (``resumed=False``)."""
+        self.bus_state("redis", up and self._subscribed, resumed=resumed)
 
     def _on_invalidation(self, message: dict[str, Any]) -> None:
         self.stats.incr("invalidations_received")
-        if self.l1 is None:
-            return
         if "version" in message and self.l2 is not None:
             self.l2.version = int(message["version"])
-            self.l1.clear()
-        keys = message.get("keys")
-        if keys:
-            self.l1.delete_many(keys)
+            self.coherence.cleared()
+            if self.l1 is not None:
+                self.l1.clear()
+        for field_name in ("keys", "tags"):
+            names = message.get(field_name)
+            if names:
+                self.coherence.invalidated(names)
+                if self.l1 is not None:
+                    (self.l1.delete_many if field_name == "keys" else self.l1.delete_tags)(names)
 
     # helpers -----------------------------------------------------------------------------
     def _ttl(self, ttl: float | None) -> float:
@@ -568,3 +681,15 @@ class MultiLevelCache:
         if not isinstance(key, str) or not key:
             raise ValueError(f"key={key!r} must be a non-empty str (build one with perf.cache.keys.make_key)")
         return self.l2.full_key(key) if self.l2 is not None else f"{self.namespace}:{key}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Load(Generic[T]):
+    """One read that may load: the key, how to load and store, and the coherence epoch it began at."""
+
+    full: str
+    loader: Callable[[], Awaitable[T]]
+    ttl: float
+    tags: Tags
+    cache_none: bool
+    epoch: int

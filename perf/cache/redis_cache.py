@@ -4,11 +4,22 @@ Key layout for ``namespace="products"``::
 
     products:v3:<key>            an entry (v3 = the namespace version, see bump_version)
     products:meta:version        the namespace version (INCR to invalidate everything)
-    products:meta:tag:<tag>      a SET of entry keys carrying that tag
+    products:meta:seq            the invalidation sequence (one counter, no TTL)
+    products:meta:tag:<tag>      the tag's version: the sequence number of its last invalidation
     products:meta:lock:<key>     a single-flight lease
 
-Each entry is ``struct(expires_at, delta) + serialized value``: the wall-clock expiry
-and the loader's duration ride along so any process can apply XFetch.
+An entry is ``b"<seq> <tag> <tag>...\n" + struct(expires_at, delta) + serialized value``:
+the sequence its load began at and its tags (so Redis can check it), then the wall-clock
+expiry and the loader's duration (so any process can apply XFetch).
+
+**Tags are versions, not membership sets.** Invalidating a tag gives it the next sequence
+number (O(tags), however many entries carry it); a read checks, in the same script, that
+each of the entry's tags still exists at a version no newer than the entry's load
+(:data:`perf.cache.lua.READ`), and a store is refused if a tag moved since its load began or its lease
+was deleted (:data:`perf.cache.lua.STORE`): a reader that loaded the old row before a write committed can
+no longer store it after the write's invalidation. Nothing needs every key of a tag, so an
+evicted tag key costs misses, never a stale read, and Redis may run with ``maxmemory`` and
+``volatile-lru`` (everything but the sequence and the namespace version has a TTL).
 
 ``delete("products:*")`` (the seed's invalidation) deletes nothing: ``DEL`` takes key
 *names*, not patterns. Patterns need :meth:`RedisCache.clear` (``SCAN`` + ``UNLINK`` in
@@ -21,7 +32,6 @@ propagate: :class:`~perf.cache.guard.RedisGuard` decides whether to fail open.
 from __future__ import annotations
 
 import asyncio
-import builtins
 import re
 import struct
 import time
@@ -35,48 +45,11 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from perf.cache.errors import SerializationError
+from perf.cache.lua import DELETE, INVALIDATE, READ, STORE
 from perf.cache.serializers import OrjsonSerializer, Serializer
 
 _HEADER = struct.Struct("!dd")
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.\-]+(:[A-Za-z0-9_.\-]+)*$")
-
-# SET the entry, add it to each tag set, and make each tag set live at least as long.
-# With ARGV[3] (a lease token) the last key is the load lease: released if that token holds it.
-_SET_WITH_TAGS = """
-local ttl = tonumber(ARGV[2])
-local last = #KEYS
-if ARGV[3] then last = last - 1 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-for i = 2, last do
-  redis.call('SADD', KEYS[i], KEYS[1])
-  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
-end
-if ARGV[3] and redis.call('GET', KEYS[#KEYS]) == ARGV[3] then redis.call('DEL', KEYS[#KEYS]) end
-return 1
-"""
-
-# A read that misses takes the load lease in the same round trip: {1, entry} on a hit,
-# {0, 1} when this caller now holds the lease (KEYS[2], token ARGV[1], ARGV[2] ms), {0, 0}
-# when another caller holds it.
-_GET_OR_LEASE = """
-local entry = redis.call('GET', KEYS[1])
-if entry then return {1, entry} end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0, 1} end
-return {0, 0}
-"""
-
-# Collect the members of every tag set, UNLINK them and the sets;
-# return {number of entries that existed, member, member, ...}.
-_INVALIDATE_TAGS = """
-local out = {0}
-for i = 1, #KEYS do
-  for _, member in ipairs(redis.call('SMEMBERS', KEYS[i])) do out[#out + 1] = member end
-end
-for i = 2, #out, 500 do out[1] = out[1] + redis.call('UNLINK', unpack(out, i, math.min(i + 499, #out))) end
-if #KEYS > 0 then redis.call('UNLINK', unpack(KEYS)) end
-return out
-"""
-
 
 @dataclass(slots=True)
 class L2Entry:
@@ -85,10 +58,22 @@ class L2Entry:
     value: Any
     expires_at: float  # wall clock (time.time())
     delta: float  # seconds the loader took
+    seq: int = 0  # the invalidation sequence its load began at
+    tags: tuple[str, ...] = ()
 
     def time_to_expire(self, now: float | None = None) -> float:
         """Seconds until this entry expires in Redis."""
         return self.expires_at - (time.time() if now is None else now)
+
+
+def validate_tags(tags: Iterable[str]) -> list[str]:
+    """``tags`` as a list, each a non-empty str without whitespace (an entry lists its tags
+    separated by spaces, and Redis checks them from there)."""
+    checked = list(tags)
+    for tag in checked:
+        if not isinstance(tag, str) or not tag or any(c.isspace() for c in tag):
+            raise ValueError(f"tag={tag!r} must be a non-empty str without whitespace, e.g. 'product:42'")
+    return checked
 
 
 def no_wait_retry() -> Retry:
@@ -182,9 +167,10 @@ class RedisCache:
         self._prefix = ""
         self.version = 0
         self._owns_client = owns_client
-        self._set_with_tags = client.register_script(_SET_WITH_TAGS)
-        self._get_or_lease = client.register_script(_GET_OR_LEASE)
-        self._invalidate_tags = client.register_script(_INVALIDATE_TAGS)
+        self._read = client.register_script(READ)
+        self._store = client.register_script(STORE)
+        self._invalidate = client.register_script(INVALIDATE)
+        self._delete = client.register_script(DELETE)
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str = "cache", serializer: Serializer | None = None,
@@ -220,12 +206,17 @@ class RedisCache:
         return self._prefix + key
 
     def tag_key(self, tag: str) -> str:
-        """The Redis key of the set holding the entries tagged ``tag``."""
+        """The Redis key holding ``tag``'s version (the sequence number of its last invalidation)."""
         return f"{self.namespace}:meta:tag:{tag}"
 
     def lock_key(self, key: str) -> str:
         """The Redis key of the single-flight lease for ``key``."""
         return f"{self.namespace}:meta:lock:{key}"
+
+    @property
+    def seq_key(self) -> str:
+        """The Redis key holding the invalidation sequence (tag versions and loads are stamped from it)."""
+        return f"{self.namespace}:meta:seq"
 
     @property
     def version_key(self) -> str:
@@ -239,97 +230,147 @@ class RedisCache:
 
     # encoding --------------------------------------------------------------------------
     def encode(self, value: Any, ttl: float, delta: float = 0.0) -> bytes:
-        """``header(expires_at, delta) + serializer.dumps(value)``."""
+        """``header(expires_at, delta) + serializer.dumps(value)`` (the store prepends the
+        sequence and the tags)."""
         return _HEADER.pack(time.time() + ttl, delta) + self.serializer.dumps(value)
 
     def decode(self, data: bytes) -> L2Entry:
-        """Inverse of :meth:`encode`; raises :class:`SerializationError` on bad bytes."""
+        """Inverse of the stored form (``b"<seq> <tags>\\n" + encode(...)``, or ``encode(...)``
+        alone); raises :class:`SerializationError` on bad bytes."""
+        seq, tags = 0, tuple[str, ...]()
+        if data[:1].isdigit():
+            line, newline, rest = data.partition(b"\n")
+            words = line.split()
+            if not newline or not words or not words[0].isdigit():
+                raise SerializationError(f"cached entry starts with {line[:40]!r}, not '<seq> <tags>\\n'")
+            seq, tags, data = int(words[0]), tuple(w.decode() for w in words[1:]), rest
         if len(data) < _HEADER.size:
             raise SerializationError(f"cached entry has {len(data)} bytes, shorter than its {_HEADER.size}-byte header")
         expires_at, delta = _HEADER.unpack_from(data)
-        return L2Entry(self.serializer.loads(memoryview(data)[_HEADER.size:].tobytes()), expires_at, delta)
+        value = self.serializer.loads(memoryview(data)[_HEADER.size:].tobytes())
+        return L2Entry(value, expires_at, delta, seq, tags)
 
     # reads -----------------------------------------------------------------------------
+    async def read(self, full_key: str, token: str = "", lease: float = 0.0) -> tuple[bytes | None, bool, int]:
+        """One round trip: ``(entry bytes, False, 0)`` if ``full_key`` holds a valid entry, else
+        ``(None, leased, seq)``: ``seq`` is the invalidation sequence a load starting now
+        passes to :meth:`store`, and with a ``token`` the miss also tried to take the load
+        lease for ``lease`` seconds (``leased``: it did; False: another caller holds it).
+
+        An entry a tag invalidation made stale is unlinked here and read as a miss. If this
+        call fails (a timeout), Redis may still take the lease later: the caller then
+        releases ``token`` once Redis answers.
+        """
+        reply = await self._read(keys=[full_key, self.lock_key(full_key), self.seq_key],
+                                 args=[self.tag_key(""), token, max(int(lease * 1000), 1)])
+        if reply[0]:
+            return cast(bytes, reply[1]), False, 0
+        return None, bool(reply[1]), int(reply[2])
+
     async def get_raw(self, full_key: str) -> bytes | None:
-        """The bytes stored at ``full_key`` (already namespaced), or None."""
-        return cast(bytes | None, await self.client.get(full_key))
+        """The bytes stored at ``full_key`` (already namespaced) if its tags are still valid, or None."""
+        return (await self.read(full_key))[0]
 
     async def get(self, key: str) -> L2Entry | None:
-        """The entry for ``key``, or None. Raises :class:`SerializationError` on undecodable bytes."""
+        """The valid entry for ``key``, or None. Raises :class:`SerializationError` on undecodable bytes."""
         data = await self.get_raw(self.full_key(key))
         return None if data is None else self.decode(data)
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
-        """Values of the keys present, in one ``MGET`` round trip (undecodable ones are left out)."""
+        """Values of the keys holding valid entries, with one ``MGET`` (undecodable ones are left out).
+
+        Entries that carry tags are checked with a second ``MGET`` of their tags' versions:
+        an entry valid then was valid at the first read too (versions only move forward).
+        """
         keys = list(keys)
         if not keys:
             return {}
-        found: dict[str, Any] = {}
         values = cast(list[bytes | None], await self.client.mget([self.full_key(k) for k in keys]))
+        return await self._valid(keys, values)
+
+    async def get_many_pipelined(self, keys: Iterable[str]) -> dict[str, Any]:
+        """Like :meth:`get_many` but with one ``GET`` per key sent in a single pipeline (one round trip)."""
+        keys = list(keys)
+        if not keys:
+            return {}
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(self.full_key(key))
+            values = cast(list[bytes | None], await pipe.execute())
+        return await self._valid(keys, values)
+
+    async def _valid(self, keys: list[str], values: list[bytes | None]) -> dict[str, Any]:
+        """Decode ``values`` and keep those whose tags still exist at versions no newer than their load."""
+        entries: dict[str, L2Entry] = {}
         for key, data in zip(keys, values, strict=True):
             if data is not None:
                 try:
-                    found[key] = self.decode(data).value
+                    entries[key] = self.decode(data)
                 except SerializationError:
                     continue
-        return found
+        tags = sorted({tag for entry in entries.values() for tag in entry.tags})
+        if tags:
+            raw = cast(list[bytes | None], await self.client.mget([self.tag_key(t) for t in tags]))
+            versions = {tag: int(v) for tag, v in zip(tags, raw, strict=True) if v is not None}
+            entries = {key: e for key, e in entries.items()
+                       if all(versions.get(t, e.seq + 1) <= e.seq for t in e.tags)}
+        return {key: entry.value for key, entry in entries.items()}
 
     # writes ----------------------------------------------------------------------------
     async def set(self, key: str, value: Any, ttl: float, *, tags: Iterable[str] = (), delta: float = 0.0) -> None:
-        """Store ``value`` for ``ttl`` seconds, tagged with ``tags`` (one round trip either way)."""
+        """Store ``value`` for ``ttl`` seconds, tagged with ``tags``, unconditionally (one round trip)."""
         await self.store(self.full_key(key), value, ttl, tags=tags, delta=delta)
 
     async def store(self, full_key: str, value: Any, ttl: float, *, tags: Iterable[str] = (),
-                    delta: float = 0.0, encoded: bytes | None = None, release: tuple[str, str] | None = None) -> None:
-        """Like :meth:`set` for an already namespaced ``full_key``; ``encoded`` is
-        ``encode(value, ttl, delta)`` when the caller already has it. ``release``: a load
-        lease ``(lock_key, token)`` from :meth:`get_or_lease`, released in the same round trip."""
+                    delta: float = 0.0, encoded: bytes | None = None, since: int | None = None,
+                    release: tuple[str, str] | None = None) -> bool:
+        """Store an already namespaced ``full_key``; False if the store was refused.
+
+        ``since``: the sequence the load began at (from :meth:`read`): the store is refused
+        if any of ``tags`` was invalidated after it. ``release``: the load lease
+        ``(lock_key, token)`` from :meth:`read`: released in the same round trip, and the
+        store is refused if the token no longer holds it (a delete took it). Neither
+        (``set``): stored unconditionally. ``encoded`` is ``encode(value, ttl, delta)`` when
+        the caller already has it.
+        """
         if ttl <= 0:
             raise ValueError(f"ttl={ttl!r} must be > 0 seconds")
+        tags = validate_tags(tags)
         data = self.encode(value, ttl, delta) if encoded is None else encoded
         px = max(int(ttl * 1000), 1)
-        tag_keys = [self.tag_key(t) for t in tags]
-        if release is not None:
-            await self._set_with_tags(keys=[full_key, *tag_keys, release[0]], args=[data, px, release[1]])
-        elif tag_keys:
-            await self._set_with_tags(keys=[full_key, *tag_keys], args=[data, px])
-        else:
-            await self.client.set(full_key, data, px=px)
-
-    async def get_or_lease(self, full_key: str, token: str, lease: float) -> tuple[bytes | None, bool]:
-        """``(entry bytes, False)`` on a hit; on a miss ``(None, True)`` if ``token`` now holds the load
-        lease on ``full_key`` (:meth:`lock_key`, for ``lease`` seconds), ``(None, False)`` if another does.
-
-        One round trip where a read, a lease and a re-read took three. If this call fails (a
-        timeout), Redis may still take the lease later: the caller then releases ``token``
-        once Redis answers.
-        """
-        found, payload = await self._get_or_lease(keys=[full_key, self.lock_key(full_key)],
-                                                  args=[token, max(int(lease * 1000), 1)])
-        if found:
-            return cast(bytes, payload), False
-        return None, bool(payload)
+        prefix = (" " + " ".join(tags) + "\n").encode() if tags else b"\n"
+        keys = [full_key, self.seq_key] + ([release[0]] if release is not None else [])
+        args = [prefix + data, px, "" if since is None else since, self.tag_key(""),
+                release[1] if release is not None else "", *tags]
+        return bool(await self._store(keys=keys, args=args))
 
     async def unlink(self, *full_keys: str) -> int:
-        """Delete already namespaced keys (memory freed in the background); returns how many existed."""
-        return int(await self.client.unlink(*full_keys)) if full_keys else 0
+        """Delete already namespaced entries and their load leases (a load in flight then
+        cannot store what it read before); returns how many entries existed."""
+        existed = 0
+        for start in range(0, len(full_keys), 500):  # Lua's unpack() has a stack limit
+            batch = list(full_keys[start:start + 500])
+            existed += int(await self._delete(keys=[*batch, *(self.lock_key(k) for k in batch)], args=[len(batch)]))
+        return existed
 
     async def publish(self, payload: bytes) -> int:
         """Send ``payload`` on this namespace's invalidation :attr:`channel`; returns how many received it."""
         return int(await self.client.publish(self.channel, payload))
 
     async def set_many(self, mapping: Mapping[str, Any], ttl: float) -> None:
-        """Store several values in one pipelined round trip."""
+        """Store several untagged values unconditionally, in one pipelined round trip."""
         if ttl <= 0:
             raise ValueError(f"ttl={ttl!r} must be > 0 seconds")
+        px = max(int(ttl * 1000), 1)
         async with self.client.pipeline(transaction=False) as pipe:
             for key, value in mapping.items():
-                pipe.set(self.full_key(key), self.encode(value, ttl), px=max(int(ttl * 1000), 1))
+                await self._store(keys=[self.full_key(key), self.seq_key],
+                            args=[b"\n" + self.encode(value, ttl), px, "", self.tag_key(""), ""], client=pipe)
             await pipe.execute()
 
     async def delete(self, key: str) -> bool:
         """Delete ``key``; True if it existed."""
-        return bool(await self.client.unlink(self.full_key(key)))
+        return bool(await self.unlink(self.full_key(key)))
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Delete several keys in one round trip; returns how many existed."""
@@ -340,6 +381,8 @@ class RedisCache:
 
         ``SCAN`` walks the keyspace incrementally and ``UNLINK`` frees memory in the
         background, ``batch`` keys at a time, so the server never blocks. Returns the count.
+        Not race-proof against loads in flight (they may store afterwards): invalidate by
+        tag or :meth:`bump_version` for that.
         """
         if batch < 1:
             raise ValueError(f"batch={batch!r} must be >= 1 (e.g. 500)")
@@ -348,10 +391,10 @@ class RedisCache:
         async for name in self.client.scan_iter(match=f"{self.namespace}:v*:{pattern}", count=batch):
             pending.append(name.decode() if isinstance(name, bytes) else name)
             if len(pending) >= batch:
-                deleted += await self.unlink(*pending)
+                deleted += int(await self.client.unlink(*pending))
                 pending.clear()
         if pending:
-            deleted += await self.unlink(*pending)
+            deleted += int(await self.client.unlink(*pending))
         return deleted
 
     async def purge(self, *, batch: int = 500) -> int:
@@ -361,31 +404,20 @@ class RedisCache:
             deleted += int(await self.client.unlink(name))
         return deleted
 
-    async def get_many_pipelined(self, keys: Iterable[str]) -> dict[str, Any]:
-        """Like :meth:`get_many` but with one GET per key sent in a single pipeline (one round trip)."""
-        keys = list(keys)
-        async with self.client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.get(self.full_key(key))
-            results = cast(list[bytes | None], await pipe.execute())
-        return {key: self.decode(data).value for key, data in zip(keys, results, strict=True) if data is not None}
+    async def invalidate_tags(self, tags: Iterable[str]) -> int:
+        """Make every entry carrying any of ``tags`` unreadable, and fail every store of a load
+        that began before (atomically, O(tags), no scan). Returns the new sequence number.
 
-    async def invalidate_tags(self, tags: Iterable[str]) -> tuple[int, list[str]]:
-        """Delete every entry carrying any of ``tags`` (atomically, no scan).
-
-        Returns ``(entries deleted, full keys that were tagged)``; the keys may include
-        entries already expired or deleted, which other processes' L1 should drop anyway.
+        The entries themselves stay until their TTL (or eviction, or the next read of them,
+        which unlinks them).
         """
-        tag_keys = [self.tag_key(t) for t in tags]
-        if not tag_keys:
-            return 0, []
-        deleted, *members = await self._invalidate_tags(keys=tag_keys)
-        return int(deleted), [m.decode() if isinstance(m, bytes) else m for m in members]
+        tag_keys = [self.tag_key(t) for t in validate_tags(tags)]
+        return int(await self._invalidate(keys=[self.seq_key, *tag_keys]))
 
-    async def tag_members(self, tag: str) -> builtins.set[str]:
-        """The full keys currently recorded under ``tag``."""
-        members = cast(set[bytes], await self.client.smembers(self.tag_key(tag)))
-        return {m.decode() for m in members}
+    async def tag_version(self, tag: str) -> int | None:
+        """``tag``'s version (the sequence number of its last invalidation or first store), None if unknown."""
+        raw = await self.client.get(self.tag_key(tag))
+        return None if raw is None else int(raw)
 
     # versions --------------------------------------------------------------------------
     async def load_version(self) -> int:

@@ -25,6 +25,7 @@ _MAX_PENDING = 4096  # distinct microsecond values held before folding into the 
 COUNTERS: tuple[str, ...] = (
     "l1_hits", "l2_hits", "misses", "bypass", "loads", "load_errors", "sets", "deletes",
     "early_refreshes", "coalesced", "lock_waits", "invalidations_sent", "invalidations_received",
+    "stores_refused",
 )
 
 

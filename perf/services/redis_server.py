@@ -28,13 +28,25 @@ class EmbeddedRedis(EmbeddedServer):
 
     ``stop()``/``start()`` keep the same port, so clients can practise failing
     open and recovering. Usable as a (sync) context manager.
+
+    Memory is bounded: ``maxmemory`` (default 1 GiB) with ``maxmemory_policy`` (default
+    ``volatile-lru``: only keys with a TTL are evicted). The workbook's cache gives every key
+    a TTL except its invalidation sequence and namespace version, and a lost tag version
+    costs a miss, never a stale read (:mod:`perf.cache.redis_cache`); keys without a TTL
+    (the key-walk demo's) are never evicted, so a server full of them refuses writes (the
+    cache then fails open) rather than dropping them.
     """
 
     product = "Redis"
 
     def __init__(self, data_dir: Path | str, *, port: int | None = None,
-                 server_path: Path | None = None) -> None:
+                 server_path: Path | None = None, maxmemory: str = "1gb",
+                 maxmemory_policy: str = "volatile-lru") -> None:
         super().__init__(data_dir, port=port)
+        if not maxmemory[:1].isdigit():
+            raise ValueError(f"maxmemory={maxmemory!r} must be a size such as '1gb' or '256mb'")
+        self.maxmemory = maxmemory
+        self.maxmemory_policy = maxmemory_policy
         self.pid_file = self.base_dir / "redis.pid"
         self.log_file = self.base_dir / "redis.log"
         self._server_path = server_path
@@ -67,7 +79,8 @@ class EmbeddedRedis(EmbeddedServer):
         cmd = [str(self.server_path), "--port", str(port), "--bind", "127.0.0.1",
                "--dir", str(self.base_dir), "--daemonize", "yes", "--pidfile", str(self.pid_file),
                "--logfile", str(self.log_file), "--save", "", "--appendonly", "no",
-               "--protected-mode", "no", *self._debug_option()]
+               "--protected-mode", "no", "--maxmemory", self.maxmemory,
+               "--maxmemory-policy", self.maxmemory_policy, *self._debug_option()]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
         if result.returncode != 0 or not wait_until(lambda: _answers_ping(port), timeout=timeout, interval=0.01):
             log_tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
