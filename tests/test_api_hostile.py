@@ -159,8 +159,8 @@ def test_bad_framing_gets_a_json_400(server: ApiServer, raw: bytes):
 def test_no_5xx_was_served_and_every_answer_was_counted(server: ApiServer):
     assert len(CASES) + len(FRAMING) >= 80
     with httpx.Client(base_url=server.url) as client:
-        metrics = client.get("/metrics").json()
+        metrics = client.get("/metrics.json").json()
         assert client.get("/products/1").status_code == 200  # still serving
-    statuses = {int(code): n for code, n in metrics["requests"]["by_status"].items()}
+    statuses = {int(code): n for code, n in metrics["server_requests"]["by_status"].items()}
     assert not [code for code in statuses if code >= 500], statuses
     assert sum(n for code, n in statuses.items() if 400 <= code < 500) >= len(CASES)

@@ -327,7 +327,7 @@ worker_gain = w1.overall().percentile(99) / w2.overall().percentile(99)  # > 1: 
 # %% [markdown]
 # ## 7 · Recommendations
 # Rules over those measurements (`perf.load.analysis.recommend`): each fires only when the
-# evidence warrants it, most urgent first, and cites the number it rests on. The `/metrics`
+# evidence warrants it, most urgent first, and cites the number it rests on. The `/metrics.json`
 # page supplies pool waits and the cache hit ratio; the calibration decides whether a run
 # was client-bound (then only generator fixes are offered); the two-worker run above
 # decides whether "add a worker" is worth saying.
@@ -569,7 +569,7 @@ print(seed_run.output)
 # kernel hands each new **connection** to whichever worker accepts it first; a keep-alive
 # connection then stays on its worker. Below: 1 vs 2 workers on `GET /openapi.json`, which builds
 # the whole OpenAPI document on every request (CPU only: no database, no cache), a concurrency
-# sweep per worker count, interleaved rounds, and the requests each worker served (`/metrics`
+# sweep per worker count, interleaved rounds, and the requests each worker served (`/metrics.json`
 # answers with its worker's `pid` and count).
 
 # %%

@@ -1,4 +1,4 @@
-"""The product API's traffic mix and the /metrics fields the recommendation rules read.
+"""The product API's traffic mix and the /metrics.json fields the recommendation rules read.
 
 ``SCENARIO`` is the default mix (80% list pages across categories, a quarter of them
 deeper pages asked for with a keyset cursor ``?after=``; 15% item reads; 5% price
@@ -95,10 +95,10 @@ READS = product_scenario(write_weight=0)
 
 
 def api_measurements(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """Recommendation inputs from the API's flattened ``/metrics`` (see ``ServerSampler.metrics``).
+    """Recommendation inputs from the API's flattened ``/metrics.json`` (see ``ServerSampler.metrics``).
 
     Returns ``pool_wait_p99_ms``, ``pool_max_size`` and ``hit_ratio`` when present. With
-    several workers, /metrics answers from whichever worker took the request.
+    several workers, /metrics.json answers pool and cache figures from whichever worker took the request.
     """
     out: dict[str, Any] = {}
     if metrics.get("db.wait_p99") is not None:
