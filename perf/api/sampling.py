@@ -84,8 +84,9 @@ class StateSampler:
             self._last[key] = current
 
     def sample(self) -> None:
-        """Copy the cache's, the pool's and this worker's queue figures (no I/O)."""
+        """Copy the cache's, the pool's and this worker's queue figures, and its requests in flight (no I/O)."""
         state = self.state
+        state.metrics.publish()
         if state.cache is not None:
             counts = state.cache.stats.counts
             self._advance(self.cache_hits.labels("l1"), "l1", counts["l1_hits"])

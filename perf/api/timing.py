@@ -113,12 +113,12 @@ class TimingMiddleware:
             finally:
                 _current.reset(token)
             return
-        metrics.in_flight.inc()
+        metrics.active += 1
         try:
             await self.app(scope, receive, send_with_timing)
         finally:
             _current.reset(token)
-            metrics.in_flight.dec()
+            metrics.active -= 1
             if status:  # else no answer passed here: the outer error boundary counts the one it sends
                 metrics.record(scope["method"], scope.get(ROUTE_KEY, UNMATCHED), status, timings.cache_status,
                                time.perf_counter() - started)
