@@ -89,6 +89,11 @@ def product_scenario(*, products: int = PRODUCTS, categories: int = CATEGORIES, 
     return Scenario(endpoints)
 
 
+#: Each endpoint of :func:`product_scenario` -> the API route (method and template) that serves it,
+#: as ``/metrics`` labels it: the server's and the generator's figures meet on these keys.
+ROUTES = {"list": "GET /products", "list_after": "GET /products", "item": "GET /products/{product_id}",
+          "write": "PATCH /products/{product_id}"}
+
 SCENARIO = product_scenario()
 #: The read part of :data:`SCENARIO` (list pages, cursor pages and item reads, 60:20:15): needs no token.
 READS = product_scenario(write_weight=0)
