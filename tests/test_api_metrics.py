@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -114,6 +116,14 @@ def test_every_line_of_a_scrape_parses_back(two_workers: ApiServer):
             assert all(s.name.endswith(("_total", "_created")) for s in family.samples)
     up = {dict(labels)["service"]: v for (name, labels), v in _samples(text).items() if name == "perf_service_up"}
     assert up == {"postgres": 1.0, "redis": 1.0}
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed (apt install prometheus); "
+                    "test_every_line_of_a_scrape_parses_back checks the format with prometheus_client's parser")
+def test_promtool_finds_nothing_to_say_about_a_scrape(two_workers: ApiServer):
+    text = httpx.get(two_workers.url + "/metrics").text
+    done = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), done.stdout + done.stderr
 
 
 def test_counts_survive_a_killed_worker_and_its_gauges_go(two_workers: ApiServer):
