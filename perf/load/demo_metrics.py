@@ -27,13 +27,14 @@ from perf.load.analysis.scrape import (
     scrape_series,
     server_percentiles,
 )
-from perf.load.models import ClosedModel, OpenModel
+from perf.load.models import OpenModel
 from perf.load.product import ROUTES
 from perf.load.results import LoadResult
 from perf.load.runner import run_load
 from perf.load.scenarios import Scenario
 
-_SHOWN = ["server_count", "client_count", "server_p50_ms", "client_p50_ms", "server_p99_ms", "p99_low_ms",
+_SHOWN = ["server_count", "client_count", "server_p50_ms", "sent_p50_ms", "client_p50_ms", "server_p99_ms",
+          "p99_low_ms",
           "p99_high_ms", "sent_p99_ms", "client_p99_ms"]
 
 
@@ -52,40 +53,54 @@ class ServerVsClient:
         """Per route, the median over rounds of each figure (ms), server and generator side by side."""
         return self.rounds.groupby("route")[_SHOWN].median()
 
-    def describe(self, route: str | None = None) -> str:
-        """The relations between the server's and the generator's p99 that the rounds show, in words.
+    def describe(self, route: str | None = None, *, min_count: int = 50) -> str:
+        """The relations between the server's and the generator's figures that the rounds show, in words.
 
-        Per round, the gap from the server's p99 to the generator's p99 splits in two: from
-        the scheduled to the actual send (the generator's own queueing), and from the send
+        Every request's time at the generator contains its time at the server, so the
+        generator's p99 can only be at or above the server's true p99, which lies in the
+        reported bucket: the p99 comparison says whether the generator's p99 lay *above*
+        that bucket (a measurably longer tail) or *inside* it (no difference the histogram
+        can resolve). The medians, where the buckets are finest, split the gap in two: from
+        the scheduled to the actual send (the generator's own queueing) and from the send
         to the server's timing (network and kernel both ways, the server's accept queue and
-        HTTP parsing before the timing layer, the generator reading the answer). Fewer than 3
-        rounds are reported as a measurement, not a finding.
+        HTTP parsing before the timing layer, the generator reading the answer). Figures
+        are medians over rounds [min-max]; fewer than 3 rounds are a measurement, not a finding.
+        A route with fewer than ``min_count`` requests in a round gets its counts only.
         """
         frame = self.rounds if route is None else self.rounds[self.rounds["route"] == route]
         if frame.empty:
             return "No route was served in every round: nothing to compare."
         n = self.n_rounds
+        rounds = f"{n} round{'s' if n != 1 else ''}"
         sentences = []
         for name, rows in frame.groupby("route", sort=False):
-            gap = rows["client_p99_ms"] - rows["server_p99_ms"]
-            in_generator = rows["client_p99_ms"] - rows["sent_p99_ms"]
-            on_the_way = rows["sent_p99_ms"] - rows["server_p99_ms"]
             above = int((rows["client_p99_ms"] > rows["p99_high_ms"]).sum())
             counted = int((rows["server_count"] == rows["client_count"]).sum())
-            text = (f"**{name}**: the server's p99 was {_spread(rows['server_p99_ms'])} ms (its histogram resolves "
-                    f"it to a bucket of {_spread(rows['p99_high_ms'] - rows['p99_low_ms'])} ms), the generator's "
-                    f"{_spread(rows['client_p99_ms'])} ms; the generator's p99 lay above the server's bucket in "
-                    f"{above} of {n} round{'s' if n != 1 else ''}, by {_spread(gap)} ms. Of that gap, "
-                    f"{_spread(in_generator)} ms came before the request left the generator (scheduled vs "
-                    f"actual send) and {_spread(on_the_way)} ms between the send and the server's timing layer "
-                    f"(network, kernel, the server's accept queue and HTTP parsing, reading the answer). The "
-                    f"server counted exactly the generator's responses in {counted} of {n} "
-                    f"round{'s' if n != 1 else ''}.")
-            sentences.append(text)
-        verdict = ("" if n >= 3 else f" With {n} round{'s' if n != 1 else ''} this is a measurement, not a finding: "
-                   "run the full profile for 3 or more.")
-        range_note = " Figures are the median over rounds [min-max]." if n > 1 else ""
-        return " ".join(sentences) + range_note + verdict
+            if rows["server_count"].min() < min_count:
+                sentences.append(
+                    f"**{name}**: {int(rows['server_count'].min())} requests in a round at the fewest, too few for "
+                    f"percentiles from the buckets to say anything; the server counted exactly the generator's "
+                    f"responses in {counted} of {rounds}.")
+                continue
+            sentences.append(
+                f"**{name}**: at the median the server measured {_spread(rows['server_p50_ms'])} ms and the "
+                f"generator {_spread(rows['client_p50_ms'])} ms; of the difference, "
+                f"{_spread(rows['client_p50_ms'] - rows['sent_p50_ms'])} ms passed before the request left the "
+                f"generator and {_spread(rows['sent_p50_ms'] - rows['server_p50_ms'])} ms between its send and the "
+                f"server's timing layer. At p99 the server's bucket was {_buckets(rows)} and the generator's p99 "
+                f"{_spread(rows['client_p99_ms'])} ms: "
+                f"above the round's bucket in {above} of {rounds}, inside it in {n - above}. The server counted exactly "
+                f"the generator's responses in {counted} of {rounds}.")
+        verdict = "" if n >= 3 else f" With {rounds} this is a measurement, not a finding: run 3 or more."
+        return " ".join(sentences) + (" Figures: median over rounds [min-max]." if n > 1 else "") + verdict
+
+
+def _buckets(rows: pd.DataFrame) -> str:
+    """``25-50 ms`` or, when rounds differ, ``25-50 ms (2 rounds), 50-75 ms (1)``."""
+    counts = rows.groupby(["p99_low_ms", "p99_high_ms"]).size()
+    parts = [f"{low:g}-{high:g} ms" + (f" ({n} round{'s' if n != 1 else ''})" if len(counts) > 1 else "")
+             for (low, high), n in counts.items()]
+    return ", ".join(parts)
 
 
 def _spread(values: pd.Series) -> str:
@@ -96,7 +111,7 @@ def _spread(values: pd.Series) -> str:
 
 
 async def server_vs_client(server: ApiServer, *, scenario: Scenario, model: OpenModel, rounds: int = 3,
-                           routes: Mapping[str, str] = ROUTES, warmup: float = 0.3) -> ServerVsClient:
+                           routes: Mapping[str, str] = ROUTES, warmup: float = 1.0) -> ServerVsClient:
     """Run ``model`` ``rounds`` times with ``/metrics`` scraped before and after each; per route, both sides.
 
     ``routes`` maps the scenario's endpoint names to the API's ``"METHOD template"``
@@ -106,8 +121,8 @@ async def server_vs_client(server: ApiServer, *, scenario: Scenario, model: Open
 
     if rounds < 1:
         raise ValueError(f"rounds={rounds} must be >= 1 (3 or more for a finding)")
-    if warmup > 0:
-        await run_load(server.url, model=ClosedModel(users=4, duration=warmup), scenario=scenario)
+    if warmup > 0:  # an unmeasured run of the same load: pools, caches and both workers warm
+        await run_load(server.url, model=OpenModel(rate=model.phases()[0][0], duration=warmup), scenario=scenario)
     rows = []
     async with httpx.AsyncClient(timeout=5.0) as client:
         for round_ in range(rounds):
