@@ -89,8 +89,8 @@ class ServerVsClient:
                 f"generator and {_spread(rows['sent_p50_ms'] - rows['server_p50_ms'])} ms between its send and the "
                 f"server's timing layer. At p99 the server's bucket was {_buckets(rows)} and the generator's p99 "
                 f"{_spread(rows['client_p99_ms'])} ms: "
-                f"above the round's bucket in {above} of {rounds}, inside it in {n - above}. The server counted exactly "
-                f"the generator's responses in {counted} of {rounds}.")
+                f"above the round's bucket in {above} of {rounds}, inside it in {n - above}. The server counted "
+                f"exactly the generator's responses in {counted} of {rounds}.")
         verdict = "" if n >= 3 else f" With {rounds} this is a measurement, not a finding: run 3 or more."
         return " ".join(sentences) + (" Figures: median over rounds [min-max]." if n > 1 else "") + verdict
 
