@@ -23,8 +23,9 @@ What it measures, per request (the timing layer, :mod:`perf.api.timing`, calls
 
 and, sampled (:mod:`perf.api.sampling`), the cache, pool, queue and services' availability.
 A request costs three updates of a memory-mapped float (the counter, the histogram's sum
-and its bucket; each takes a lock, checks the pid and packs 16 bytes: ~9 µs together on
-this 2-core machine under load, ``python -m perf.bench.metrics``). So the in-flight count
+and its bucket; each takes a lock, checks the pid and packs 16 bytes: ~9 µs each on this
+shared 2-core machine at a load average of ~9, ~2x an in-process float; ``python -m
+perf.bench.metrics`` measures the whole layer). So the in-flight count
 is a plain int per worker that the sampler publishes, not two more updates per request;
 and the label children are looked up once and kept in a dict, since ``labels()`` costs
 more than an update.
