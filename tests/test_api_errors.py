@@ -10,7 +10,8 @@ from nexios import NexiosApp
 from perf.api.app import ApiNexios
 from perf.api.errors import ApiError, ErrorBoundary, SafeRoute
 from perf.api.limits import BodyLimitMiddleware
-from perf.api.timing import RequestStats, TimingMiddleware, set_cache_status, timed
+from perf.api.metrics import ApiMetrics
+from perf.api.timing import TimingMiddleware, set_cache_status, timed
 
 
 def _client(app) -> httpx.AsyncClient:  # noqa: ANN001
@@ -91,13 +92,13 @@ async def test_timing_headers_report_db_cache_app_total_and_cache_status():
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    stats = RequestStats()
-    async with _client(TimingMiddleware(app, stats=stats)) as client:
+    metrics = ApiMetrics()
+    async with _client(TimingMiddleware(app, metrics=metrics)) as client:
         response = await client.get("/")
     names = [part.split(";")[0].strip() for part in response.headers["server-timing"].split(",")]
     assert names == ["db", "cache", "app", "total"]
     assert response.headers["x-cache"] == "hit-l2"
-    assert stats.snapshot()["count"] == 1 and stats.snapshot()["by_cache"] == {"hit-l2": 1}
+    assert metrics.summary()["count"] == 1 and metrics.summary()["by_cache"] == {"hit-l2": 1}
 
 
 def test_error_bodies_render_whatever_they_hold():
@@ -111,13 +112,13 @@ async def test_outer_boundary_answers_json_500_for_a_failing_layer_and_counts_it
     async def broken_layer(scope, receive, send):  # noqa: ANN001, ANN202 - e.g. a fast path that raises
         raise ValueError("invalid literal for int() with base 10: '²'")
 
-    stats = RequestStats()
-    app = ErrorBoundary(TimingMiddleware(broken_layer, stats=stats), stats=stats)
+    metrics = ApiMetrics()
+    app = ErrorBoundary(TimingMiddleware(broken_layer, metrics=metrics), metrics=metrics)
     async with _client(app) as client:
         response = await client.get("/products/%C2%B2")
     assert response.status_code == 500 and response.json() == {"error": "internal server error", "status": 500}
     assert "int()" not in response.text
-    assert stats.snapshot()["by_status"] == {"500": 1}
+    assert metrics.summary()["by_status"] == {"500": 1}
 
 
 def _api_nexios_app(*, bridges: bool) -> ApiNexios:

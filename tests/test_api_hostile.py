@@ -162,8 +162,8 @@ def test_no_5xx_was_served_and_every_answer_was_counted(server: ApiServer):
     assert len(CASES) + len(FRAMING) >= 80
 
     def by_status(client: httpx.Client) -> dict[int, int]:
-        metrics = client.get("/metrics").json()
-        return {int(code): n for code, n in metrics["requests"]["by_status"].items()}
+        metrics = client.get("/metrics.json").json()
+        return {int(code): n for code, n in metrics["server_requests"]["by_status"].items()}
 
     with httpx.Client(base_url=server.url) as client:
         before = by_status(client)

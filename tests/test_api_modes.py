@@ -41,12 +41,12 @@ def test_baseline_is_the_syllabus_design_and_serves_the_same_data(servers: tuple
         assert seed.get("/products/999999").status_code == 404
         big = seed.get("/products", params={"per_page": 100}, headers={"accept-encoding": "gzip"})
         assert "content-encoding" not in big.headers  # the seed never registers its compression middleware
-        metrics = seed.get("/metrics").json()
+        metrics = seed.get("/metrics.json").json()
         assert metrics["name"] == "baseline" and metrics["mode"]["join"] and not metrics["mode"]["cache"]
         assert metrics["db"]["mode"] == "asyncpg.create_pool"
         assert (metrics["db"]["min_size"], metrics["db"]["max_size"]) == (5, 20)  # the seed's Config
         assert metrics["cache"]["kind"] == "seed CacheManager" and metrics["cache"]["hits"] >= 3
-        naive_metrics = raw.get("/metrics").json()
+        naive_metrics = raw.get("/metrics.json").json()
         assert naive_metrics["cache"] is None and naive_metrics["db"]["mode"] == "connect-per-request"
         assert naive_metrics["db"]["connects"] >= 3
 

@@ -36,7 +36,7 @@ def test_the_document_describes_every_route_with_its_answers(server: ApiServer):
     assert doc["info"] == {"title": "perf product API", "version": doc["info"]["version"],
                            "description": doc["info"]["description"]}
     assert set(doc["paths"]) == {"/products", "/products/{product_id}", "/uploads", "/tasks/{task_id}", "/health",
-                                 "/metrics", "/hello", "/openapi.json"}
+                                 "/metrics", "/metrics.json", "/hello", "/openapi.json"}
     listing = doc["paths"]["/products"]["get"]
     limits = {p["name"]: (p["schema"].get("minimum"), p["schema"].get("maximum")) for p in listing["parameters"]}
     assert limits == {"page": (1, 10_000_000), "per_page": (1, 100), "category": (1, 2**31 - 1),

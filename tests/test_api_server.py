@@ -191,7 +191,7 @@ def test_health_and_metrics(client: httpx.Client):
     assert health.json()["postgres"]["ok"] and health.json()["redis"]["ok"]
     client.get("/products/3")
     client.get("/products/3")
-    metrics = client.get("/metrics").json()
+    metrics = client.get("/metrics.json").json()
     assert metrics["mode"] == {"cache": True, "pool": True, "keyset": True, "compression": True, "join": True}
     assert metrics["requests"]["count"] > 0 and metrics["requests"]["p50_ms"] > 0
     assert metrics["cache"]["redis_available"] is True
@@ -226,6 +226,6 @@ def test_naive_mode_answers_exactly_like_the_optimised_one(server: ApiServer, na
             assert b.headers["x-cache"] == "bypass"
         big = slow.get("/products", params={"per_page": 100}, headers={"accept-encoding": "gzip"})
         assert "content-encoding" not in big.headers
-        metrics = slow.get("/metrics").json()
+        metrics = slow.get("/metrics.json").json()
         assert metrics["cache"] is None and metrics["db"]["mode"] == "connect-per-request"
         assert metrics["db"]["connects"] >= 4

@@ -392,7 +392,7 @@ worker_gain = 1 / workers_verdict.estimate if workers_verdict.decided else None
 # %% [markdown]
 # ## 7 · Recommendations
 # Rules over those measurements (`perf.load.analysis.recommend`): each fires only when the
-# evidence warrants it, most urgent first, and cites the number it rests on. The `/metrics`
+# evidence warrants it, most urgent first, and cites the number it rests on. The `/metrics.json`
 # page supplies pool waits and the cache hit ratio; the calibration decides whether a run
 # was client-bound (then only generator fixes are offered); the two-worker run above
 # decides whether "add a worker" is worth saying.
@@ -635,7 +635,7 @@ print(seed_run.output)
 # kernel hands each new **connection** to whichever worker accepts it first; a keep-alive
 # connection then stays on its worker. Below: 1 vs 2 workers on `GET /openapi.json`, which builds
 # the whole OpenAPI document on every request (CPU only: no database, no cache), a concurrency
-# sweep per worker count, interleaved rounds, and the requests each worker served (`/metrics`
+# sweep per worker count, interleaved rounds, and the requests each worker served (`/metrics.json`
 # answers with its worker's `pid` and count).
 
 # %%
@@ -771,6 +771,58 @@ display(Markdown(
        "Locust was as cheap per request here as the built-in engine; ")
     + "Locust earns its cost when the load needs more cores than one machine has: each worker machine "
       "adds its cores, and the percentiles stay exact because the histograms are merged, never averaged."))
+
+# %% [markdown]
+# ## 14 · What the server saw: its own `/metrics` during the load
+# Operators do not run a load generator against production; they read what the server
+# reports. The API exposes Prometheus metrics at `/metrics` (loopback clients, or others
+# with the token): per route template and status a request counter and a latency
+# histogram (0.1 ms to 10 s buckets), requests in flight, cache hits by level, pool,
+# queue and service availability. With two workers, prometheus_client's multiprocess mode
+# sums every worker's files, so one scrape describes the whole server, not the worker
+# the kernel happened to pick. Here the API (everything on, two workers on the server's
+# core) takes the same open load several times, after one unmeasured run; `/metrics` is scraped
+# before and after each, and the server's p50/p99 per route come from the histogram's **bucket deltas**,
+# exact only to the bucket (its bounds are shown). Beside them the generator's: from the
+# scheduled send (what a user waited) and from the actual send.
+
+# %%
+from perf.load.demo_metrics import server_vs_client, stepped_scrapes
+
+METRIC_ROUNDS = settings.pick(3, 5)
+METRIC_SECONDS = settings.pick(0.5, 2.0)  # each measured run, and each step below
+metric_rate = max(round((report.max_sustainable or start_rate) / 2), 10)
+offered = [(metric_rate * f, METRIC_SECONDS) for f in (0.25, 0.5, 1.0)]
+with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:metrics"),
+               workers=2, cpu=sorted(server_cores)) as server:
+    seen = await server_vs_client(server, scenario=scenario, rounds=METRIC_ROUNDS, warmup=settings.pick(0.5, 1.0),
+                                  model=OpenModel(rate=metric_rate, duration=METRIC_SECONDS))
+    scraped, stepped = await stepped_scrapes(server, scenario=scenario, interval=0.25, steps=offered)
+seen.summary().round(2)
+
+# %%
+display(Markdown(f"At {metric_rate:,} req/s offered, {seen.n_rounds} rounds of {METRIC_SECONDS:g} s. "
+                 + seen.describe()))
+
+# %% [markdown]
+# The same scrapes, taken every 0.25 s through a stepped load (a quarter, half, then all of
+# that rate), are what a dashboard draws: the server's own request rate and percentiles per
+# scrape interval, computed from counter and bucket deltas.
+
+# %%
+scraped_long = pd.concat([scraped.assign(series=f"server {p}", ms=scraped[f"{p}_ms"]) for p in ("p50", "p99")],
+                         ignore_index=True).dropna(subset=["ms"])
+fig = charts.line_over(scraped_long, x="t", y="ms", hue="series", logy=True, info=info,
+                       title="The server's own p50/p99 per scrape (0.25 s) through a stepped load",
+                       xlabel="seconds into the run", ylabel="latency (ms, from /metrics buckets)")
+plt.show()
+
+# %%
+fig = charts.line_over(scraped.assign(series="requests/s the server counted"), x="t", y="rps", hue="series",
+                       info=info, title="Requests per second counted by /metrics, offered "
+                       + " → ".join(f"{r:,.0f}" for r, _ in offered) + " req/s",
+                       xlabel="seconds into the run", ylabel="requests/s")
+plt.show()
 
 # %% [markdown]
 # **Take-aways.** Calibrate the generator first (httpx measures itself); use an open model

@@ -17,8 +17,9 @@ or as a subprocess on a free port (tests, benchmarks, notebooks)::
 Endpoints (:data:`perf.api.routes.ROUTES`, described by ``GET /openapi.json``):
 ``GET/POST /products``, ``GET/PATCH/DELETE /products/{id}``, ``POST /uploads`` (202 +
 task id, 429 when the queue is full), ``GET /tasks/{id}``, ``GET /health``,
-``GET /metrics``, ``GET /hello``, and the product routes again as raw ASGI under
-``/bare/`` (``/bare/hello``, ``/bare/products``...: the baseline for the framework's cost). Writes need
+``GET /metrics`` (Prometheus text, every worker's), ``GET /metrics.json``, ``GET /hello``, and
+the product routes again as raw ASGI under ``/bare/``
+(``/bare/hello``, ``/bare/products``...: the baseline for the framework's cost). Writes need
 ``Authorization: Bearer <api_token>``; POST/PATCH bodies are ``application/json``. Every
 response carries ``Server-Timing`` (db, cache, app, total) and ``X-Cache``; every error
 is JSON ``{"error", "status"[, "errors"]}``, never a 5xx for bad input.
@@ -35,6 +36,8 @@ flags derive from it), :mod:`~perf.api.app` (factory, lifespan, layer order),
 cached reads, writes, invalidation), :mod:`~perf.api.database` (pool or connect per
 request, 503 mapping), :mod:`~perf.api.validation`, :mod:`~perf.api.errors` (JSON errors,
 the Nexios 405 fix, routes without the framework's per-request wrapper), :mod:`~perf.api.limits`
-(413, 408), :mod:`~perf.api.timing`, :mod:`~perf.api.demo_bare`, :mod:`~perf.api.uploads`,
+(413, 408), :mod:`~perf.api.timing`, :mod:`~perf.api.metrics` (Prometheus, summed over workers),
+:mod:`~perf.api.sampling` (cache, pool, queue and services as metrics), :mod:`~perf.api.demo_bare`,
+:mod:`~perf.api.uploads`,
 :mod:`~perf.api.cli`, :mod:`~perf.api.server`.
 """

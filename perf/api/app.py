@@ -42,6 +42,7 @@ from perf.api.demo_bare import BareRoutes
 from perf.api.draining import drain_on_sigterm
 from perf.api.errors import ErrorBoundary, SafeRoute
 from perf.api.limits import BodyLimitMiddleware
+from perf.api.metrics import ApiMetrics
 from perf.api.openapi import TITLE, VERSION
 from perf.api.products import ProductService
 from perf.api.routes import register_routes
@@ -84,9 +85,13 @@ async def prepare_schema(settings: ApiSettings) -> None:
         await conn.close(timeout=5)
 
 
-def create_app(settings: ApiSettings) -> ApiApp:
-    """The product API for ``settings`` (see the module docstring). One instance per worker."""
-    state = ApiState(settings)
+def create_app(settings: ApiSettings, *, metrics_dir: str | None = None) -> ApiApp:
+    """The product API for ``settings`` (see the module docstring). One instance per worker.
+
+    ``metrics_dir``: prometheus_client's multiprocess directory, shared by every worker of
+    one server (``python -m perf api`` passes it); None counts this process alone.
+    """
+    state = ApiState(settings, metrics=ApiMetrics(multiprocess_dir=metrics_dir))
 
     @asynccontextmanager
     async def lifespan(app: NexiosApp) -> AsyncIterator[dict[str, Any]]:
@@ -123,10 +128,12 @@ def create_app(settings: ApiSettings) -> ApiApp:
                     timeout=settings.task_timeout, lease=settings.task_lease, retention=settings.task_retention,
                 ).start()
                 undo_drain = drain_on_sigterm(state.queue.stop_intake, grace=settings.shutdown_grace)
+                await state.sampler.start()
                 try:
                     yield {"api": state}
                 finally:
                     undo_drain()
+                    await state.sampler.close()
                     returned = await state.queue.stop(timeout=settings.task_drain)
                     # printed whatever the log level: the shutdown test and operators read it
                     print(f"perf api shutdown: durable queue stopped, {len(returned)} unfinished tasks returned "
@@ -134,6 +141,7 @@ def create_app(settings: ApiSettings) -> ApiApp:
             finally:
                 if bus is not None:
                     await bus.close()
+                state.metrics.close()
                 if cache is not None:
                     await cache.close()
                 if state.seed_cache is not None:
@@ -161,9 +169,9 @@ def api_layers(nexios: ASGIApp, state: ApiState) -> list[tuple[str, ASGIApp]]:
         layers.append(("compression", CompressionMiddleware(layers[-1][1], minimum_size=1024)))
     layers.append(("body limit", BodyLimitMiddleware(layers[-1][1], max_body=settings.max_body,
                                                      read_timeout=settings.read_timeout)))
-    layers.append(("timing", TimingMiddleware(layers[-1][1], stats=state.stats)))
+    layers.append(("timing", TimingMiddleware(layers[-1][1], metrics=state.metrics)))
     # every layer above the router, in one boundary
-    layers.append(("error boundary", ErrorBoundary(layers[-1][1], stats=state.stats)))
+    layers.append(("error boundary", ErrorBoundary(layers[-1][1], metrics=state.metrics)))
     return layers
 
 

@@ -15,6 +15,11 @@ and its HTTP/1 ``header_read_timeout`` (``nexios run --server granian`` omits th
 interface, and granian defaults to RSGI). Workers are separate processes started from
 an import string, so the CLI hands them the settings as JSON in ``PERF_API_SETTINGS``
 (read only by :func:`worker_app`).
+
+Metrics: the CLI makes one directory per server for prometheus_client's multiprocess
+files, sets ``PROMETHEUS_MULTIPROC_DIR`` to it before anything imports prometheus_client
+(the library reads it once, at import) and removes it when the server exits; every worker
+writes there, so ``/metrics`` on any worker reports the whole server (:mod:`perf.api.metrics`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +40,8 @@ if TYPE_CHECKING:
 
 SETTINGS_ENV = "PERF_API_SETTINGS"
 TOKEN_ENV = "PERF_API_TOKEN"
+#: prometheus_client's own variable: where each worker keeps its metrics' files.
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SERVERS = ("uvicorn", "granian")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 #: ``ApiSettings`` field annotation -> argparse ``type`` (``bool`` fields become ``--x/--no-x``).
@@ -95,7 +104,7 @@ def worker_app() -> ApiApp:
     """uvicorn/granian factory for worker processes: the app from ``PERF_API_SETTINGS``."""
     from perf.api.app import create_app
 
-    return create_app(ApiSettings.from_json(os.environ[SETTINGS_ENV]))
+    return create_app(ApiSettings.from_json(os.environ[SETTINGS_ENV]), metrics_dir=os.environ.get(METRICS_ENV))
 
 
 def _serve_granian(args: argparse.Namespace, settings: ApiSettings) -> None:
@@ -127,6 +136,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers < 1:
         print(f"error: --workers={args.workers} must be >= 1", file=sys.stderr)
         return 2
+    # A fresh directory per server: counts from another server (or an earlier run) never mix in.
+    metrics_dir = tempfile.mkdtemp(prefix="perf-api-metrics-")
+    previous = os.environ.get(METRICS_ENV)
+    os.environ[METRICS_ENV] = metrics_dir
+    try:
+        return _serve(args)
+    finally:
+        if previous is None:
+            os.environ.pop(METRICS_ENV, None)
+        else:
+            os.environ[METRICS_ENV] = previous
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace) -> int:
     handle = None
     defaults: dict[str, Any] = {}
     if os.environ.get(TOKEN_ENV):

@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from perf.api.errors import ApiError
+from perf.api.metrics import set_route
 from perf.api.state import ApiState
 from perf.api.validation import check_bearer, parse_id, parse_json_body, parse_paging, query_dict, validate_product
 from perf.asgi import ASGIApp, Receive, Scope, Send
@@ -85,11 +86,14 @@ class BareRoutes:
             return
         method = scope["method"]
         if path == BARE_PATH and method in ("GET", "HEAD"):
+            set_route(scope, BARE_PATH)
             await send(dict(_HELLO[0]))
             await send(dict(_HELLO[1]))
         elif path == "/bare/products":
+            set_route(scope, path)
             await self._collection(method, scope, receive, send)
         elif path.startswith(_ITEM) and "/" not in path[len(_ITEM):]:
+            set_route(scope, "/bare/products/{product_id}")
             await self._item(method, path[len(_ITEM):], scope, receive, send)
         else:
             raise ApiError(404, f"no route for {method} {path[:200]}")

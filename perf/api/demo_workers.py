@@ -8,7 +8,7 @@ one worker vs two on a CPU-bound route at saturation, and how requests spread ov
 * :func:`compare_workers` starts the product API with 1, then N workers the right way
   (:class:`~perf.api.server.ApiServer` passes ``--workers`` and an import string), runs the
   concurrency sweep (:func:`perf.load.concurrency`) on one route per round, and counts the
-  requests each worker served (``/metrics`` answers with its worker's ``pid`` and count).
+  requests each worker served (``/metrics.json`` answers with its worker's ``pid`` and count).
 
 >>> run_app_object_workers().returncode           # 3: uvicorn's STARTUP_FAILURE
 >>> cmp = await compare_workers(ApiSettings(...), workers=(1, 2), users=[4, 16, 64], rounds=2)
@@ -68,12 +68,13 @@ def run_app_object_workers(*, workers: int = 4, timeout: float = 15.0) -> AppObj
 
 
 def worker_counts(url: str, *, expected: int = 1, polls: int = 60) -> dict[int, int]:
-    """``{pid: requests served}`` from ``/metrics``, asked on fresh connections until ``expected``
-    workers answered (or ``polls`` tries): each connection lands on whichever worker accepts it."""
+    """``{pid: requests served}`` from ``/metrics.json`` (its worker's ``pid`` and count), asked on
+    fresh connections until ``expected`` workers answered (or ``polls`` tries): each connection
+    lands on whichever worker accepts it."""
     counts: dict[int, int] = {}
     for _ in range(polls):
         with httpx.Client(timeout=5.0) as client:  # a new connection per poll
-            body = client.get(url + "/metrics", headers={"connection": "close"}).json()
+            body = client.get(url + "/metrics.json", headers={"connection": "close"}).json()
         counts[int(body["pid"])] = int(body["requests"]["count"])
         if len(counts) >= expected:
             break

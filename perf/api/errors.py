@@ -32,8 +32,8 @@ from nexios.http.request import ClientDisconnect
 from nexios.routing import Route
 from nexios.routing._utils import MatchStatus  # Route.match's return type; not re-exported
 
+from perf.api.metrics import ROUTE_KEY, UNMATCHED, ApiMetrics, set_route
 from perf.api.responses import RouteResponse
-from perf.api.timing import RequestStats
 from perf.asgi import ASGIApp, Message, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -92,13 +92,13 @@ async def send_error(send: Send, error: ApiError) -> None:
 class ErrorBoundary:
     """Pure ASGI: whatever goes wrong below, the client gets JSON and no traceback.
 
-    ``stats``: count the responses this boundary sends itself (the outermost one, whose
+    ``metrics``: count the responses this boundary sends itself (the outermost one, whose
     errors no timing layer saw).
     """
 
-    def __init__(self, app: ASGIApp, *, stats: RequestStats | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: ApiMetrics | None = None) -> None:
         self.app = app
-        self.stats = stats
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Send) -> None:
         if scope["type"] != "http":
@@ -118,18 +118,20 @@ class ErrorBoundary:
             # The client (or the body limit, on its behalf) went away. Answer anyway, quietly:
             # the server drops it, and Nexios' bridges raise if a request gets no response.
             if not started:
-                await self._answer(send, ApiError(400, "client disconnected before the request body was read"), began)
+                await self._answer(scope, send, ApiError(400, "client disconnected before the request body was read"),
+                                   began)
         except Exception as exc:  # noqa: BLE001 - this is the last line of defence
             error = to_api_error(exc, scope)
             if error.status >= 500 and not isinstance(exc, ApiError):
                 logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 return  # too late to change the status; the server closes the connection
-            await self._answer(send, error, began)
+            await self._answer(scope, send, error, began)
 
-    async def _answer(self, send: Send, error: ApiError, began: float) -> None:
-        if self.stats is not None:
-            self.stats.record(error.status, "bypass", time.perf_counter() - began)
+    async def _answer(self, scope: Scope, send: Send, error: ApiError, began: float) -> None:
+        if self.metrics is not None:
+            self.metrics.record(scope["method"], scope.get(ROUTE_KEY, UNMATCHED), error.status, "bypass",
+                                time.perf_counter() - began)
         try:
             await send_error(send, error)
         except Exception:  # noqa: BLE001 - the client is gone; nothing left to tell it
@@ -195,6 +197,7 @@ class SafeRoute(Route):
         return (MatchStatus.FULL if scope["method"] in self.methods else MatchStatus.PARTIAL), params
 
     async def handle(self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Send) -> None:
+        set_route(scope, self.raw_path)  # the metrics' route label: the template, never the raw path
         if self.methods and scope["method"] not in self.methods:
             router = scope.get("app")
             allowed = set(self.methods)

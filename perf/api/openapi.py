@@ -51,7 +51,7 @@ class RouteSpec:
 
 
 TITLE = "perf product API"
-VERSION = "1.1.0"
+VERSION = "1.2.0"
 
 FIELD_ERROR = {"type": "object", "required": ["field", "message"],
                "properties": {"field": {"type": "string"}, "message": {"type": "string"}, "value": {}}}
@@ -89,6 +89,8 @@ QUERY = {
 PATH = {"product_id": ({"type": "integer", "minimum": 1, "maximum": MAX_BIGINT}, "a product id (ASCII digits)"),
         "task_id": ({"type": "string", "maxLength": 100}, "the task id POST /uploads answered")}
 _BODIES = {"product": PRODUCT_CREATE, "product-patch": PRODUCT_PATCH}
+#: routes answering text: their media type (``/metrics``: the Prometheus text format 0.0.4).
+_TEXT = {"/hello": "text/plain", "/metrics": "text/plain"}
 _OK_SCHEMAS = {"/products": PAGE, "/products/{product_id}": PRODUCT}
 #: answers any route can give: a wrong method, PostgreSQL down.
 COMMON = {405: "method not allowed on this path (Allow lists the methods)"}
@@ -103,8 +105,8 @@ def _response(spec: RouteSpec, status: int, text: str) -> dict[str, Any]:
         return {"description": text}
     if status >= 400:
         schema: dict[str, Any] = {"$ref": "#/components/schemas/Error"}
-    elif spec.path == "/hello":
-        return {"description": text, "content": {"text/plain": {"schema": {"type": "string"}}}}
+    elif spec.path in _TEXT:
+        return {"description": text, "content": {_TEXT[spec.path]: {"schema": {"type": "string"}}}}
     else:
         schema = PRODUCT if spec.method in ("POST", "PATCH") and spec.path.startswith("/products") else \
             _OK_SCHEMAS.get(spec.path, {"type": "object"})
@@ -128,7 +130,8 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     elif spec.body == "bytes":
         binary = {"schema": {"type": "string", "format": "binary", "minLength": 1}}
         op["requestBody"] = {"required": True, "content": {media: binary for media in UPLOAD_TYPES}}
-    op["security"] = [{"bearerAuth": []}] if spec.write else []
+    op["security"] = ([{"bearerAuth": []}] if spec.write else
+                      [{}, {"bearerAuth": []}] if 401 in spec.answers else [])  # operator routes: loopback or token
     return op
 
 
@@ -140,7 +143,8 @@ def openapi_document(routes: tuple[RouteSpec, ...]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": TITLE, "version": VERSION,
-                 "description": "The workbook's product API. Reads are public; writes need the bearer token."},
+                 "description": "The workbook's product API. Reads are public; writes need the bearer token, "
+                                "and so do /metrics and /metrics.json for clients that are not on loopback."},
         "paths": paths,
         "components": {
             "schemas": {"Error": ERROR, "FieldError": FIELD_ERROR},

@@ -12,6 +12,8 @@ builds ``/openapi.json`` from the same table, so the document cannot drift from 
 from __future__ import annotations
 
 import asyncio
+import functools
+import ipaddress
 import os
 import time
 from collections.abc import Awaitable
@@ -22,6 +24,7 @@ from nexios import NexiosApp
 from nexios.http import Request, Response
 
 from perf.api.errors import ApiError, SafeRoute, clip
+from perf.api.metrics import CONTENT_TYPE
 from perf.api.openapi import Handler, RouteSpec, openapi_document
 from perf.api.responses import JsonBytes
 from perf.api.state import ApiState
@@ -126,27 +129,72 @@ async def task_status(request: Request, response: Response, task_id: str) -> Any
 
 
 # operations -------------------------------------------------------------------------------
+def is_operator(request: Request) -> bool:
+    """True for a loopback client, or one sending the API's bearer token: who may see internals.
+
+    ``/metrics`` and the details of ``/health`` (pids, pool and queue figures) are for the
+    machine's own scraper or an operator, not for the open internet. Behind a reverse proxy
+    on the same machine every client looks local unless the proxy sends ``X-Forwarded-For``
+    (uvicorn then reports the real client, as it trusts 127.0.0.1 by default).
+    """
+    client = request.scope.get("client")
+    if client and _is_loopback(client[0]):
+        return True
+    try:
+        check_token(request)
+    except ApiError:
+        return False
+    return True
+
+
+def require_operator(request: Request) -> None:
+    """401 unless :func:`is_operator` (with the reason and the fix)."""
+    if not is_operator(request):
+        raise ApiError(401, f"{request.scope['path']} answers loopback clients, or others sending "
+                            "'Authorization: Bearer <token>' (the API's api_token)",
+                       headers={"WWW-Authenticate": 'Bearer realm="perf-api"'})
+
+
 async def health(request: Request, response: Response) -> Any:
-    """PostgreSQL and Redis reachability (503 without PostgreSQL; ``degraded`` without Redis)."""
+    """PostgreSQL and Redis reachability (503 without PostgreSQL; ``degraded`` without Redis).
+
+    Others than :func:`is_operator` get only the status: no pid, no timings, no error types.
+    """
     state = api_state(request)
     postgres, redis = await asyncio.gather(_check(state.db.ping()), _check(state.redis.ping()))
     status = "ok" if postgres["ok"] and redis["ok"] else ("degraded" if postgres["ok"] else "down")
-    body = {"status": status, "postgres": postgres, "redis": redis, "pid": os.getpid()}
+    body: dict[str, Any] = {"status": status}
+    if is_operator(request):
+        body.update(postgres=postgres, redis=redis, pid=os.getpid())
     if not postgres["ok"]:  # the API cannot answer without PostgreSQL; without Redis it can
         return send_json(response, body, status=503, headers={"Retry-After": "1"})
     return send_json(response, body)
 
 
 async def metrics(request: Request, response: Response) -> Any:
-    """Request counts and latency, cache, pool and queue statistics of this worker."""
+    """The whole server's metrics (every worker's), Prometheus text format; loopback or bearer token."""
+    require_operator(request)
+    state = api_state(request)
+    await state.sampler.probe()
+    return response.resp(state.metrics.exposition(), content_type=CONTENT_TYPE)
+
+
+async def metrics_json(request: Request, response: Response) -> Any:
+    """This worker's statistics and the server's request totals, as JSON for humans; loopback or bearer token.
+
+    ``requests`` is the answering worker's (``pid``), ``server_requests`` every worker's:
+    both read from the registry ``/metrics`` exposes, so they never disagree with it.
+    """
+    require_operator(request)
     state = api_state(request)
     cache, seed = state.cache, state.seed_cache
+    queue = await state.sampler.probe()
     return send_json(response, {
         "pid": os.getpid(), "mode": state.settings.mode.as_dict(), "name": str(state.settings.mode),
-        "requests": state.stats.snapshot(),
+        "requests": state.metrics.summary(), "server_requests": state.metrics.summary(server=True),
         "cache": ({**cache.stats.snapshot(), "redis_available": cache.redis_available} if cache is not None
                   else seed.stats() if seed is not None else None),
-        "db": state.db.stats(), "queue": await state.queue.stats()})
+        "db": state.db.stats(), "queue": queue or None})
 
 
 async def hello(request: Request, response: Response) -> Any:
@@ -157,6 +205,14 @@ async def hello(request: Request, response: Response) -> Any:
 async def openapi(request: Request, response: Response) -> Any:
     """This API's OpenAPI 3.1 document."""
     return send_json(response, openapi_document(ROUTES))
+
+
+@functools.lru_cache(maxsize=256)
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a Unix socket path or a name: not a loopback address
+        return False
 
 
 async def _check(call: Awaitable[Any], timeout: float = 1.0) -> dict[str, Any]:
@@ -170,6 +226,7 @@ async def _check(call: Awaitable[Any], timeout: float = 1.0) -> dict[str, Any]:
 
 
 # the table ---------------------------------------------------------------------------------
+_OPERATOR = {401: "not a loopback client and no (or a wrong) bearer token"}
 _PAGE = {200: "a page of products", 422: "a query parameter out of range"}
 _ONE = {200: "the product", 404: "no such product (or not an id)"}
 _WRITE = {401: "no or wrong bearer token", 413: "body over max_body", 408: "body not sent in time",
@@ -194,7 +251,10 @@ ROUTES: tuple[RouteSpec, ...] = (
               tags=("uploads",)),
     RouteSpec("GET", "/health", health, {200: "PostgreSQL up (Redis may be down: degraded)",
                                          503: "PostgreSQL down"}, tags=("operations",)),
-    RouteSpec("GET", "/metrics", metrics, {200: "this worker's statistics"}, tags=("operations",)),
+    RouteSpec("GET", "/metrics", metrics, {200: "every worker's metrics (Prometheus text)", **_OPERATOR},
+              tags=("operations",)),
+    RouteSpec("GET", "/metrics.json", metrics_json, {200: "this worker's statistics and the server's totals",
+                                                     **_OPERATOR}, tags=("operations",)),
     RouteSpec("GET", "/hello", hello, {200: "hello"}, tags=("operations",)),
     RouteSpec("GET", "/openapi.json", openapi, {200: "this document"}, tags=("operations",)),
 )

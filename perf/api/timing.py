@@ -1,8 +1,9 @@
-"""ASGI middleware adding ``Server-Timing`` and ``X-Cache`` to every response, and request stats.
+"""ASGI middleware adding ``Server-Timing`` and ``X-Cache`` to every response, and counting it in /metrics.
 
-It is a pure ASGI wrapper (``app.wrap_asgi(TimingMiddleware, stats=...)``) because a Nexios
+It is a pure ASGI wrapper (``TimingMiddleware(app, metrics=...)``) because a Nexios
 function middleware costs ~170 µs a request and cannot see the body; this one costs a
-few µs. Handlers report where the time went through the request's :class:`RequestTimings`
+few µs (counting the request in /metrics adds a few more: :mod:`perf.api.metrics`). Handlers
+report where the time went through the request's :class:`RequestTimings`
 (a context variable set here)::
 
     with timed("db"):
@@ -20,10 +21,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
+from perf.api.metrics import ROUTE_KEY, UNMATCHED, ApiMetrics
 from perf.asgi import ASGIApp, Message, Scope
-from perf.measure.latency import LatencyHistogram
 
 CACHE_STATUSES = ("hit-l1", "hit-l2", "miss", "bypass")
 #: MultiLevelCache's ``CacheResult.source`` → the ``X-Cache`` value.
@@ -70,34 +70,17 @@ def set_cache_status(status: str) -> None:
         timings.cache_status = status
 
 
-class RequestStats:
-    """Requests seen, by status code and ``X-Cache``, and a latency histogram (for /metrics)."""
-
-    def __init__(self) -> None:
-        self.latency = LatencyHistogram()
-        self.by_status: dict[int, int] = {}
-        self.by_cache: dict[str, int] = {}
-
-    def record(self, status: int, cache_status: str, seconds: float) -> None:
-        """Count one response."""
-        self.latency.record(seconds)
-        self.by_status[status] = self.by_status.get(status, 0) + 1
-        self.by_cache[cache_status] = self.by_cache.get(cache_status, 0) + 1
-
-    def snapshot(self) -> dict[str, Any]:
-        """JSON-ready: count, per-status and per-cache counts, p50/p90/p99 in ms."""
-        pct = {f"p{p}_ms": (round(self.latency.percentile(p) * 1e3, 3) if self.latency.count else None)
-               for p in (50, 90, 99)}
-        return {"count": self.latency.count, "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
-                "by_cache": dict(self.by_cache), **pct}
-
-
 class TimingMiddleware:
-    """Pure ASGI: sets up :class:`RequestTimings`, adds the headers at ``http.response.start``."""
+    """Pure ASGI: sets up :class:`RequestTimings`, adds the headers at ``http.response.start``.
 
-    def __init__(self, app: ASGIApp, *, stats: RequestStats | None = None) -> None:
+    ``metrics``: count each response in :class:`~perf.api.metrics.ApiMetrics` by its route
+    template (the router put it in the scope), status and ``X-Cache``, with its time to
+    the last body byte, and the requests in flight.
+    """
+
+    def __init__(self, app: ASGIApp, *, metrics: ApiMetrics | None = None) -> None:
         self.app = app
-        self.stats = stats
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
                        send: Callable[[Message], Awaitable[None]]) -> None:
@@ -107,8 +90,10 @@ class TimingMiddleware:
         started = time.perf_counter()
         timings = RequestTimings()
         token = _current.set(timings)
+        status = 0
 
         async def send_with_timing(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
                 total = time.perf_counter() - started
                 app_time = max(total - timings.db - timings.cache, 0.0)
@@ -118,11 +103,22 @@ class TimingMiddleware:
                            if k.lower() not in (b"server-timing", b"x-cache")]
                 headers += [(b"server-timing", value.encode()), (b"x-cache", timings.cache_status.encode())]
                 message["headers"] = headers
-                if self.stats is not None:
-                    self.stats.record(message["status"], timings.cache_status, total)
+                status = message["status"]
             await send(message)
 
+        metrics = self.metrics
+        if metrics is None:
+            try:
+                await self.app(scope, receive, send_with_timing)
+            finally:
+                _current.reset(token)
+            return
+        metrics.active += 1
         try:
             await self.app(scope, receive, send_with_timing)
         finally:
             _current.reset(token)
+            metrics.active -= 1
+            if status:  # else no answer passed here: the outer error boundary counts the one it sends
+                metrics.record(scope["method"], scope.get(ROUTE_KEY, UNMATCHED), status, timings.cache_status,
+                               time.perf_counter() - started)

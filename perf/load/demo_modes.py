@@ -37,11 +37,14 @@ class ModeRun:
 
 
 def hit_ratio(metrics: dict[str, float]) -> float:
-    """Cache hits (``X-Cache: hit-l1 | hit-l2``) over every response the server counted (its ``/metrics``).
+    """Cache hits (``X-Cache: hit-l1 | hit-l2``) over every response the server counted (``/metrics.json``).
 
-    NaN when the server reported no ``requests.by_cache`` counts (or none at all).
+    Every worker's counts (``server_requests``) when the server reported them, else the
+    answering worker's (``requests``); NaN when it reported none.
     """
-    counts = {key.rsplit(".", 1)[-1]: value for key, value in metrics.items() if key.startswith("requests.by_cache.")}
+    prefix = "server_requests.by_cache." if any(k.startswith("server_requests.by_cache.") for k in metrics) \
+        else "requests.by_cache."
+    counts = {key.rsplit(".", 1)[-1]: value for key, value in metrics.items() if key.startswith(prefix)}
     total = sum(counts.values())
     return (counts.get("hit-l1", 0.0) + counts.get("hit-l2", 0.0)) / total if total else float("nan")
 
@@ -118,7 +121,7 @@ async def run_api(server: ApiServer, *, model: LoadModel, scenario: Scenario, wa
     if warmup > 0:
         await run_load(server.url, model=ClosedModel(users=4, duration=warmup), scenario=scenario,
                        driver=driver, timeout=timeout)
-    async with ServerSampler(pid=server.pid, metrics_url=server.url + "/metrics", interval=0.25) as sampler:
+    async with ServerSampler(pid=server.pid, metrics_url=server.url + "/metrics.json", interval=0.25) as sampler:
         result = await run_load(server.url, model=model, scenario=scenario, driver=driver, timeout=timeout)
     cpu = float(sampler.cpu.mean()) if len(sampler.cpu) else float("nan")
     return result, cpu, (sampler.metrics[-1] if sampler.metrics else {})

@@ -1,4 +1,4 @@
-"""The product API's traffic mix and the /metrics fields the recommendation rules read.
+"""The product API's traffic mix and the /metrics.json fields the recommendation rules read.
 
 ``SCENARIO`` is the default mix (80% list pages across categories, a quarter of them
 deeper pages asked for with a keyset cursor ``?after=``; 15% item reads; 5% price
@@ -93,16 +93,21 @@ def product_scenario(*, products: int = PRODUCTS, categories: int = CATEGORIES, 
     return Scenario(endpoints)
 
 
+#: Each endpoint of :func:`product_scenario` -> the API route (method and template) that serves it,
+#: as ``/metrics`` labels it: the server's and the generator's figures meet on these keys.
+ROUTES = {"list": "GET /products", "list_after": "GET /products", "item": "GET /products/{product_id}",
+          "write": "PATCH /products/{product_id}"}
+
 SCENARIO = product_scenario()
 #: The read part of :data:`SCENARIO` (list pages, cursor pages and item reads, 60:20:15): needs no token.
 READS = product_scenario(write_weight=0)
 
 
 def api_measurements(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """Recommendation inputs from the API's flattened ``/metrics`` (see ``ServerSampler.metrics``).
+    """Recommendation inputs from the API's flattened ``/metrics.json`` (see ``ServerSampler.metrics``).
 
     Returns ``pool_wait_p99_ms``, ``pool_max_size`` and ``hit_ratio`` when present. With
-    several workers, /metrics answers from whichever worker took the request.
+    several workers, /metrics.json answers pool and cache figures from whichever worker took the request.
     """
     out: dict[str, Any] = {}
     if metrics.get("db.wait_p99") is not None:

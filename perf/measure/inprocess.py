@@ -33,13 +33,16 @@ __all__ = ["InProcessClient", "profile_requests"]
 class InProcessClient:
     """``async with InProcessClient(app) as client``: lifespan + in-memory requests (see module doc).
 
-    ``lifespan=False`` for an app without one; ``startup_timeout`` bounds the startup.
+    ``lifespan=False`` for an app without one; ``startup_timeout`` bounds the startup;
+    ``client`` is the ``(host, port)`` the app sees as the peer (a loopback one by default).
     """
 
-    def __init__(self, app: ASGIApp, *, lifespan: bool = True, startup_timeout: float = 60.0) -> None:
+    def __init__(self, app: ASGIApp, *, lifespan: bool = True, startup_timeout: float = 60.0,
+                 client: tuple[str, int] = ("127.0.0.1", 1)) -> None:
         if startup_timeout <= 0:
             raise ValueError(f"startup_timeout must be > 0 seconds, got {startup_timeout!r}")
         self.app = app
+        self.client = client
         self.lifespan = lifespan
         self.startup_timeout = startup_timeout
         self._to_app: asyncio.Queue[Message] = asyncio.Queue()
@@ -96,7 +99,7 @@ class InProcessClient:
             head.append((b"content-length", str(len(body)).encode()))
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method.upper(),
                  "scheme": "http", "path": raw_path, "raw_path": raw_path.encode(), "query_string": query.encode(),
-                 "root_path": "", "headers": head, "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1)}
+                 "root_path": "", "headers": head, "server": ("127.0.0.1", 80), "client": self.client}
         sent_body = False
         finished = asyncio.Event()
         status, reply_headers, chunks = 0, dict[str, str](), list[bytes]()
