@@ -115,9 +115,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 class NotebookCellOrder:
-    """Random order (pytest-randomly) shuffles test modules and the tests inside them; a notebook's
-    cells are one program and must run top to bottom. Runs after the shuffle and puts each notebook's
-    cells back in their order, at the place its first cell was shuffled to."""
+    """Random order (pytest-randomly) shuffles test modules and the tests inside them, and nbval's
+    cells with them (they have no module to keep them together). A notebook's cells are one program
+    in one kernel: after the shuffle, each notebook's cells run together and top to bottom, at the
+    place its first cell was shuffled to."""
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -128,11 +129,16 @@ class NotebookCellOrder:
                 cells.setdefault(path, []).append(item)
         if not cells:
             return
-        in_order = {path: iter(sorted(group, key=_cell_index)) for path, group in cells.items()}
-        for i, item in enumerate(items):
+        ordered: list[pytest.Item] = []
+        placed: set[str] = set()
+        for item in items:
             path = item.nodeid.split("::", 1)[0]
-            if path in in_order:
-                items[i] = next(in_order[path])
+            if path not in cells:
+                ordered.append(item)
+            elif path not in placed:
+                placed.add(path)
+                ordered += sorted(cells[path], key=_cell_index)
+        items[:] = ordered
 
 
 def _cell_index(item: pytest.Item) -> int:

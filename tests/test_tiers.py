@@ -96,3 +96,18 @@ def test_the_tests_leave_a_users_redis_keys_in_every_database(private_pair: Serv
     # and the KEYS demo, which walks the whole database it is given
     asyncio.run(keys_vs_scan(private_pair.redis_url, keys=1_000, rounds=1))
     assert asyncio.run(_foreign_keys(private_pair.redis_url, write=False)) == written
+
+
+def test_random_order_keeps_each_notebook_whole_and_in_order() -> None:
+    """pytest-randomly shuffles nbval's cells like tests; each notebook must still run as one block, top down."""
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "randomly",
+                          "--randomly-seed=4242", "-p", "no:schemathesis", "-p", "no:locust",
+                          "tests/test_queue_naive.py", "notebooks/00_setup.ipynb", "notebooks/04_compression.ipynb"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    ids = [line for line in out.splitlines() if "::" in line]
+    paths = [test.split("::", 1)[0] for test in ids]
+    blocks = [path for i, path in enumerate(paths) if i == 0 or path != paths[i - 1]]
+    assert len(blocks) == len(set(blocks)), blocks  # no file's tests split in two
+    for notebook in ("notebooks/00_setup.ipynb", "notebooks/04_compression.ipynb"):
+        cells = [int(test.rsplit(" ", 1)[-1]) for test in ids if test.startswith(notebook)]
+        assert cells == sorted(cells) and len(cells) > 3, cells
