@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from perf.cache.coherence import L1Coherence
+from perf.cache.coherence import L1Coherence, value_digest
 from perf.cache.multilevel import MultiLevelCache
 from perf.cache.pg_invalidation import PgInvalidationBus
 from perf.services.process import free_port
@@ -169,6 +169,39 @@ def test_coherence_rules() -> None:
     assert c.bus("postgres", False) and not c.fresh_since(before, [])  # the last bus lost: clear
     with pytest.raises(ValueError, match="memory=0"):
         L1Coherence(memory=0)
+
+
+def test_a_read_overtaken_by_the_set_that_wrote_its_value_is_served() -> None:
+    c = L1Coherence()
+    start = c.epoch
+    c.invalidated(["k"], written={"k": value_digest(b"v2")})  # another process set k to v2
+    assert c.fresh_since(start, ["k"], digest=value_digest(b"v2"))  # the read returned v2: current
+    assert not c.fresh_since(start, ["k"], digest=value_digest(b"v1"))  # it returned what v2 replaced
+    assert not c.fresh_since(start, ["k"])  # nothing known of what it returned
+    c.invalidated(["k"])  # a delete after the set: the digest no longer vouches for anything
+    assert not c.fresh_since(start, ["k"], digest=value_digest(b"v2"))
+    c.invalidated(["t"], written={"t": value_digest(b"x")})
+    assert not c.fresh_since(start, ["k", "t"], digest=value_digest(b"x"))  # k's own invalidation still counts
+
+
+async def test_a_read_racing_another_process_s_set_is_served_not_reloaded(redis_url: str, redis_prefix: str) -> None:
+    """The other process's set message arrives while this one reads the key: the value read is the one that
+    set wrote, so it is served from L2 (it used to be refused and reloaded: a spurious miss)."""
+    namespace = redis_prefix.rstrip(":")
+    async with MultiLevelCache(redis_url, namespace=namespace) as reader, \
+            MultiLevelCache(redis_url, namespace=namespace) as writer:
+        await writer.set("k", "v1")
+        for round_ in range(20):
+            start = reader.coherence.epoch
+            await writer.set("k", f"v{round_}")
+            deadline = asyncio.get_running_loop().time() + 2
+            while reader.coherence.epoch == start and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.005)  # the set's message has arrived: it overtook any read begun at start
+            assert reader.l2 is not None
+            data = await reader.l2.get_raw(reader._key("k"))
+            assert data is not None
+            entry = await reader._decode_l2(reader._key("k"), data, 0.0, start, count=False)
+            assert entry is not None and entry.value == f"v{round_}"
 
 
 # the PostgreSQL bus ---------------------------------------------------------------------------

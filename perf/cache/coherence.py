@@ -12,6 +12,9 @@ reaches the process. Three rules, each closing one hole:
   before an invalidation of one of its tags (or its key) arrived, and finishes after, does
   not fill L1: the message was already applied, so nothing would drop that copy. Each
   invalidation gets a local *epoch*; a fill carries the epoch it began at.
+  A ``set`` announces the value it wrote (a digest of its bytes): a read it overtook that
+  returned exactly that value is served, since what the message invalidates is what came
+  before it (without this, every read racing a set's own message was a spurious miss).
 * **A tag still being invalidated in Redis is not read from Redis** (:attr:`pending`): a
   message from another bus says the writer may not have reached Redis.
 
@@ -21,8 +24,14 @@ oldest forgotten one is refused (a miss, never a stale copy).
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+
+
+def value_digest(encoded: bytes) -> str:
+    """A short digest of a stored value's bytes: names, in an invalidation message, the value a set wrote."""
+    return hashlib.blake2b(encoded, digest_size=8).hexdigest()
 
 
 class L1Coherence:
@@ -42,6 +51,7 @@ class L1Coherence:
         self.memory = memory
         self.pending: Counter[str] = Counter()
         self._recent: OrderedDict[str, int] = OrderedDict()
+        self._written: dict[str, str] = {}  # key -> digest of the value its last heard invalidation wrote
         self._forgotten = 0  # the newest epoch dropped from _recent
         self._cleared = 0  # the epoch of the last clear
         self._buses: dict[str, bool] = {}
@@ -65,15 +75,20 @@ class L1Coherence:
             self.cleared()
         return lost or back
 
-    def invalidated(self, names: Iterable[str]) -> None:
-        """Tags or keys invalidated now: a fill that began earlier and carries one is refused."""
+    def invalidated(self, names: Iterable[str], *, written: Mapping[str, str] | None = None) -> None:
+        """Tags or keys invalidated now: a fill that began earlier and carries one is refused, unless
+        it holds the value this invalidation wrote (``written``: key -> digest of the new value)."""
         self.epoch += 1
-        recent = self._recent
+        recent, digests = self._recent, self._written
         for name in names:
             recent.pop(name, None)
             recent[name] = self.epoch
+            digests.pop(name, None)
+        if written:
+            digests.update(written)
         while len(recent) > self.memory:
-            _, old = recent.popitem(last=False)
+            name, old = recent.popitem(last=False)
+            digests.pop(name, None)
             self._forgotten = max(self._forgotten, old)
 
     def cleared(self) -> None:
@@ -92,14 +107,16 @@ class L1Coherence:
             if self.pending[tag] <= 0:
                 del self.pending[tag]
 
-    def overtaken(self, start: int, names: Iterable[str]) -> bool:
+    def overtaken(self, start: int, names: Iterable[str], *, digest: str | None = None) -> bool:
         """Was a value read since epoch ``start``, carrying tags/keys ``names``, invalidated since
-        (or is one of them still being invalidated)? Then it is not served: the caller loads."""
+        (or is one of them still being invalidated)? Then it is not served: the caller loads.
+        ``digest`` (of the value read): a key whose last invalidation wrote exactly it does not count."""
         if start < self._cleared or start < self._forgotten:
             return True
-        recent, pending = self._recent, self.pending
-        return any(recent.get(name, 0) > start or name in pending for name in names)
+        recent, pending, written = self._recent, self.pending, self._written
+        return any((recent.get(name, 0) > start and (digest is None or written.get(name) != digest))
+                   or name in pending for name in names)
 
-    def fresh_since(self, start: int, names: Iterable[str]) -> bool:
+    def fresh_since(self, start: int, names: Iterable[str], *, digest: str | None = None) -> bool:
         """May a value read or loaded since epoch ``start``, carrying tags/keys ``names``, fill L1?"""
-        return self.hearing and not self.overtaken(start, names)
+        return self.hearing and not self.overtaken(start, names, digest=digest)

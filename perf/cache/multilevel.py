@@ -45,7 +45,7 @@ from typing import Any, Generic, Literal, Self, TypeVar
 
 import redis.asyncio as redis
 
-from perf.cache.coherence import L1Coherence
+from perf.cache.coherence import L1Coherence, value_digest
 from perf.cache.errors import SerializationError
 from perf.cache.guard import Missed, RedisGuard
 from perf.cache.invalidation import InvalidationBus
@@ -436,15 +436,19 @@ class MultiLevelCache:
             logger.warning("cache %r: dropping undecodable entry %s: %s", self.namespace, full, exc)
             await self._guard.call(0, self.l2.unlink, full)
             return None
-        if self.coherence.overtaken(start, (full, *entry.tags)):
-            return None  # invalidated while the read was under way (or still being invalidated): load instead
+        stamp = data.find(b"\n") + 1 if data[:1].isdigit() else 0  # the sequence-and-tags line
+        names = (full, *entry.tags)
+        digest: str | None = None
+        if self.coherence.overtaken(start, names):  # rare: an invalidation arrived during the read
+            digest = value_digest(data[stamp:])  # ... a set's own message, for the value read?
+            if self.coherence.overtaken(start, names, digest=digest):
+                return None  # invalidated while the read was under way (or still being invalidated): load instead
         if count:
             self.stats.record_l2(time.perf_counter() - started)
             self.stats.counts["l2_hits"] += 1
-        if self.l1 is not None and self.coherence.fresh_since(start, (full, *entry.tags)):
+        if self.l1 is not None and self.coherence.fresh_since(start, names, digest=digest):
             ttl = min(self.l1_ttl, entry.time_to_expire())
             if ttl > 0:
-                stamp = data.find(b"\n") + 1 if data[:1].isdigit() else 0  # the sequence-and-tags line
                 self.l1.set(full, entry.value, ttl, l2_expires_at=entry.expires_at, delta=entry.delta,
                             size=len(data) - stamp, tags=entry.tags, seq=entry.seq)
         return entry
@@ -454,15 +458,17 @@ class MultiLevelCache:
         """Store ``value`` in both levels for ``ttl`` seconds; other processes drop their L1 copy."""
         full = self._key(key)
         self.coherence.invalidated([full])  # a load of the old value in flight here must not fill L1 after this
+        written: dict[str, bytes] = {}
         stored = await self._store(full, value, self._ttl(ttl), validate_tags(tags), start=self.coherence.epoch,
-                                   unconditional=True)
+                                   unconditional=True, written=written)
         self.stats.incr("sets")
         if stored:
-            await self._publish({"keys": [full]})
+            # with the digest of what it wrote: a reader this message overtakes, holding that value, serves it
+            await self._publish({"keys": [full], "written": {full: value_digest(written[full])}})
 
     async def _store(self, full: str, value: Any, ttl: float, tags: list[str], delta: float = 0.0, *,
                      start: int, since: int = 0, release: tuple[str, str] | None = None,
-                     unconditional: bool = False) -> bool | None:
+                     unconditional: bool = False, written: dict[str, bytes] | None = None) -> bool | None:
         """Put the value in L2 (releasing the load lease ``release``) and in L1.
 
         Returns True if Redis stored it, False if Redis refused it (an invalidation or a
@@ -473,6 +479,8 @@ class MultiLevelCache:
         stored: bool | None = None
         if self.l2 is not None and (release is not None or unconditional):
             data = self.l2.encode(value, ttl, delta)
+            if written is not None:
+                written[full] = data
             stored = await self._guard.call(None, self.l2.store, full, value, ttl, tags=tags, delta=delta,
                                             encoded=data, since=None if unconditional else since, release=release)
             if stored is False:
@@ -665,7 +673,7 @@ class MultiLevelCache:
         for field_name in ("keys", "tags"):
             names = message.get(field_name)
             if names:
-                self.coherence.invalidated(names)
+                self.coherence.invalidated(names, written=message.get("written") if field_name == "keys" else None)
                 if self.l1 is not None:
                     (self.l1.delete_many if field_name == "keys" else self.l1.delete_tags)(names)
 
