@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from perf.api.demo_workers import compare_workers, run_app_object_workers
 from perf.api.settings import ApiSettings
+from perf.lab.workers import compare_workers, run_app_object_workers
 from tests._api_helpers import drop_namespace, unique_name
 
 

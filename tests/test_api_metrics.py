@@ -18,10 +18,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from perf.api.app import create_app
-from perf.api.demo_workers import worker_counts
 from perf.api.metrics import LATENCY_BUCKETS, ApiMetrics
 from perf.api.server import ApiServer
 from perf.api.settings import ApiSettings
+from perf.lab.workers import worker_counts
 from perf.measure.buckets import bucket_bounds, bucket_quantile
 from perf.measure.inprocess import InProcessClient
 from tests._api_helpers import drop_namespace, unique_name

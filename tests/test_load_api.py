@@ -9,10 +9,10 @@ import pytest
 
 from perf.api.server import ApiServer
 from perf.api.settings import ApiMode, ApiSettings, new_token
+from perf.lab.modes import compare_modes
 from perf.load.analysis.recommend import measurements_from
 from perf.load.cli import main
 from perf.load.concurrency import sweep
-from perf.load.demo_modes import compare_modes
 from perf.load.models import ClosedModel
 from perf.load.product import api_measurements, product_scenario
 

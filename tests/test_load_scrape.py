@@ -9,8 +9,8 @@ import pytest
 
 from perf.api.server import ApiServer
 from perf.api.settings import ApiSettings
+from perf.lab.server_metrics import server_vs_client, stepped_scrapes
 from perf.load.analysis.scrape import parse_scrape, server_percentiles
-from perf.load.demo_metrics import server_vs_client, stepped_scrapes
 from perf.load.models import OpenModel
 from perf.load.product import ROUTES, product_scenario
 from tests._api_helpers import drop_namespace, unique_name

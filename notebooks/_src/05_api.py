@@ -29,6 +29,7 @@ from perf import charts
 from perf.api.server import ApiServer
 from perf.api.settings import ApiSettings, new_token
 from perf.config import get_settings
+from perf.lab.modes import compare_modes, run_api
 from perf.load import (
     ClosedModel,
     OpenModel,
@@ -49,7 +50,6 @@ from perf.load import (
     time_breakdown,
 )
 from perf.load.analysis import ProfiledServer, compare_drivers, compare_paths, driver_ratios, top_frames
-from perf.load.demo_modes import compare_modes, run_api
 from perf.load.demo_server import TestServer
 from perf.load.product import api_measurements, product_scenario
 from perf.measure import machine_info, summarize
@@ -621,7 +621,7 @@ display(Markdown(
 # Here is that line, with a trivial app object, in a subprocess:
 
 # %%
-from perf.api.demo_workers import compare_workers, run_app_object_workers
+from perf.lab.workers import compare_workers, run_app_object_workers
 
 seed_run = run_app_object_workers(workers=4)
 print("exit status:", seed_run.returncode)
@@ -787,7 +787,7 @@ display(Markdown(
 # scheduled send (what a user waited) and from the actual send.
 
 # %%
-from perf.load.demo_metrics import server_vs_client, stepped_scrapes
+from perf.lab.server_metrics import server_vs_client, stepped_scrapes
 
 METRIC_ROUNDS = settings.pick(3, 5)
 METRIC_SECONDS = settings.pick(0.5, 2.0)  # each measured run, and each step below

@@ -1,6 +1,6 @@
 """Notebook 05's side-by-side table: the in-process queue vs the durable one.
 
-:func:`compare_queues` runs :func:`perf.bench.queue.measure` (enqueue latency, throughput,
+:func:`compare_queues` runs :func:`perf.queue.demo_throughput.measure` (enqueue latency, throughput,
 interleaved rounds) and :func:`perf.queue.demo_crash.crash_experiment` (SIGKILL a worker,
 count what completes) and returns one row per queue. Call it from a running event loop
 (a notebook cell): the crash experiments run in a thread, they start their own loops.
@@ -15,8 +15,8 @@ import statistics
 
 import pandas as pd
 
-from perf.bench.queue import measure
 from perf.queue.demo_crash import crash_experiment
+from perf.queue.demo_throughput import measure
 
 _LABELS = {"memory": "in-process (perf.queue.TaskQueue)", "durable": "durable (DurableQueue, exact depth)",
            "durable~": "durable (DurableQueue, approximate depth)"}
