@@ -52,3 +52,17 @@ def test_parse_cells_splits_markdown_and_code() -> None:
     text = "# header ignored\n# %% [markdown]\n# # Title\n#\n# prose\n\n# %%\nx = 1\n\n\n# %%\n\n# %%\ny = 2\n"
     cells = [(c.kind, c.source) for c in _nbbuild().parse_cells(text)]
     assert cells == [("markdown", "# Title\n\nprose"), ("code", "x = 1"), ("code", "y = 2")]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[p.stem for p in SOURCES])
+def test_a_rebuild_without_execute_keeps_ids_and_checked_outputs(source: Path) -> None:
+    """Rebuilding an unchanged source over its committed notebook changes nothing: every cell keeps its id
+    and every ``# NBVAL_CHECK_OUTPUT`` cell its stored output (a rebuild once dropped them silently)."""
+    nbbuild = _nbbuild()
+    committed = nbformat.read(ROOT / "notebooks" / f"{source.stem}.ipynb", as_version=4)
+    rebuilt = nbbuild.keep_previous_outputs(nbbuild.build(source), committed)
+    assert [c.get("id") for c in rebuilt.cells] == [c.get("id") for c in committed.cells]
+    checked = [i for i, c in enumerate(committed.cells) if c.cell_type == "code"
+               and c.source.lstrip().startswith(nbbuild.CHECK_MARK)]
+    assert [rebuilt.cells[i].outputs for i in checked] == [committed.cells[i].outputs for i in checked]
+    assert any(committed.cells[i].outputs for i in checked) or not checked

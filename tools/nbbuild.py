@@ -4,7 +4,9 @@
 
 With ``--execute`` the notebook is run once (services must be reachable) and the
 outputs of cells marked ``# NBVAL_CHECK_OUTPUT`` are stored, so nbval has a
-reference to compare against; every other cell is saved without outputs.
+reference to compare against; every other cell is saved without outputs. Without it, the
+checked outputs already in the committed notebook are kept for cells whose code is unchanged
+(and every unchanged cell keeps its id, so a rebuild changes only what changed).
 
 The source is a Python file whose cells are separated by lines ``# %% [markdown]``
 or ``# %%`` (the "percent" format editors understand). Markdown cells have each
@@ -122,6 +124,23 @@ def keep_checked_outputs(nb: Any, executed: Any) -> Any:
     return nb
 
 
+def keep_previous_outputs(nb: Any, previous: Any) -> Any:
+    """Keep what ``previous`` (the committed notebook) has for cells whose text did not change: their
+    ids (a rebuild then changes only what changed) and the stored outputs of ``# NBVAL_CHECK_OUTPUT``
+    cells (a rebuild without ``--execute`` never drops what nbval compares; a checked cell whose
+    code changed has no output until the next ``--execute``)."""
+    before = {(cell.cell_type, cell.source): cell for cell in previous.cells}
+    for cell in nb.cells:
+        old = before.pop((cell.cell_type, cell.source), None)
+        if old is None:
+            continue
+        if "id" in old:
+            cell["id"] = old["id"]
+        if cell.cell_type == "code" and cell.source.lstrip().startswith(CHECK_MARK):
+            cell.outputs, cell.execution_count = old.outputs, old.execution_count
+    return nb
+
+
 def execute(nb: Any, cwd: Path) -> Any:
     """Run a copy of ``nb`` with nbclient and return the executed copy."""
     import copy
@@ -137,6 +156,8 @@ if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     src, dst = Path(args[0]), Path(args[1])
     notebook = build(src)
+    if dst.exists():
+        notebook = keep_previous_outputs(notebook, nbformat.read(dst, as_version=4))
     if "--execute" in sys.argv:
         notebook = keep_checked_outputs(notebook, execute(notebook, dst.resolve().parent))
     nbformat.write(notebook, dst)
