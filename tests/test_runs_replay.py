@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Iterator
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from perf.config import ConfigError, get_settings, load_settings
 from perf.runs import compare_runs, start_run
 from perf.runs.replay import ReplayMissing, replay_note, replayable, replayable_sync
+from perf.runs.results_json import ResultFormatError, decode, encode
 from perf.runs.store import Run, set_current_run
 
 
@@ -72,7 +75,7 @@ def test_replay_returns_the_recorded_result_without_measuring(recorded: Run) -> 
 def test_without_replay_a_sync_step_measures_and_saves(recorded: Run) -> None:
     assert get_settings().replay is None and replay_note() is None
     assert replayable_sync("count", lambda: 41 + 1) == 42
-    assert (recorded.path / "98_replay" / "replay" / "count.pickle").exists()
+    assert (recorded.path / "98_replay" / "replay" / "count.json").exists()
 
 
 def test_a_name_the_run_never_saved_says_what_it_has(recorded: Run) -> None:
@@ -86,3 +89,24 @@ def test_an_unknown_run_and_a_path_are_refused() -> None:
         replayable_sync("x", lambda: 0, settings=_replaying("nope"))  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="PERF_REPLAY='../etc' is not a run id"):
         load_settings({"PERF_REPLAY": "../etc"})
+
+
+def test_a_saved_result_is_json_and_runs_no_code_it_carries(recorded: Run) -> None:
+    """A run folder travels: a result file naming a callable (what a pickle could) is refused, nothing runs."""
+    path = recorded.path / "98_replay" / "replay" / "sweep.json"
+    assert json.loads(path.read_text())["__dataclass__"].endswith(":Sweep")
+    path.write_text(json.dumps({"__dataclass__": "os:system", "fields": {"command": "touch /tmp/owned"}}))
+    set_current_run(start_run("98_replay", kind="notebook", source="98_replay"))
+    with pytest.raises(ReplayMissing, match="no longer loads"):
+        replayable_sync("sweep", lambda: 0, settings=_replaying(recorded.id))  # type: ignore[arg-type]
+
+
+def test_frames_numbers_and_dataclasses_round_trip_and_other_objects_are_named() -> None:
+    frame = pd.DataFrame({"users": [1, 8], "rps": [10.5, 40.25], "label": ["a", "b"]}).set_index("users")
+    value = {"sweep": Sweep(frame.reset_index(), best_users=8), (1, "x"): [np.float64(2.5), None, True]}
+    back = decode(encode(value))
+    assert back[(1, "x")] == [2.5, None, True] and back["sweep"].best_users == 8
+    assert back["sweep"].frame.equals(frame.reset_index())
+    assert decode(encode(frame)).equals(frame)
+    with pytest.raises(ResultFormatError, match=r"result\['f'\] is a function"):
+        encode({"f": lambda: 0})

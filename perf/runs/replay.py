@@ -8,20 +8,21 @@ always and saves its result, so every run can later be replayed. What follows a 
 frames as a measuring one and ``runs compare`` treats the two alike; its ``run.json`` names the
 run it replays (``replay_of``), and :func:`replay_note` says so in a sentence.
 
-A result is pickled (``<run>/<source>/replay/<name>.pickle``): measuring results are
-dataclasses of frames and numbers, and pickle keeps them whole. A pickle is bound to the code
-that made it: the note names the recorded commit, and a result that no longer loads raises
-with the fix (record the run again with this code).
+A result is saved as JSON (``<run>/<source>/replay/<name>.json``, :mod:`perf.runs.results_json`):
+measuring results are dataclasses of frames and numbers, and a run folder travels, so loading
+one never runs code it carries (unpickling would). A result is bound to the code that made it:
+the note names the recorded commit, and a result that no longer loads raises with the fix
+(record the run again with this code).
 """
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from perf.config import Settings, get_settings
+from perf.runs.results_json import ResultFormatError, decode, encode
 from perf.runs.store import Run, current_run, open_run
 
 T = TypeVar("T")
@@ -39,30 +40,32 @@ def replayed_run(settings: Settings | None = None) -> Run | None:
 
 
 def _path(run: Run, source: str, name: str) -> Path:
-    return run.path / source / REPLAY_DIR / f"{name}.pickle"
+    return run.path / source / REPLAY_DIR / f"{name}.json"
 
 
 def load_result(run: Run, source: str, name: str) -> Any:
     """The result ``run`` saved for ``source`` (a notebook) under ``name``."""
     path = _path(run, source, name)
     if not path.exists():
-        saved = sorted(p.stem for p in path.parent.glob("*.pickle"))
+        saved = sorted(p.stem for p in path.parent.glob("*.json"))
         raise ReplayMissing(f"run {run.id} saved no result {name!r} for {source} (it has: "
                             f"{', '.join(saved) or 'none'}); replay a run recorded with this notebook, "
                             "or unset PERF_REPLAY to measure")
     try:
-        return pickle.loads(path.read_bytes())  # noqa: S301 - the user's own run folder, written by save_result
-    except (AttributeError, ImportError, TypeError, pickle.UnpicklingError) as exc:
+        return decode(path.read_bytes())
+    except (ResultFormatError, TypeError, ValueError, KeyError) as exc:
         commit = (run.meta().get("git") or {}).get("commit")
         raise ReplayMissing(f"result {name!r} of run {run.id} (commit {commit}) no longer loads with this code "
                             f"({exc}); record the run again, or unset PERF_REPLAY") from exc
 
 
 def save_result(run: Run, name: str, result: Any) -> Path:
-    """Pickle ``result`` under ``name`` in ``run``'s folder for its source; return the file."""
+    """Save ``result`` under ``name`` in ``run``'s folder for its source (JSON); return the file.
+    Raises :class:`~perf.runs.results_json.ResultFormatError` naming a part JSON cannot hold."""
     path = _path(run, run.source, name)
+    data = encode(result)  # before touching the folder: an unsavable result leaves nothing behind
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    path.write_bytes(data)
     return path
 
 
