@@ -246,11 +246,44 @@ async def test_notify_in_the_write_transaction_reaches_the_other_worker_with_red
     finally:
         await conn.close()
     await cache_a.invalidate_tags("product:1")
-    assert await bus_a.delivered(sent)  # the writer heard its own message, so PostgreSQL delivered it
-    assert cache_b.l1 is not None and await until(lambda: len(cache_b.l1) == 0)  # type: ignore[arg-type]
+    assert sent.peers == {bus_b.origin}  # PostgreSQL named the other listener
+    assert await bus_a.acknowledged(sent)  # b applied it: no waiting for its L1 to empty
+    assert cache_b.l1 is not None and len(cache_b.l1) == 0
     assert cache_b.stats.counts["invalidations_received"] == 1  # product:1 only
     assert (await cache_b.fetch("p:1", row.load, tags=["product:1"])).value == 20
     assert await until(lambda: cache_b.pending.tags == {"product:1"})  # replayed into Redis before it is read
+
+
+async def test_a_write_waits_for_every_listener_to_apply_it_not_just_for_delivery(
+        pg_pair: list[tuple[MultiLevelCache, PgInvalidationBus]], database_url: str) -> None:
+    """Delivered is not applied: a listener that received the message but has not answered (here
+    a raw connection standing for a worker whose event loop is busy) holds up the write until it
+    acknowledges, and a listener that never answers is given up after the timeout."""
+    (cache_a, bus_a), _ = pg_pair
+    slow_origin = "5" * 16
+    slow = await asyncpg.connect(database_url, server_settings={"application_name": f"{bus_a.channel}:{slow_origin}"})
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    await slow.add_listener(bus_a.channel, lambda *args: heard.put_nowait(args[3]))
+    writer = await asyncpg.connect(database_url)
+    try:
+        async with writer.transaction():
+            sent = await bus_a.notify(writer, ["product:1"])
+        assert slow_origin in sent.peers and len(sent.peers) == 2  # the other bus and the slow one
+        waiting = asyncio.ensure_future(bus_a.acknowledged(sent, timeout=10))
+        await heard.get()  # delivered to the slow listener ...
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # ... but not applied: the write still waits
+        await slow.execute("SELECT pg_notify($1, $2)", bus_a.channel,
+                           f'{{"acks": [["{bus_a.origin}", {sent.id}]], "from": "{slow_origin}"}}')
+        assert await asyncio.wait_for(waiting, 5)
+        async with writer.transaction():
+            sent = await bus_a.notify(writer, ["product:2"])
+        started = time.perf_counter()
+        assert not await bus_a.acknowledged(sent, timeout=0.3)  # the slow one never answers this one
+        assert time.perf_counter() - started >= 0.3
+    finally:
+        await writer.close()
+        await slow.close()
 
 
 async def test_losing_the_listener_without_redis_empties_l1(
@@ -260,8 +293,8 @@ async def test_losing_the_listener_without_redis_empties_l1(
     assert cache.l1 is not None and len(cache.l1) == 1
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1",
-                           f'LISTEN "{bus.channel}"')
+        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                           bus.application_name)
     finally:
         await conn.close()
     assert await until(lambda: not cache.coherence.hearing or len(cache.l1) == 0)  # type: ignore[arg-type]

@@ -12,9 +12,9 @@ only parse and serialise), so each ``mode`` switch is visible in one place:
   ``mode.keyset``); this module writes SQL only for INSERT/UPDATE/DELETE;
 * every write invalidates exactly the tags it changed: announced with PostgreSQL ``NOTIFY``
   inside its transaction (:mod:`perf.cache.pg_invalidation`: it reaches every worker if and
-  only if the write commits, Redis up or down), then in Redis after the commit; so a read
-  after a write's 2xx is fresh in every worker. When Redis did not take the invalidation,
-  the write waits (up to 1 s) until PostgreSQL has delivered the notification back to it.
+  only if the write commits, Redis up or down), then in Redis after the commit; the write
+  answers once every other worker has acknowledged that it dropped its copies (up to 1 s),
+  so a read after a write's 2xx is fresh in every worker.
   A change to a product's fields (a new price) changes only the pages that show it:
   ``product:<id>``. Creating or deleting a product, or moving it to another category,
   changes membership: the list tags too. (Tagging pages by membership alone dropped every
@@ -45,7 +45,7 @@ from perf.api.settings import ApiMode
 from perf.api.timing import CACHE_SOURCE, current_timings, set_cache_status
 from perf.api.validation import Paging
 from perf.cache.multilevel import MultiLevelCache, Tags
-from perf.cache.pg_invalidation import PgInvalidationBus
+from perf.cache.pg_invalidation import PgInvalidationBus, Sent
 from perf.db import queries
 
 _LIST_IDS = "SELECT id FROM products {where} ORDER BY id LIMIT $1 OFFSET $2"
@@ -205,19 +205,19 @@ class ProductService:
             tags |= {"list:all", *(f"list:category:{c}" for c in categories)}
         return sorted(tags)
 
-    async def _announce(self, conn: asyncpg.Connection, tags: builtins.list[str]) -> int:
+    async def _announce(self, conn: asyncpg.Connection, tags: builtins.list[str]) -> Sent | None:
         """Inside the write's transaction: NOTIFY every worker of ``tags`` (delivered only if it commits)."""
-        return await self.bus.notify(conn, tags) if self.bus is not None else 0
+        return await self.bus.notify(conn, tags) if self.bus is not None else None
 
-    async def _invalidate(self, product_id: int, tags: builtins.list[str], sent: int) -> None:
-        """After the commit: drop ``tags`` here and in Redis; if Redis did not take it, wait until
-        PostgreSQL has delivered the write's notification (``sent``) to the workers."""
+    async def _invalidate(self, product_id: int, tags: builtins.list[str], sent: Sent | None) -> None:
+        """After the commit: drop ``tags`` here and in Redis, then wait until every other worker
+        has applied the write's notification (``sent``): their L1 copies are gone."""
         if self.seed_cache is not None:
             await self.seed_cache.invalidate(product_id)
         if self.cache is not None:
             await self.cache.invalidate_tags(*tags)
-            if self.bus is not None and sent and not self.cache.redis_available:
-                await self.bus.delivered(sent)
+            if self.bus is not None and sent is not None:
+                await self.bus.acknowledged(sent)
 
     @staticmethod
     async def _check_category(conn: asyncpg.Connection, category_id: int) -> None:

@@ -12,13 +12,23 @@ only if the write committed, and PostgreSQL delivers it (at commit) to every pro
 ...         await conn.execute("UPDATE products SET price = $1 WHERE id = $2", price, pid)
 ...         sent = await bus.notify(conn, [f"product:{pid}"])
 ...     await cache.invalidate_tags(f"product:{pid}")
-...     if not cache.redis_available:
-...         await bus.delivered(sent)   # this process heard its own message: so did the others
+...     await bus.acknowledged(sent)   # every other worker has dropped its copies
+
+PostgreSQL delivering a message is not the other process having *applied* it: its event loop
+may not have read it yet when the writer answers, and a read it serves meanwhile is stale. So
+each listener acknowledges what it applied (a ``NOTIFY`` back, on its listening connection),
+and the writer waits for an acknowledgement from every process that was listening when it
+wrote: PostgreSQL names them (``pg_stat_activity``: each listening connection carries
+``application_name`` ``<channel>:<origin>``), in the same statement that sends the message.
+A process that started listening later holds no copy to drop (its L1 began empty, or was
+cleared when its connection came back); one that dies before it answers is waited for up to
+``timeout`` (1 s).
 
 The listening connection is watched: while it is down the cache is told (``bus_state``) and
 stops trusting L1 unless Redis pub/sub is heard; when it returns, L1 is cleared (messages
-sent meanwhile were lost). Cost: one ``pg_notify`` per write transaction, and a message to
-each listening process per write (notebook 05 and the README give the measured cost).
+sent meanwhile were lost). Cost: per write, one statement in its transaction (the message and
+the list of listeners) and one acknowledgement from each other process: with n processes, n
+messages per write, each delivered to n listeners.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import hashlib
 import itertools
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any, Self
 
 import asyncpg
@@ -45,9 +56,18 @@ def channel_for(namespace: str) -> str:
     return "perf_cache_" + hashlib.sha256(namespace.encode()).hexdigest()[:24]
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A message :meth:`PgInvalidationBus.notify` sent: its id and the processes (origins) that
+    were listening when it was sent, whose acknowledgements :meth:`~PgInvalidationBus.acknowledged` awaits."""
+
+    id: int
+    peers: frozenset[str]
+
+
 class PgInvalidationBus:
     """Listens on ``channel`` (default :func:`channel_for` the cache's namespace) with one
-    dedicated connection and applies every other process's message to ``cache``.
+    dedicated connection, applies every other process's message to ``cache`` and acknowledges it.
 
     ``reconnect_delay``: seconds between attempts while PostgreSQL is unreachable.
     """
@@ -59,15 +79,23 @@ class PgInvalidationBus:
         self.database_url = database_url
         self.cache = cache
         self.channel = channel or channel_for(cache.namespace)
-        self.origin = uuid.uuid4().hex
+        if len(self.channel) > 40:  # application_name keeps 63 bytes: "<channel>:<origin>" must fit whole
+            raise ValueError(f"channel={self.channel!r} is {len(self.channel)} characters; at most 40")
+        self.origin = uuid.uuid4().hex[:16]
         self.connected = asyncio.Event()
         self._reconnect_delay = reconnect_delay
         self._connect_timeout = connect_timeout
         self._ids = itertools.count(1)
-        self._waiting: dict[int, asyncio.Future[None]] = {}
-        self._heard: dict[int, None] = {}  # own ids received before anyone waited (insertion-ordered)
+        self._acked: dict[int, set[str]] = {}  # own message id -> peers that applied it (insertion-ordered)
+        self._waiting: dict[int, tuple[frozenset[str], asyncio.Future[None]]] = {}
+        self._to_ack: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._lost: asyncio.Event = asyncio.Event()
+
+    @property
+    def application_name(self) -> str:
+        """How this process's listening connection names itself in ``pg_stat_activity``."""
+        return f"{self.channel}:{self.origin}"
 
     async def start(self, *, timeout: float = 5.0) -> Self:
         """Start listening; waits up to ``timeout`` seconds for the first connection (idempotent)."""
@@ -91,45 +119,58 @@ class PgInvalidationBus:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for waiter in self._waiting.values():
+        for _peers, waiter in self._waiting.values():
             waiter.cancel()
         self._waiting.clear()
 
-    async def notify(self, conn: asyncpg.Connection, tags: list[str]) -> int:
+    async def notify(self, conn: asyncpg.Connection, tags: list[str]) -> Sent:
         """Send an invalidation of ``tags`` on ``conn``, inside the caller's transaction (it is
-        delivered if and only if that commits). Returns an id for :meth:`delivered`."""
+        delivered if and only if that commits). Returns what :meth:`acknowledged` waits for."""
         sent = next(self._ids)
         payload = orjson.dumps({"tags": tags, "origin": self.origin, "id": sent}).decode()
-        await conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
-        return sent
+        names = await conn.fetchval(
+            "SELECT array(SELECT application_name FROM pg_stat_activity WHERE application_name LIKE $3)"
+            " FROM pg_notify($1, $2)", self.channel, payload, f"{self.channel}:%")
+        prefix = len(self.channel) + 1
+        return Sent(sent, frozenset(name[prefix:] for name in names) - {self.origin})
 
-    async def delivered(self, sent: int, *, timeout: float = 1.0) -> bool:
-        """Wait until this process has received its own message ``sent`` (PostgreSQL delivers it
-        to every listener at the same commit); False after ``timeout`` seconds or when not listening."""
-        if sent in self._heard:
-            del self._heard[sent]
-            return True
-        if not self.connected.is_set():
-            return False
-        waiter = self._waiting.setdefault(sent, asyncio.get_running_loop().create_future())
+    async def acknowledged(self, sent: Sent, *, timeout: float = 1.0) -> bool:
+        """Wait until every process listening when ``sent`` was sent has applied it (dropped its
+        copies); False after ``timeout`` seconds (a peer died or froze) or when not listening."""
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), timeout)
-            return True
-        except TimeoutError:
-            return False
+            if sent.peers <= self._acked.get(sent.id, set()):
+                return True
+            if not self.connected.is_set():
+                return False
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting[sent.id] = (sent.peers, waiter)
+            try:
+                await asyncio.wait_for(waiter, timeout)
+                return True
+            except TimeoutError:
+                missing = sorted(sent.peers - self._acked.get(sent.id, set()))
+                logger.warning("cache %r: no acknowledgement of invalidation %d from %s within %ss",
+                               self.cache.namespace, sent.id, missing, timeout)
+                return False
+            finally:
+                self._waiting.pop(sent.id, None)
         finally:
-            self._waiting.pop(sent, None)
+            self._acked.pop(sent.id, None)
 
     # the listener ------------------------------------------------------------------------
     async def _run(self) -> None:
         failures = 0
         while True:
             conn: asyncpg.Connection | None = None
+            sender: asyncio.Task[None] | None = None
             try:
-                conn = await asyncpg.connect(self.database_url, timeout=self._connect_timeout)
+                conn = await asyncpg.connect(self.database_url, timeout=self._connect_timeout,
+                                             server_settings={"application_name": self.application_name})
                 self._lost.clear()
                 conn.add_termination_listener(lambda _conn: self._lost.set())
                 await conn.add_listener(self.channel, self._on_notify)
+                sender = asyncio.get_running_loop().create_task(self._send_acks(conn))
+                sender.add_done_callback(lambda _task: self._lost.set())  # it only ends when conn fails
                 self.connected.set()
                 self.cache.bus_state("postgres", True)
                 if failures:
@@ -147,26 +188,49 @@ class PgInvalidationBus:
             finally:
                 self.connected.clear()
                 self.cache.bus_state("postgres", False)
+                if sender is not None:
+                    sender.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await sender
+                self._to_ack = asyncio.Queue()  # the writers of what was not acknowledged time out
                 if conn is not None and not conn.is_closed():
                     with contextlib.suppress(Exception):
                         await asyncio.shield(conn.close(timeout=1))
             await asyncio.sleep(self._reconnect_delay)
 
+    async def _send_acks(self, conn: asyncpg.Connection) -> None:
+        """Acknowledge applied messages on the listening connection, in batches (one statement each)."""
+        while True:
+            batch = [await self._to_ack.get()]
+            while not self._to_ack.empty() and len(batch) < 100:  # ~40 bytes each; a payload holds 8000
+                batch.append(self._to_ack.get_nowait())
+            payload = orjson.dumps({"acks": batch, "from": self.origin}).decode()
+            await conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
+
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
             message = orjson.loads(payload)
+            if "acks" in message:
+                self._on_acks(str(message["from"]), message["acks"])
+                return
             tags = [str(t) for t in message["tags"]]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            logger.warning("cache %r: ignoring a malformed invalidation on %s", self.cache.namespace, self.channel)
+            origin, sent = str(message["origin"]), int(message["id"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            logger.warning("cache %r: ignoring a malformed message on %s", self.cache.namespace, self.channel)
             return
-        if message.get("origin") == self.origin:  # our own write: applied already; tell whoever waits
-            waiter = self._waiting.get(message.get("id", 0))
-            if waiter is not None:
-                if not waiter.done():
-                    waiter.set_result(None)
-            else:
-                self._heard[message.get("id", 0)] = None
-                if len(self._heard) > 10_000:  # nobody asked about these: forget the oldest
-                    del self._heard[next(iter(self._heard))]
+        if origin == self.origin:  # our own write: applied already
             return
-        self.cache.receive_invalidation(tags)
+        self.cache.receive_invalidation(tags)  # L1 dropped, Redis reads held: now the writer may answer
+        self._to_ack.put_nowait((origin, sent))
+
+    def _on_acks(self, peer: str, acks: list[list[Any]]) -> None:
+        for origin, sent in acks:
+            if origin != self.origin:
+                continue
+            acked = self._acked.setdefault(sent, set())
+            acked.add(peer)
+            if len(self._acked) > 10_000:  # acknowledgements nobody waits for any more: forget the oldest
+                del self._acked[next(iter(self._acked))]
+            waiting = self._waiting.get(sent)
+            if waiting is not None and waiting[0] <= acked and not waiting[1].done():
+                waiting[1].set_result(None)
