@@ -76,6 +76,18 @@ def _wait_done(client: httpx.Client, task_ids: list[str], timeout: float = 60.0)
     return records
 
 
+def _kill_while_running(client: httpx.Client, victim: int, timeout: float = 30.0) -> None:
+    """SIGKILL ``victim`` once it says it is running a task (any worker may answer a request)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert time.monotonic() < deadline, f"worker {victim} never seen running a task"
+        seen = client.get("/metrics.json").json()
+        if seen["pid"] == victim and seen["queue"]["running_here"] >= 1:
+            os.kill(victim, signal.SIGKILL)
+            return
+        time.sleep(0.02)
+
+
 def test_sigkill_of_a_worker_mid_burst_loses_no_accepted_upload(database_url: str, redis_url: str, schema: str):
     with _server(database_url, redis_url, schema, workers=2, task_workers=2, upload_delay=0.3,
                  task_lease=2.0) as api, \
@@ -83,19 +95,22 @@ def test_sigkill_of_a_worker_mid_burst_loses_no_accepted_upload(database_url: st
         victim = min(_worker_pids(client, 2))
         accepted: list[str] = []
         lock = threading.Lock()
-        killed = threading.Event()
+        half = threading.Event()
 
         def upload(i: int) -> None:
             task_id = _post_until_accepted(client, b"upload %d" % i)
             with lock:
                 accepted.append(task_id)
-                if len(accepted) == 25 and not killed.is_set():
-                    os.kill(victim, signal.SIGKILL)  # mid-burst, with tasks running and queued on it
-                    killed.set()
+                if len(accepted) >= 25:
+                    half.set()
 
         with ThreadPoolExecutor(4) as pool:
-            list(pool.map(upload, range(50)))
-        assert killed.is_set() and len(accepted) == 50
+            uploads = [pool.submit(upload, i) for i in range(50)]
+            assert half.wait(30)
+            _kill_while_running(client, victim)  # mid-burst, with tasks running (and queued) on it
+            for done in uploads:
+                done.result()
+        assert len(accepted) == 50
         records = _wait_done(client, accepted)
         assert [r["state"] for r in records.values()].count("done") == 50, records
         assert max(r["attempts"] for r in records.values()) >= 2  # the victim's running tasks were taken over
