@@ -2,7 +2,8 @@
 
 * ``services`` (session): the embedded pair (reused when ``python -m perf services up``
   already runs one) or the servers named by DATABASE_URL / REDIS_URL.
-* ``database_url`` / ``redis_url`` (session): their URLs.
+* ``database_url`` / ``redis_url`` (session): their URLs; a user's keys in every Redis database
+  must survive the session (``tests/_sentinels.py``).
 * ``pg_schema`` (function): a fresh schema, dropped afterwards.
 * ``pg_connect`` (function): ``await pg_connect()`` opens an asyncpg connection whose
   ``search_path`` is that schema; every connection it opened is closed afterwards.
@@ -23,6 +24,7 @@ import redis.asyncio as redis
 
 from perf.config import get_settings
 from perf.services import ServiceHandle, ensure_services
+from tests._sentinels import RedisSentinels
 from tests._tiers import SLOW_SECONDS, starts_a_process
 
 
@@ -40,8 +42,11 @@ def database_url(services: ServiceHandle) -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_url(services: ServiceHandle) -> str:
-    return services.redis_url
+def redis_url(services: ServiceHandle) -> Iterator[str]:
+    """The Redis URL; the session fails if its tests deleted keys they did not write (tests/_sentinels.py)."""
+    sentinels = RedisSentinels(services.redis_url).write()
+    yield services.redis_url
+    sentinels.check()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ leaves a user's own Redis as it found it."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -11,9 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis.asyncio as redis
 
-from perf.cache.demo_keys import keys_vs_scan
 from perf.config import load_settings
 from perf.services import ServiceHandle, ensure_services
 from tests._tiers import reaches_a_process_starter
@@ -41,19 +38,24 @@ def test_a_test_is_slow_when_its_code_reaches_a_process_start() -> None:
     assert not reaches_a_process_starter([load_settings])
 
 
-def _collected(*args: str) -> set[str]:
+def _collected(*runs: list[str]) -> list[set[str]]:
+    """The test ids each of ``runs`` (pytest arguments) collects; the collections run side by side."""
     # without the plugins these files do not use: their imports are most of pytest's start-up
     quiet = ["-p", "no:randomly", "-p", "no:schemathesis", "-p", "no:locust"]
-    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", *quiet, *args],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    return {line for line in out.splitlines() if "::" in line}
+    procs = [subprocess.Popen([sys.executable, "-m", "pytest", "--collect-only", "-q", *quiet, *args],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for args in runs]
+    found = []
+    for proc, args in zip(procs, runs, strict=True):
+        out, err = proc.communicate()
+        assert proc.returncode == 0, (args, err[-2000:])
+        found.append({line for line in out.splitlines() if "::" in line})
+    return found
 
 
 def test_fast_and_slow_tiers_are_the_whole_suite_with_nothing_twice() -> None:
     paths = ["tests/test_queue_naive.py", "tests/test_api_hostile.py", "tests/test_pool_cancel.py",
              "notebooks/00_setup.ipynb"]
-    everything = _collected(*paths)
-    fast, slow = _collected(*paths, "-m", "not slow"), _collected(*paths, "-m", "slow")
+    everything, fast, slow = _collected(paths, [*paths, "-m", "not slow"], [*paths, "-m", "slow"])
     assert fast and slow and not fast & slow
     assert fast | slow == everything
     assert {test for test in slow if ".ipynb::" in test} == {test for test in everything if ".ipynb::" in test}
@@ -68,34 +70,27 @@ def private_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceHa
         yield handle
 
 
-async def _foreign_keys(redis_url: str, *, write: bool) -> dict[int, dict[bytes, bytes | None]]:
-    """A user's keys in every database (written when ``write``); what each database holds of them now."""
-    base = redis_url.rsplit("/", 1)[0]
-    found: dict[int, dict[bytes, bytes | None]] = {}
-    for db in range(16):
-        client = redis.from_url(f"{base}/{db}")
-        try:
-            names = [f"customer:{db}:{i}" for i in range(20)] + [f"demo:{db}", f"test:{db}", f"api:{db}"]
-            if write:
-                await client.mset({name: f"theirs {db}".encode() for name in names})
-            found[db] = dict(zip([n.encode() for n in names], await client.mget(names), strict=True))
-        finally:
-            await client.aclose()
-    return found
+PLANTED = """
+import redis
+
+def test_a_careless_cleanup(redis_url):
+    redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/5").flushdb()
+"""
 
 
-@pytest.mark.timeout(600)  # a pytest run of its own over the Redis-touching tests
-def test_the_tests_leave_a_users_redis_keys_in_every_database(private_pair: ServiceHandle) -> None:
-    written = asyncio.run(_foreign_keys(private_pair.redis_url, write=True))
+def test_a_session_that_deletes_a_users_keys_fails(private_pair: ServiceHandle, tmp_path: Path) -> None:
+    """Every session writes a user's keys into each Redis database and fails if one is gone at its end
+    (tests/_sentinels.py): here a planted test flushes database 5, and its session fails naming the keys."""
+    planted = tmp_path / "test_planted.py"
+    planted.write_text(PLANTED)
     env = os.environ | {"DATABASE_URL": private_pair.database_url, "REDIS_URL": private_pair.redis_url}
-    tests = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "tests").glob("test_cache_*.py"))]
-    # the fast cache tests and the exercises' checks (the slow ones start Redis servers of their own)
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-m", "not slow", "-p", "no:randomly",
-                          *tests, "tests/test_exercises.py"], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    # and the KEYS demo, which walks the whole database it is given
-    asyncio.run(keys_vs_scan(private_pair.redis_url, keys=1_000, rounds=1))
-    assert asyncio.run(_foreign_keys(private_pair.redis_url, write=False)) == written
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "tests.conftest",
+                          "-p", "no:schemathesis", "-p", "no:locust", "--rootdir", str(tmp_path), str(planted)],
+                         cwd=ROOT, env=env, capture_output=True, text=True)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0, out[-3000:]
+    assert "1 passed" in out and "1 error" in out and "deleted or changed keys they did not write" in out, out[-3000:]
+    assert "5/customer:sentinel-" in out, out[-3000:]
 
 
 def test_random_order_keeps_each_notebook_whole_and_in_order() -> None:
