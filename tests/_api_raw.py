@@ -61,3 +61,26 @@ def request_bytes(method: str, target: str, *, headers: dict[str, str] | None = 
     if body is not None:
         lines.append(f"Content-Length: {len(body)}")
     return "\r\n".join(lines).encode("latin-1") + b"\r\n" + raw_headers + b"\r\n" + (body or b"")
+
+
+def closed_after(sock: socket.socket, drip: bytes = b"", every: float = 0.3) -> tuple[float, bytes]:
+    """Drip ``drip`` a byte at a time until the server closes; (seconds until closed, bytes received)."""
+    started = time.monotonic()
+    received = b""
+    sock.settimeout(every)
+    for i in range(200):
+        if i < len(drip):
+            try:
+                sock.sendall(drip[i:i + 1])
+            except OSError:
+                break
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:
+            break
+        if not chunk:
+            break
+        received += chunk
+    return time.monotonic() - started, received

@@ -25,6 +25,8 @@ from typing import Any
 
 import websocket
 
+from perf.services.process import stop_processes
+
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-default-apps", "--hide-scrollbars", "--window-size=1280,800")
@@ -157,9 +159,4 @@ def open_browser(chromium: str) -> Iterator[Page]:
             finally:
                 ws.close()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_processes(proc, timeout=10)

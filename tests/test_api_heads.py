@@ -14,7 +14,7 @@ import pytest
 from perf.api.server import ApiServer
 from perf.api.settings import ApiSettings
 from tests._api_helpers import drop_namespace, unique_name
-from tests._api_raw import RawResponse, exchange, parse_response
+from tests._api_raw import RawResponse, closed_after, exchange, parse_response
 
 TIMEOUT = 3.0  # read_timeout: head timer and body deadline
 MAX_HEAD = 64 * 1024
@@ -146,24 +146,7 @@ def test_a_trickled_body_is_closed_at_the_body_deadline(server: ApiServer) -> No
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.sendall(f"POST /uploads HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {server.token}\r\n"
                      "Content-Length: 100000\r\n\r\n".encode())
-        started = time.monotonic()
-        sock.settimeout(0.5)
-        received = b""
-        for _ in range(60):
-            try:
-                sock.sendall(b"x")
-            except OSError:
-                break
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                break
-            if not chunk:
-                break
-            received += chunk
-        seconds = time.monotonic() - started
+        seconds, received = closed_after(sock, drip=b"x" * 60, every=0.5)
     _json_error(parse_response(received), 408)
     assert seconds < TIMEOUT + 4, seconds
 

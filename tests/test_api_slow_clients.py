@@ -15,7 +15,7 @@ import pytest
 from perf.api.server import ApiServer
 from perf.api.settings import ApiSettings
 from tests._api_helpers import drop_namespace, unique_name
-from tests._api_raw import parse_response
+from tests._api_raw import closed_after, parse_response
 
 TIMEOUT = 1.0
 BOUND = TIMEOUT + 4.0  # the server's timer, plus scheduling on a busy 2-core machine
@@ -30,29 +30,6 @@ def server(request: pytest.FixtureRequest, database_url: str, redis_url: str) ->
             yield srv
     finally:
         drop_namespace(database_url, schema, redis_url, schema)
-
-
-def _closed_after(sock: socket.socket, drip: bytes = b"", every: float = 0.3) -> tuple[float, bytes]:
-    """Drip ``drip`` a byte at a time until the server closes; (seconds until closed, bytes received)."""
-    started = time.monotonic()
-    received = b""
-    sock.settimeout(every)
-    for i in range(200):
-        if i < len(drip):
-            try:
-                sock.sendall(drip[i:i + 1])
-            except OSError:
-                break
-        try:
-            chunk = sock.recv(65536)
-        except TimeoutError:
-            continue
-        except OSError:
-            break
-        if not chunk:
-            break
-        received += chunk
-    return time.monotonic() - started, received
 
 
 def test_a_connection_that_sends_nothing_is_closed_by_uvicorn_not_granian(server: ApiServer):
@@ -76,7 +53,7 @@ def test_a_connection_that_sends_nothing_is_closed_by_uvicorn_not_granian(server
 def test_a_request_head_dripped_a_byte_at_a_time_is_closed(server: ApiServer):
     head = b"GET /products HTTP/1.1\r\nHost: t\r\n" + b"X-Slow: " + b"a" * 200
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
-        seconds, received = _closed_after(sock, drip=head, every=0.2)
+        seconds, received = closed_after(sock, drip=head, every=0.2)
     assert seconds < BOUND, seconds
     if received:
         assert parse_response(received).status == 408
@@ -102,7 +79,7 @@ def test_a_stalled_body_gets_408_and_the_connection_closes(server: ApiServer, re
         return
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.sendall(request_head.replace(b"{token}", server.token.encode()))
-        seconds, received = _closed_after(sock)
+        seconds, received = closed_after(sock)
     assert seconds < BOUND, seconds
     response = parse_response(received)
     assert response.status == 408 and response.json()["status"] == 408
@@ -111,7 +88,7 @@ def test_a_stalled_body_gets_408_and_the_connection_closes(server: ApiServer, re
 def test_an_idle_keep_alive_connection_is_closed(server: ApiServer):
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
-        seconds, received = _closed_after(sock)
+        seconds, received = closed_after(sock)
     assert received.startswith(b"HTTP/1.1 200")
     assert seconds < 5.0 + BOUND, seconds  # uvicorn's keep-alive (5 s) or granian's
 
@@ -146,5 +123,5 @@ def test_fifty_slowloris_connections_are_all_closed_while_others_are_served(serv
 def test_an_unread_body_dripped_after_the_answer_does_not_keep_the_connection(server: ApiServer):
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n")
-        seconds, received = _closed_after(sock, drip=b"x" * 25, every=0.4)
+        seconds, received = closed_after(sock, drip=b"x" * 25, every=0.4)
     assert received.startswith(b"HTTP/1.1 200") and seconds < BOUND, (seconds, received[:40])

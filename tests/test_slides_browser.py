@@ -27,6 +27,7 @@ import pytest
 
 from perf.export import build_slides
 from perf.reveal_assets import ASSET_DIR
+from perf.services.process import stop_processes
 from perf.workbook import list_notebooks
 from tests._browser import Page, find_chromium, open_browser
 
@@ -189,12 +190,7 @@ def lab(small_notebook: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
                 time.sleep(0.5)
         yield f"{url}/{{}}?token={token}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_processes(proc, timeout=30)
         log.close()
 
 

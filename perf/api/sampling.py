@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from perf.aio import cancel_and_wait
+
 if TYPE_CHECKING:
     from perf.api.state import ApiState
 
@@ -142,10 +144,8 @@ class StateSampler:
 
     async def close(self) -> None:
         """Stop sampling, after a last sample (what this worker counted reaches the server's sum)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         self.sample()
 
     async def __aenter__(self) -> StateSampler:

@@ -25,6 +25,8 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from perf.aio import cancel_and_wait
+
 logger = logging.getLogger(__name__)
 
 
@@ -94,8 +96,5 @@ class InvalidationBus:
     async def close(self) -> None:
         """Stop the subscriber and wait for it to finish."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self.connected.clear()

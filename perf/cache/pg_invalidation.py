@@ -45,6 +45,7 @@ from typing import Any, Self
 import asyncpg
 import orjson
 
+from perf.aio import cancel_and_wait
 from perf.cache.multilevel import MultiLevelCache
 
 logger = logging.getLogger(__name__)
@@ -115,10 +116,7 @@ class PgInvalidationBus:
     async def close(self) -> None:
         """Stop listening and close the connection."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         for _peers, waiter in self._waiting.values():
             waiter.cancel()
         self._waiting.clear()
@@ -188,10 +186,7 @@ class PgInvalidationBus:
             finally:
                 self.connected.clear()
                 self.cache.bus_state("postgres", False)
-                if sender is not None:
-                    sender.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await sender
+                await cancel_and_wait(sender)
                 self._to_ack = asyncio.Queue()  # the writers of what was not acknowledged time out
                 if conn is not None and not conn.is_closed():
                     with contextlib.suppress(Exception):

@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Callable
 
+from perf.aio import cancel_and_wait
 from perf.load.drivers import Connection, Driver, RequestFailed, Response, create_driver
 from perf.load.drivers.raw import RawConnection, RawDriver
 from perf.load.models import ClosedModel, LoadModel, OpenModel
@@ -51,9 +52,7 @@ async def run_load(base_url: str, *, model: LoadModel, scenario: Scenario | None
         else:
             raise TypeError(f"model must be a ClosedModel or OpenModel, got {type(model).__name__}")
     finally:
-        if ticker is not None:
-            ticker.cancel()
-            await asyncio.gather(ticker, return_exceptions=True)
+        await cancel_and_wait(ticker)
         if owned:
             await drv.close()
         recorder.flush()
@@ -302,9 +301,7 @@ async def _run_open(drv: Driver, model: OpenModel, scenario: Scenario, recorder:
         except TimeoutError:
             pass
     finally:
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await cancel_and_wait(*workers)
         now = time.perf_counter()
         for due, req in in_flight.values():  # cut off mid-request: it timed out
             result.record_given_up(req.endpoint, now - due, now - start, dropped=False)

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from perf.aio import cancel_and_wait
 from perf.asgi import ASGIApp, Message
 
 __all__ = ["InProcessClient", "profile_requests"]
@@ -68,9 +69,7 @@ class InProcessClient:
             await self._to_app.put({"type": "lifespan.shutdown"})
             await self._lifespan_reply(60.0)
         finally:
-            if not self._task.done():
-                self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def _lifespan_reply(self, timeout: float) -> Message:

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
+from perf.aio import cancel_and_wait
 from perf.pool.adapter import ConnectionAdapter
 from perf.pool.errors import PoolClosed, PoolConnectError, PoolTimeout, PoolTooManyWaiters
 from perf.pool.options import check_number, validate_options
@@ -180,9 +181,7 @@ class Pool(Generic[C]):
         slots = self._slots
         loop = asyncio.get_running_loop()
         started = loop.time()
-        if self._maintenance is not None:
-            self._maintenance.cancel()
-            await asyncio.gather(self._maintenance, return_exceptions=True)
+        await cancel_and_wait(self._maintenance)
         slots.fail_waiters(PoolClosed("the pool was closed while this acquire waited"))
         while slots.idle:
             self._discard(slots.idle.pop(), replace=False)

@@ -43,6 +43,7 @@ from pgqueuer.domain.errors import RetryRequested
 from pgqueuer.domain.settings import DBSettings
 from pgqueuer.domain.types import Channel
 
+from perf.aio import cancel_and_wait
 from perf.pool.unavailable import is_unavailable
 from perf.queue.status import QueueClosed, QueueFull, QueueUnavailable, TaskExpired, new_task_id, task_id_time
 
@@ -178,9 +179,7 @@ class DurableQueue:
                 self._consumer.cancel()
                 await asyncio.wait({self._consumer}, timeout=2.0)
                 await self._requeue(returned)
-        if self._janitor is not None:
-            self._janitor.cancel()
-            await asyncio.gather(self._janitor, return_exceptions=True)
+        await cancel_and_wait(self._janitor)
         if self._pool is not None:
             await self._pool.close()
         if returned:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -61,6 +63,21 @@ def terminate(pid: int, *, timeout: float = 10.0, sig: int = signal.SIGTERM) -> 
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def stop_processes(*procs: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """SIGTERM every one of ``procs`` still running, give them ``timeout`` seconds together to
+    exit, then SIGKILL what remains; returns once all have been reaped (no zombie left)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def read_pid(path: Path) -> int | None:

@@ -21,6 +21,7 @@ import httpx
 import pandas as pd
 import psutil
 
+from perf.aio import cancel_and_wait
 from perf.load.results import LoadResult
 
 _PROM_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?)\s+([-+0-9.eEinfINFNa]+)")
@@ -168,10 +169,8 @@ class ServerSampler:
 
     async def close(self) -> None:
         """Stop sampling (takes one last metrics scrape) and close the HTTP client."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         if self._client is not None:
             await self._scrape()
             await self._client.aclose()

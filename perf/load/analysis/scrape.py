@@ -28,6 +28,7 @@ import httpx
 import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
+from perf.aio import cancel_and_wait
 from perf.load.results import LoadResult
 from perf.measure.buckets import bucket_bounds, bucket_quantile
 from perf.measure.latency import LatencyHistogram
@@ -162,9 +163,7 @@ class MetricsRecorder:
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
         if self._client is not None:
             try:
                 await self._take()

@@ -25,6 +25,7 @@ from perf.load.locust.locustfile import render_locustfile
 from perf.load.models import ClosedModel, LoadModel, OpenModel
 from perf.load.results import LoadResult
 from perf.load.scenarios import Scenario, load_scenario
+from perf.services.process import stop_processes
 
 __all__ = ["LocustRunError", "MasterBind", "parse_master", "run_locust"]
 
@@ -157,15 +158,7 @@ def run_locust(base_url: str, *, model: LoadModel, scenario: str | Scenario | No
                                      f"its log ends:\n{_tail(work / 'master.log')}") from None
             payload = json.loads(result_path.read_text()) if result_path.exists() else None
         finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_processes(*procs)
             for log in logs:
                 log.close()
         if payload is None:
