@@ -1,24 +1,25 @@
 # %% [markdown]
-# # 05 · The product API under load: benchmark, stress, find the bottleneck, recommend
+# # 05 · The product API: each optimisation measured, and where the time goes
 #
 # Notebooks 01-04 measured each technique on its own. Here the whole product API
 # (`perf.api`, Nexios under uvicorn) runs as a real server process and `perf.load`
-# puts it under load: first the seed-style baseline, then each optimisation switched
-# on in turn, then a stress ramp to the knee, a breakdown of where the time goes,
-# recommendations drawn from those measurements, and the framework's own cost.
+# puts it under load: first the code being measured, then the seed-style baseline against
+# each optimisation switched on in turn, where the time goes (Server-Timing, a profile, the
+# framework's own cost), one worker or two, memory over a sustained run, and
+# recommendations drawn from those measurements, last.
 #
-# One rule before any number: **a load generator slower than the server measures
-# itself.** So we start by measuring the generators.
+# Two more sittings follow: **06** is background work (the syllabus' task queue, the corrected
+# one, the durable one) and **07** is load testing at scale (calibrating generators, the
+# concurrency sweep, the stress ramp, an SLO gate for CI, Locust, the server's own `/metrics`).
 #
 # **Before you start.** Nothing to run first: the notebook starts (or reuses) the embedded PostgreSQL and
-# Redis itself. In run 20261205-023640-workbook (quick profile, the default; a 2-core machine shared
-# with other work, load average ~5) it ran in **5.7 minutes** (before section 1 took three rounds); the
-# full profile took about **11 minutes** on a 2-core machine (measured before runs had ids). The
-# profile is read once, when the kernel starts: to switch, start JupyterLab as `PERF_PROFILE=full python3 tasks.py lab`
-# (or `quick`) and restart the kernel. Exercises with automatic checks are at the end.
+# Redis itself. The profile is read once, when the kernel starts: to switch, start JupyterLab as
+# `PERF_PROFILE=full python3 tasks.py lab` (or `quick`) and restart the kernel. How long this
+# notebook took in this run is printed by its last cell.
 
 # %% tags=["plumbing"]
 import os
+import time
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -29,33 +30,25 @@ from perf import charts
 from perf.api.server import ApiServer
 from perf.api.settings import ApiSettings, new_token
 from perf.config import get_settings
-from perf.lab.modes import compare_modes, run_api
+from perf.lab.modes import compare_modes
+from perf.lab.source import show_source
 from perf.load import (
     ClosedModel,
-    OpenModel,
     calibrate,
-    check_slos,
-    flag_client_bound,
-    knee_chart,
     measurements_from,
-    over_time_chart,
-    rate_steps,
     recommend,
     run_load,
     server_shares,
     spectrum_chart,
-    stress,
-    sweep,
-    sweep_chart,
     time_breakdown,
 )
-from perf.load.analysis import ProfiledServer, compare_drivers, compare_paths, driver_ratios, top_frames
-from perf.load.demo_server import TestServer
+from perf.load.analysis import ProfiledServer, compare_paths, top_frames
 from perf.load.product import api_measurements, product_scenario
 from perf.measure import machine_info, summarize
 from perf.services import ensure_services
 from perf.services.server_process import pin_process, split_cores
 
+notebook_started = time.perf_counter()
 settings = get_settings()
 services = ensure_services(settings)
 info = machine_info()
@@ -73,47 +66,25 @@ print("profile:", settings.profile, "| server cores", sorted(server_cores),
       "| generator cores", sorted(generator_cores))
 
 # %% [markdown]
-# ## 1 · Calibrate the generators
-# The same bare ASGI app (uvicorn, uvloop + httptools), the same 32 connections, three
-# generators taking turns: `perf.load`'s built-in driver (HTTP/1.1 keep-alive on an
-# asyncio Protocol, responses parsed by httptools), httpx, and `wrk` (C) when installed.
+# ## 1 · The code being measured
+# Everything below times these functions, read here from `perf` itself. A product read is a
+# Nexios route that parses the id and asks the service; the service wraps its SQL in a cache
+# call keyed and tagged by the product, so a write can invalidate exactly what it changed:
 
 # %%
-with TestServer(cpu=server_cores) as bare:
-    drivers = await compare_drivers(bare.url, rounds=MODE_ROUNDS, seconds=settings.pick(0.5, 3.0), cpu=generator_cores,
-                                    server_pid=bare.pid)
-fig = charts.bar_with_spread(summarize(drivers, by="driver", value="rps"), unit="", value_label="requests/s",
-                             title="Load generators against the same bare ASGI server", info=info)
-plt.show()
+from perf.api.app import api_layers
+from perf.api.products import ProductService
+from perf.api.routes import get_product
+
+show_source(get_product, ProductService.get)
+
+# %% [markdown]
+# Around the router sit the API's own pure ASGI layers, innermost first: each request passes the
+# error boundary, then timing (which writes `Server-Timing`), the body limit and compression, on
+# its way to Nexios. Section 4 measures what each costs.
 
 # %%
-rps = drivers.groupby("driver")["rps"].median()
-server = drivers.groupby("driver")[["server_cpu", "server_us"]].median()
-from perf.measure import compare
-
-by_driver = drivers.sort_values("round").groupby("driver")["rps"].apply(list)
-vs_httpx = compare(by_driver["httpx"], by_driver["builtin"], a="httpx", b="the built-in driver",
-                   larger_is_better=True)
-text = (f"The built-in driver reached **{rps['builtin']:,.0f} req/s**, httpx **{rps['httpx']:,.0f} req/s** "
-        f"({vs_httpx}) with its generator at "
-        f"{drivers[drivers['driver'] == 'httpx']['cpu'].median():.0%} of a core and the server at "
-        f"{server.loc['httpx', 'server_cpu']:.0%} of its own: httpx spends most of each request in its own "
-        f"Python layers, so a server faster than ~{rps['httpx']:,.0f} req/s measured with it is really "
-        "measuring httpx.")
-if "wrk" in rps:
-    vs_wrk = driver_ratios(drivers, "builtin", "wrk")
-    busy = min(server.loc["builtin", "server_cpu"], server.loc["wrk", "server_cpu"])
-    text += (f" wrk reached **{rps['wrk']:,.0f} req/s**; the built-in driver ran at **{vs_wrk:.2f}x** of it, "
-             f"with the server at {server.loc['builtin', 'server_cpu']:.0%} and "
-             f"{server.loc['wrk', 'server_cpu']:.0%} of its core.")
-    if busy >= 0.9:
-        text += (" Under both the server was the limit, so the ratio says how much server work each driver's "
-                 f"way of sending costs: {server.loc['builtin', 'server_us']:.0f} µs of server CPU a request "
-                 f"with the built-in driver, {server.loc['wrk', 'server_us']:.0f} µs with wrk. Either can "
-                 "saturate this server; neither is measuring itself.")
-else:
-    text += f" wrk was not measured: {drivers.attrs['skipped']['wrk']}."
-display(Markdown(text))
+show_source(api_layers)
 
 # %% [markdown]
 # ## 2 · Baseline vs each optimisation
@@ -134,7 +105,7 @@ display(Markdown(text))
 #
 # Each switch is turned on alone on top of the baseline (`join` is already on there),
 # then all of them. Every mode serves its routes through the same lean Nexios path
-# (section 8 measures what that path costs). Each
+# (section 4 measures what that path costs). Each
 # mode is its own server process (same data, its own cache namespace), warmed up, then
 # measured with 16 concurrent users on this traffic mix (`list_after`: deeper pages asked
 # for by number and by keyset cursor `?after=`):
@@ -211,80 +182,7 @@ fig = spectrum_chart({"naive": modes.merged("naive"), "baseline": modes.merged("
 plt.show()
 
 # %% [markdown]
-# ## 3 · How many users before throughput stops growing?
-# A **concurrency sweep**: the closed model at 1, 2, 4, ... users, one level after another
-# after a warm-up, everything on. Throughput grows while the server has idle capacity;
-# once it is saturated more users only queue, so p99 climbs while throughput stays flat.
-# Little's law (users = throughput x latency, no think time) must hold at every level:
-# a level where it does not lost requests or left users idle.
-
-# %%
-USERS = settings.pick([1, 2, 4, 8, 16, 32], [1, 2, 4, 8, 16, 32, 64])
-with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:sweep"),
-               cpu=sorted(server_cores)) as server:
-    swept = await sweep(server.url, users=USERS, duration=SECONDS, warmup=settings.pick(0.5, 2.0),
-                        scenario=scenario)
-swept.levels[["users", "rps", "p50_ms", "p99_ms", "error_rate", "little_ratio"]].round(2)
-
-# %%
-fig = sweep_chart(swept, title="Concurrency sweep, everything on: throughput and p99 against users")
-plt.show()
-
-# %%
-display(Markdown(f"{swept.describe()[0].upper()}{swept.describe()[1:]}."))
-
-# %% [markdown]
-# ## 4 · Stress: raise the arrival rate until the SLO breaks
-# A closed model slows down with the server, hiding overload. Here an **open** model
-# schedules requests at a fixed rate and measures latency from the *scheduled* send
-# time, step by step, until p99 or the error rate misses the SLO. Every scheduled request
-# is accounted: one that times out or is never sent counts as an error and enters the
-# percentiles at the time it had waited. The ramp warms up first, grows by 1.5x until a
-# step breaks, then bisects between the last good and the first bad rate until they are
-# within 10%. A step that passed once may have been lucky, so the best passing rate is
-# repeated 3 times: it counts as **sustainable** only if most repeats sustain it (>= 95% of
-# the offered rate delivered and the SLO met); otherwise the ramp steps back down to the
-# next rate that passed and repeats that. Before trusting the steps, calibrate the
-# generator against the API's own trivial endpoint.
-
-# %%
-SLOS = ["p99<200ms", "errors<1%"]
-start_rate = max(round(swept.peak_rps / 4), 5)
-with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:stress"),
-               cpu=sorted(server_cores)) as server:
-    ceiling = await calibrate(server.url, path="/bare/hello", duration=settings.pick(1.0, 2.0))
-    rates = rate_steps(start_rate, factor=1.5, max_steps=settings.pick(8, 12))
-    report = await stress(server.url, rates=rates, step_seconds=settings.pick(1.0, 3.0), slos=SLOS,
-                          scenario=scenario, connections=64, timeout=2.0, repeats=3,
-                          max_refine=settings.pick(3, 6))
-report.steps.round(2)
-
-# %%
-fig = knee_chart(report, title="Latency vs offered load, everything on (the knee, SLO dashed)")
-plt.show()
-
-# %%
-client_bound = [r.offered_rate for r in report.results if flag_client_bound(r, ceiling)]
-sustained = report.max_sustainable
-saturation_p99 = (swept.levels.set_index("users").loc[swept.saturation, "p99_ms"]
-                  if swept.saturation is not None else swept.levels["p99_ms"].iloc[-1])
-display(Markdown(
-    f"{report.describe()[0].upper()}{report.describe()[1:]}. The generator's own ceiling against `/bare/hello` was "
-    f"**{ceiling.ceiling:,.0f} req/s**, so "
-    + (f"the steps at {', '.join(f'{r:,.0f}' for r in client_bound)} req/s ran within 20% of it and are a floor, "
-       "not a measurement of the server. " if client_bound else
-       "no step came within 20% of it: the knee is the server's, not the generator's. ")
-    + (f"The open model sustains **{sustained:,.0f} req/s** within the SLO, the closed sweep peaked at "
-       f"**{swept.peak_rps:,.0f} req/s** ({sustained / swept.peak_rps:.0%} of it). They answer different "
-       "questions: the sweep's peak is *saturation*, the server kept busy by users who wait their turn "
-       f"(at that point its p99 was {saturation_p99:,.0f} ms); the ramp's figure is the highest arrival rate "
-       f"whose **latency** still meets `{SLOS[0]}` when arrivals do not wait for answers. Queueing theory says "
-       "latency grows without bound as arrivals approach saturation, so the sustainable rate sits below the peak "
-       "by however much queueing the SLO tolerates."
-       if sustained else "No rate was sustained by the majority of its repeats: lower the start rate.")))
-
-# %% [markdown]
-# ## 5 · Where does the time go?
+# ## 3 · Where does the time go?
 # Every response carries `Server-Timing: db;dur=…, cache;dur=…, app;dur=…, total;dur=…`.
 # Averaged per endpoint and set against the latency the client saw, it splits a request
 # into database, cache, framework + handler (`app`) and everything outside the server
@@ -328,88 +226,7 @@ with ProfiledServer(profile_args) as profiled:
 frames.assign(share=frames["share"].map("{:.1%}".format)).round(3)
 
 # %% [markdown]
-# ## 6 · One worker or two?
-# uvicorn's `--workers 2` runs two server processes behind one socket. On this machine the
-# generator needs a core too, so the second worker competes with it: measure, don't assume.
-# Both run at a rate **one worker sustains** (its p99 meets the SLO; if it does not at the
-# stress test's rate, the rate steps down), so the comparison is of two healthy servers,
-# never of two growing queues; then 3 interleaved rounds of each.
-
-# %%
-from perf.load import LoadResult
-
-WORKER_SECONDS = settings.pick(1.0, 5.0)
-
-
-async def p99_run(server: ApiServer, rate: float) -> LoadResult:
-    result, _, _ = await run_api(server, model=OpenModel(rate=rate, duration=WORKER_SECONDS), scenario=scenario,
-                                 warmup=0.3)
-    return result
-
-
-def sustains(result: LoadResult) -> bool:
-    return (all(c.met for c in check_slos(result, SLOS))
-            and result.throughput >= 0.95 * (result.offered_rate or 0))
-
-
-by_workers: dict[str, list[LoadResult]] = {"1 worker": [], "2 workers": []}
-with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:workers1"),
-               workers=1) as one, \
-        ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:workers2"),
-                  workers=2) as two:
-    worker_rate = float(report.max_sustainable or start_rate)
-    for _ in range(4):  # step down until one worker sustains the rate
-        if sustains(await p99_run(one, worker_rate)):
-            break
-        worker_rate = round(worker_rate * 0.7, 1)
-    for rnd in range(MODE_ROUNDS):
-        for name, server in ((("1 worker", one), ("2 workers", two)) if rnd % 2 == 0 else
-                             (("2 workers", two), ("1 worker", one))):
-            by_workers[name].append(await p99_run(server, worker_rate))
-fig = over_time_chart({name: runs[0] for name, runs in by_workers.items()},
-                      title=f"p99 latency per second at {worker_rate:,.0f} req/s (first round)", y="p99_ms")
-plt.show()
-
-# %%
-p99s = {name: [r.overall().percentile(99) for r in runs] for name, runs in by_workers.items()}
-one_ok = sum(sustains(r) for r in by_workers["1 worker"])
-workers_verdict = compare(p99s["2 workers"], p99s["1 worker"], a="the p99 with 2 workers", b="with 1",
-                          words=("lower", "higher"))
-display(Markdown(
-    f"At **{worker_rate:,.0f} req/s** offered, one worker sustained the rate in {one_ok} of {MODE_ROUNDS} rounds "
-    f"(p99 {', '.join(f'{v * 1e3:,.1f}' for v in p99s['1 worker'])} ms); two workers: p99 "
-    f"{', '.join(f'{v * 1e3:,.1f}' for v in p99s['2 workers'])} ms ({os.cpu_count()} CPUs visible; the "
-    f"generator's CPU was {by_workers['2 workers'][0].client_cpu_fraction:.0%} of a core). "
-    f"{str(workers_verdict)[0].upper()}{str(workers_verdict)[1:]}. "
-    + ("A second worker helps when the server, not the generator, is the busy process."
-       if workers_verdict.kind == "faster" else
-       "Here the second worker did not lower the tail: with the generator on the same few cores it only adds "
-       "contention." if workers_verdict.kind in ("slower", "same") else
-       "The quick profile cannot decide whether the second worker helped: look at the full profile's rounds.")))
-# > 1 when the second worker helped; only a decided verdict feeds the recommendations
-worker_gain = 1 / workers_verdict.estimate if workers_verdict.decided else None
-
-# %% [markdown]
-# ## 7 · Recommendations
-# Rules over those measurements (`perf.load.analysis.recommend`): each fires only when the
-# evidence warrants it, most urgent first, and cites the number it rests on. The `/metrics.json`
-# page supplies pool waits and the cache hit ratio; the calibration decides whether a run
-# was client-bound (then only generator fixes are offered); the two-worker run above
-# decides whether "add a worker" is worth saying.
-
-# %%
-for name in ("baseline", "all"):
-    last = modes.run(name, MODE_ROUNDS - 1)  # its /metrics count everything since the server started
-    extra = api_measurements(last.metrics)
-    recs = recommend(measurements_from(modes.merged(name), calibration=ceiling,
-                                       server_cpu=float(table.loc[name, "server_cpu"]), workers=1,
-                                       second_worker_gain=worker_gain, **extra))
-    print(f"{name}:")
-    for rec in recs or ["(nothing to recommend)"]:
-        print("  ", rec.describe() if not isinstance(rec, str) else rec)
-
-# %% [markdown]
-# ## 8 · Profile the framework
+# ## 4 · Profile the framework
 # Every number above went through Nexios. What does the framework itself cost per request,
 # and on which routes? Three ways to answer the same request, on the same data:
 #
@@ -497,6 +314,8 @@ default_settings = ApiSettings(**api, mode="all", products=PRODUCTS, cache_names
                                nexios_lean=False)
 with ApiServer(lean_settings, cpu=sorted(server_cores)) as lean_server, \
         ApiServer(default_settings, cpu=sorted(server_cores)) as default_server:
+    # the generator's own ceiling, against the API's trivial endpoint: a path near it measures the generator
+    ceiling = await calibrate(lean_server.url, path="/bare/hello", duration=settings.pick(1.0, 2.0))
     rounds = []
     for rnd in range(settings.pick(3, 5)):
         for url, paths in ((lean_server.url, {LEAN: PAGE, BARE: "/bare" + PAGE}),
@@ -526,97 +345,7 @@ display(Markdown(
           else "under load the gap is no smaller."))))
 
 # %% [markdown]
-# ## 9 · As a CI gate
-# The same run from a shell fails the build when an SLO is missed (exit status 1; bad
-# SLO strings exit 2 with the grammar):
-#
-# ```bash
-# python -m perf load http://127.0.0.1:8000 --scenario perf.load.product:READS \
-#     --rate 400 --duration 20s --slo "p99<50ms" --slo "errors<0.1%"
-# ```
-
-# %%
-# NBVAL_CHECK_OUTPUT
-for check in check_slos(modes.merged("all"), ["errors<100%", "rps>0"]):
-    print(check.slo.text, "met" if check.met else "MISSED")
-
-# %% [markdown]
-# ## 10 · Background work: the syllabus' queue, the corrected one, the durable one
-# The syllabus' `TaskQueue` (reproduced as written in `perf.queue.naive`) puts uploads on a
-# bounded `asyncio.Queue`, and its `/upload` handler does `await task_queue.add_task(...)`.
-# Three failure modes, each measured: (1) when the queue is full the handler **waits** for a
-# slot instead of answering; (2) its `stop()` sets `running = False` and then waits on
-# `queue.join()`, but its workers leave their loop after their current task, so queued tasks
-# never run and `stop()` never returns; (3) everything lives in the process, so a crash loses
-# every task it had accepted. First a full queue (1 worker, 4 slots, 0.2 s tasks) and six
-# concurrent uploads, the seed's handler against `perf.queue.TaskQueue.submit` (429 + `Retry-After`):
-
-# %%
-import asyncio
-
-from perf.queue.demo_backpressure import full_queue_requests, shutdown_drain
-from perf.queue.demo_crash import crash_experiment
-
-full = pd.concat([await full_queue_requests(kind, requests=6, workers=1, max_size=4, task_seconds=0.2)
-                  for kind in ("naive", "corrected")], ignore_index=True)
-stops = {r.queue: r for r in [await shutdown_drain(kind, tasks=8, workers=2, task_seconds=0.05, timeout=2.0)
-                              for kind in ("naive", "corrected")]}
-seed_crash = await asyncio.to_thread(crash_experiment, "naive", services.database_url, tasks=30, delay=0.05,
-                                     schema=f"{SCHEMA}_crash")
-full.round(3)
-
-# %%
-by_kind = full.groupby("queue")["seconds"]
-naive_stop, fixed_stop = stops["naive"], stops["corrected"]
-display(Markdown(
-    f"With the queue full, the seed's handler answered its six uploads "
-    f"`{sorted(set(full.loc[full.queue == 'naive', 'status']))}` "
-    f"after **{by_kind.min()['naive'] * 1e3:,.0f} to {by_kind.max()['naive'] * 1e3:,.0f} ms**: each request "
-    f"waited for a worker to free a slot, so the client's wait grows with the backlog (a client timeout shorter "
-    f"than that turns it into an error, after the work was queued anyway). The corrected queue answered "
-    f"`{sorted(set(full.loc[full.queue == 'corrected', 'status']))}` with `Retry-After: "
-    f"{full.loc[full.queue == 'corrected', 'retry_after'].iloc[0]}` in at most "
-    f"**{by_kind.max()['corrected'] * 1e3:,.1f} ms** "
-    f"({by_kind.max()['naive'] / by_kind.max()['corrected']:,.0f}x less than the seed's slowest answer). "
-    f"On shutdown with {naive_stop.accepted} tasks accepted, the seed's `stop()` "
-    + ("**had not returned** " if not naive_stop.returned else "returned ")
-    + f"after {naive_stop.seconds:.1f} s and {naive_stop.completed} of {naive_stop.accepted} tasks had run; the "
-    f"corrected `stop()` " + ("drained" if fixed_stop.returned else "did not drain")
-    + f" {fixed_stop.completed} of {fixed_stop.accepted} in {fixed_stop.seconds:.2f} s. And a SIGKILL of a "
-    f"worker running the seed's queue right after it acknowledged {seed_crash.accepted} uploads: "
-    f"**{seed_crash.completed} completed, {seed_crash.lost} lost**."))
-
-# %% [markdown]
-# The corrected queue still keeps its tasks in memory. The durable queue
-# (`perf.queue.durable.DurableQueue`, on pgqueuer) commits each task to PostgreSQL before the
-# 202, so another worker picks it up after a crash. Side by side (the measurements of
-# `python -m perf.bench.queue`, small sizes): the latency of one enqueue (what a `POST /uploads`
-# waits before its 202), throughput with 8 concurrent submitters and a no-op task, and the crash
-# experiment (a worker acknowledges tasks one by one and is SIGKILLed; how many ever complete).
-
-# %%
-from perf.queue.demo_compare import compare_queues
-
-queues = await compare_queues(services.database_url, rounds=settings.pick(2, 5),
-                              latency_tasks=settings.pick(100, 1000), throughput_tasks=settings.pick(400, 8000),
-                              crash_tasks=settings.pick(30, 200))
-queues.round(3)
-
-# %%
-mem, dur = queues.loc["memory"], queues.loc["durable"]
-display(Markdown(
-    f"An enqueue took **{mem.p50_ms * 1e3:,.0f} µs** (p50; p99 {mem.p99_ms * 1e3:,.0f} µs) in process and "
-    f"**{dur.p50_ms:,.2f} ms** (p99 {dur.p99_ms:,.2f} ms) durable, a commit to PostgreSQL: "
-    f"**{dur.p50_ms / mem.p50_ms:,.0f}x** at the median "
-    f"(rounds ranged {dur.p50_ms_min:,.2f}-{dur.p50_ms_max:,.2f} ms). "
-    f"Throughput: {mem.tasks_per_s:,.0f} tasks/s in process, {dur.tasks_per_s:,.0f} durable "
-    f"({mem.tasks_per_s / dur.tasks_per_s:,.0f}x fewer), {queues.loc['durable~', 'tasks_per_s']:,.0f} with the "
-    f"approximate depth limit. What the commit buys: after the SIGKILL the in-process queue completed "
-    f"**{mem.completed:.0f} of {mem.accepted:.0f}** accepted tasks, the durable one **{dur.completed:.0f} of "
-    f"{dur.accepted:.0f}** (a fresh consumer took them over within {dur.recovery_s:.1f} s, the lease included)."))
-
-# %% [markdown]
-# ## 11 · Load balancing: workers
+# ## 5 · Load balancing: workers
 # The syllabus starts its server with `uvicorn.run(app, host="0.0.0.0", port=8000, workers=4)`.
 # Here is that line, with a trivial app object, in a subprocess:
 
@@ -681,9 +410,11 @@ display(Markdown(
     "CPU-bound route should scale close to linearly with workers until the cores run out (then extra workers only "
     "add context switches), and on any machine a worker count above the core count is a loss. Measure with the "
     "generator on its own machine before choosing `--workers`."))
+# a second worker counts as a gain (or a loss) for the recommendations only when every round says so
+worker_gain = float(gain) if lows[2] > highs[1] or highs[2] < lows[1] else None
 
 # %% [markdown]
-# ## 12 · Memory over a sustained run
+# ## 6 · Memory over a sustained run
 # Throughput and latency say nothing about a worker that slowly eats memory until the
 # kernel kills it. Here the product scenario (lists, items, writes) runs against the API with
 # every optimisation on, for a sustained period, while a thread samples the RSS of the
@@ -735,138 +466,23 @@ display(Markdown(
        "in its first seconds, and a longer run (`PERF_PROFILE=full`) shows the same line.")))
 
 # %% [markdown]
-# ## 13 · Beyond one machine: the same scenario on Locust's distributed engine
-# One Python generator process tops out at one core. Past that, `perf load --engine locust
-# --workers N` runs the same `Scenario` on a Locust master and N workers (local processes
-# here; other machines with `perf load-worker --master HOST:PORT`), while every request is
-# still recorded in `perf.load`'s HDR histograms and merged like `--processes`. We run the
-# read mix (`perf.load.product:READS`, no token needed) through the built-in engine and
-# through Locust with 1 and 2 workers, same users and duration, against the API on its core.
+# ## 7 · Recommendations
+# Rules over those measurements (`perf.load.analysis.recommend`): each fires only when the
+# evidence warrants it, most urgent first, and cites the number it rests on. The `/metrics.json`
+# page supplies pool waits and the cache hit ratio; the calibration in section 4 decides whether
+# a run was client-bound (then only generator fixes are offered); section 5's worker rounds
+# decide whether "add a worker" is worth saying (only when every round agreed).
 
 # %%
-from perf.load.locust.compare import compare_engines
-
-with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:engines"),
-               cpu=sorted(server_cores)) as server:
-    engines = compare_engines(server.url, scenario="perf.load.product:READS", users=16,
-                              duration=settings.pick(2.0, 10.0), locust_workers=(1, 2))
-engines.round(1)
-
-# %%
-builtin_row = engines.loc[("builtin", 1)]
-locust_rows = engines.loc["locust"]
-best_locust = locust_rows["rps"].max()
-display(Markdown(
-    f"The built-in engine sent **{builtin_row['rps']:,.0f} req/s** at **{builtin_row['cpu_us_per_request']:.0f} µs** "
-    f"of generator CPU per request; Locust with 1 worker {locust_rows.loc[1, 'rps']:,.0f} req/s at "
-    f"{locust_rows.loc[1, 'cpu_us_per_request']:.0f} µs "
-    f"({locust_rows.loc[1, 'cpu_us_per_request'] / builtin_row['cpu_us_per_request']:.1f}x the CPU per request), "
-    f"with 2 workers {locust_rows.loc[2, 'rps']:,.0f} req/s. "
-    + ("On this machine a second Locust worker did not add throughput: both share the generator's one core "
-       "(and the server has the other). "
-       if locust_rows.loc[2, "rps"] <= locust_rows.loc[1, "rps"] * 1.1 else
-       "A second Locust worker added throughput here. ")
-    + ("The built-in engine is the cheaper generator per request, so on one machine it is the right tool; "
-       if builtin_row["cpu_us_per_request"] < locust_rows["cpu_us_per_request"].min() else
-       "Locust was as cheap per request here as the built-in engine; ")
-    + "Locust earns its cost when the load needs more cores than one machine has: each worker machine "
-      "adds its cores, and the percentiles stay exact because the histograms are merged, never averaged."))
-
-# %% [markdown]
-# ## 14 · What the server saw: its own `/metrics` during the load
-# Operators do not run a load generator against production; they read what the server
-# reports. The API exposes Prometheus metrics at `/metrics` (loopback clients, or others
-# with the token): per route template and status a request counter and a latency
-# histogram (0.1 ms to 10 s buckets), requests in flight, cache hits by level, pool,
-# queue and service availability. With two workers, prometheus_client's multiprocess mode
-# sums every worker's files, so one scrape describes the whole server, not the worker
-# the kernel happened to pick. Here the API (everything on, two workers on the server's
-# core) takes the same open load several times, after one unmeasured run; `/metrics` is scraped
-# before and after each, and the server's p50/p99 per route come from the histogram's **bucket deltas**,
-# exact only to the bucket (its bounds are shown). Beside them the generator's: from the
-# scheduled send (what a user waited) and from the actual send.
-
-# %%
-from perf.lab.server_metrics import server_vs_client, stepped_scrapes
-
-METRIC_ROUNDS = settings.pick(3, 5)
-METRIC_SECONDS = settings.pick(0.5, 2.0)  # each measured run, and each step below
-metric_rate = max(round((report.max_sustainable or start_rate) / 2), 10)
-offered = [(metric_rate * f, METRIC_SECONDS) for f in (0.25, 0.5, 1.0)]
-with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:metrics"),
-               workers=2, cpu=sorted(server_cores)) as server:
-    seen = await server_vs_client(server, scenario=scenario, rounds=METRIC_ROUNDS, warmup=settings.pick(0.5, 1.0),
-                                  model=OpenModel(rate=metric_rate, duration=METRIC_SECONDS))
-    scraped, stepped = await stepped_scrapes(server, scenario=scenario, interval=0.25, steps=offered)
-seen.summary().round(2)
-
-# %%
-display(Markdown(f"At {metric_rate:,} req/s offered, {seen.n_rounds} rounds of {METRIC_SECONDS:g} s. "
-                 + seen.describe()))
-
-# %% [markdown]
-# The same scrapes, taken every 0.25 s through a stepped load (a quarter, half, then all of
-# that rate), are what a dashboard draws: the server's own request rate and percentiles per
-# scrape interval, computed from counter and bucket deltas.
-
-# %%
-scraped_long = pd.concat([scraped.assign(series=f"server {p}", ms=scraped[f"{p}_ms"]) for p in ("p50", "p99")],
-                         ignore_index=True).dropna(subset=["ms"])
-fig = charts.line_over(scraped_long, x="t", y="ms", hue="series", logy=True, info=info,
-                       title="The server's own p50/p99 per scrape (0.25 s) through a stepped load",
-                       xlabel="seconds into the run", ylabel="latency (ms, from /metrics buckets)")
-plt.show()
-
-# %%
-fig = charts.line_over(scraped.assign(series="requests/s the server counted"), x="t", y="rps", hue="series",
-                       info=info, title="Requests per second counted by /metrics, offered "
-                       + " → ".join(f"{r:,.0f}" for r, _ in offered) + " req/s",
-                       xlabel="seconds into the run", ylabel="requests/s")
-plt.show()
-
-# %% [markdown]
-# **Take-aways.** Calibrate the generator first (httpx measures itself); use an open model
-# for latency under load, or coordinated omission hides every stall; merge histograms,
-# never average percentiles; and read `Server-Timing` before optimising: it says whether
-# the next millisecond lives in the database, the cache, the framework or the network.
-
-# %% [markdown]
-# ## Exercises
-# Edit each cell marked `# EXERCISE`, run it, then run the check under it: it puts a real
-# server under real load with `perf.load` and answers with what passed, what failed and a
-# hint. Reference solutions are in `notebooks/solutions/`; try first.
-
-# %% tags=["plumbing"]
-from perf import exercises
-
-# %% [markdown]
-# ### Exercise 05.slo: an SLO gate that fails the slow build and passes the fast one
-# A "baseline" build answers in 100 ms, an "optimised" one at once. Write `SLOS` (strings
-# like `"p99<50ms"`, `"errors<0.1%"`) with a latency percentile and an error budget, so the
-# gate fails the baseline and passes the optimised build. The starter passes both.
-
-# %%
-# EXERCISE 05.slo: edit this cell, then run the check below
-SLOS = ["p99<1s"]
-
-# %%
-await exercises.check("05.slo", SLOS)
-
-# %% [markdown]
-# ### Exercise 05.error_rate: an error rate that counts every scheduled request
-# Write `error_rate(result)` for a `LoadResult`. The check runs one load where every
-# request times out and one where none does. The starter is the usual mistake.
-
-# %%
-# EXERCISE 05.error_rate: edit this cell, then run the check below
-def error_rate(result):
-    return result.failed / max(result.responses, 1)
-
-# %%
-await exercises.check("05.error_rate", error_rate)
-
-# %%
-exercises.progress()
+for name in ("baseline", "all"):
+    last = modes.run(name, MODE_ROUNDS - 1)  # its /metrics count everything since the server started
+    extra = api_measurements(last.metrics)
+    recs = recommend(measurements_from(modes.merged(name), calibration=ceiling,
+                                       server_cpu=float(table.loc[name, "server_cpu"]), workers=1,
+                                       second_worker_gain=worker_gain, **extra))
+    print(f"{name}:")
+    for rec in recs or ["(nothing to recommend)"]:
+        print("  ", rec.describe() if not isinstance(rec, str) else rec)
 
 # %% tags=["plumbing"]
 cache = redis.from_url(services.redis_url)
@@ -875,6 +491,9 @@ async for key in cache.scan_iter(match=f"{SCHEMA}:*", count=500):
 await cache.aclose()
 os.sched_setaffinity(0, original_affinity)
 services.close()
+
+# %%
+print(f"This notebook ran in {time.perf_counter() - notebook_started:,.0f} s ({settings.profile} profile).")
 
 # %% [markdown]
 # ## This run against the previous one

@@ -1,4 +1,4 @@
-"""Run ``python -m perf api`` in a subprocess on a free loopback port (tests, benchmark, notebook 05).
+"""Run ``python -m perf api`` in a subprocess on a free loopback port (tests, benchmark, notebooks 05-07).
 
 >>> settings = ApiSettings(database_url=..., redis_url=..., mode="all", schema="nb_api", products=10_000)
 >>> with ApiServer(settings) as server:

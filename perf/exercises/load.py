@@ -1,4 +1,4 @@
-"""Exercises for notebook 05: SLOs that tell a slow build from a fast one, and an error rate
+"""Exercises for notebook 07: SLOs that tell a slow build from a fast one, and an error rate
 that counts every scheduled request.
 
 Both checks put a real server (:class:`perf.load.demo_server.TestServer`, an endpoint
@@ -21,7 +21,7 @@ from perf.load.demo_server import TestServer
 BASELINE_PATH, OPTIMISED_PATH = "/delay/100", "/delay/0"
 
 
-@exercise("05.slo", title="an SLO gate that fails the slow build and passes the fast one", answer="SLOS",
+@exercise("07.slo", title="an SLO gate that fails the slow build and passes the fast one", answer="SLOS",
           nudge="Compare the two builds' percentiles in the table above the exercise: where do they differ?")
 async def slo(slos: list[str], *, settings: Settings, **_ignored: Any) -> Report:
     """``SLOS`` (strings like ``"p99<50ms"``) must include a latency percentile and an error-rate
@@ -57,7 +57,7 @@ async def slo(slos: list[str], *, settings: Settings, **_ignored: Any) -> Report
     return report
 
 
-@exercise("05.error_rate", title="an error rate that counts every scheduled request", answer="error_rate",
+@exercise("07.error_rate", title="an error rate that counts every scheduled request", answer="error_rate",
           nudge="In the stalled run, how many requests got a status code at all?")
 async def error_rate(rate_of: Callable[[LoadResult], float], *, settings: Settings, **_ignored: Any) -> Report:
     """``error_rate(result)`` is the share of *scheduled* requests that did not complete: failed,

@@ -1,4 +1,4 @@
-"""Notebook 05's apparatus for monitoring: the server's own ``/metrics`` beside the load generator's numbers.
+"""Notebook 07's apparatus for monitoring: the server's own ``/metrics`` beside the load generator's numbers.
 
 * :func:`server_vs_client` runs the same open-model load ``rounds`` times against one
   server, scraping ``/metrics`` before and after each run, and sets, per route, the

@@ -1,4 +1,4 @@
-"""Notebook 05's apparatus for the syllabus' queue: a full queue, and a shutdown with work queued.
+"""Notebook 06's apparatus for the syllabus' queue: a full queue, and a shutdown with work queued.
 
 :func:`full_queue_requests` serves ``POST /upload`` (uvicorn, in this event loop, on a
 loopback port) in front of a queue that is already full, sends ``requests`` concurrent

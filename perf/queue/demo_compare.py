@@ -1,4 +1,4 @@
-"""Notebook 05's side-by-side table: the in-process queue vs the durable one.
+"""Notebook 06's side-by-side table: the in-process queue vs the durable one.
 
 :func:`compare_queues` runs :func:`perf.queue.demo_throughput.measure` (enqueue latency, throughput,
 interleaved rounds) and :func:`perf.queue.demo_crash.crash_experiment` (SIGKILL a worker,

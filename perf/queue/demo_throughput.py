@@ -6,7 +6,7 @@ durable one, in interleaved rounds (:func:`measure`).
 * sustained throughput: ``submitters`` concurrent submitters, a no-op handler, tasks
   completed per second from the first submit to the last ``done``.
 
-``python -m perf.bench.queue`` prints it; notebook 05 shows it (:mod:`perf.queue.demo_compare`).
+``python -m perf.bench.queue`` prints it; notebook 06 shows it (:mod:`perf.queue.demo_compare`).
 """
 
 from __future__ import annotations

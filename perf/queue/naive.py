@@ -1,4 +1,4 @@
-"""The syllabus' ``TaskQueue``, reproduced as written (with its bugs), for notebook 05 to measure.
+"""The syllabus' ``TaskQueue``, reproduced as written (with its bugs), for notebook 06 to measure.
 
 What the seed gets wrong, each shown failing by :mod:`perf.queue.demo_backpressure`:
 

@@ -1,4 +1,4 @@
-"""The same scenario through the built-in engine and through Locust, side by side (notebook 05)."""
+"""The same scenario through the built-in engine and through Locust, side by side (notebook 07)."""
 
 from __future__ import annotations
 
