@@ -372,7 +372,7 @@ balance = await compare_workers(ApiSettings(**api, mode="all", products=PRODUCTS
                                             cache_namespace=f"{SCHEMA}:balance"),
                                 workers=(1, 2), users=settings.pick([4, 32], [4, 16, 64, 128]),
                                 duration=settings.pick(0.75, 3.0), warmup=settings.pick(0.3, 1.0),
-                                rounds=settings.pick(2, 3))
+                                rounds=3)  # a gain is claimed only when >= 3 rounds agree
 levels = balance.levels.groupby(["workers", "users"])["rps"].agg(["median", "min", "max"])
 levels.round(0)
 
@@ -444,16 +444,16 @@ plt.show()
 # %%
 workers_seen = int(rss_run.total["workers"].max())
 verdicts = {
-    "flat": "**flat**: no leak, and nothing left to fill",
+    "flat": "stayed **flat**: no leak, and nothing left to fill",
     "levelled off": "**grew, then levelled off**: the caches filled to what the scenario reads, then stopped",
-    "growing": "**still growing at the end**",
+    "growing": "was **still growing at the end**",
 }
 display(Markdown(
     f"Over {RSS_SECONDS:.0f} s and **{rss_run.requests:,} requests** the {workers_seen} workers together started at "
     f"**{rss_run.start_mib:.1f} MiB** of RSS, ended at **{rss_run.end_mib:.1f} MiB** and peaked at "
     f"**{rss_run.peak_mib:.1f} MiB**: a slope of **{rss_run.slope_mib_per_10k:+.2f} MiB per 10,000 requests** "
     f"over the whole run, {rss_run.early_slope_mib_per_10k:+.2f} over its first half and "
-    f"{rss_run.late_slope_mib_per_10k:+.2f} over its second. RSS was {verdicts[rss_run.trend]}. "
+    f"{rss_run.late_slope_mib_per_10k:+.2f} over its second. In this one run RSS {verdicts[rss_run.trend]}. "
     + ("A slope that stays the same to the end is the signature of a leak; before calling it one, check that "
        "the run was long enough for the L1 to reach its bound (each worker's L1 holds at most 10,000 entries, "
        f"here at most the {PRODUCTS:,} products and the list pages the scenario reads, at about 1 KB each), "
