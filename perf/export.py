@@ -20,7 +20,9 @@ import nbformat
 
 from perf.reveal_assets import ASSET_DIR, THEME, write_reveal
 
+#: A code cell that only displays computed prose: exports show its output, not its code.
 PROSE_TAG = "prose"
+#: Set-up and clean-up cells: left out of slides.
 PLUMBING_TAG = "plumbing"
 
 #: nbconvert's reveal template with every CDN load replaced by the local reveal.js (``ASSET_DIR``).

@@ -22,6 +22,8 @@ from typing import Any, NamedTuple
 
 import nbformat
 
+from perf.export import PLUMBING_TAG, PROSE_TAG
+
 
 class Cell(NamedTuple):
     """A cell as the build sees it: its kind, source text, and tags from the header line."""
@@ -83,8 +85,6 @@ def build(source: Path) -> Any:
 #: takes its fonts from the lab. A tall chart or table scrolls instead of being cut off.
 RISE_SETTINGS = {"theme": "white", "scroll": True}
 
-PROSE_TAG = "prose"  # a code cell that only displays computed prose: exports show its output, not its code
-PLUMBING_TAG = "plumbing"  # set-up and clean-up: left out of slides
 
 
 def add_slide_metadata(cells: list[Any], tags: list[str]) -> None:

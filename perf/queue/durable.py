@@ -51,7 +51,11 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[bytes], Awaitable[Any]]
 UNFINISHED = ("queued", "running", "failed")
-_LOCK_BASE = 7_014_000  # advisory lock ids: + crc of the schema name (install, depth check)
+_LOCK_BASE = 7_014_000  # advisory lock ids: + the schema name's character sum mod 1000 (install, depth check)
+#: The orphan sweep's lock is the schema's lock + this (a different lock, so sweeping never waits on intake).
+_SWEEP_LOCK_OFFSET = 1000
+#: A full queue's ``Retry-After``: about this many seconds per queued task per worker (at least 1 s).
+_RETRY_SECONDS_PER_TASK = 0.05
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS durable_tasks (
@@ -271,7 +275,8 @@ class DurableQueue:
                                         "'failed')")
             if depth >= self.max_depth:
                 self.counts["rejected"] += 1
-                raise QueueFull(self.max_depth, max(1.0, round(depth / max(self.workers, 1) * 0.05)))
+                raise QueueFull(self.max_depth,
+                                max(1.0, round(depth / max(self.workers, 1) * _RETRY_SECONDS_PER_TASK)))
             job_ids = await self._queries(conn).enqueue("durable_task", task_id.encode())
             await conn.execute("INSERT INTO durable_tasks (id, name, payload, job_id) VALUES ($1, $2, $3, $4)",
                                task_id, name, payload, job_ids[0])
@@ -294,7 +299,7 @@ class DurableQueue:
         """Re-enqueue unfinished tasks whose pgqueuer job is gone (pgqueuer drops a job whose handler
         raised anything but RetryRequested, e.g. a lost connection while recording the outcome)."""
         async with self._acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock + 1000):
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock + _SWEEP_LOCK_OFFSET):
                 return []  # another process is sweeping
             orphans: list[str] = [row["id"] for row in await conn.fetch(
                 f"SELECT t.id FROM durable_tasks t WHERE t.state IN ('queued', 'running', 'failed') "
