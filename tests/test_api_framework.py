@@ -42,6 +42,16 @@ def _json(body: bytes) -> Any:
     return orjson.loads(body)
 
 
+async def test_the_product_serves_no_bare_routes_unless_asked(settings: ApiSettings):
+    """The /bare twins are the benchmark's apparatus: the served product (the default) has none."""
+    assert settings.bare_routes is False
+    async with InProcessClient(create_app(settings)) as client:
+        assert (await client.request("GET", "/products/7"))[0] == 200
+        for path in ("/bare/products/7", "/bare/hello", "/bare/products"):
+            status, headers, body = await client.request("GET", path)
+            assert status == 404 and _json(body)["status"] == 404, (path, status)
+
+
 async def test_bare_twins_answer_what_the_nexios_routes_answer(apps: FrameworkApps):
     client, auth = apps.clients[LEAN], {"authorization": f"Bearer {apps.lean.settings.api_token}"}
     for path in ("/products/7", "/products?page=2&per_page=5", "/products?after=10&per_page=3&category=1"):

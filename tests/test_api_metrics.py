@@ -168,7 +168,8 @@ def _metrics_dir(server: ApiServer) -> str:
 async def test_routes_are_labelled_by_template_and_internals_need_loopback_or_token(database_url: str,
                                                                                    redis_url: str):
     schema = unique_name("t_metrics_inproc")
-    settings = ApiSettings(database_url=database_url, redis_url=redis_url, schema=schema, products=20)
+    settings = ApiSettings(database_url=database_url, redis_url=redis_url, schema=schema, products=20,
+                           bare_routes=True)
     app = create_app(settings)
     token = {"authorization": f"Bearer {settings.api_token}"}
     try:

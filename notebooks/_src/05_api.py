@@ -309,7 +309,8 @@ display(Markdown(
 # %%
 PAGE = "/products?page=1"
 PAGE_ROUTE = "GET /products?page=1"  # its label in the in-process table
-lean_settings = ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:lean")
+lean_settings = ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:lean",
+                            bare_routes=True)  # the same routes under /bare/, without Nexios
 default_settings = ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:default",
                                nexios_lean=False)
 with ApiServer(lean_settings, cpu=sorted(server_cores)) as lean_server, \

@@ -144,7 +144,8 @@ display(Markdown(f"{swept.describe()[0].upper()}{swept.describe()[1:]}."))
 # %%
 SLOS = ["p99<200ms", "errors<1%"]
 start_rate = max(round(swept.peak_rps / 4), 5)
-with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:stress"),
+with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:stress",
+                           bare_routes=True),  # /bare/hello: the generator's ceiling
                cpu=sorted(server_cores)) as server:
     ceiling = await calibrate(server.url, path="/bare/hello", duration=settings.pick(1.0, 2.0))
     rates = rate_steps(start_rate, factor=1.5, max_steps=settings.pick(8, 12))

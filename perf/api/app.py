@@ -17,8 +17,8 @@ clients), every error is JSON (:mod:`perf.api.errors`).
 
 ASGI layers, outermost first: error boundary (counts what it answers) → timing
 (``Server-Timing``, ``X-Cache``) → body guard (413, 408) → compression
-(``mode.compression``) → ``/bare/...`` (the product routes without the framework, the
-baseline for its cost: :mod:`perf.api.demo_bare`) → the Nexios app → error boundary
+(``mode.compression``) → ``/bare/...`` (only with ``bare_routes``: the product routes without the
+framework, the benchmark's baseline for its cost: :mod:`perf.api.demo_bare`) → the Nexios app → error boundary
 (``wrap_asgi``) → router (:data:`perf.api.routes.ROUTES`, :class:`~perf.api.errors.SafeRoute`).
 ``/openapi.json`` is this API's own document (:mod:`perf.api.openapi`); Nexios' default
 one and its ``/docs`` and ``/redoc`` pages (scripts from a CDN at ``latest``, no
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -164,14 +164,20 @@ def api_layers(nexios: ASGIApp, state: ApiState) -> list[tuple[str, ASGIApp]]:
     (:mod:`perf.api.demo_framework` times each one).
     """
     settings = state.settings
-    layers: list[tuple[str, ASGIApp]] = [("/bare routes", BareRoutes(nexios, state=state))]
+    layers: list[tuple[str, ASGIApp]] = []
+
+    def wrap(name: str, layer: Callable[[ASGIApp], ASGIApp]) -> None:
+        layers.append((name, layer(layers[-1][1] if layers else nexios)))
+
+    if settings.bare_routes:  # apparatus for measuring the framework: off in the product
+        wrap("/bare routes", lambda inner: BareRoutes(inner, state=state))
     if settings.mode.compression:
-        layers.append(("compression", CompressionMiddleware(layers[-1][1], minimum_size=1024)))
-    layers.append(("body limit", BodyLimitMiddleware(layers[-1][1], max_body=settings.max_body,
-                                                     read_timeout=settings.read_timeout)))
-    layers.append(("timing", TimingMiddleware(layers[-1][1], metrics=state.metrics)))
+        wrap("compression", lambda inner: CompressionMiddleware(inner, minimum_size=1024))
+    wrap("body limit", lambda inner: BodyLimitMiddleware(inner, max_body=settings.max_body,
+                                                        read_timeout=settings.read_timeout))
+    wrap("timing", lambda inner: TimingMiddleware(inner, metrics=state.metrics))
     # every layer above the router, in one boundary
-    layers.append(("error boundary", ErrorBoundary(layers[-1][1], metrics=state.metrics)))
+    wrap("error boundary", lambda inner: ErrorBoundary(inner, metrics=state.metrics))
     return layers
 
 

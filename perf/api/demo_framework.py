@@ -95,7 +95,8 @@ async def framework_apps(settings: ApiSettings) -> AsyncIterator[FrameworkApps]:
     """Start the lean and the framework-default API in this process (same schema, own cache keys)."""
     default_settings = dataclasses.replace(settings, nexios_lean=False,
                                            cache_namespace=f"{settings.cache_namespace}:default")
-    lean, default = create_app(dataclasses.replace(settings, nexios_lean=True)), create_app(default_settings)
+    lean = create_app(dataclasses.replace(settings, nexios_lean=True, bare_routes=True))  # BARE calls /bare/...
+    default = create_app(default_settings)
     async with AsyncExitStack() as stack:
         clients = {LEAN: await stack.enter_async_context(InProcessClient(lean)),
                    DEFAULT: await stack.enter_async_context(InProcessClient(default))}

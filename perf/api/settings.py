@@ -210,6 +210,9 @@ class ApiSettings:
     nexios_lean: bool = field(default=True, metadata=_help(
         "serve routes without Nexios' two per-request stream bridges and its per-route handler wrapper "
         "(off: the framework's default path, ~0.25 ms a request more)"))
+    bare_routes: bool = field(default=False, metadata=_help(
+        "also serve every product route without the framework under /bare/ (perf.api.demo_bare: the "
+        "benchmark's baseline for Nexios' cost; off in the product)"))
 
     def __post_init__(self) -> None:
         if not self.database_url:

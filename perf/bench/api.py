@@ -197,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         load = run_wrk if shutil.which("wrk") else run_asyncio_client
         cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         server_cpu, client_cpu = ([cores[0]], [cores[1]]) if len(cores) >= 2 else (None, None)
-        lean_settings = api("all")
+        lean_settings = dataclasses.replace(api("all"), bare_routes=True)  # /bare/...: the baseline without Nexios
         default_settings = dataclasses.replace(api("all"), nexios_lean=False, cache_namespace=f"{SCHEMA}:default")
         with ApiServer(lean_settings, cpu=server_cpu) as lean, \
                 ApiServer(default_settings, cpu=server_cpu) as default, \
