@@ -128,9 +128,10 @@ async def test_profiled_server_shows_where_the_cpu_went() -> None:
     from perf.load.analysis.profiler import ProfiledServer, top_frames
 
     with ProfiledServer(["perf.load.demo_server", "--port", "{port}"]) as server:
+        server.begin()
         result = await run_load(server.url, model=ClosedModel(users=4, duration=0.5),
                                 scenario=Scenario.single("/stall/5"))
-        profile = server.stop()
+        profile = server.end()
     top = top_frames(profile, n=5)
     assert result.completed > 20
     # time.sleep inside the app's __call__ is the heaviest own time: the stall shows up by name.

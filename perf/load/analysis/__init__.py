@@ -16,11 +16,12 @@ from perf.load.analysis.calibrate import (
     driver_ratios,
     flag_client_bound,
 )
+from perf.load.analysis.flame import flame_svg, widest_frames
 from perf.load.analysis.profiler import ProfiledServer, top_frames
 from perf.load.analysis.recommend import Measurements, Recommendation, measurements_from, recommend
 from perf.load.analysis.slo import Slo, SloCheck, SloError, check_slos, parse_slo
 
 __all__ = ["Calibration", "Measurements", "ProfiledServer", "Recommendation", "ServerSampler", "Slo", "SloCheck",
            "SloError", "calibrate", "check_slos", "compare_drivers", "compare_paths", "driver_ratios",
-           "flag_client_bound", "measurements_from", "mix_breakdown", "parse_metrics", "parse_slo", "recommend",
-           "server_shares", "time_breakdown", "top_frames"]
+           "flag_client_bound", "flame_svg", "measurements_from", "mix_breakdown", "parse_metrics", "parse_slo",
+           "recommend", "server_shares", "time_breakdown", "top_frames", "widest_frames"]

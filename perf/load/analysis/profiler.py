@@ -1,19 +1,21 @@
-"""Profile a server for a window: run it under pyinstrument, load it, stop it, read the top frames.
+"""Profile a server for a window: start it, sample it only while it is under load, read the frames.
 
-``python -m pyinstrument -r json -o FILE -m MODULE ARGS`` samples the whole server
-process; SIGINT makes uvicorn shut down gracefully, the module returns and
-pyinstrument writes the profile. :func:`top_frames` turns it into a table of the
-functions with the most *self* time (time in that function, not in its callees),
-which is where a CPU-bound server actually spends its cycles. One worker only:
-pyinstrument sees the process it started.
+The server runs under :mod:`perf.load.analysis.profile_window`: pyinstrument starts sampling
+on :meth:`ProfiledServer.begin` and stops on :meth:`ProfiledServer.end`, so the startup (imports,
+pool, seeding) is not in the profile. :func:`top_frames` lists the functions with the most
+*self* time (time in that function, not in its callees), which is where a CPU-bound server
+actually spends its cycles; :mod:`perf.load.analysis.flame` draws the whole tree. One
+worker only: the profiler sees the process it runs in.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -25,7 +27,8 @@ from perf.services.server_process import ServerProcess
 
 
 class ProfiledServer(ServerProcess):
-    """``with ProfiledServer(["perf", "api", "--port", "{port}", ...]) as server: ...; server.profile()``.
+    """``with ProfiledServer(["perf", "api", "--port", "{port}", ...]) as server:``, then
+    ``server.begin()``, the load, ``profile = server.end()``.
 
     ``module_args`` is what follows ``python -m``; ``{port}`` in it is replaced by a free port.
     """
@@ -35,15 +38,13 @@ class ProfiledServer(ServerProcess):
             raise ValueError("module_args is empty: pass e.g. ['perf', 'api', '--port', '{port}']")
         if not 0 < interval <= 0.1:
             raise ValueError(f"interval must be in (0, 0.1] seconds, got {interval!r}")
-        # SIGINT: uvicorn shuts down gracefully, the module returns and pyinstrument writes its profile.
         super().__init__(name="profiled-server", startup_timeout=startup_timeout, stop_timeout=30.0,
                          stop_signal=signal.SIGINT)
         self._dir = tempfile.TemporaryDirectory(prefix="perf-profile-")
         self.output = Path(self._dir.name) / "profile.json"
         args = [a.replace("{port}", str(self.port)) for a in module_args]
-        self.command = [sys.executable, "-m", "pyinstrument", "-r", "json", "-o", str(self.output),
-                        "-i", str(interval), "-m", *args]
-        self._profile: dict[str, Any] | None = None
+        self.command = [sys.executable, "-m", "perf.load.analysis.profile_window", str(self.output),
+                        str(interval), *args]
 
     def start(self) -> ProfiledServer:
         """Start the server under pyinstrument and wait until it accepts connections."""
@@ -54,14 +55,22 @@ class ProfiledServer(ServerProcess):
             raise
         return self
 
-    def stop(self, *, timeout: float = 30.0) -> dict[str, Any]:
-        """SIGINT the server, wait for pyinstrument to write the profile, and return it (parsed JSON)."""
-        self.close(timeout=timeout)
-        if self._profile is None and self.output.exists():
-            self._profile = json.loads(self.output.read_text())
-        if self._profile is None:
-            raise RuntimeError(f"pyinstrument wrote no profile; the server log ends with:\n{self.log(2000)}")
-        return self._profile
+    def begin(self) -> None:
+        """Start sampling (the server is up: its startup stays out of the profile)."""
+        self.output.unlink(missing_ok=True)
+        os.kill(self.pid, signal.SIGUSR1)
+
+    def end(self, *, timeout: float = 30.0) -> dict[str, Any]:
+        """Stop sampling and return the window's profile (pyinstrument's JSON, parsed)."""
+        os.kill(self.pid, signal.SIGUSR2)
+        deadline = time.monotonic() + timeout
+        while not self.output.exists():
+            if time.monotonic() > deadline or not self.running:
+                raise RuntimeError(f"the profiler wrote no profile within {timeout:g}s (was begin() called?); "
+                                   f"the server log ends with:\n{self.log(2000)}")
+            time.sleep(0.05)
+        profile: dict[str, Any] = json.loads(self.output.read_text())
+        return profile
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
