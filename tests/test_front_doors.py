@@ -18,8 +18,8 @@ def test_front_door_names_are_what_they_say_after_every_submodule_is_imported(pa
         # the Locust recorder runs only inside Locust's processes: importing it patches with gevent
         if not info.name.endswith(("__main__", ".locust.recorder")):
             importlib.import_module(info.name)  # importing a submodule sets it on its package
-    modules_by_design = ({"background", "caching", "compression", "db", "load", "pool"} if package == "perf.exercises"
-                         else set())
+    exercise_modules = {"api", "background", "caching", "compression", "db", "load", "pool"}
+    modules_by_design = exercise_modules if package == "perf.exercises" else set()
     for name in module.__all__:
         value = getattr(module, name)
         assert name in modules_by_design or not isinstance(value, types.ModuleType), \

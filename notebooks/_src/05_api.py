@@ -523,6 +523,67 @@ for name in ("baseline", "all"):
     for rec in recs or ["(nothing to recommend)"]:
         print("  ", rec.describe() if not isinstance(rec, str) else rec)
 
+# %% [markdown]
+# ## Exercises
+# Edit each cell marked `# EXERCISE`, run it, then run the check under it: it answers with what
+# passed, what failed, and a hint if you ask for one (`hint=1`, then `hint=2`). Reference
+# solutions are in `notebooks/solutions/`; try first.
+
+# %% tags=["plumbing"]
+from perf import exercises
+
+# %% [markdown]
+# ### Exercise 05.bottleneck: find the bottleneck
+# `perf.exercises.slowed_api.BottleneckServer` serves this API with one route slowed on purpose.
+# Find it by measuring, not by reading its code: load it with the product scenario and read
+# `time_breakdown` (which endpoint's server time grew, and in which `Server-Timing` phase:
+# `db`, `cache` or `app`), then profile it under load and read its flame graph (which function,
+# above the route's handler, is wide). Name all three in `BOTTLENECK`. A start:
+#
+# ```python
+# from perf.exercises.slowed_api import BottleneckServer
+# from perf.load import time_breakdown
+# slowed = BottleneckServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:slowed"))
+# with slowed:
+#     run = await run_load(slowed.url, model=ClosedModel(users=16, duration=2), scenario=scenario)
+# display(time_breakdown(run).round(2))
+# with ProfiledServer(slowed.module_args()) as profiled:
+#     await run_load(profiled.url, model=ClosedModel(users=16, duration=0.5), scenario=scenario)
+#     profiled.begin()
+#     await run_load(profiled.url, model=ClosedModel(users=16, duration=2), scenario=scenario)
+#     display(SVG(flame_svg(profiled.end(), title="the slowed API")))
+# ```
+#
+# The route is written as `"GET /path"` (no query string), the function by its name.
+
+# %%
+# EXERCISE 05.bottleneck: edit this cell, then run the check below
+BOTTLENECK = {"route": "GET /products/{id}", "phase": "db", "function": ""}
+
+# %%
+await exercises.check("05.bottleneck", BOTTLENECK)
+
+# %% [markdown]
+# ### Exercise 05.db_share: the database's share of the latency, over the whole mix
+# Write `db_share(result)` for a `LoadResult` of the product API: the share (0 to 1) of the
+# latency the clients saw that the server spent in PostgreSQL, over **every response** of the
+# run. `time_breakdown(result)` gives each endpoint's mean `db_ms` and `client_ms`;
+# `result.histograms[endpoint].count` how many responses each endpoint had. The check runs the
+# API under 90% cached list pages, 8% items and 2% writes and accepts an answer within 5% of its
+# own. The starter is the usual mistake.
+
+# %%
+# EXERCISE 05.db_share: edit this cell, then run the check below
+from perf.load import time_breakdown
+
+
+def db_share(result):
+    breakdown = time_breakdown(result)
+    return breakdown["db_ms"].mean() / breakdown["client_ms"].mean()
+
+# %%
+await exercises.check("05.db_share", db_share)
+
 # %% tags=["plumbing"]
 cache = redis.from_url(services.redis_url)
 async for key in cache.scan_iter(match=f"{SCHEMA}:*", count=500):

@@ -12,10 +12,10 @@ schema and key prefix it drops afterwards. Reference solutions live in
 pass) and against the untouched starter cell (must fail with a hint).
 """
 
-from perf.exercises import background, caching, compression, db, load, pool
+from perf.exercises import api, background, caching, compression, db, load, pool
 from perf.exercises.caching import Shop
 from perf.exercises.core import EXERCISES, ExerciseResult, Progress, check, progress
 from perf.exercises.db import SLOW_QUERY
 
-__all__ = ["EXERCISES", "SLOW_QUERY", "ExerciseResult", "Progress", "Shop", "background", "caching", "check",
-           "compression", "db", "load", "pool", "progress"]
+__all__ = ["EXERCISES", "SLOW_QUERY", "ExerciseResult", "Progress", "Shop", "api", "background", "caching",
+           "check", "compression", "db", "load", "pool", "progress"]
