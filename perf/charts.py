@@ -57,7 +57,9 @@ def _plain_axis(axis: Axis, values: Sequence[float] | None = None) -> None:
     if 0 < len(distinct) <= 12:
         axis.set_major_locator(FixedLocator(distinct))
     else:
-        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        low, high = axis.get_view_interval()
+        wide = low > 0 and high / low > 30  # 1-2-5 labels over more than ~1.5 decades run into each other
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
     axis.set_major_formatter(formatter)
     axis.set_minor_locator(NullLocator())
 
@@ -95,6 +97,11 @@ def _finish(fig: Figure, title: str, info: Mapping[str, Any] | None, save_as: Sa
         if frame is not None:
             current_run().record(name, frame, unit=unit, title=title)
     return fig
+
+
+def shown_unit(unit: str) -> str:
+    """A unit as a reader writes it (``"us"`` -> ``"µs"``)."""
+    return "µs" if unit == "us" else unit
 
 
 def _scale(unit: str) -> float:
@@ -150,7 +157,7 @@ def bar_with_spread(summary: pd.DataFrame, *, title: str, unit: str = "ms", valu
     ax.barh(list(summary.index), med, xerr=None if few else err, color="#4C72B0", alpha=0.85, capsize=4)
     ax.invert_yaxis()
     whiskers = "no whiskers: < 3 repeats" if few else ("whiskers IQR" if spread == "iqr" else "whiskers min..max")
-    ax.set_xlabel(f"{value_label} ({unit + ', ' if unit else ''}median; {whiskers})")
+    ax.set_xlabel(f"{value_label} ({shown_unit(unit) + ', ' if unit else ''}median; {whiskers})")
     if log:
         ax.set_xscale("log")
         _plain_axis(ax.xaxis)
@@ -160,7 +167,8 @@ def bar_with_spread(summary: pd.DataFrame, *, title: str, unit: str = "ms", valu
         # Label past the whisker so the number never sits on it.
         rights = med if few else med + err[1]
         for y, (value, right) in enumerate(zip(med, rights, strict=True)):
-            ax.annotate(f"  {plain(value)}{' ' + unit if unit else ''}", (right, y), va="center", fontsize=8)
+            ax.annotate(f"  {plain(value)}{' ' + shown_unit(unit) if unit else ''}", (right, y), va="center",
+                        fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return _finish(fig, title, info, save_as, summary, unit="s" if unit else value_label)
 
@@ -205,11 +213,13 @@ _NINES = [(2, "50%"), (10, "90%"), (100, "99%"), (1000, "99.9%"), (10000, "99.99
 
 
 def latency_percentiles(histograms: Mapping[str, LatencyHistogram], *, title: str, unit: str = "ms",
-                        info: Mapping[str, Any] | None = None, save_as: Save = None) -> Figure:
+                        info: Mapping[str, Any] | None = None, save_as: Save = None,
+                        logy: bool | None = None) -> Figure:
     """Latency by percentile on a "nines" scale, one line per histogram.
 
     Each line stops at the percentile its sample size supports (with n samples, about
-    ``1 - 1/n``: p99.9 needs 1,000), and the axis at the largest of them.
+    ``1 - 1/n``: p99.9 needs 1,000), and the axis at the largest of them. ``logy`` (default:
+    when the lines' medians are over 10x apart) keeps a slow line from flattening the others.
     """
     scale = _scale(unit)
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -231,8 +241,16 @@ def latency_percentiles(histograms: Mapping[str, LatencyHistogram], *, title: st
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlim(1, top)
     ax.set_xlabel("percentile (each line ends where its sample size n supports)")
-    ax.set_ylabel(f"latency ({unit})")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: plain(v)))
+    ax.set_ylabel(f"latency ({shown_unit(unit)})")
+    medians = [hist.percentile(50) for hist in histograms.values() if hist.count]
+    if logy is None:
+        logy = len(medians) > 1 and min(medians) > 0 and max(medians) > 10 * min(medians)
+    if logy:
+        ax.set_yscale("log")
+        _plain_axis(ax.yaxis)
+        ax.set_ylabel(f"latency ({shown_unit(unit)}, log scale)")
+    else:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: plain(v)))
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     table = pd.DataFrame(rows)

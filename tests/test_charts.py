@@ -84,3 +84,18 @@ def test_chart_errors_name_the_problem() -> None:
     with pytest.raises(KeyError, match="baseline 'zzz' is not a row"):
         charts.bar_with_spread(summarize(pd.DataFrame({"variant": ["a"], "seconds": [1.0]})),
                                title="t", baseline="zzz", save_as=False)
+
+
+def test_readable_at_a_glance_units_and_scales(run) -> None:  # type: ignore[no-untyped-def]
+    samples = pd.DataFrame({"variant": ["a"] * 3 + ["b"] * 3, "seconds": [1e-5, 2e-5, 3e-5, 2e-3, 3e-3, 4e-3]})
+    bars = charts.bar_with_spread(summarize(samples), title="Micro", unit="us", log=True, info=INFO)
+    assert bars.axes[0].get_xlabel().startswith("time (µs, median")
+    labels = [t.get_text() for t in bars.axes[0].get_xticklabels() if t.get_text()]
+    assert len(labels) <= 4, labels  # over ~2.5 decades: one label a decade, never 1-2-5 crowding
+    fast = LatencyHistogram.from_samples([0.001] * 500)
+    slow = LatencyHistogram.from_samples([0.2] * 500)
+    apart = charts.latency_percentiles({"fast": fast, "slow": slow}, title="Apart", info=INFO)
+    assert apart.axes[0].get_yscale() == "log" and "log scale" in apart.axes[0].get_ylabel()
+    close = charts.latency_percentiles({"a": fast, "b": LatencyHistogram.from_samples([0.002] * 500)},
+                                       title="Close", info=INFO)
+    assert close.axes[0].get_yscale() == "linear"

@@ -126,7 +126,7 @@ table.round(2)
 
 # %%
 fig = charts.bar_with_spread(summarize(modes.speedups(), by="mode", value="speedup"), unit="",
-                             value_label="throughput vs baseline (x)", log=True,
+                             value_label="throughput vs baseline (x)",
                              title="Each optimisation's contribution (req/s relative to the syllabus' design)",
                              info=info)
 plt.show()
@@ -423,6 +423,9 @@ for count, rows in levels.groupby(level="workers"):
                 marker="o", capsize=3, label=f"{count} worker{'s' if count > 1 else ''}")
 ax.set(xscale="log", xlabel="concurrent users", ylabel="requests/s (median, min-max)",
        title=f"GET {balance.path}: 1 vs 2 workers ({info['cpus']} CPUs)")
+user_levels = sorted(set(levels.index.get_level_values("users")))
+ax.set_xticks(user_levels, [str(u) for u in user_levels])  # the levels measured, not powers of ten
+ax.minorticks_off()
 ax.legend()
 plt.show()
 

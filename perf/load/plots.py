@@ -42,7 +42,8 @@ def over_time_chart(results: Mapping[str, LoadResult], *, title: str, y: str = "
 def knee_chart(report: StressReport, *, title: str) -> Figure:
     """p50 and p99 latency against the offered rate (log scale), with the latency SLOs as lines.
 
-    Ramp and refine steps make the curves; the repeats of the max sustainable rate are dots.
+    Ramp and refine steps make the curves; the repeats of the max sustainable rate are crosses
+    and the rate itself (the knee) a dotted vertical line.
     """
     steps = report.steps
     searched = steps[steps["phase"] != "repeat"]
@@ -55,6 +56,9 @@ def knee_chart(report: StressReport, *, title: str) -> Figure:
     if len(repeats):
         ax.scatter(repeats["offered"], repeats["p99_ms"], marker="x", color="black", zorder=3,
                    label=f"p99, {len(repeats)} repeats")
+    if report.max_sustainable:  # the knee: the highest rate most of its repeats sustained
+        ax.axvline(report.max_sustainable, color="green", linestyle=":", linewidth=1.5,
+                   label=f"sustainable {report.max_sustainable:,.0f} req/s")
     for slo in (parse_slo(text) for text in report.slos):
         if slo.metric not in ("errors", "rps") and slo.endpoint is None:
             ax.axhline(slo.threshold * 1e3, color="red", linestyle="--", linewidth=1, label=f"SLO {slo.text}")
