@@ -203,7 +203,10 @@ def line_over(frame: pd.DataFrame, *, x: str, y: str, hue: str | None = None, ti
     ax.grid(alpha=0.3)
     if hue:
         title_text = legend_title if legend_title is not None else ("" if hue in GENERIC_NAMES else hue)
-        ax.legend(title=title_text or None, fontsize=8)
+        if frame[hue].nunique() > 2:  # beside the plot: three or more labels inside would cover the lines
+            ax.legend(title=title_text or None, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        else:
+            ax.legend(title=title_text or None, fontsize=8)
     columns = [c for c in (hue, x, y, *(band or ())) if c is not None]
     return _finish(fig, title, info, save_as, frame[columns].reset_index(drop=True))
 
