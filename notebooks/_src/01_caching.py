@@ -296,6 +296,11 @@ walk_frame = pd.DataFrame({name: pd.Series(lat) * 1e3 for name, lat in walk.get_
 ax = walk_frame.plot(style=".", alpha=0.6, figsize=(8, 3.5), logy=True)
 ax.set(xlabel="GET number (sent back to back while the walk ran)", ylabel="GET latency, ms",
        title=f"A concurrent GET while another client walks {walk.keys:,} keys")
+for name in walk_frame.columns:  # the one GET that waited out the walk is a single dot: ring and label it
+    slowest = walk_frame[name].idxmax()
+    ax.scatter([slowest], [walk_frame[name].max()], s=160, facecolors="none", edgecolors="black", zorder=3)
+    ax.annotate(f"slowest beside {name}: {walk_frame[name].max():,.1f} ms", (slowest, walk_frame[name].max()),
+                xytext=(8, -4), textcoords="offset points", fontsize=8)
 plt.show()
 
 # %%

@@ -145,9 +145,12 @@ plt.show()
 levels = level_grid(full=not settings.quick)
 body_100k = product_list_json(100_000)
 curve = codec_curve(body_100k, levels, repeat=settings.pick(5, 15))
-charts.line_over(curve, x="compress_mb_s", y="ratio", hue="codec", logx=True, info=info,
-                 title="Ratio vs compression speed, 100 KB product list",
-                 xlabel="compress MB/s (log)", ylabel="ratio")
+fig = charts.line_over(curve, x="compress_mb_s", y="ratio", hue="codec", logx=True, info=info,
+                       title="Ratio vs compression speed, 100 KB product list",
+                       xlabel="compress MB/s (log)", ylabel="ratio")
+for point in curve.itertuples():  # each point is a level: say which
+    fig.axes[0].annotate(point.label.rsplit("-", 1)[-1], (point.compress_mb_s, point.ratio), fontsize=7,
+                         xytext=(3, 3), textcoords="offset points")
 plt.show()
 curve[["label", "ratio", "bytes_out", "compress_mb_s", "decompress_mb_s"]].round(2)
 
