@@ -49,9 +49,19 @@ def test_notebook_matches_its_source(source: Path) -> None:
 
 
 def test_parse_cells_splits_markdown_and_code() -> None:
-    text = "# header ignored\n# %% [markdown]\n# # Title\n#\n# prose\n\n# %%\nx = 1\n\n\n# %%\n\n# %%\ny = 2\n"
-    cells = [(c.kind, c.source) for c in _nbbuild().parse_cells(text)]
-    assert cells == [("markdown", "# Title\n\nprose"), ("code", "x = 1"), ("code", "y = 2")]
+    text = '# %% [markdown]\n# # Title\n#\n# prose\n\n# %%\nx = 1\n\n\n# %% tags=["plumbing"]\ny = 2\n'
+    cells = [(c.kind, c.source, c.tags) for c in _nbbuild().parse_cells(text)]
+    assert cells == [("markdown", "# Title\n\nprose", ()), ("code", "x = 1", ()), ("code", "y = 2", ("plumbing",))]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[p.stem for p in SOURCES])
+def test_sources_round_trip_through_jupytext(source: Path) -> None:
+    """The sources are jupytext's percent format exactly: read and written back, nothing changes
+    (so `jupytext --sync` and JupyterLab's pairing work on them)."""
+    import jupytext
+
+    text = source.read_text()
+    assert jupytext.writes(jupytext.reads(text, fmt="py:percent"), fmt="py:percent") == text
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=[p.stem for p in SOURCES])

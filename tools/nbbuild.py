@@ -8,18 +8,20 @@ reference to compare against; every other cell is saved without outputs. Without
 checked outputs already in the committed notebook are kept for cells whose code is unchanged
 (and every unchanged cell keeps its id, so a rebuild changes only what changed).
 
-The source is a Python file whose cells are separated by lines ``# %% [markdown]``
-or ``# %%`` (the "percent" format editors understand). Markdown cells have each
-line prefixed with ``# ``.
+The source is a Python file in jupytext's "percent" format (cells separated by lines
+``# %% [markdown]`` or ``# %%``, markdown lines prefixed with ``# ``), read by jupytext
+itself; this script adds only what jupytext does not do: the slide metadata, the RISE
+settings and the handling of nbval's checked outputs. ``jupytext --to ipynb`` reads the same
+sources (without those).
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import jupytext
 import nbformat
 
 from perf.export import PLUMBING_TAG, PROSE_TAG
@@ -34,35 +36,14 @@ class Cell(NamedTuple):
 
 
 def parse_cells(text: str) -> list[Cell]:
-    """Split percent-format ``text`` into :class:`Cell` s, in order.
-
-    A header may carry tags as jupytext writes them: ``# %% tags=["plumbing"]``.
+    """Split percent-format ``text`` into :class:`Cell` s, in order, with jupytext (the format's
+    own reader: headers with ``tags=[...]``, escaped markdown, blank lines as JupyterLab pairs them).
 
     >>> parse_cells("# %% [markdown]\\n# # Title\\n\\n# %% tags=[\\"plumbing\\"]\\nx = 1\\n")
     [Cell(kind='markdown', source='# Title', tags=()), Cell(kind='code', source='x = 1', tags=('plumbing',))]
     """
-    cells: list[Cell] = []
-    kind: str | None = None
-    lines: list[str] = []
-    tags: tuple[str, ...] = ()
-
-    def flush() -> None:
-        body = "\n".join(lines).strip("\n")
-        if kind == "markdown":
-            body = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in body.splitlines())
-            cells.append(Cell("markdown", body, tags))
-        elif kind == "code" and body:
-            cells.append(Cell("code", body, tags))
-
-    for line in text.splitlines():
-        if line.startswith("# %%"):
-            flush()
-            kind, lines = ("markdown" if "[markdown]" in line else "code"), []
-            tags = tuple(re.findall(r'"([\w-]+)"', line.partition("tags=")[2]))
-        elif kind is not None:
-            lines.append(line)
-    flush()
-    return cells
+    notebook = jupytext.reads(text, fmt="py:percent")
+    return [Cell(cell.cell_type, cell.source, tuple(cell.metadata.get("tags", ()))) for cell in notebook.cells]
 
 
 def build(source: Path) -> Any:

@@ -87,7 +87,6 @@ charts.bar_with_spread(rates, title=f"Inserting {ROWS:,} products", unit="", val
 plt.show()
 
 # %%
-
 def vs_rows(variant: str) -> str:
     return str(inserts.verdict(variant, "row_by_row", a=f"`{variant}`", b="row by row"))
 
