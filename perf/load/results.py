@@ -80,15 +80,11 @@ class LoadResult:
         if naive is not None:
             self._hist(self.naive, endpoint).record(naive)
         self.status_counts[status] += 1
-        second = int(t)
-        bucket = self.series.setdefault(second, [0, 0])
+        bucket, per_second = self._second(t)
         bucket[0] += 1
         if status >= 500:
             bucket[1] += 1
-        hist = self.series_hist.get(second)
-        if hist is None:  # two significant digits are plenty for a per-second line
-            hist = self.series_hist[second] = LatencyHistogram(significant_figures=2)
-        hist.record(latency)
+        per_second.record(latency)
         if server_timing:
             self._add_server_timing(endpoint, server_timing)
 
@@ -110,12 +106,20 @@ class LoadResult:
         else:
             self.timed_out += 1
         self._hist(self.histograms, endpoint).record(waited)
+        bucket, per_second = self._second(t)
+        bucket[1] += 1
+        per_second.record(waited)
+
+    def _second(self, t: float) -> tuple[list[int], LatencyHistogram]:
+        """The second ``t`` falls in: its ``[responses, errors]`` counters and its latency histogram."""
         second = int(t)
-        self.series.setdefault(second, [0, 0])[1] += 1
-        hist = self.series_hist.get(second)
-        if hist is None:
-            hist = self.series_hist[second] = LatencyHistogram(significant_figures=2)
-        hist.record(waited)
+        bucket = self.series.get(second)
+        if bucket is None:
+            bucket = self.series[second] = [0, 0]
+        per_second = self.series_hist.get(second)
+        if per_second is None:  # two significant digits are plenty for a per-second line
+            per_second = self.series_hist[second] = LatencyHistogram(significant_figures=2)
+        return bucket, per_second
 
     def _add_server_timing(self, endpoint: str, header: str) -> None:
         parts = self.server_timing.setdefault(endpoint, {})
@@ -377,23 +381,14 @@ class BatchRecorder:
         result = self.result
         if nbytes:
             result.body_bytes[endpoint] += nbytes
-        hist = result.histograms.get(endpoint)
-        if hist is None:
-            hist = result.histograms[endpoint] = LatencyHistogram()
-        self._add(hist, latency)
+        self._add(result._hist(result.histograms, endpoint), latency)
         if naive is not None:
             self._add(result._hist(result.naive, endpoint), naive)
         result.status_counts[status] += 1
-        second = int(t)
-        bucket = result.series.get(second)
-        if bucket is None:
-            bucket = result.series[second] = [0, 0]
+        bucket, per_second = result._second(t)
         bucket[0] += 1
         if status >= 500:
             bucket[1] += 1
-        per_second = result.series_hist.get(second)
-        if per_second is None:
-            per_second = result.series_hist[second] = LatencyHistogram(significant_figures=2)
         self._add(per_second, latency)
         if server_timing:
             result._add_server_timing(endpoint, server_timing)
