@@ -19,6 +19,7 @@ above ``censored_above`` are lower bounds, never flattering guesses.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter, defaultdict
@@ -123,12 +124,7 @@ class LoadResult:
 
     def _add_server_timing(self, endpoint: str, header: str) -> None:
         parts = self.server_timing.setdefault(endpoint, {})
-        parsed = _TIMING_CACHE.get(header)
-        if parsed is None:  # a server's headers repeat (durations to a few digits): parse each once
-            if len(_TIMING_CACHE) >= _TIMING_CACHE_SIZE:
-                _TIMING_CACHE.clear()
-            parsed = _TIMING_CACHE[header] = tuple(parse_server_timing(header).items())
-        for name, ms in parsed:
+        for name, ms in _parsed_timing(header):
             entry = parts.setdefault(name, [0.0, 0])
             entry[0] += ms
             entry[1] += 1
@@ -423,10 +419,12 @@ def merge_results(results: Iterable[LoadResult]) -> LoadResult:
     return merged
 
 
-#: Parsed ``Server-Timing`` headers by their text, cleared when full.
-_TIMING_CACHE: dict[str, tuple[tuple[str, float], ...]] = {}
-_TIMING_CACHE_SIZE = 4096
 _TIMING = re.compile(r'\s*([^\s,;]+)[^,]*?;\s*dur\s*=\s*"?([0-9.eE+-]+)', re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=4096)  # a server's headers repeat (durations to a few digits): parse each once
+def _parsed_timing(header: str) -> tuple[tuple[str, float], ...]:
+    return tuple(parse_server_timing(header).items())
 
 
 def parse_server_timing(header: str) -> dict[str, float]:

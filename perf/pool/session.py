@@ -11,6 +11,7 @@ change made inside a server function is invisible here (use the pool's ``reset="
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -23,10 +24,7 @@ _SESSION_SQL = re.compile(
       | \bpg_(?:try_)?advisory_lock""",
     re.IGNORECASE | re.VERBOSE,
 )
-_seen: dict[str, bool] = {}  # query text -> changes session? (the same texts repeat: cache them)
-_SEEN_LIMIT = 4096
-
-
+@functools.lru_cache(maxsize=4096)  # the same query texts repeat: decide each once
 def changes_session(query: str) -> bool:
     """True when ``query`` can change session state (see the module docstring).
 
@@ -35,13 +33,7 @@ def changes_session(query: str) -> bool:
     >>> changes_session("SELECT pg_advisory_lock(1)"), changes_session("SET LOCAL work_mem = '8MB'")
     (True, False)
     """
-    found = _seen.get(query)
-    if found is None:
-        found = _SESSION_SQL.search(query) is not None
-        if len(_seen) >= _SEEN_LIMIT:
-            _seen.clear()
-        _seen[query] = found
-    return found
+    return _SESSION_SQL.search(query) is not None
 
 
 class SessionTrackingConnection(asyncpg.Connection):  # type: ignore[misc]
