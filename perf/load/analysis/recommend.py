@@ -98,8 +98,15 @@ def measurements_from(result: LoadResult, *, calibration: Calibration | None = N
 
 
 def recommend(m: Measurements, *, hit_ratio_floor: float = 0.8, pool_wait_ms: float = 5.0,
-              busy: float = 0.9, dominant: float = 0.5) -> list[Recommendation]:
-    """The actions ``m`` warrants, most urgent first (empty for a healthy run)."""
+              busy: float = 0.9, dominant: float = 0.5, error_budget: float = 0.01, late_budget: float = 0.05,
+              worker_gain_floor: float = 1.1) -> list[Recommendation]:
+    """The actions ``m`` warrants, most urgent first (empty for a healthy run).
+
+    Thresholds: ``error_budget`` (share of requests failed), ``late_budget`` (share late or
+    dropped: past capacity), ``busy`` (server CPU per worker), ``worker_gain_floor`` (a second
+    worker's measured gain below which adding one is not advised), ``pool_wait_ms`` (pool wait
+    p99), ``hit_ratio_floor`` (cache) and ``dominant`` (a Server-Timing phase's share).
+    """
     out: list[Recommendation] = []
     if m.client_bound:
         evidence = m.client_bound_evidence or "throughput at the generator's calibrated ceiling"
@@ -109,19 +116,19 @@ def recommend(m: Measurements, *, hit_ratio_floor: float = 0.8, pool_wait_ms: fl
         return [Recommendation(1, "client", "client-bound, numbers are a floor: add generator processes "
                                "(--processes), move the generator to other cores, or use another engine (wrk)",
                                evidence)]
-    if m.error_rate > 0.01:
+    if m.error_rate > error_budget:
         counts = {**m.errors, **({"timed out": m.timed_out} if m.timed_out else {}),
                   **({"dropped": m.dropped} if m.dropped else {})}
         top = ", ".join(f"{k} ×{v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])[:3])
         out.append(Recommendation(1, "errors", "fix the failures before tuning latency",
                                   f"error rate {m.error_rate:.1%}" + (f" ({top})" if top else "")))
-    if m.offered and (m.dropped + m.late) / m.offered > 0.05:
+    if m.offered and (m.dropped + m.late) / m.offered > late_budget:
         out.append(Recommendation(1, "saturation", "the offered rate is past capacity: lower it, or find "
                                   "the knee with a stress ramp",
                                   f"{m.late:,} late and {m.dropped:,} dropped of {m.offered:,} requests"))
     if m.server_cpu is not None and m.workers and m.server_cpu / m.workers >= busy:
         cpu = f"server CPU {m.server_cpu:.2f} cores over {m.workers} worker(s)"
-        if m.second_worker_gain is not None and m.second_worker_gain < 1.1:
+        if m.second_worker_gain is not None and m.second_worker_gain < worker_gain_floor:
             out.append(Recommendation(2, "server", "server CPU-bound, yet a second worker did not help: make "
                                       "each request cheaper (profile it) or give the server cores of its own",
                                       f"{cpu}; a second worker measured {m.second_worker_gain:.2f}x"))
