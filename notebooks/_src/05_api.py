@@ -276,7 +276,7 @@ display(Markdown(
 #   skips the bridges (our own JSON error boundary does their job) and
 #   `perf.api.errors.SafeRoute` calls an `async` handler directly when the route uses no
 #   injection. The router, the `Request`/`Response` objects and the handlers are Nexios'.
-# * **bare ASGI**: the same routes under `/bare/` (`perf.api.demo_bare`): same ASGI layers
+# * **bare ASGI**: the same routes under `/bare/` (`perf.api.bare_routes`): same ASGI layers
 #   (timing, body limit, compression, error boundary), same `ProductService`, cache and
 #   validation; only the framework is missing.
 #

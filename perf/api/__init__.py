@@ -37,7 +37,7 @@ cached reads, writes, invalidation), :mod:`~perf.api.database` (pool or connect 
 request, 503 mapping), :mod:`~perf.api.validation`, :mod:`~perf.api.errors` (JSON errors,
 the Nexios 405 fix, routes without the framework's per-request wrapper), :mod:`~perf.api.limits`
 (413, 408), :mod:`~perf.api.timing`, :mod:`~perf.api.metrics` (Prometheus, summed over workers),
-:mod:`~perf.api.sampling` (cache, pool, queue and services as metrics), :mod:`~perf.api.demo_bare`,
+:mod:`~perf.api.sampling` (cache, pool, queue and services as metrics), :mod:`~perf.api.bare_routes`,
 :mod:`~perf.api.uploads`,
 :mod:`~perf.api.cli`, :mod:`~perf.api.server`.
 """

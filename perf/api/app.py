@@ -18,7 +18,7 @@ clients), every error is JSON (:mod:`perf.api.errors`).
 ASGI layers, outermost first: error boundary (counts what it answers) → timing
 (``Server-Timing``, ``X-Cache``) → body guard (413, 408) → compression
 (``mode.compression``) → ``/bare/...`` (only with ``bare_routes``: the product routes without the
-framework, the benchmark's baseline for its cost: :mod:`perf.api.demo_bare`) → the Nexios app → error boundary
+framework, the benchmark's baseline for its cost: :mod:`perf.api.bare_routes`) → the Nexios app → error boundary
 (``wrap_asgi``) → router (:data:`perf.api.routes.ROUTES`, :class:`~perf.api.errors.SafeRoute`).
 ``/openapi.json`` is this API's own document (:mod:`perf.api.openapi`); Nexios' default
 one and its ``/docs`` and ``/redoc`` pages (scripts from a CDN at ``latest``, no
@@ -37,8 +37,8 @@ import asyncpg
 import redis.asyncio as redis
 from nexios import NexiosApp
 
+from perf.api.bare_routes import BareRoutes
 from perf.api.database import Database
-from perf.api.demo_bare import BareRoutes
 from perf.api.draining import drain_on_sigterm
 from perf.api.errors import ErrorBoundary, SafeRoute
 from perf.api.limits import BodyLimitMiddleware

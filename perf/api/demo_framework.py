@@ -7,7 +7,7 @@ cache, durable queue) on the same schema:
   two per-request stream bridges and its per-route handler wrapper (the framework as it ships);
 * ``Nexios, lean``: this API's default (:class:`~perf.api.app.ApiNexios` without the
   bridges, :class:`~perf.api.errors.SafeRoute` calling handlers directly);
-* ``bare ASGI``: the same routes under ``/bare/`` (:mod:`perf.api.demo_bare`) on the lean
+* ``bare ASGI``: the same routes under ``/bare/`` (:mod:`perf.api.bare_routes`) on the lean
   instance: same layers, same service, same cache, no framework.
 
 Each request is an ASGI call (:class:`~perf.measure.InProcessClient`): no sockets, no

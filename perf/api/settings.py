@@ -211,7 +211,7 @@ class ApiSettings:
         "serve routes without Nexios' two per-request stream bridges and its per-route handler wrapper "
         "(off: the framework's default path, ~0.25 ms a request more)"))
     bare_routes: bool = field(default=False, metadata=_help(
-        "also serve every product route without the framework under /bare/ (perf.api.demo_bare: the "
+        "also serve every product route without the framework under /bare/ (perf.api.bare_routes: the "
         "benchmark's baseline for Nexios' cost; off in the product)"))
 
     def __post_init__(self) -> None:
