@@ -75,15 +75,18 @@ class SweepReport:
         little = (f"Little's law holds within {worst:.0%} at every level" if worst <= 0.15 else
                   f"Little's law is off by up to {worst:.0%}: requests were lost (timeouts) or users sat idle")
         if self.saturation is None:
-            grown = f"throughput still grew at {int(rows.index[-1])} users: the server is not saturated yet"
+            grown = (f"throughput still grew at {int(rows.index[-1])} users in this sweep: the server did not "
+                     "saturate within it")
         else:
             nxt = rows.index[rows.index > self.saturation]
             after = (f"; {int(nxt[-1])} users gave {rows.loc[nxt[-1], 'rps']:,.0f} req/s while p99 went "
                      f"{rows.loc[self.saturation, 'p99_ms']:,.1f} -> {rows.loc[nxt[-1], 'p99_ms']:,.1f} ms"
                      if len(nxt) else "")
-            grown = (f"throughput stops growing at {self.saturation} users, "
+            grown = (f"throughput stops growing at {self.saturation} users in this sweep, "
                      f"{rows.loc[self.saturation, 'rps']:,.0f} req/s (within {self.growth:.0%} of the peak){after}")
-        return f"peak {self.peak_rps:,.0f} req/s; {grown}; {little}"
+        # one run per level: a measurement of this sweep, not a finding about the server
+        return (f"peak {self.peak_rps:,.0f} req/s; {grown}; {little} (one run per level: repeat the sweep "
+                "before calling where it saturates)")
 
 
 def _saturation(levels: pd.DataFrame, growth: float) -> int | None:
