@@ -46,7 +46,7 @@ from perf.load.analysis import ProfiledServer, compare_paths, top_frames
 from perf.load.product import api_measurements, product_scenario
 from perf.measure import machine_info, summarize
 from perf.services import ensure_services
-from perf.services.server_process import pin_process, split_cores
+from perf.services.server_process import pin_process, split_cores, start_together
 
 notebook_started = time.perf_counter()
 settings = get_settings()
@@ -221,12 +221,16 @@ from IPython.display import SVG
 
 from perf.load.analysis import flame_svg, widest_frames
 
+def profiled_api(mode: str) -> ProfiledServer:
+    return ProfiledServer(["perf", "api", "--port", "{port}", "--mode", mode, "--schema", SCHEMA,
+                           "--products", str(PRODUCTS), "--cache-namespace", f"{SCHEMA}:profile:{mode}",
+                           "--database-url", services.database_url, "--redis-url", services.redis_url,
+                           f"--api-token={TOKEN}"])
+
+
 profiles = {}
-for mode in ("baseline", "all"):
-    profile_args = ["perf", "api", "--port", "{port}", "--mode", mode, "--schema", SCHEMA,
-                    "--products", str(PRODUCTS), "--cache-namespace", f"{SCHEMA}:profile:{mode}",
-                    "--database-url", services.database_url, "--redis-url", services.redis_url, f"--api-token={TOKEN}"]
-    with ProfiledServer(profile_args) as profiled:
+with start_together(profiled_api("baseline"), profiled_api("all")) as profiled_servers:
+    for mode, profiled in zip(("baseline", "all"), profiled_servers):
         pin_process(profiled.pid, server_cores)
         await run_load(profiled.url, model=ClosedModel(users=16, duration=0.5), scenario=scenario)  # warm, unprofiled
         profiled.begin()
@@ -351,8 +355,8 @@ lean_settings = ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespac
                             bare_routes=True)  # the same routes under /bare/, without Nexios
 default_settings = ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:default",
                                nexios_lean=False)
-with ApiServer(lean_settings, cpu=sorted(server_cores)) as lean_server, \
-        ApiServer(default_settings, cpu=sorted(server_cores)) as default_server:
+with start_together(ApiServer(lean_settings, cpu=sorted(server_cores)),
+                    ApiServer(default_settings, cpu=sorted(server_cores))) as (lean_server, default_server):
     # the generator's own ceiling, against the API's trivial endpoint: a path near it measures the generator
     ceiling = await calibrate(lean_server.url, path="/bare/hello", duration=settings.pick(1.0, 2.0))
     rounds = []
@@ -467,7 +471,7 @@ worker_gain = float(gain) if lows[2] > highs[1] or highs[2] < lows[1] else None
 # %%
 from perf.load.demo_rss import rss_under_load
 
-RSS_SECONDS = settings.pick(10.0, 60.0)
+RSS_SECONDS = settings.pick(6.0, 60.0)
 with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:rss"),
                workers=2, cpu=sorted(server_cores)) as server:
     rss_run = await rss_under_load(server, scenario=product_scenario(products=PRODUCTS, categories=20,

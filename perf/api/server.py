@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
+from typing import Self
 
 from perf.api.cli import SERVERS, TOKEN_ENV, settings_argv
 from perf.api.settings import ApiSettings
@@ -60,14 +61,14 @@ class ApiServer(ServerProcess):
         """``{"authorization": "Bearer <token>"}`` for writes."""
         return {"authorization": f"Bearer {self.token}"}
 
-    def start(self) -> ApiServer:
-        """Start the server and wait until it answers HTTP (``GET /health``, any status).
+    def wait_ready(self) -> Self:
+        """Wait until the launched server answers HTTP (``GET /health``, any status).
 
         The port opens as soon as the server's master binds it; waiting for an answer also
         covers the workers' startup (pool, cache, seeding), so the first request of a
         test or a load run never races it.
         """
-        super().start()
+        super().wait_ready()
         import httpx
 
         deadline = time.monotonic() + self.startup_timeout
@@ -82,9 +83,6 @@ class ApiServer(ServerProcess):
                     raise RuntimeError(f"{self.name} accepts connections on port {self.port} but never answered "
                                        f"HTTP ({exc!r}); its log ends with:\n{log}") from exc
                 time.sleep(0.1)
-
-    def __enter__(self) -> ApiServer:
-        return self.start()
 
     def cleanup(self) -> None:
         """Release the log file (after :meth:`close`, once the log has been read)."""

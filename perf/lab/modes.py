@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -23,6 +23,7 @@ from perf.load.models import ClosedModel, LoadModel
 from perf.load.results import LoadResult, merge_results
 from perf.load.runner import run_load
 from perf.load.scenarios import Scenario
+from perf.services.server_process import start_together
 
 
 @dataclass
@@ -136,8 +137,8 @@ async def compare_modes(modes: Sequence[str], *, database_url: str, redis_url: s
 
     ``api_token``: the write token every server gets (the one ``scenario``'s writes send).
     ``keep_servers`` starts every mode's server once and keeps it up across the rounds
-    (idle while another is measured, so they still never compete for the cores): the
-    rounds then cost a warm-up each instead of a server start.
+    (idle while another is measured, so they still never compete for the cores), started and
+    stopped side by side: the rounds then cost a warm-up each instead of a server start.
 
     The first mode is the baseline. Data is seeded once into ``schema`` (``products`` rows).
     """
@@ -154,8 +155,8 @@ async def compare_modes(modes: Sequence[str], *, database_url: str, redis_url: s
         return ApiServer(settings, workers=workers, cpu=cpu)
 
     runs = []
-    with ExitStack() as stack:
-        kept = {mode: stack.enter_context(server_for(mode)) for mode in modes} if keep_servers else {}
+    with start_together(*(server_for(mode) for mode in modes)) if keep_servers else nullcontext(()) as started:
+        kept = dict(zip(modes, started, strict=True)) if keep_servers else {}
         for rnd in range(rounds):
             order = list(modes) if rnd % 2 == 0 else list(modes)[::-1]
             for mode in order:

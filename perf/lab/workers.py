@@ -31,7 +31,7 @@ from perf.api.settings import ApiSettings
 from perf.load.concurrency import sweep
 from perf.load.scenarios import Endpoint, Scenario
 from perf.services.process import free_port
-from perf.services.server_process import process_cpu_seconds
+from perf.services.server_process import process_cpu_seconds, start_together
 
 _SYLLABUS = """
 import uvicorn
@@ -105,9 +105,11 @@ async def compare_workers(settings: ApiSettings, *, workers: Sequence[int] = (1,
         raise ValueError(f"rounds={rounds} must be >= 1 and workers={list(workers)} non-empty counts >= 1")
     scenario = Scenario([Endpoint("cpu", path)])
     levels, spread, cpu_rows = [], [], []
-    for round_ in range(rounds):
-        for count in workers:
-            with ApiServer(settings, workers=count, cpu=cpu) as server:
+    # One server per count, up for every round (idle while the other is measured, so they never
+    # compete for the cores), started and stopped side by side: a round costs its sweep, not two starts.
+    with start_together(*(ApiServer(settings, workers=count, cpu=cpu) for count in workers)) as servers:
+        for round_ in range(rounds):
+            for count, server in zip(workers, servers, strict=True):
                 before = worker_counts(server.url, expected=count)
                 cpu_before = {pid: process_cpu_seconds(pid) for pid in before}
                 started = time.perf_counter()
@@ -116,14 +118,15 @@ async def compare_workers(settings: ApiSettings, *, workers: Sequence[int] = (1,
                 wall = time.perf_counter() - started
                 after = worker_counts(server.url, expected=count)
                 server_cpu = sum(process_cpu_seconds(pid) - cpu_before.get(pid, 0.0) for pid in after)
-            client_cpu = sum(r.client_cpu for r in report.results)
-            levels.append(report.levels.assign(workers=count, round=round_))
-            served = {pid: after[pid] - before.get(pid, 0) for pid in after}
-            total = sum(served.values()) or 1
-            spread += [{"workers": count, "round": round_, "pid": pid, "requests": n, "share": n / total}
-                       for pid, n in sorted(served.items())]
-            cpu_rows.append({"workers": count, "round": round_, "server_cores": server_cpu / wall,
-                             "generator_cores": client_cpu / (len(users) * duration), "seen_workers": len(after)})
+                client_cpu = sum(r.client_cpu for r in report.results)
+                levels.append(report.levels.assign(workers=count, round=round_))
+                served = {pid: after[pid] - before.get(pid, 0) for pid in after}
+                total = sum(served.values()) or 1
+                spread += [{"workers": count, "round": round_, "pid": pid, "requests": n, "share": n / total}
+                           for pid, n in sorted(served.items())]
+                cpu_rows.append({"workers": count, "round": round_, "server_cores": server_cpu / wall,
+                                 "generator_cores": client_cpu / (len(users) * duration),
+                                 "seen_workers": len(after)})
     table = pd.concat(levels, ignore_index=True)
     table = table[["workers", "round", "users", "rps", "p50_ms", "p99_ms", "error_rate", "little_ratio"]]
     return WorkersComparison(table, pd.DataFrame(spread), pd.DataFrame(cpu_rows), path)

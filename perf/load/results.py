@@ -25,11 +25,12 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from perf.measure.latency import LatencyHistogram
+
+if TYPE_CHECKING:  # pandas loads on the first frame: load generators and Locust workers never need it
+    import pandas as pd
 
 #: The name of the histogram holding every endpoint's latencies together.
 ALL = "ALL"
@@ -200,6 +201,8 @@ class LoadResult:
     def summary(self) -> pd.DataFrame:
         """One row per endpoint (plus ``ALL``): latency samples, how many are censored give-ups,
         answered req/s and latency percentiles in ms (censored samples included)."""
+        import pandas as pd
+
         rows = {}
         for name, hist in {**self.histograms, ALL: self.overall()}.items():
             if hist.count == 0:
@@ -214,6 +217,8 @@ class LoadResult:
 
     def timeseries(self) -> pd.DataFrame:
         """Per second: completed responses, errors, p50 and p99 latency (ms)."""
+        import pandas as pd
+
         rows = []
         for second in sorted(self.series):
             done, errors = self.series[second]
@@ -225,6 +230,8 @@ class LoadResult:
 
     def server_breakdown(self) -> pd.DataFrame:
         """Mean ``Server-Timing`` milliseconds per endpoint and part (e.g. db, cache, app)."""
+        import pandas as pd
+
         rows = {endpoint: {part: total / n for part, (total, n) in parts.items() if n}
                 for endpoint, parts in self.server_timing.items()}
         return pd.DataFrame.from_dict(rows, orient="index").fillna(0.0)

@@ -8,9 +8,12 @@ added. Record values in seconds; they are stored as integer microseconds with
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from hdrh.histogram import HdrHistogram  # hdrhistogram ships no types: see mypy overrides (module hdrh)
+
+if TYPE_CHECKING:  # pandas loads on the first table: the API server records latencies without it
+    import pandas as pd
 
 DEFAULT_PERCENTILES: tuple[float, ...] = (50.0, 90.0, 99.0, 99.9)
 _MAX_MICROS = 3_600_000_000
@@ -93,6 +96,8 @@ class LatencyHistogram:
 
     def spectrum(self, *, ticks_per_half_distance: int = 5) -> pd.DataFrame:
         """The percentile spectrum (percentile, seconds) for a latency-by-percentile chart."""
+        import pandas as pd
+
         rows = [(item.percentile_level_iterated_to, item.value_iterated_to / 1e6)
                 for item in self._hist.get_percentile_iterator(ticks_per_half_distance)]
         return pd.DataFrame(rows, columns=["percentile", "seconds"])
@@ -108,6 +113,8 @@ class LatencyHistogram:
 def percentile_table(histograms: dict[str, LatencyHistogram],
                      ps: Sequence[float] = DEFAULT_PERCENTILES) -> pd.DataFrame:
     """One row per named histogram with its percentiles in milliseconds."""
+    import pandas as pd
+
     rows = {}
     for name, hist in histograms.items():
         p = hist.percentiles(ps)

@@ -14,10 +14,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Self, TypeVar
 
 from perf.services.process import free_port, port_open, wait_until
 
@@ -113,19 +114,32 @@ class ServerProcess:
         self.returncode: int | None = None
         self._log: IO[bytes] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._stop_sent = False
 
-    def start(self) -> ServerProcess:
+    def start(self) -> Self:
         """Start the child and wait until its port accepts connections."""
+        self.launch()
+        return self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the child without waiting for it: :func:`start_together` launches several, then waits."""
         if self._proc is not None:
             raise RuntimeError(f"{self.name} on port {self.port} is already running: call close() first")
         if not self.command:
             raise ValueError("command is empty: pass the server's argv")
         self._log = tempfile.NamedTemporaryFile(prefix=f"perf-{self.name}-", suffix=".log")
         env = {**os.environ, **self.env} if self.env else None
+        self._stop_sent = False
         self._proc = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         if self.cpu:
             pin_process(self._proc.pid, self.cpu)
+
+    def wait_ready(self) -> Self:
+        """Wait until the launched child accepts connections; when it dies or times out, stop it and
+        raise with the tail of its log."""
         proc = self._proc
+        if proc is None:
+            raise RuntimeError(f"{self.name} was not launched: call launch() or start() first")
         up = wait_until(lambda: proc.poll() is not None or port_open(self.port), timeout=self.startup_timeout)
         if not up or proc.poll() is not None:
             log = self.log()
@@ -167,7 +181,8 @@ class ServerProcess:
         proc, self._proc = self._proc, None
         if proc is not None:
             with proc:
-                proc.send_signal(self.stop_signal)
+                if not self._stop_sent:
+                    proc.send_signal(self.stop_signal)
                 try:
                     self.returncode = proc.wait(self.stop_timeout if timeout is None else timeout)
                 except subprocess.TimeoutExpired:
@@ -175,12 +190,19 @@ class ServerProcess:
                     self.returncode = proc.wait()
         return self.returncode
 
+    def stop_nowait(self) -> None:
+        """Send ``stop_signal`` now and return; :meth:`close` then only waits. Sent once: a second
+        SIGTERM or SIGINT makes uvicorn skip its graceful shutdown."""
+        if self._proc is not None and not self._stop_sent and self._proc.poll() is None:
+            self._proc.send_signal(self.stop_signal)
+            self._stop_sent = True
+
     def _release_log(self) -> None:
         if self._log is not None:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> ServerProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -191,3 +213,27 @@ class ServerProcess:
     def __repr__(self) -> str:
         state = f"pid={self._proc.pid}" if self._proc else "stopped"
         return f"<{type(self).__name__} {self.name} {self.url} {state}>"
+
+
+ServerT = TypeVar("ServerT", bound=ServerProcess)
+
+
+@contextmanager
+def start_together(*servers: ServerT) -> Iterator[tuple[ServerT, ...]]:
+    """``with start_together(a, b, c):`` start several servers side by side and stop them side by side.
+
+    One after the other, each start waits for the child's imports and connections and each
+    stop for its graceful shutdown (about 2 s and 1 s for the API here); side by side those
+    waits overlap. When one fails to start, the others are stopped and its error is raised.
+    """
+    try:
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop_nowait()
+        for server in servers:
+            server.__exit__(None, None, None)  # each class's own cleanup (logs, a profile folder)

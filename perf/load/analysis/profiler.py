@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import pandas as pd
 
@@ -46,7 +46,7 @@ class ProfiledServer(ServerProcess):
         self.command = [sys.executable, "-m", "perf.load.analysis.profile_window", str(self.output),
                         str(interval), *args]
 
-    def start(self) -> ProfiledServer:
+    def start(self) -> Self:
         """Start the server under pyinstrument and wait until it accepts connections."""
         try:
             super().start()
