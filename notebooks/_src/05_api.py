@@ -221,6 +221,7 @@ from IPython.display import SVG
 
 from perf.load.analysis import flame_svg, widest_frames
 
+
 def profiled_api(mode: str) -> ProfiledServer:
     return ProfiledServer(["perf", "api", "--port", "{port}", "--mode", mode, "--schema", SCHEMA,
                            "--products", str(PRODUCTS), "--cache-namespace", f"{SCHEMA}:profile:{mode}",
@@ -230,7 +231,7 @@ def profiled_api(mode: str) -> ProfiledServer:
 
 profiles = {}
 with start_together(profiled_api("baseline"), profiled_api("all")) as profiled_servers:
-    for mode, profiled in zip(("baseline", "all"), profiled_servers):
+    for mode, profiled in zip(("baseline", "all"), profiled_servers, strict=True):
         pin_process(profiled.pid, server_cores)
         await run_load(profiled.url, model=ClosedModel(users=16, duration=0.5), scenario=scenario)  # warm, unprofiled
         profiled.begin()
