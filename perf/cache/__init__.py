@@ -8,7 +8,7 @@ One idea per module:
 * :mod:`perf.cache.lru`: L1, a bounded LRU with per-entry TTL.
 * :mod:`perf.cache.redis_cache`: L2 on ``redis.asyncio``: TTL, tags, ``SCAN`` + ``UNLINK``.
 * :mod:`perf.cache.invalidation`: L1 invalidation across processes through pub/sub.
-* :mod:`perf.cache.singleflight`: one loader per key, in-process and across processes.
+* :mod:`perf.cache.singleflight`: one loader per key in a process; :mod:`perf.cache.lease`: one across processes.
 * :mod:`perf.cache.xfetch`: probabilistic early refresh.
 * :mod:`perf.cache.stats`: hits/misses per level, errors, latency percentiles.
 * :mod:`perf.cache.guard`: fail-open in one place: Redis outages, recovery, replay of missed work.
