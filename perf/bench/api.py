@@ -45,7 +45,7 @@ from perf.load.scale import run_event_loop
 from perf.load.scenarios import Endpoint, Scenario
 from perf.measure import machine_info, summarize
 from perf.services import ensure_services
-from perf.services.server_process import pin_process, split_cores
+from perf.services.cpu import pin_process, split_cores
 
 SCHEMA = "bench_api"
 TARGET_IN_PROCESS = 2.0  # lean Nexios / bare ASGI, in-process time per request, every product route
