@@ -2,14 +2,21 @@
 
 Every chart has a title, labelled axes with units, numbers in plain units (``2,580``,
 never ``2.58e+03``) and a footer naming the machine it was measured on, the same for
-every chart of a run. Unless ``save_as=False``, it is saved into the current run
-(:mod:`perf.runs`) as a PNG *together with the frame it shows* as CSV, and returned for
-inline display. End a notebook cell with ``plt.show()`` so nbval compares no figure repr.
+every chart of a run. It is returned for inline display. End a notebook cell with
+``plt.show()`` so nbval compares no figure repr.
+
+**Recording** a chart into a run (:mod:`perf.runs`) saves it as a PNG *together with the
+frame it shows* as CSV. Drawing records only into a run that is already open (one this
+process started, or the workbook's): it never starts a run, calls git or collects the
+machine's facts. :func:`record_chart` records explicitly, starting this process's run if
+needed; ``save_as`` names the recording, ``save_as=False`` keeps a chart out of every run.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +29,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocat
 
 from perf.measure.latency import LatencyHistogram
 from perf.measure.machine import describe, machine_info
-from perf.runs.store import current_run, slug
+from perf.runs.store import Run, active_run, current_run
 
 UNITS: dict[str, float] = {"s": 1.0, "ms": 1e3, "µs": 1e6, "us": 1e6, "ns": 1e9}
 #: ``unit=RAW`` plots the values as they are (rates, ratios): no scaling, no unit in the label.
@@ -30,6 +37,20 @@ RAW = ""
 #: Column names that say nothing as a legend title (pandas' ``melt`` default and friends).
 GENERIC_NAMES = frozenset({"variable", "label", "series", "value", "name", "kind"})
 Save = str | Literal[False] | None
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """What a drawn chart records under: its name, title, the frame it shows and that frame's unit."""
+
+    name: str
+    title: str
+    frame: pd.DataFrame | None
+    unit: str | None
+
+
+#: Each chart drawn here (and not ``save_as=False``), until matplotlib lets the figure go.
+_SHOWN: weakref.WeakKeyDictionary[Figure, _Shown] = weakref.WeakKeyDictionary()
 
 
 def plain(value: float) -> str:
@@ -64,24 +85,45 @@ def _plain_axis(axis: Axis, values: Sequence[float] | None = None) -> None:
     axis.set_minor_locator(NullLocator())
 
 
-def save_figure(fig: Figure, name: str, *, directory: Path | None = None) -> Path:
-    """Save ``fig`` as ``<name>.png`` in ``directory``, by default into the current run."""
-    if directory is None:
-        return current_run().save_chart(fig, name)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{slug(name)}.png"
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+def record_chart(fig: Figure, name: str | None = None, *, run: Run | None = None) -> Path:
+    """Record ``fig`` into ``run`` (default: this process's run, started if there is none): its PNG,
+    and the frame it shows as CSV when a chart of this module drew it. Returns the PNG's path.
+
+    ``name`` defaults to the chart's ``save_as`` or title.
+
+    >>> record_chart(charts.bar_with_spread(summary, title="Round trip"))   # doctest: +SKIP
+    """
+    shown = _SHOWN.get(fig)
+    name = name or (shown.name if shown is not None else fig.get_suptitle())
+    if not name:
+        raise ValueError("name is empty and the figure has no title: pass record_chart(fig, name='...')")
+    run = run or current_run()
+    path = run.save_chart(fig, name)
+    if shown is not None and shown.frame is not None:
+        run.record(name, shown.frame, unit=shown.unit, title=shown.title)
     return path
 
 
+def record_if_run_open(fig: Figure, name: str | None = None) -> Path | None:
+    """:func:`record_chart` into the run already open (:func:`perf.runs.active_run`), if any: what drawing does.
+
+    Starts no run: None when this process has none.
+    """
+    run = active_run()
+    return None if run is None else record_chart(fig, name, run=run)
+
+
 def footer(info: Mapping[str, Any] | None = None) -> str:
-    """The chart footer: the run's machine (CPU count taken once per run) plus ``info``'s versions."""
-    base: dict[str, Any] = {}
-    try:
-        meta = current_run().meta()
-        base = {**meta.get("machine", {}), **meta.get("services", {})}
-    except OSError:
-        base = machine_info()
+    """The chart footer: the open run's machine (CPU count taken once per run), else this machine's,
+    plus ``info``'s versions."""
+    meta: dict[str, Any] | None = None
+    run = active_run()
+    if run is not None:
+        try:
+            meta = run.meta()
+        except OSError:
+            meta = None
+    base = machine_info() if meta is None else {**meta.get("machine", {}), **meta.get("services", {})}
     merged = {**base, **{k: v for k, v in (info or {}).items() if k not in ("cpus", "cpus_usable")}}
     return describe(merged)
 
@@ -92,10 +134,8 @@ def _finish(fig: Figure, title: str, info: Mapping[str, Any] | None, save_as: Sa
     fig.text(0.99, 0.005, footer(info), ha="right", va="bottom", fontsize=7, color="0.45")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     if save_as is not False:
-        name = save_as or title
-        save_figure(fig, name)
-        if frame is not None:
-            current_run().record(name, frame, unit=unit, title=title)
+        _SHOWN[fig] = _Shown(save_as or title, title, frame, unit)
+        record_if_run_open(fig)
     return fig
 
 

@@ -44,7 +44,7 @@ async def test_a_lease_nobody_holds_costs_a_bounded_wait(private_redis: Embedded
         assert cache.l2 is not None
         raw = redis.from_url(private_redis.url)
         try:  # a lease left by a process that died (or a request Redis ran after its caller gave up)
-            await raw.set(cache.l2.lock_key(cache.l2.full_key("k")), "ghost", px=60_000)
+            await raw.set(cache.l2.leases.key(cache.l2.full_key("k")), "ghost", px=60_000)
         finally:
             await raw.aclose()
         started = time.perf_counter()

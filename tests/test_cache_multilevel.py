@@ -261,7 +261,7 @@ async def test_a_miss_costs_two_redis_round_trips_and_leaves_no_lease(cache: Mul
 
     def lock(key: str) -> str:
         assert cache.l2 is not None
-        return cache.l2.lock_key(cache.l2.full_key(key))
+        return cache.l2.leases.key(cache.l2.full_key(key))
 
     await cache.fetch("warm", Loader("w"), tags=["t"])  # the scripts are loaded into Redis once
     sent.clear()

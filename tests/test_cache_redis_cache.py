@@ -36,16 +36,16 @@ async def test_set_get_many_pipelined_delete_many(l2: RedisCache) -> None:
 async def test_a_miss_takes_the_load_lease_and_the_store_releases_it(l2: RedisCache) -> None:
     """read: a read and a lease in one round trip; store(release=...): the value and the release."""
     full = l2.full_key("page:1")
-    lock = l2.lock_key(full)
-    data, leased, seq = await l2.read(full, "tok-a", lease=5)
+    lock = l2.leases.key(full)
+    data, leased, seq = await l2.read(full, "tok-a")
     assert (data, leased) == (None, True) and seq > 10**15  # a miss: this caller leads, from now (µs)
-    assert (await l2.read(full, "tok-b", lease=5))[:2] == (None, False)  # another leads: follow
+    assert (await l2.read(full, "tok-b"))[:2] == (None, False)  # another leads: follow
     assert await l2.client.get(lock) == b"tok-a"
     assert not await l2.store(full, {"items": [1]}, 60, tags=["list"], since=seq, release=(lock, "tok-b"))
     assert await l2.client.get(lock) == b"tok-a"  # not its lease: refused, and the lease stays
     assert await l2.store(full, {"items": [2]}, 60, tags=["list"], since=seq, release=(lock, "tok-a"))
     assert await l2.client.exists(lock) == 0
-    data, leased, _ = await l2.read(full, "tok-c", lease=5)
+    data, leased, _ = await l2.read(full, "tok-c")
     assert not leased and data is not None
     entry = l2.decode(data)
     assert (entry.value, entry.tags, entry.seq) == ({"items": [2]}, ("list",), seq)
@@ -56,18 +56,18 @@ async def test_a_store_after_an_invalidation_of_its_tags_or_a_delete_is_refused(
     """The race of issue 26: a reader loads the old row, the writer commits and invalidates, then the
     reader stores. The store is refused however the invalidation arrived (a tag, or a delete of the key)."""
     full = l2.full_key("product:1")
-    lock = l2.lock_key(full)
+    lock = l2.leases.key(full)
     await l2.set("other", "x", 60, tags=["product:1"])  # the tag exists (created by another entry's store)
-    _, leased, seq = await l2.read(full, "tok", lease=5)
+    _, leased, seq = await l2.read(full, "tok")
     assert leased
     await l2.invalidate_tags(["product:1"])  # the writer, between the reader's load and its store
     assert not await l2.store(full, "old price", 60, tags=["product:1"], since=seq, release=(lock, "tok"))
     assert await l2.get("product:1") is None and await l2.client.exists(lock) == 0  # refused, lease freed
     assert await l2.get("other") is None  # the other entry carrying the tag is unreadable too
-    _, leased, seq = await l2.read(full, "tok2", lease=5)
+    _, leased, seq = await l2.read(full, "tok2")
     await l2.delete("product:1")  # a delete takes the lease
     assert not await l2.store(full, "old price", 60, tags=["product:1"], since=seq, release=(lock, "tok2"))
-    _, leased, seq = await l2.read(full, "tok3", lease=5)
+    _, leased, seq = await l2.read(full, "tok3")
     assert await l2.store(full, "new price", 60, tags=["product:1"], since=seq, release=(lock, "tok3"))
     assert (entry := await l2.get("product:1")) is not None and entry.value == "new price"
 
@@ -80,12 +80,12 @@ async def test_a_lost_tag_version_is_a_miss_never_a_stale_read(l2: RedisCache) -
     await l2.client.delete(l2.tag_key("product:7"))  # what an eviction does
     assert await l2.get("page") is None
     full = l2.full_key("page")
-    _, leased, seq = await l2.read(full, "tok", lease=5)
+    _, leased, seq = await l2.read(full, "tok")
     await l2.invalidate_tags(["unrelated"])  # the sequence moves on while the load runs
-    assert not await l2.store(full, [1, 2], 60, tags=["product:7"], since=seq, release=(l2.lock_key(full), "tok"))
+    assert not await l2.store(full, [1, 2], 60, tags=["product:7"], since=seq, release=(l2.leases.key(full), "tok"))
     assert await l2.tag_version("product:7") is not None  # recreated at the current sequence
-    _, leased, seq = await l2.read(full, "tok", lease=5)
-    assert await l2.store(full, [1, 2], 60, tags=["product:7"], since=seq, release=(l2.lock_key(full), "tok"))
+    _, leased, seq = await l2.read(full, "tok")
+    assert await l2.store(full, [1, 2], 60, tags=["product:7"], since=seq, release=(l2.leases.key(full), "tok"))
     await l2.client.delete(l2.seq_key)  # the sequence itself lost: it restarts from the clock, not 0
     before = seq
     assert await l2.invalidate_tags(["product:7"]) > before

@@ -1,13 +1,12 @@
-"""perf.cache.singleflight: in-process coalescing (errors, cancellation) and the Redis lease."""
+"""perf.cache.singleflight: in-process coalescing (errors, cancellation)."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-import redis.asyncio as redis
 
-from perf.cache.singleflight import RedisLease, SingleFlight
+from perf.cache.singleflight import SingleFlight
 
 
 async def test_concurrent_calls_share_one_run() -> None:
@@ -46,18 +45,3 @@ async def test_cancelled_leader_hands_over_to_a_waiter() -> None:
         await leader
     assert await waiter == ("done", False)  # not cancelled: it became the new leader
     assert runs == 2
-
-
-async def test_lease_is_exclusive_expires_and_releases_only_with_its_token(redis_client: redis.Redis,
-                                                                           redis_prefix: str) -> None:
-    lease = RedisLease(redis_client, lease=0.2)
-    key = redis_prefix + "lock"
-    token = lease.new_token()
-    assert await lease.acquire(key, token) and not await lease.acquire(key, lease.new_token())
-    assert not await lease.release(key, "someone-else")
-    assert await lease.release(key, token)
-    assert await lease.acquire(key, lease.new_token())
-    await asyncio.sleep(0.3)  # the holder "crashed": the lease runs out by itself
-    assert await lease.acquire(key, lease.new_token())
-    with pytest.raises(ValueError, match="lease=0"):
-        RedisLease(redis_client, lease=0)

@@ -99,3 +99,53 @@ def test_readable_at_a_glance_units_and_scales(run) -> None:  # type: ignore[no-
     close = charts.latency_percentiles({"a": fast, "b": LatencyHistogram.from_samples([0.002] * 500)},
                                        title="Close", info=INFO)
     assert close.axes[0].get_yscale() == "linear"
+
+
+def test_drawing_records_only_into_an_open_run_and_record_chart_starts_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No run open: drawing starts none (no folder, no git, no machine facts); record_chart is the explicit call."""
+    import perf.runs.store as store
+
+    set_current_run(None)
+    monkeypatch.delenv(store.RUN_ID_ENV, raising=False)
+    monkeypatch.setenv(store.RUN_SOURCE_ENV, "charts-explicit")
+    before = store.list_run_dirs()
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("drawing a chart started a run")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "git_state", forbidden)
+        patch.setattr(store, "start_run", forbidden)
+        samples = pd.DataFrame({"variant": ["a"] * 3 + ["b"] * 3, "seconds": [0.001] * 3 + [0.002] * 3})
+        fig = charts.bar_with_spread(summarize(samples), title="Unrecorded", save_as="kept as", info=INFO)
+        assert fig.texts[-1].get_text().endswith("quick")  # the footer still names the machine
+    try:
+        assert store.list_run_dirs() == before and store.active_run() is None
+        path = charts.record_chart(fig)
+        run = store.active_run()
+        assert run is not None and path.parent == run.path / "charts-explicit"
+        assert sorted(p.name for p in path.parent.iterdir()) == ["frames.json", "kept-as.csv", "kept-as.png"]
+        line = charts.line_over(pd.DataFrame({"n": [1, 2], "ms": [1, 2]}), x="n", y="ms", title="Drawn after")
+        assert charts.record_if_run_open(line, "again") is not None  # a run is open now: drawing recorded too
+        assert (path.parent / "drawn-after.png").exists() and (path.parent / "again.png").exists()
+        with pytest.raises(ValueError, match="no title"):
+            charts.record_chart(plt.figure())
+    finally:
+        set_current_run(None)
+        plt.close("all")
+
+
+def test_a_run_handed_over_by_a_runner_is_joined_by_drawing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import perf.runs.store as store
+
+    run = start_run("workbook", kind="workbook")
+    set_current_run(None)
+    monkeypatch.setenv(store.RUN_ID_ENV, run.id)
+    monkeypatch.setenv(store.RUN_SOURCE_ENV, "07_handed")
+    try:
+        charts.line_over(pd.DataFrame({"n": [1, 2], "ms": [1, 2]}), x="n", y="ms", title="Joined", info=INFO)
+        assert (run.path / "07_handed" / "joined.png").exists() and run.meta()["notebooks"] == ["07_handed"]
+    finally:
+        set_current_run(None)
+        plt.close("all")

@@ -8,7 +8,8 @@ import types
 
 import pytest
 
-PACKAGES = ["perf.load", "perf.cache", "perf.pool", "perf.measure", "perf.queue", "perf.exercises"]
+PACKAGES = ["perf.load", "perf.lab", "perf.cache", "perf.pool", "perf.measure", "perf.queue", "perf.exercises",
+            "perf.services", "perf.db", "perf.api"]
 
 
 @pytest.mark.parametrize("package", PACKAGES)
@@ -24,3 +25,17 @@ def test_front_door_names_are_what_they_say_after_every_submodule_is_imported(pa
         value = getattr(module, name)
         assert name in modules_by_design or not isinstance(value, types.ModuleType), \
             f"{package}.{name} is a module, not the exported object: a submodule has the same name"
+
+
+@pytest.mark.parametrize("package", ["perf.load", "perf.lab", "perf.db", "perf.api"])
+def test_a_lazy_front_door_imports_nothing_until_a_name_is_asked_for(package: str) -> None:
+    """A process that imports one module of the package (a server, a generator child) pays for no apparatus."""
+    import subprocess
+    import sys
+
+    script = (f"import sys, {package} as door\n"
+              "loaded = sorted(m for m in sys.modules if m.startswith(door.__name__ + '.'))\n"
+              "offered = sorted(door.__all__) == sorted(set(dir(door)) & set(door.__all__))\n"
+              "print(loaded, offered, 'pandas' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split() == ["[]", "True", "False"], out.stdout + out.stderr

@@ -40,4 +40,37 @@ the Nexios 405 fix, routes without the framework's per-request wrapper), :mod:`~
 :mod:`~perf.api.sampling` (cache, pool, queue and services as metrics), :mod:`~perf.api.bare_routes`,
 :mod:`~perf.api.uploads`,
 :mod:`~perf.api.cli`, :mod:`~perf.api.server`.
+
+The front door offers the product's names a notebook uses (``from perf.api import ApiServer,
+ApiSettings``), loaded on first use so the server process imports only what it serves. The
+framework-cost apparatus (:mod:`perf.api.demo_framework`) is offered by :mod:`perf.lab`.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from perf.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from perf.api.app import api_layers
+    from perf.api.products import ProductService
+    from perf.api.routes import get_product
+    from perf.api.server import ApiServer
+    from perf.api.settings import ApiSettings, new_token
+
+# The other names a notebook uses (apparatus included), imported on first use: a process that
+# imports one module of this package (the API server, a worker) pays for none of them.
+_LAZY = {
+    "api_layers": "perf.api.app",
+    "ProductService": "perf.api.products",
+    "get_product": "perf.api.routes",
+    "ApiServer": "perf.api.server",
+    "ApiSettings": "perf.api.settings",
+    "new_token": "perf.api.settings",
+}
+__all__ = [
+    "ApiServer", "ApiSettings", "ProductService", "api_layers", "get_product", "new_token",
+]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

@@ -1,6 +1,6 @@
 """Benchmark the product API per route: Nexios against the same logic on bare ASGI, in process and under load.
 
-``python -m perf.bench.api [--rounds N] [--duration S] [--connections C] [--in-process]``
+``python -m perf.bench.api [--rounds N] [--duration S] [--connections C] [--driver D] [--in-process]``
 
 **In process** (:mod:`perf.api.demo_framework`: the app called as ASGI, no sockets), for
 every product route (``GET /products/{id}`` and ``GET /products?page=1`` from the L1 cache,
@@ -10,8 +10,9 @@ API's lean Nexios path, and through the same routes as bare ASGI (``/bare/...``:
 layers, same service); target: lean Nexios <= 2x bare on every product route. Then what
 each pure ASGI layer adds.
 
-**Under load** (1 uvicorn worker pinned to core 0, wrk pinned to core 1 if wrk is on PATH,
-else the small asyncio keep-alive client below): req/s and p50/p99 of the cached reads
+**Under load** (1 uvicorn worker pinned to half the cores, :func:`perf.load.run_load`'s
+built-in driver, calibrated against wrk by :mod:`perf.bench.load`, pinned to the other half;
+closed model, ``--connections`` users): req/s and p50/p99 of the cached reads
 through Nexios and as bare ASGI on the same server, ``GET /products/{id}`` through
 Nexios' default path (mode ``all``, ``nexios_lean=False``), uncached (mode ``all,-cache``),
 and ``/hello`` vs ``/bare/hello``. Variants run in interleaved rounds (A B C..., ...C B A)
@@ -24,15 +25,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import os
-import re
-import shutil
-import subprocess
+import random
 import sys
-import tempfile
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import httpx
 import pandas as pd
@@ -41,106 +38,44 @@ from perf.api.demo_framework import LEAN, framework_apps, framework_costs, layer
 from perf.api.server import ApiServer
 from perf.api.settings import ApiMode, ApiSettings
 from perf.config import get_settings
-from perf.measure import LatencyHistogram, machine_info, summarize
+from perf.load.drivers import DRIVERS
+from perf.load.models import ClosedModel
+from perf.load.runner import run_load
+from perf.load.scale import run_event_loop
+from perf.load.scenarios import Endpoint, Scenario
+from perf.measure import machine_info, summarize
 from perf.services import ensure_services
+from perf.services.cpu import pin_process, split_cores
 
 SCHEMA = "bench_api"
 TARGET_IN_PROCESS = 2.0  # lean Nexios / bare ASGI, in-process time per request, every product route
 TARGET_UNDER_LOAD = 0.8  # lean Nexios / bare ASGI req/s, cached GET /products?page=1
 
 
-@dataclass(frozen=True)
-class LoadResult:
-    """One load run: requests per second and latency percentiles in seconds."""
-
-    rps: float
-    p50: float
-    p99: float
-    errors: int
+def _product_path(prefix: str, ids: int, rng: random.Random) -> str:
+    return f"{prefix}{rng.randint(1, ids)}"
 
 
-_WRK_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
-_LUA = """
-math.randomseed(42)
-request = function()
-  return wrk.format("GET", "{prefix}" .. math.random(1, {ids}))
-end
-"""
+def scenario(target: str, ids: int | None = None) -> Scenario:
+    """``GET target`` (``ids``: ``GET <target>1..ids``, drawn at random)."""
+    if ids is None:
+        return Scenario.single(target)
+    return Scenario([Endpoint(f"GET {target}{{id}}", functools.partial(_product_path, target, ids))])
 
 
-def _find(pattern: str, text: str) -> str:
-    match = re.search(pattern, text)
-    if match is None:
-        raise ValueError(f"wrk's output has no {pattern!r}; it was:\n{text}")
-    return match.group(1)
+def measure_load(base_url: str, scn: Scenario, *, duration: float, connections: int,
+                 driver: str = "builtin") -> dict[str, float]:
+    """One closed-model run of ``scn`` through :func:`perf.load.run_load`: req/s, p50 and p99 (ms), errors.
 
-
-def _wrk_seconds(text: str) -> float:
-    number, unit = _find(r"^([\d.]+)(?:us|ms|s)$", text), _find(r"(us|ms|s)$", text)
-    return float(number) * _WRK_UNITS[unit]
-
-
-def run_wrk(url: str, *, duration: float, connections: int, ids: int | None = None,
-            cpu: Sequence[int] | None = None) -> LoadResult:
-    """Run wrk against ``url`` (``ids``: random ``<url's path>1..ids``); parse req/s, p50, p99."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
-        cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(int(duration), 1)}s", "--latency", url]
-        if ids:
-            script.write(_LUA.format(ids=ids, prefix=httpx.URL(url).path))
-            script.flush()
-            cmd[1:1] = ["-s", script.name]
-        if cpu and shutil.which("taskset"):
-            cmd = ["taskset", "-c", ",".join(map(str, cpu)), *cmd]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=duration + 60).stdout
-    rps = float(_find(r"Requests/sec:\s+([\d.]+)", out))
-    p50 = _wrk_seconds(_find(r"\s50%\s+([\d.]+\w+)", out))
-    p99 = _wrk_seconds(_find(r"\s99%\s+([\d.]+\w+)", out))
-    errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|Socket errors:.*?timeout)\D+(\d+)", out))
-    return LoadResult(rps, p50, p99, errors)
-
-
-async def _client(host: str, port: int, paths: list[str], deadline: float, hist: LatencyHistogram,
-                  counts: list[int]) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        i = 0
-        while time.perf_counter() < deadline:
-            path = paths[i % len(paths)]
-            i += 1
-            started = time.perf_counter()
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(_find(r"(?i)content-length:\s*(\d+)", head.decode("latin-1")))
-            await reader.readexactly(length)
-            hist.record(time.perf_counter() - started)
-            counts[0 if head.startswith(b"HTTP/1.1 2") else 1] += 1
-    finally:
-        writer.close()
-        await writer.wait_closed()
-
-
-def run_asyncio_client(url: str, *, duration: float, connections: int, ids: int | None = None,
-                       cpu: Sequence[int] | None = None) -> LoadResult:
-    """Fallback load generator: ``connections`` keep-alive HTTP/1.1 loops for ``duration`` seconds."""
-    if cpu:
-        try:
-            os.sched_setaffinity(0, cpu)
-        except (AttributeError, OSError):
-            pass
-    parts = httpx.URL(url)
-    prefix = parts.raw_path.decode()
-    paths = [f"{prefix}{(i * 7919) % ids + 1}" for i in range(ids)] if ids else [prefix]
-    hist, counts = LatencyHistogram(), [0, 0]
-
-    async def drive() -> float:
-        started = time.perf_counter()
-        deadline = started + duration
-        await asyncio.gather(*(_client(parts.host, parts.port or 80, paths[i:] + paths[:i], deadline, hist, counts)
-                               for i in range(connections)))
-        return time.perf_counter() - started
-
-    elapsed = asyncio.run(drive())
-    return LoadResult((counts[0] + counts[1]) / elapsed, hist.percentile(50), hist.percentile(99), counts[1])
+    ``errors`` counts every request that got no 2xx answer (any other status, a transport
+    failure, a give-up).
+    """
+    result = run_event_loop(run_load(base_url, model=ClosedModel(users=connections, duration=duration),
+                                      scenario=scn, driver=driver))
+    ok = sum(n for status, n in result.status_counts.items() if 200 <= status < 300)
+    latency = result.overall()
+    return {"rps": result.throughput, "p50_ms": latency.percentile(50) * 1e3,
+            "p99_ms": latency.percentile(99) * 1e3, "errors": result.scheduled - ok}
 
 
 def print_in_process(costs: pd.DataFrame, layers: pd.DataFrame) -> None:
@@ -182,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--products", type=int, default=settings.pick(2_000, 100_000))
     parser.add_argument("--ids", type=int, default=1_000, help="distinct product ids requested")
+    parser.add_argument("--driver", choices=sorted(DRIVERS), default="builtin", help="perf.load driver")
     parser.add_argument("--in-process", action="store_true", help="only the in-process framework costs (seconds)")
     args = parser.parse_args(argv)
     with ensure_services(settings) as services:
@@ -194,44 +130,45 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"perf.bench.api --in-process: python {machine_info().get('python', '?')}")
             print_in_process(costs, layers)
             return 0
-        load = run_wrk if shutil.which("wrk") else run_asyncio_client
-        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-        server_cpu, client_cpu = ([cores[0]], [cores[1]]) if len(cores) >= 2 else (None, None)
+        server_cores, client_cpu = split_cores()
+        server_cpu = sorted(server_cores)
+        pin_process(os.getpid(), client_cpu)  # the generator off the server's cores (same cores on one core)
         lean_settings = dataclasses.replace(api("all"), bare_routes=True)  # /bare/...: the baseline without Nexios
         default_settings = dataclasses.replace(api("all"), nexios_lean=False, cache_namespace=f"{SCHEMA}:default")
         with ApiServer(lean_settings, cpu=server_cpu) as lean, \
                 ApiServer(default_settings, cpu=server_cpu) as default, \
                 ApiServer(api("all,-cache"), cpu=server_cpu) as uncached:
             variants = {
-                "GET /products/{id}": (lean.url + "/products/", args.ids),
-                "GET /bare/products/{id}": (lean.url + "/bare/products/", args.ids),
-                "GET /products?page=1": (lean.url + "/products?page=1", None),
-                "GET /bare/products?page=1": (lean.url + "/bare/products?page=1", None),
-                "GET /products/{id}, Nexios default": (default.url + "/products/", args.ids),
-                "GET /products/{id}, uncached": (uncached.url + "/products/", args.ids),
-                "GET /hello": (lean.url + "/hello", None),
-                "GET /bare/hello": (lean.url + "/bare/hello", None),
+                "GET /products/{id}": (lean.url, scenario("/products/", args.ids)),
+                "GET /bare/products/{id}": (lean.url, scenario("/bare/products/", args.ids)),
+                "GET /products?page=1": (lean.url, scenario("/products?page=1")),
+                "GET /bare/products?page=1": (lean.url, scenario("/bare/products?page=1")),
+                "GET /products/{id}, Nexios default": (default.url, scenario("/products/", args.ids)),
+                "GET /products/{id}, uncached": (uncached.url, scenario("/products/", args.ids)),
+                "GET /hello": (lean.url, scenario("/hello")),
+                "GET /bare/hello": (lean.url, scenario("/bare/hello")),
             }
             for server in (lean, default):  # every id once: the cached runs measure hits, not misses
                 with httpx.Client(base_url=server.url, timeout=30) as client:
                     for pid in range(1, args.ids + 1):
                         client.get(f"/products/{pid}").raise_for_status()
                     client.get("/products?page=1").raise_for_status()
-            for url, ids in variants.values():  # warm-up: pools open, code paths hot
-                load(url, duration=1, connections=args.connections, ids=ids, cpu=client_cpu)
+            for url, scn in variants.values():  # warm-up: pools open, code paths hot
+                measure_load(url, scn, duration=1, connections=args.connections, driver=args.driver)
             rows = []
             for round_ in range(args.rounds):
                 # every other round backwards: each Nexios route and its bare twin take turns going first
                 # (the first to run after the L1 entries expired, every 30 s, pays for refilling them)
                 for name in list(variants) if round_ % 2 == 0 else list(variants)[::-1]:
-                    url, ids = variants[name]
-                    result = load(url, duration=args.duration, connections=args.connections, ids=ids, cpu=client_cpu)
-                    rows.append({"round": round_, "variant": name, "rps": result.rps, "p50_ms": result.p50 * 1e3,
-                                 "p99_ms": result.p99 * 1e3, "errors": result.errors})
+                    url, scn = variants[name]
+                    figures = measure_load(url, scn, duration=args.duration, connections=args.connections,
+                                           driver=args.driver)
+                    rows.append({"round": round_, "variant": name, **figures})
     frame = pd.DataFrame(rows)
     info = machine_info()
-    print(f"perf.bench.api: load={load.__name__} server cpu={server_cpu} client cpu={client_cpu} "
-          f"rounds={args.rounds} x {args.duration:.0f}s, {args.connections} connections, "
+    print(f"perf.bench.api: load=perf.load.run_load, driver {args.driver}; server cpu={server_cpu} "
+          f"client cpu={sorted(client_cpu)} rounds={args.rounds} x {args.duration:.0f}s, "
+          f"{args.connections} connections, "
           f"{args.products} products, {args.ids} ids; python {info.get('python', '?')}")
     print_in_process(costs, layers)
     print("  under load (req/s median [q1, q3], p50/p99 medians of rounds):")

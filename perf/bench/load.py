@@ -25,7 +25,7 @@ from perf.load.demo_server import TestServer
 from perf.load.demo_stall import StallRun, run_stalled
 from perf.load.scale import run_event_loop
 from perf.measure import describe, machine_info
-from perf.services.server_process import pin_process, split_cores
+from perf.services.cpu import pin_process, split_cores
 
 #: (other driver, target median ratio, floor no round may fall below)
 TARGETS = (("wrk", 0.9, 0.8), ("httpx", 10.0, 0.0))

@@ -3,10 +3,13 @@
 Together they implement the lease and version tokens of "Scaling Memcache at Facebook"
 (NSDI 2013) for tagged entries: a load records the invalidation sequence when it begins
 (:data:`READ`), and its store succeeds only if neither its lease was deleted nor any of its
-tags was invalidated since (:data:`STORE`), checked in the same script that writes.
+tags was invalidated since (:data:`STORE`), checked in the same script that writes. What a
+lease is (take, release) comes from :mod:`perf.cache.lease`.
 """
 
 from __future__ import annotations
+
+from perf.cache.lease import RELEASE_LUA, TAKE_LUA
 
 # Every script below may touch keys it was not handed in KEYS (a tag key named inside an
 # entry): fine on a standalone Redis/Valkey, which is what this cache targets (not Cluster).
@@ -51,14 +54,14 @@ end
 # Read KEYS[1]: {1, entry} if valid; else (an invalid entry is unlinked) {0, leased, seq}: with
 # a token ARGV[2] the miss also tries to take the load lease KEYS[2] for ARGV[3] ms; seq
 # (KEYS[3]) is where the caller's load begins. ARGV[1]: the tag key prefix.
-READ = _SEQ + _VALID + """
+READ = _SEQ + _VALID + TAKE_LUA + """
 local entry = redis.call('GET', KEYS[1])
 if entry then
   if valid(entry, ARGV[1]) then return {1, entry} end
   redis.call('UNLINK', KEYS[1])
 end
 local s = current_seq(KEYS[3])
-if ARGV[2] ~= '' and redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return {0, 1, s} end
+if ARGV[2] ~= '' and take_lease(KEYS[2], ARGV[2], ARGV[3]) then return {0, 1, s} end
 return {0, 0, s}
 """
 
@@ -70,15 +73,13 @@ return {0, 0, s}
 # version is newer than the load. A tag with no key yet is created at the current sequence,
 # so it passes only if nothing at all was invalidated since the load began (its old version
 # may have been evicted). Tag keys live at least as long as the entry.
-STORE = _SEQ + """
+STORE = _SEQ + RELEASE_LUA + """
 local cur = current_seq(KEYS[2])
 local s = tonumber(cur)
 if ARGV[3] ~= '' then s = tonumber(ARGV[3]) end
 local ttl = tonumber(ARGV[2])
 local ok = true
-if ARGV[5] ~= '' then
-  if redis.call('GET', KEYS[3]) == ARGV[5] then redis.call('DEL', KEYS[3]) else ok = false end
-end
+if ARGV[5] ~= '' and release_lease(KEYS[3], ARGV[5]) == 0 then ok = false end
 for i = 6, #ARGV do
   local key = ARGV[4] .. ARGV[i]
   local v = redis.call('GET', key)

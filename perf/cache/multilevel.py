@@ -59,7 +59,7 @@ from perf.cache.redis_cache import (
     validate_tags,
 )
 from perf.cache.serializers import Serializer
-from perf.cache.singleflight import RedisLease, SingleFlight
+from perf.cache.singleflight import SingleFlight
 from perf.cache.stats import CacheStats
 from perf.cache.xfetch import should_refresh_early
 
@@ -149,7 +149,6 @@ class MultiLevelCache:
                                  retry_interval=retry_interval, on_change=self._on_redis_state)
         self._subscribed = False
         self._bus: InvalidationBus | None = None
-        self._lease: RedisLease | None = None
         self._pubsub_client: redis.Redis | None = None
         self._flight = SingleFlight()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -157,8 +156,8 @@ class MultiLevelCache:
         self._closed = False
         if redis_url is not None:
             client = create_redis_client(redis_url, timeout=redis_timeout, max_connections=redis_max_connections)
-            self.l2 = RedisCache(client, namespace=namespace, serializer=serializer, owns_client=True)
-            self._lease = RedisLease(client, lease=lock_lease)
+            self.l2 = RedisCache(client, namespace=namespace, serializer=serializer, owns_client=True,
+                                 lease=lock_lease)
             # the subscriber blocks on reads: no socket timeout there, only on connect
             self._pubsub_client = redis.from_url(redis_url, socket_connect_timeout=redis_timeout,
                                                  retry=no_wait_retry(), health_check_interval=0)
@@ -291,7 +290,7 @@ class MultiLevelCache:
 
     async def _after_l1_miss(self, load: _Load[T]) -> tuple[T, Source]:
         # ready(): after retry_interval an outage is probed here (and a closed cache refuses)
-        if self.l2 is not None and self._lease is not None and (not self._guard.failed or await self._guard.ready()):
+        if self.l2 is not None and (not self._guard.failed or await self._guard.ready()):
             entry, lease, contended, seq = await self._get_or_lease(load)
             if entry is not None:
                 if self._refresh_due(entry.delta, entry.expires_at):
@@ -307,9 +306,10 @@ class MultiLevelCache:
     async def _refresh(self, load: _Load[T], current: T, seq: int) -> T:
         """XFetch: reload ``current`` early if this process takes the lease (else another is at it)."""
         lease: tuple[str, str] | None = None
-        if self.l2 is not None and self._lease is not None:
-            lock_key, token = self.l2.lock_key(load.full), self._lease.new_token()
-            acquired = await self._guard.call(None, self._lease.acquire, lock_key, token)
+        if self.l2 is not None:
+            leases = self.l2.leases
+            lock_key, token = leases.key(load.full), leases.new_token()
+            acquired = await self._guard.call(None, leases.acquire, lock_key, token)
             if acquired is None:
                 self._guard.remember(lease=(lock_key, token))
             elif not acquired:
@@ -359,10 +359,10 @@ class MultiLevelCache:
         ``(None, (lock_key, token), False, seq)`` with the load lease, or ``(None, None, True, seq)``
         when another process holds it; ``seq``: where the load begins. ``(None, None, False, 0)``:
         Redis failed, or the entry carries a tag this process is still invalidating."""
-        assert self.l2 is not None and self._lease is not None
-        lock_key, token = self.l2.lock_key(load.full), self._lease.new_token()
+        assert self.l2 is not None
+        lock_key, token = self.l2.leases.key(load.full), self.l2.leases.new_token()
         started = time.perf_counter()
-        found = await self._guard.call(None, self.l2.read, load.full, token, self._lease.lease)
+        found = await self._guard.call(None, self.l2.read, load.full, token)
         if found is None:  # Redis failed: the lease may still be taken later, so release it on recovery
             self._guard.remember(lease=(lock_key, token))
             return None, None, False, 0
@@ -376,14 +376,15 @@ class MultiLevelCache:
     async def _lead_or_follow(self, load: _Load[Any]) -> tuple[tuple[str, str] | None, L2Entry | None]:
         """Take the lease on the key (``(lease, None)``), or wait for the process holding it:
         ``(None, its entry)``, or ``(None, None)`` after ``lock_wait`` (or on an outage): load yourself."""
-        assert self._lease is not None and self.l2 is not None
-        lock_key = self.l2.lock_key(load.full)
+        assert self.l2 is not None
+        leases = self.l2.leases
+        lock_key = leases.key(load.full)
         deadline = time.monotonic() + self.lock_wait
         delay = 0.0
         waited = False
         while not self._guard.failed:
-            token = self._lease.new_token()
-            acquired = await self._guard.call(None, self._lease.acquire, lock_key, token)
+            token = leases.new_token()
+            acquired = await self._guard.call(None, leases.acquire, lock_key, token)
             if acquired is None:  # Redis failed: the SET may still run later, so release it on recovery
                 self._guard.remember(lease=(lock_key, token))
                 return None, None
@@ -402,8 +403,8 @@ class MultiLevelCache:
         return None, None
 
     async def _release(self, lock_key: str, token: str) -> None:
-        assert self._lease is not None
-        if await self._guard.call(None, self._lease.release, lock_key, token) is None:
+        assert self.l2 is not None
+        if await self._guard.call(None, self.l2.leases.release, lock_key, token) is None:
             self._guard.remember(lease=(lock_key, token))
 
     def _from_l1(self, full: str) -> L1Entry | None:
@@ -639,8 +640,7 @@ class MultiLevelCache:
             await self.l2.unlink(*keys)
             messages.append({"keys": keys})
         for lock_key, token in missed.leases.items():
-            if self._lease is not None:
-                await self._lease.release(lock_key, token)
+            await self.l2.leases.release(lock_key, token)
         for message in messages:
             await self.l2.publish(self._bus.encode(message))
             self.stats.incr("invalidations_sent")

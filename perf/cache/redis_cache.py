@@ -45,6 +45,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from perf.cache.errors import SerializationError
+from perf.cache.lease import RedisLease
 from perf.cache.lua import DELETE, INVALIDATE, READ, STORE
 from perf.cache.serializers import OrjsonSerializer, Serializer
 
@@ -156,13 +157,15 @@ class RedisCache:
     """The L2 cache: namespaced, versioned, tagged entries in Redis.
 
     ``client`` is borrowed (the caller closes it); :meth:`from_url` creates one this
-    object owns and closes in :meth:`close`.
+    object owns and closes in :meth:`close`. ``lease``: seconds a load lease lasts at most
+    (:attr:`leases`, the :class:`~perf.cache.lease.RedisLease` every lease rule comes from).
     """
 
     def __init__(self, client: redis.Redis, *, namespace: str = "cache",
-                 serializer: Serializer | None = None, owns_client: bool = False) -> None:
+                 serializer: Serializer | None = None, owns_client: bool = False, lease: float = 5.0) -> None:
         self.client = client
         self.namespace = validate_namespace(namespace)
+        self.leases = RedisLease(client, lease=lease, prefix=f"{self.namespace}:meta:lock:")
         self.serializer: Serializer = serializer or OrjsonSerializer()
         self._prefix = ""
         self.version = 0
@@ -174,10 +177,10 @@ class RedisCache:
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str = "cache", serializer: Serializer | None = None,
-                 timeout: float = 0.25, max_connections: int = 32) -> RedisCache:
+                 timeout: float = 0.25, max_connections: int = 32, lease: float = 5.0) -> RedisCache:
         """A cache with its own client (see :func:`create_redis_client`)."""
         return cls(create_redis_client(url, timeout=timeout, max_connections=max_connections), namespace=namespace,
-                   serializer=serializer, owns_client=True)
+                   serializer=serializer, owns_client=True, lease=lease)
 
     async def close(self) -> None:
         """Close the client if this object created it."""
@@ -208,10 +211,6 @@ class RedisCache:
     def tag_key(self, tag: str) -> str:
         """The Redis key holding ``tag``'s version (the sequence number of its last invalidation)."""
         return f"{self.namespace}:meta:tag:{tag}"
-
-    def lock_key(self, key: str) -> str:
-        """The Redis key of the single-flight lease for ``key``."""
-        return f"{self.namespace}:meta:lock:{key}"
 
     @property
     def seq_key(self) -> str:
@@ -251,18 +250,18 @@ class RedisCache:
         return L2Entry(value, expires_at, delta, seq, tags)
 
     # reads -----------------------------------------------------------------------------
-    async def read(self, full_key: str, token: str = "", lease: float = 0.0) -> tuple[bytes | None, bool, int]:
+    async def read(self, full_key: str, token: str = "") -> tuple[bytes | None, bool, int]:
         """One round trip: ``(entry bytes, False, 0)`` if ``full_key`` holds a valid entry, else
         ``(None, leased, seq)``: ``seq`` is the invalidation sequence a load starting now
         passes to :meth:`store`, and with a ``token`` the miss also tried to take the load
-        lease for ``lease`` seconds (``leased``: it did; False: another caller holds it).
+        lease ``leases.key(full_key)`` (``leased``: it did; False: another caller holds it).
 
         An entry a tag invalidation made stale is unlinked here and read as a miss. If this
         call fails (a timeout), Redis may still take the lease later: the caller then
         releases ``token`` once Redis answers.
         """
-        reply = await self._read(keys=[full_key, self.lock_key(full_key), self.seq_key],
-                                 args=[self.tag_key(""), token, max(int(lease * 1000), 1)])
+        reply = await self._read(keys=[full_key, self.leases.key(full_key), self.seq_key],
+                                 args=[self.tag_key(""), token, self.leases.lease_ms])
         if reply[0]:
             return cast(bytes, reply[1]), False, 0
         return None, bool(reply[1]), int(reply[2])
@@ -328,7 +327,7 @@ class RedisCache:
 
         ``since``: the sequence the load began at (from :meth:`read`): the store is refused
         if any of ``tags`` was invalidated after it. ``release``: the load lease
-        ``(lock_key, token)`` from :meth:`read`: released in the same round trip, and the
+        ``(leases.key(full_key), token)`` from :meth:`read`: released in the same round trip, and the
         store is refused if the token no longer holds it (a delete took it). Neither
         (``set``): stored unconditionally. ``encoded`` is ``encode(value, ttl, delta)`` when
         the caller already has it.
@@ -350,7 +349,7 @@ class RedisCache:
         existed = 0
         for start in range(0, len(full_keys), 500):  # Lua's unpack() has a stack limit
             batch = list(full_keys[start:start + 500])
-            existed += int(await self._delete(keys=[*batch, *(self.lock_key(k) for k in batch)], args=[len(batch)]))
+            existed += int(await self._delete(keys=[*batch, *(self.leases.key(k) for k in batch)], args=[len(batch)]))
         return existed
 
     async def publish(self, payload: bytes) -> int:

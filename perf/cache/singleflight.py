@@ -2,28 +2,17 @@
 
 * :class:`SingleFlight` coalesces callers inside one process: the first caller (the
   leader) runs the loader, the others await its result.
-* :class:`RedisLease` coalesces across processes: the leader holds ``SET key token NX PX
-  lease``; others poll L2 for the value. The lease expires on its own if the leader dies,
-  so a crashed worker never blocks a key for longer than ``lease`` seconds; it is
-  released with a compare-and-delete script so a slow leader never deletes a lease that
-  has already passed to someone else.
+* Across processes the leader holds a Redis lease (:mod:`perf.cache.lease`); others poll
+  L2 for the value.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import redis.asyncio as redis
-
 T = TypeVar("T")
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 class SingleFlight:
@@ -70,31 +59,3 @@ class SingleFlight:
         finally:
             if self._calls.get(key) is future:
                 del self._calls[key]
-
-
-class RedisLease:
-    """A lease-based lock in Redis (one key, one random token, an expiry)."""
-
-    def __init__(self, client: redis.Redis, *, lease: float = 5.0) -> None:
-        if lease <= 0:
-            raise ValueError(f"lease={lease!r} must be > 0 seconds: longer than your slowest loader (e.g. 10)")
-        self.client = client
-        self.lease = lease
-        self._release = client.register_script(_RELEASE)
-
-    @staticmethod
-    def new_token() -> str:
-        """A random token naming one holder of a lease."""
-        return secrets.token_hex(8)
-
-    async def acquire(self, key: str, token: str) -> bool:
-        """Try once to take the lease on ``key`` for ``token``; False if someone else holds it.
-
-        If this call fails (a timeout), Redis may still run the ``SET`` later: the caller
-        should then release ``token`` once Redis answers, or it holds a lease nobody uses.
-        """
-        return bool(await self.client.set(key, token, nx=True, px=max(int(self.lease * 1000), 1)))
-
-    async def release(self, key: str, token: str) -> bool:
-        """Release the lease if ``token`` still holds it; True if released."""
-        return bool(await self._release(keys=[key], args=[token]))

@@ -30,8 +30,9 @@ from perf.api.server import ApiServer
 from perf.api.settings import ApiSettings
 from perf.load.concurrency import sweep
 from perf.load.scenarios import Endpoint, Scenario
+from perf.services.cpu import process_cpu_seconds
 from perf.services.process import free_port
-from perf.services.server_process import process_cpu_seconds, start_together
+from perf.services.server_process import start_together
 
 _SYLLABUS = """
 import uvicorn

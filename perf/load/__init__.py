@@ -12,7 +12,8 @@ Layout: running load (``models``, ``runner``, ``scenarios``, ``results``, ``driv
 experiments built on it (``sweep``: closed-model concurrency levels; ``stress``: an
 open-model ramp to the knee), reading a run (:mod:`perf.load.analysis`: SLOs, time
 breakdown, calibration, recommendations, profiler), charts (``plots``) and the
-apparatus for the notebook (``demo_*``, ``product``). ``python -m perf load --help``
+apparatus for the notebook (``demo_*``, ``product``, ``locust.compare``): every name a
+notebook uses is offered here. ``python -m perf load --help``
 for the CLI.
 
 The names load on first use, so a server process that imports one ``perf.load``
@@ -21,24 +22,37 @@ module (the demo server, a generator child) does not pay for pandas or matplotli
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from perf.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from perf.load.analysis import (
         Calibration,
+        ProfiledServer,
         ServerSampler,
         calibrate,
         check_slos,
+        compare_drivers,
+        compare_paths,
+        driver_ratios,
         flag_client_bound,
+        flame_svg,
         measurements_from,
+        mix_breakdown,
         recommend,
         server_shares,
         time_breakdown,
+        top_frames,
+        widest_frames,
     )
     from perf.load.concurrency import SweepReport, sweep
+    from perf.load.demo_rss import rss_under_load
+    from perf.load.demo_server import TestServer
+    from perf.load.locust.compare import compare_engines
     from perf.load.models import ClosedModel, LoadModel, OpenModel
     from perf.load.plots import knee_chart, over_time_chart, spectrum_chart, sweep_chart
+    from perf.load.product import api_measurements, product_scenario
     from perf.load.ramp import StressReport, rate_steps, stress
     from perf.load.results import LoadResult, merge_results
     from perf.load.runner import run_load
@@ -58,6 +72,19 @@ _HOMES = {
     "recommend": "perf.load.analysis",
     "server_shares": "perf.load.analysis",
     "time_breakdown": "perf.load.analysis",
+    "ProfiledServer": "perf.load.analysis",
+    "compare_drivers": "perf.load.analysis",
+    "compare_paths": "perf.load.analysis",
+    "driver_ratios": "perf.load.analysis",
+    "flame_svg": "perf.load.analysis",
+    "mix_breakdown": "perf.load.analysis",
+    "top_frames": "perf.load.analysis",
+    "widest_frames": "perf.load.analysis",
+    "rss_under_load": "perf.load.demo_rss",
+    "TestServer": "perf.load.demo_server",
+    "compare_engines": "perf.load.locust.compare",
+    "api_measurements": "perf.load.product",
+    "product_scenario": "perf.load.product",
     "ClosedModel": "perf.load.models",
     "LoadModel": "perf.load.models",
     "OpenModel": "perf.load.models",
@@ -78,22 +105,14 @@ _HOMES = {
     "sweep": "perf.load.concurrency",
 }
 __all__ = [
-    "Calibration", "ClosedModel", "Endpoint", "LoadModel", "LoadResult", "OpenModel", "Scenario",
-    "ServerSampler", "StressReport", "SweepReport", "calibrate", "check_slos", "flag_client_bound",
-    "knee_chart", "measurements_from", "merge_results", "over_time_chart", "rate_steps", "recommend",
-    "run_load", "run_processes", "server_shares", "spectrum_chart", "stress", "sweep", "sweep_chart",
-    "time_breakdown",
+    "Calibration", "ClosedModel", "Endpoint", "LoadModel", "LoadResult", "OpenModel", "ProfiledServer",
+    "Scenario", "ServerSampler", "StressReport", "SweepReport", "TestServer", "api_measurements", "calibrate",
+    "check_slos", "compare_drivers", "compare_engines", "compare_paths", "driver_ratios", "flag_client_bound",
+    "flame_svg", "knee_chart", "measurements_from", "merge_results", "mix_breakdown", "over_time_chart",
+    "product_scenario", "rate_steps", "recommend", "rss_under_load", "run_load", "run_processes",
+    "server_shares", "spectrum_chart", "stress", "sweep", "sweep_chart", "time_breakdown", "top_frames",
+    "widest_frames",
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'perf.load' has no attribute {name!r}; the front door offers {__all__}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _HOMES)

@@ -1,6 +1,6 @@
 """Load-test charts: percentile spectrum, over time, latency vs offered load, a concurrency sweep.
 
-Thin wrappers over :mod:`perf.charts` (same titles, footers and saved PNGs), shaped
+Thin wrappers over :mod:`perf.charts` (same titles, footers, and recorded into an open run alike), shaped
 for :class:`~perf.load.results.LoadResult`, :class:`~perf.load.ramp.StressReport`
 and :class:`~perf.load.concurrency.SweepReport`.
 """
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import pandas as pd
 from matplotlib.figure import Figure
 
-from perf.charts import latency_percentiles, line_over, save_figure
+from perf.charts import latency_percentiles, line_over, record_if_run_open
 from perf.load.analysis.slo import parse_slo
 from perf.load.concurrency import SweepReport
 from perf.load.ramp import StressReport
@@ -63,7 +63,7 @@ def knee_chart(report: StressReport, *, title: str) -> Figure:
         if slo.metric not in ("errors", "rps") and slo.endpoint is None:
             ax.axhline(slo.threshold * 1e3, color="red", linestyle="--", linewidth=1, label=f"SLO {slo.text}")
     ax.legend(fontsize=8)
-    save_figure(fig, title)
+    record_if_run_open(fig, title)
     return fig
 
 
@@ -83,5 +83,5 @@ def sweep_chart(report: SweepReport, *, title: str) -> Figure:
     lines = ax.get_legend_handles_labels()
     more = right.get_legend_handles_labels()
     ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="center right")
-    save_figure(fig, title)
+    record_if_run_open(fig, title)
     return fig

@@ -7,7 +7,7 @@ import platform
 from typing import Any
 
 from perf.config import get_settings
-from perf.services.server_process import usable_cores
+from perf.services.cpu import usable_cores
 
 
 def _cpu_model() -> str:

@@ -16,8 +16,9 @@ passing ``adapter=`` (a :class:`ConnectionAdapter` subclass) instead of a URL.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from perf.lazy import lazy_exports
 from perf.pool.adapter import ConnectionAdapter
 from perf.pool.asyncpg_adapter import AsyncpgAdapter
 from perf.pool.errors import PoolClosed, PoolConnectError, PoolError, PoolTimeout, PoolTooManyWaiters
@@ -52,17 +53,28 @@ def create_pool(dsn: str | None = None, *, adapter: ConnectionAdapter[Any] | Non
                 maintenance_interval=maintenance_interval)
 
 
+if TYPE_CHECKING:
+    from perf.pool.asyncpg_adapter import server_connections
+    from perf.pool.demo_failures import drive, next_borrower_after_cancel, waits_behind_slow_connect
+    from perf.pool.demo_reset import reset_guarantees
+    from perf.pool.demo_timeline import run_timeline, sample_stats
+
+# The other names a notebook uses (apparatus included), imported on first use: a process that
+# imports one module of this package (the API server, a worker) pays for none of them.
+_LAZY = {
+    "server_connections": "perf.pool.asyncpg_adapter",
+    "drive": "perf.pool.demo_failures",
+    "next_borrower_after_cancel": "perf.pool.demo_failures",
+    "waits_behind_slow_connect": "perf.pool.demo_failures",
+    "reset_guarantees": "perf.pool.demo_reset",
+    "run_timeline": "perf.pool.demo_timeline",
+    "sample_stats": "perf.pool.demo_timeline",
+}
 __all__ = [
-    "AsyncpgAdapter",
-    "CloseReport",
-    "ConnectionAdapter",
-    "Pool",
-    "PoolClosed",
-    "PoolConnectError",
-    "PoolError",
-    "PoolStats",
-    "PoolTimeout",
-    "PoolTooManyWaiters",
-    "ResetMode",
-    "create_pool",
+    "AsyncpgAdapter", "CloseReport", "ConnectionAdapter", "Pool", "PoolClosed", "PoolConnectError", "PoolError",
+    "PoolStats", "PoolTimeout", "PoolTooManyWaiters", "ResetMode", "create_pool", "drive",
+    "next_borrower_after_cancel", "reset_guarantees", "run_timeline", "sample_stats", "server_connections",
+    "waits_behind_slow_connect",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

@@ -15,8 +15,30 @@
 * :mod:`perf.queue.demo_crash`: the crash experiment (SIGKILL a worker, count what survives).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from perf.lazy import lazy_exports
 from perf.queue.queue import StopReport, TaskQueue
 from perf.queue.status import QueueClosed, QueueFull, QueueUnavailable, TaskExpired, TaskRecord, TaskState
 
-__all__ = ["QueueClosed", "QueueFull", "QueueUnavailable", "StopReport", "TaskExpired", "TaskQueue", "TaskRecord",
-           "TaskState"]
+if TYPE_CHECKING:
+    from perf.queue.demo_backpressure import full_queue_requests, shutdown_drain
+    from perf.queue.demo_compare import compare_queues
+    from perf.queue.demo_crash import crash_experiment
+
+# The other names a notebook uses (apparatus included), imported on first use: a process that
+# imports one module of this package (the API server, a worker) pays for none of them.
+_LAZY = {
+    "full_queue_requests": "perf.queue.demo_backpressure",
+    "shutdown_drain": "perf.queue.demo_backpressure",
+    "compare_queues": "perf.queue.demo_compare",
+    "crash_experiment": "perf.queue.demo_crash",
+}
+__all__ = [
+    "QueueClosed", "QueueFull", "QueueUnavailable", "StopReport", "TaskExpired", "TaskQueue", "TaskRecord",
+    "TaskState", "compare_queues", "crash_experiment", "full_queue_requests", "shutdown_drain",
+]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

@@ -6,20 +6,32 @@
 * :func:`replayable`: a measuring step that, with ``PERF_REPLAY=<run id>``, returns that run's result.
 * :func:`audit`: the claims ledger (``claims.json``): every verdict a notebook stated, judged again.
 
-Charts drawn with :mod:`perf.charts` are saved into the current run automatically,
-together with the frame they show.
+Charts drawn with :mod:`perf.charts` are recorded, with the frame they show, into the run
+already open (:func:`active_run`: this process's, or the workbook's); drawing never starts
+one. :func:`perf.charts.record_chart` records explicitly, starting it if needed.
 """
 
 from perf.runs.claims import Audit, audit, format_audit, install
 from perf.runs.compare import RunComparison, compare_runs, compare_with_previous, format_comparison, judge
 from perf.runs.replay import replay_note, replayable, replayable_sync
-from perf.runs.store import Run, current_run, list_run_dirs, open_run, record, runs_dir, set_current_run, start_run
+from perf.runs.store import (
+    Run,
+    active_run,
+    current_run,
+    list_run_dirs,
+    open_run,
+    record,
+    runs_dir,
+    set_current_run,
+    start_run,
+)
 
 install()  # every verdict a notebook publishes goes into its run's claims.json
 
 __all__ = [
     "Audit",
     "Run",
+    "active_run",
     "audit",
     "format_audit",
     "RunComparison",

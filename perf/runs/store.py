@@ -17,7 +17,8 @@ pandas. The frames are small (summaries, not raw samples), so size does not matt
 
 The run of a process is found once (:func:`current_run`): the one a parent process
 handed over (``PERF_RUN_ID`` / ``PERF_RUN_SOURCE``, set by ``perf.workbook`` for each
-kernel), else a new one named after the notebook or script. Test runs set
+kernel), else a new one named after the notebook or script. :func:`active_run` finds
+it without starting one (what drawing a chart does). Test runs set
 ``PERF_BUILD_DIR`` to a temporary folder (the repository's ``conftest.py``), so they
 never touch a user's runs.
 """
@@ -259,20 +260,36 @@ def _detect_source() -> tuple[str, str]:
 _current: Run | None = None
 
 
-def current_run() -> Run:
-    """This process's run, created on first use (or joined, when a runner handed one over)."""
+def active_run() -> Run | None:
+    """This process's run if it has one, else None: never starts one (no folder, no git, no machine facts).
+
+    The run already in use, or one a runner (:mod:`perf.workbook`) handed over, joined here.
+    Drawing a chart records into it (:mod:`perf.charts`); :func:`current_run` starts one.
+    """
     global _current
     if _current is None:
         # A runner (perf.workbook) hands its run to each kernel it starts; read once, here.
         run_id = os.environ.get(RUN_ID_ENV, "").strip()
-        kind, source = _detect_source()
-        source = os.environ.get(RUN_SOURCE_ENV, "").strip() or source
         if run_id and (runs_dir() / run_id / "run.json").exists():
-            _current = open_run(run_id, source=source)
+            _current = open_run(run_id, source=_source())
             _current._register_source()
-        else:
-            _current = start_run(source, kind=kind, source=source)
     return _current
+
+
+def current_run() -> Run:
+    """This process's run: the :func:`active_run`, else a new one (a folder, git state, machine facts)."""
+    global _current
+    run = active_run()
+    if run is None:
+        kind, _ = _detect_source()
+        source = _source()
+        run = _current = start_run(source, kind=kind, source=source)
+    return run
+
+
+def _source() -> str:
+    """The name this process records under: the runner's (``PERF_RUN_SOURCE``), else the detected one."""
+    return os.environ.get(RUN_SOURCE_ENV, "").strip() or _detect_source()[1]
 
 
 def set_current_run(run: Run | None) -> None:

@@ -5,10 +5,12 @@
 ...     svc.database_url, svc.redis_url
 
 For experiments that stop and restart a server (fail-open, pool recovery), start a
-private one with :class:`EmbeddedPostgres` or :class:`EmbeddedRedis`.
+private one with :class:`EmbeddedPostgres` or :class:`EmbeddedRedis`. The cores a
+measurement may use, and pinning processes to them: :mod:`perf.services.cpu`.
 """
 
 from perf.services.binaries import ServiceUnavailable, postgres_bin_dir, redis_server_path
+from perf.services.cpu import pin_process, process_cpu_seconds, split_cores, usable_cores
 from perf.services.manager import ServiceHandle, ensure_services, services_status, stop_services
 from perf.services.postgres_server import EmbeddedPostgres
 from perf.services.redis_server import EmbeddedRedis
@@ -19,8 +21,12 @@ __all__ = [
     "ServiceHandle",
     "ServiceUnavailable",
     "ensure_services",
+    "pin_process",
     "postgres_bin_dir",
+    "process_cpu_seconds",
     "redis_server_path",
     "services_status",
+    "split_cores",
     "stop_services",
+    "usable_cores",
 ]

@@ -18,7 +18,7 @@ from perf.load.models import ClosedModel
 from perf.load.results import LoadResult
 from perf.load.runner import run_load
 from perf.load.scenarios import Scenario
-from perf.services.server_process import process_cpu_seconds
+from perf.services.cpu import process_cpu_seconds
 
 
 @dataclass(frozen=True)

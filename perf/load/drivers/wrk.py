@@ -18,7 +18,7 @@ from pathlib import Path
 from perf.load.drivers.base import DriverUnavailable
 from perf.load.results import LoadResult
 from perf.measure.latency import LatencyHistogram
-from perf.services.server_process import pin_process
+from perf.services.cpu import pin_process
 
 _LEVELS = [0.0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100.0]
 _LUA = """
