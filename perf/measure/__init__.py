@@ -14,8 +14,9 @@
   notebook comes from one of them, so prose never claims more than its run can show.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from perf.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from perf.measure.inprocess import InProcessClient, profile_requests
@@ -27,53 +28,39 @@ if TYPE_CHECKING:
     from perf.measure.timing import Comparison, Timing, compare_async, compare_cpu, compare_sync, time_async, time_sync
     from perf.measure.verdict import Verdict, compare
 
-# Each name's module, imported on first use (PEP 562): the API server imports
+# Each name's module is imported on first use (perf.lazy): the API server imports
 # perf.measure.buckets for its /metrics and must not pay for pandas (about 1 s per process
 # start) that only the notebooks' helpers need.
-_HOMES = {
-    "InProcessClient": "inprocess",
-    "profile_requests": "inprocess",
-    "combine": "judgements",
-    "crossover": "judgements",
-    "rank": "judgements",
-    "tail": "judgements",
-    "trend": "judgements",
-    "DEFAULT_PERCENTILES": "latency",
-    "LatencyHistogram": "latency",
-    "percentile_table": "latency",
-    "collect_machine_info": "machine",
-    "describe": "machine",
-    "machine_info": "machine",
-    "service_versions": "machine",
-    "MemoryPeak": "memory",
-    "peak_memory": "memory",
-    "peak_memory_async": "memory",
-    "rate_summary": "stats",
-    "summarize": "stats",
-    "Comparison": "timing",
-    "Timing": "timing",
-    "compare_async": "timing",
-    "compare_cpu": "timing",
-    "compare_sync": "timing",
-    "time_async": "timing",
-    "time_sync": "timing",
-    "Verdict": "verdict",
-    "compare": "verdict",
-}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'perf.measure' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"perf.measure.{home}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
+__getattr__, __dir__ = lazy_exports(__name__, globals(), {
+    "InProcessClient": "perf.measure.inprocess",
+    "profile_requests": "perf.measure.inprocess",
+    "combine": "perf.measure.judgements",
+    "crossover": "perf.measure.judgements",
+    "rank": "perf.measure.judgements",
+    "tail": "perf.measure.judgements",
+    "trend": "perf.measure.judgements",
+    "DEFAULT_PERCENTILES": "perf.measure.latency",
+    "LatencyHistogram": "perf.measure.latency",
+    "percentile_table": "perf.measure.latency",
+    "collect_machine_info": "perf.measure.machine",
+    "describe": "perf.measure.machine",
+    "machine_info": "perf.measure.machine",
+    "service_versions": "perf.measure.machine",
+    "MemoryPeak": "perf.measure.memory",
+    "peak_memory": "perf.measure.memory",
+    "peak_memory_async": "perf.measure.memory",
+    "rate_summary": "perf.measure.stats",
+    "summarize": "perf.measure.stats",
+    "Comparison": "perf.measure.timing",
+    "Timing": "perf.measure.timing",
+    "compare_async": "perf.measure.timing",
+    "compare_cpu": "perf.measure.timing",
+    "compare_sync": "perf.measure.timing",
+    "time_async": "perf.measure.timing",
+    "time_sync": "perf.measure.timing",
+    "Verdict": "perf.measure.verdict",
+    "compare": "perf.measure.verdict",
+})
 
 __all__ = [
     "peak_memory",
