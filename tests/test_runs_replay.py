@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from perf.config import ConfigError, get_settings, load_settings
+from perf.load.results import LoadResult
 from perf.runs import compare_runs, start_run
 from perf.runs.replay import ReplayMissing, replay_note, replayable, replayable_sync
 from perf.runs.results_json import ResultFormatError, decode, encode
@@ -110,3 +111,25 @@ def test_frames_numbers_and_dataclasses_round_trip_and_other_objects_are_named()
     assert decode(encode(frame)).equals(frame)
     with pytest.raises(ResultFormatError, match=r"result\['f'\] is a function"):
         encode({"f": lambda: 0})
+
+
+@dataclasses.dataclass
+class ModeLike:
+    mode: str
+    result: LoadResult
+
+
+def test_a_load_result_travels_as_its_own_dict_histograms_included() -> None:
+    result = LoadResult(driver="builtin", model="closed, 4 users", duration=1.0)
+    for i, latency in enumerate((0.001, 0.002, 0.004, 0.050)):
+        result.record("GET /x", latency, 200 if i < 3 else 503, t=i * 0.2, server_timing="db;dur=0.5")
+    result.scheduled = 4
+    back = decode(encode([ModeLike("all", result)]))[0]
+    assert isinstance(back.result, LoadResult) and back.mode == "all"
+    assert back.result.to_dict()["summary"] == result.to_dict()["summary"]
+    # HDR's compressed form keeps each value to the histogram's precision, not to the microsecond
+    for hist, original in ((back.result.overall(), result.overall()),
+                           (back.result.series_hist[0], result.series_hist[0])):
+        assert hist.percentiles() == pytest.approx(original.percentiles(), rel=0.01)
+    assert (back.result.status_counts, back.result.series, back.result.server_timing) == \
+        (result.status_counts, result.series, result.server_timing)

@@ -88,7 +88,9 @@ summary[["n", "median", "q1", "q3", "ratio_to_baseline"]].style.format(
 import matplotlib.pyplot as plt
 
 from perf import charts
+from perf.runs import current_run
 
+current_run()  # this notebook's run: every chart below is recorded into it
 charts.bar_with_spread(summary, title="One round trip: PostgreSQL vs Redis", unit="µs", info=info)
 plt.show()
 

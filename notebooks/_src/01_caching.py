@@ -33,12 +33,13 @@ import redis.asyncio as redis
 from IPython.display import Markdown, display
 
 from perf import charts
-from perf.cache.demo_workload import create_catalog, load_category_report, load_product, zipf_ids
-from perf.cache.multilevel import MultiLevelCache
+from perf.cache import MultiLevelCache, create_catalog, load_category_report, load_product, zipf_ids
 from perf.config import get_settings
 from perf.measure import collect_machine_info, compare_async, compare_sync, time_async
+from perf.runs import current_run
 from perf.services import ensure_services
 
+current_run()  # this notebook's run: every chart below is recorded into it
 settings = get_settings()
 services = ensure_services(settings)
 SCHEMA = "nb_cache"
@@ -100,8 +101,7 @@ display(Markdown(
 # flood the database).
 
 # %%
-from perf.cache.stats import hit_ratio_timeline
-from perf.cache.warming import warm
+from perf.cache import hit_ratio_timeline, warm
 
 POPULATION = settings.pick(2_000, 20_000)
 REQUESTS = settings.pick(1_500, 20_000)
@@ -185,7 +185,7 @@ display(Markdown(
 # only with an HMAC signature that is verified before unpickling.
 
 # %%
-from perf.cache.serializers import JsonSerializer, OrjsonSerializer, SignedPickleSerializer
+from perf.cache import JsonSerializer, OrjsonSerializer, SignedPickleSerializer
 
 payload = await report_loader()
 serializers = {s.name: s for s in (JsonSerializer(), OrjsonSerializer(),
@@ -226,7 +226,7 @@ except Exception as exc:
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from perf.cache.demo_pickle import pickle_attack
+from perf.cache import pickle_attack
 
 with tempfile.TemporaryDirectory() as tmp:
     attack = await pickle_attack(services.redis_url, tmp)
@@ -241,7 +241,7 @@ assert attack.seed_ran_payload and attack.signed_refused and not attack.signed_r
 # future, across processes with a Redis lease) and hands the result to all 100.
 
 # %%
-from perf.cache.demo_stampede import naive_get_or_load, run_stampede
+from perf.cache import naive_get_or_load, run_stampede
 
 naive = await run_stampede(lambda k, f: naive_get_or_load(cache, k, f), "stampede:naive", report_loader)
 guarded = await run_stampede(lambda k, f: cache.get_or_load(k, f), "stampede:guarded", report_loader)
@@ -289,7 +289,7 @@ print("after invalidate_tags('category:demo'):", sum(readable), "of 25 still rea
 # notebook sends `GET` after `GET` and records how long each one took.
 
 # %%
-from perf.cache.demo_keys import keys_vs_scan
+from perf.cache import keys_vs_scan
 
 walk = await keys_vs_scan(services.redis_url, keys=settings.pick(300_000, 3_000_000))
 walk_frame = pd.DataFrame({name: pd.Series(lat) * 1e3 for name, lat in walk.get_latencies.items()})
@@ -326,7 +326,7 @@ display(Markdown(
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from perf.cache.demo_worker import CacheWorker
+from perf.cache import CacheWorker
 
 await cache.set("product:42", {"id": 42, "price": 10}, tags=["product:42"])
 async with CacheWorker(services.redis_url, NAMESPACE) as worker:
@@ -444,7 +444,7 @@ display(Markdown(
 # `max_bytes`, the bound `MultiLevelCache(l1_max_bytes=...)` sets.
 
 # %%
-from perf.cache.demo_memory import l1_rss, payload_sizes
+from perf.cache import l1_rss, payload_sizes
 
 products = [await load_product(pool, pid, schema=SCHEMA) for pid in range(1, 201)]
 reports = [await load_category_report(pool, category, schema=SCHEMA) for category in range(20)]
@@ -507,7 +507,7 @@ display(Markdown(
 # reader tries next, and last `perf.cache.cached` on the data function the handler calls.
 
 # %%
-from perf.cache.decorator import cached
+from perf.cache import cached
 from perf.cache.demo_decorator import cached_route, metadata, seed_cached, seed_route, serve_users
 from perf.cache.naive import CacheManager
 

@@ -25,8 +25,10 @@ from IPython.display import Markdown, display
 from perf import charts
 from perf.config import get_settings
 from perf.measure import collect_machine_info
+from perf.runs import current_run
 from perf.services import ensure_services
 
+current_run()  # this notebook's run: every chart below is recorded into it
 settings = get_settings()
 services = ensure_services(settings)
 info = await collect_machine_info(database_url=services.database_url)
@@ -42,7 +44,7 @@ print("profile:", settings.profile, "| products:", f"{PRODUCTS:,}")
 # so re-running the notebook starts in seconds.
 
 # %%
-from perf.db.schema import ensure_seeded
+from perf.db import ensure_seeded
 
 admin = await asyncpg.connect(services.database_url)
 await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
@@ -70,7 +72,7 @@ assert counts == {"categories": 20, "products": PRODUCTS, "product_images": 3 * 
 # * `copy` — the `COPY` protocol (`copy_records_to_table`).
 
 # %%
-from perf.db.demo_race import product_rows, race_inserts
+from perf.db import product_rows, race_inserts
 from perf.measure import rate_summary
 
 ROWS = settings.pick(2_000, 10_000)
@@ -110,8 +112,7 @@ display(Markdown(
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from perf.db.demo_race import PRODUCT_COLUMNS
-from perf.db.writes import BatchWriteError, insert_copy
+from perf.db import PRODUCT_COLUMNS, BatchWriteError, insert_copy
 
 await conn.execute("DROP TABLE IF EXISTS demo_writes")
 await conn.execute("CREATE TABLE demo_writes (LIKE products INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
@@ -136,7 +137,7 @@ _ = await conn.execute("DROP TABLE demo_writes")
 # We read the whole `products` table with each and time every page.
 
 # %%
-from perf.db.demo_race import page_growth, page_profile
+from perf.db import page_growth, page_profile
 
 CHUNK = settings.pick(500, 5_000)
 profile = await page_profile(conn, "products", chunk_size=CHUNK, columns=("id", "name", "price", "created_at"))
@@ -171,7 +172,7 @@ display(Markdown(
 # an aggregate would. Strategies are interleaved within each round.
 
 # %%
-from perf.db.demo_memory import read_memory
+from perf.db import read_memory
 
 SIZES = settings.pick([5_000, 20_000, 50_000], [10_000, 100_000, 300_000, 1_000_000])
 memory = await read_memory(conn, sizes=SIZES, chunk_size=1_000, repeat=settings.pick(2, 3))
@@ -223,7 +224,7 @@ except ValueError as exc:
 # times it, creates the index `CONCURRENTLY` (writes are not blocked), and does it again.
 
 # %%
-from perf.db.indexes import compare_index
+from perf.db import compare_index
 
 middle = await conn.fetchrow("SELECT created_at, id FROM products ORDER BY id OFFSET $1 LIMIT 1", PRODUCTS // 2)
 NEXT_PAGE = ("SELECT id, name, price, created_at FROM products "
@@ -254,7 +255,7 @@ display(Markdown(
 # the same dicts.
 
 # %%
-from perf.db.queries import get_products, get_products_n_plus_one
+from perf.db import get_products, get_products_n_plus_one
 from perf.measure import compare_async
 
 ids = list(range(1, 51))
@@ -286,7 +287,7 @@ display(Markdown(
 # NBVAL_CHECK_OUTPUT
 import asyncio
 
-from perf.db.queries import count_products, list_page, list_page_concurrent, list_products_keyset
+from perf.db import count_products, list_page, list_page_concurrent, list_products_keyset
 
 # return_exceptions: the first query finishes, so the connection is idle again afterwards.
 results = await asyncio.gather(count_products(conn), list_products_keyset(conn, limit=20), return_exceptions=True)
@@ -340,7 +341,7 @@ display(Markdown(
 # sequential scans may be missing one. (Counters accumulate across runs of this notebook.)
 
 # %%
-from perf.db.indexes import create_index, flush_stats, list_indexes, seq_scan_heavy_tables, unused_indexes
+from perf.db import create_index, flush_stats, list_indexes, seq_scan_heavy_tables, unused_indexes
 
 # An index added "just in case": nothing in this notebook ever queries by price.
 await create_index(conn, "products", ["price"], name="products_price_idx")
@@ -424,7 +425,7 @@ await exercises.check("02.one_query", products_with_images, **URLS)
 exercises.progress()
 
 # %% tags=["plumbing"]
-from perf.db.indexes import drop_index
+from perf.db import drop_index
 
 for index in ("products_created_at_id_idx", "products_price_idx"):  # leave nb_db as seeded
     await drop_index(conn, index)

@@ -30,8 +30,10 @@ from IPython.display import Markdown, display
 from perf import charts
 from perf.config import get_settings
 from perf.measure import collect_machine_info
+from perf.runs import current_run
 from perf.services import EmbeddedPostgres, ensure_services
 
+current_run()  # this notebook's run: every chart below is recorded into it
 settings = get_settings()
 services = ensure_services(settings)
 dsn = services.database_url
@@ -51,8 +53,7 @@ print("profile:", settings.profile)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from perf.pool.asyncpg_adapter import server_connections
-from perf.pool.demo_failures import drive
+from perf.pool import drive, server_connections
 from perf.pool.naive import SeedPool
 
 
@@ -91,7 +92,7 @@ assert ours_outcomes == ["ok"] * 8
 # caller waits for the lock, even though a free connection sits idle in the queue.
 
 # %%
-from perf.pool.demo_failures import waits_behind_slow_connect
+from perf.pool import waits_behind_slow_connect
 from perf.pool.naive import SeedPoolTypoFixed
 
 
@@ -129,7 +130,7 @@ display(Markdown(
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from perf.pool.demo_failures import next_borrower_after_cancel
+from perf.pool import next_borrower_after_cancel
 
 seed_fixed = SeedPoolTypoFixed(lambda: asyncpg.connect(dsn), min_size=1, max_size=1)
 await seed_fixed.initialize()
@@ -225,7 +226,7 @@ display(Markdown("\n".join(f"* {line[0].upper()}{line[1:]}." for line in lines))
 # means the next borrower of the same connection sees what a new connection sees):
 
 # %%
-from perf.pool.demo_reset import reset_guarantees
+from perf.pool import reset_guarantees
 
 guarantees = await reset_guarantees(dsn)
 guarantees
@@ -311,7 +312,7 @@ display(Markdown(
 # concurrency 40: one with `max_size=40`, one with `max_size=15`.
 
 # %%
-from perf.pool.demo_timeline import run_timeline
+from perf.pool import run_timeline
 
 private_dir = tempfile.TemporaryDirectory()
 private = EmbeddedPostgres(private_dir.name, max_connections=20)
@@ -353,7 +354,7 @@ display(Markdown(
 # background sweep, down to `min_size`. Max lifetime works the same way.
 
 # %%
-from perf.pool.demo_timeline import sample_stats
+from perf.pool import sample_stats
 
 idle_timeout = settings.pick(1.0, 5.0)
 async with create_pool(dsn, min_size=2, max_size=20, idle_timeout=idle_timeout,

@@ -26,8 +26,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from perf import charts
-from perf.compression.accept_encoding import choose_encoding
-from perf.compression.codecs import DEFAULT_LEVELS, PREFERENCE, decompress
+from perf.compression import DEFAULT_LEVELS, PREFERENCE, CompressionMiddleware, choose_encoding, decompress
 from perf.compression.demo_app import create_demo_app
 from perf.compression.demo_race import (
     asgi_get,
@@ -38,13 +37,14 @@ from perf.compression.demo_race import (
     level_grid,
     transfer_times,
 )
-from perf.compression.middleware import CompressionMiddleware
 from perf.compression.naive import create_naive_compression_middleware
 from perf.compression.payloads import product_list_json
 from perf.config import get_settings
 from perf.measure import compare_async, machine_info, summarize
+from perf.runs import current_run
 from perf.services import ensure_services
 
+current_run()  # this notebook's run: every chart below is recorded into it
 settings = get_settings()
 services = ensure_services(settings)  # not used for compression itself; kept for the workbook's contract
 info = machine_info()

@@ -23,31 +23,32 @@ import time
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import redis.asyncio as redis
 from IPython.display import Markdown, display
 
 from perf import charts
-from perf.api.server import ApiServer
-from perf.api.settings import ApiSettings, new_token
+from perf.api import ApiServer, ApiSettings, new_token
 from perf.config import get_settings
-from perf.lab.modes import compare_modes
-from perf.lab.source import show_source
+from perf.lab import cleanup, compare_modes, show_source
 from perf.load import (
     ClosedModel,
+    ProfiledServer,
+    api_measurements,
     calibrate,
+    compare_paths,
     measurements_from,
+    product_scenario,
     recommend,
     run_load,
     server_shares,
     spectrum_chart,
     time_breakdown,
+    top_frames,
 )
-from perf.load.analysis import ProfiledServer, compare_paths, top_frames
-from perf.load.product import api_measurements, product_scenario
 from perf.measure import machine_info, summarize
-from perf.services import ensure_services
-from perf.services.server_process import pin_process, split_cores, start_together
+from perf.runs import current_run
+from perf.services import ensure_services, pin_process, split_cores, start_together
 
+current_run()  # this notebook's run: every chart below is recorded into it
 notebook_started = time.perf_counter()
 settings = get_settings()
 services = ensure_services(settings)
@@ -72,9 +73,7 @@ print("profile:", settings.profile, "| server cores", sorted(server_cores),
 # call keyed and tagged by the product, so a write can invalidate exactly what it changed:
 
 # %%
-from perf.api.app import api_layers
-from perf.api.products import ProductService
-from perf.api.routes import get_product
+from perf.api import ProductService, api_layers, get_product
 
 show_source(get_product, ProductService.get)
 
@@ -193,7 +192,7 @@ breakdowns = pd.concat({m: time_breakdown(modes.merged(m)) for m in ("baseline",
 breakdowns.round(3)
 
 # %%
-from perf.load.analysis import mix_breakdown
+from perf.load import mix_breakdown
 
 shares = pd.DataFrame({m: server_shares(modes.merged(m)) for m in ("baseline", "all")}).fillna(0.0)
 all_mix = mix_breakdown(modes.merged("all"))  # each endpoint weighted by its share of the responses
@@ -219,7 +218,7 @@ display(Markdown(
 # %%
 from IPython.display import SVG
 
-from perf.load.analysis import flame_svg, widest_frames
+from perf.load import flame_svg, widest_frames
 
 
 def profiled_api(mode: str) -> ProfiledServer:
@@ -290,7 +289,7 @@ display(Markdown(
 # so only the framework differs. Reads come from the L1 cache; writes commit in PostgreSQL.
 
 # %%
-from perf.api.demo_framework import BARE, DEFAULT, LEAN, framework_apps, framework_costs, framework_profile
+from perf.lab import BARE, DEFAULT, LEAN, framework_apps, framework_costs, framework_profile
 
 framework_settings = ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:framework")
 async with framework_apps(framework_settings) as apps:
@@ -394,7 +393,7 @@ display(Markdown(
 # Here is that line, with a trivial app object, in a subprocess:
 
 # %%
-from perf.lab.workers import compare_workers, run_app_object_workers
+from perf.lab import compare_workers, run_app_object_workers
 
 seed_run = run_app_object_workers(workers=4)
 print("exit status:", seed_run.returncode)
@@ -470,7 +469,7 @@ worker_gain = float(gain) if lows[2] > highs[1] or highs[2] < lows[1] else None
 # entry), so a cache filling up should level off, whereas a leak keeps the same slope to the end.
 
 # %%
-from perf.load.demo_rss import rss_under_load
+from perf.load import rss_under_load
 
 RSS_SECONDS = settings.pick(6.0, 60.0)
 with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:rss"),
@@ -593,12 +592,7 @@ def db_share(result):
 await exercises.check("05.db_share", db_share)
 
 # %% tags=["plumbing"]
-cache = redis.from_url(services.redis_url)
-async for key in cache.scan_iter(match=f"{SCHEMA}:*", count=500):
-    await cache.delete(key)
-await cache.aclose()
-os.sched_setaffinity(0, original_affinity)
-services.close()
+await cleanup(services, key_prefix=f"{SCHEMA}:", affinity=original_affinity)
 
 # %%
 print(f"This notebook ran in {time.perf_counter() - notebook_started:,.0f} s ({settings.profile} profile).")

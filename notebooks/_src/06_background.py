@@ -38,8 +38,7 @@ print("profile:", settings.profile)
 # %%
 import asyncio
 
-from perf.queue.demo_backpressure import full_queue_requests, shutdown_drain
-from perf.queue.demo_crash import crash_experiment
+from perf.queue import crash_experiment, full_queue_requests, shutdown_drain
 
 full = pd.concat([await full_queue_requests(kind, requests=6, workers=1, max_size=4, task_seconds=0.2)
                   for kind in ("naive", "corrected")], ignore_index=True)
@@ -82,7 +81,7 @@ display(Markdown(
 # experiment (a worker acknowledges tasks one by one and is SIGKILLed; how many ever complete).
 
 # %%
-from perf.queue.demo_compare import compare_queues
+from perf.queue import compare_queues
 
 queues = await compare_queues(services.database_url, rounds=settings.pick(3, 5),  # ratios need >= 3 rounds
                               latency_tasks=settings.pick(100, 1000), throughput_tasks=settings.pick(400, 8000),

@@ -1,4 +1,5 @@
-"""A measuring result as JSON: frames, numbers, strings, lists, dicts and dataclasses of them.
+"""A measuring result as JSON: frames, numbers, strings, lists, dicts and dataclasses of them,
+and objects that travel as their ``to_dict()`` (rebuilt by their class's ``from_dict()``).
 
 What :mod:`perf.runs.replay` saves and loads. A run folder travels (an instructor records at home
 and presents from a copy), so loading it must not run code it carries, which is what unpickling
@@ -38,6 +39,10 @@ def _enc(value: Any, where: str) -> Any:
         return {"__" + type(value).__name__ + "__": [_enc(v, f"{where}[{i}]") for i, v in enumerate(value)]}
     if isinstance(value, dict):
         return {"__dict__": [[_enc(k, f"{where} key"), _enc(v, f"{where}[{k!r}]")] for k, v in value.items()]}
+    if callable(getattr(value, "to_dict", None)) and callable(getattr(type(value), "from_dict", None)):
+        # an object that says how it travels (LoadResult: its histograms as HDR's compressed text)
+        cls = type(value)
+        return {"__record__": f"{cls.__module__}:{cls.__qualname__}", "data": _enc(value.to_dict(), where)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         cls = type(value)
         fields = {f.name: _enc(getattr(value, f.name), f"{where}.{f.name}") for f in dataclasses.fields(value)}
@@ -51,15 +56,18 @@ def encode(value: Any) -> bytes:
     return json.dumps(_enc(value, "result")).encode()
 
 
-def _dataclass(name: str) -> type:
+def _imported_class(name: str, *, record: bool = False) -> type:
     module_name, _, qualname = name.partition(":")
     found: Any = sys.modules.get(module_name)
     for part in qualname.split("."):
         found = getattr(found, part, None)
-    if not (isinstance(found, type) and dataclasses.is_dataclass(found)):
-        raise ResultFormatError(f"saved result names {name!r}, not a dataclass this program has imported "
+    usable = isinstance(found, type) and (callable(getattr(found, "from_dict", None)) if record
+                                          else dataclasses.is_dataclass(found))
+    if not usable:
+        kind = "a class with from_dict()" if record else "a dataclass"
+        raise ResultFormatError(f"saved result names {name!r}, not {kind} this program has imported "
                                 "(import the module that defines it first)")
-    return found
+    return found  # type: ignore[no-any-return]
 
 
 def _dec(value: Any) -> Any:
@@ -80,8 +88,10 @@ def _dec(value: Any) -> Any:
         return tuple(_dec(v) for v in value["__tuple__"])
     if "__dict__" in value:
         return {_dec(k): _dec(v) for k, v in value["__dict__"]}
+    if "__record__" in value:
+        return _imported_class(value["__record__"], record=True).from_dict(_dec(value["data"]))  # type: ignore[attr-defined]
     if "__dataclass__" in value:
-        cls = _dataclass(value["__dataclass__"])
+        cls = _imported_class(value["__dataclass__"])
         fields = {name: _dec(v) for name, v in value["fields"].items()}
         init = {f.name for f in dataclasses.fields(cls) if f.init}
         made = cls(**{k: v for k, v in fields.items() if k in init})

@@ -14,11 +14,13 @@ from perf.services.cpu import pin_process, process_cpu_seconds, split_cores, usa
 from perf.services.manager import ServiceHandle, ensure_services, services_status, stop_services
 from perf.services.postgres_server import EmbeddedPostgres
 from perf.services.redis_server import EmbeddedRedis
+from perf.services.server_process import ServerProcess, start_together
 
 __all__ = [
     "EmbeddedPostgres",
     "EmbeddedRedis",
     "ServiceHandle",
+    "ServerProcess",
     "ServiceUnavailable",
     "ensure_services",
     "pin_process",
@@ -27,6 +29,7 @@ __all__ = [
     "redis_server_path",
     "services_status",
     "split_cores",
+    "start_together",
     "stop_services",
     "usable_cores",
 ]

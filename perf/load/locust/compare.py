@@ -21,20 +21,28 @@ def _row(engine: str, workers: int, result: LoadResult) -> dict[str, object]:
 
 
 def compare_engines(base_url: str, *, scenario: str | Scenario | None = None, users: int = 16,
-                    duration: float = 5.0, locust_workers: Sequence[int] = (1, 2),
+                    duration: float = 5.0, locust_workers: Sequence[int] = (1, 2), rounds: int = 1,
                     timeout: float = 10.0) -> pd.DataFrame:
-    """One closed-model run on the built-in engine, then on Locust with each of ``locust_workers``.
+    """Closed-model runs on the built-in engine and on Locust with each of ``locust_workers``,
+    ``rounds`` times, interleaved (the order reversed every other round).
 
-    Each run is in its own processes, so this is safe from a notebook's running loop. Rows:
-    engine, generators, req/s, generator CPU microseconds per request (workers only, not
-    Locust's master), p99 ms and requests. Interleave repeats yourself for spread.
+    Each run is in its own processes, so this is safe from a notebook's running loop. One row
+    per run: engine, generators, round, req/s, generator CPU microseconds per request (workers
+    only, not Locust's master), p99 ms and requests. A comparison needs >= 3 rounds
+    (:func:`perf.measure.compare`).
     """
     if not locust_workers or min(locust_workers) < 1:
         raise ValueError(f"locust_workers must list worker counts >= 1, got {locust_workers!r}")
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds!r}")
     model = ClosedModel(users=users, duration=duration)
-    rows = [_row("builtin", 1, run_processes(base_url, model=model, scenario=scenario, processes=1,
-                                             timeout=timeout))]
-    for workers in locust_workers:
-        rows.append(_row("locust", workers, run_locust(base_url, model=model, scenario=scenario,
-                                                       workers=workers, timeout=timeout)))
-    return pd.DataFrame(rows).set_index(["engine", "generators"])
+    runs = [("builtin", 1), *(("locust", workers) for workers in locust_workers)]
+    rows = []
+    for round_ in range(rounds):
+        for engine, workers in runs if round_ % 2 == 0 else runs[::-1]:
+            if engine == "builtin":
+                result = run_processes(base_url, model=model, scenario=scenario, processes=1, timeout=timeout)
+            else:
+                result = run_locust(base_url, model=model, scenario=scenario, workers=workers, timeout=timeout)
+            rows.append({**_row(engine, workers, result), "round": round_})
+    return pd.DataFrame(rows)
