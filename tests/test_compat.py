@@ -7,6 +7,7 @@ upgrade that moves a name is caught here rather than as a wrong answer somewhere
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import inspect
 import re
@@ -37,7 +38,7 @@ def moved(dist: str, name: str, module: str, checked: str) -> str:
 
 @pytest.mark.parametrize(("module", "dist"), [("asyncpg", "asyncpg")])
 def test_each_compat_module_was_checked_against_the_pinned_version(module: str, dist: str) -> None:
-    checked = getattr(__import__(f"perf.compat.{module}", fromlist=["CHECKED"]), "CHECKED")
+    checked = importlib.import_module(f"perf.compat.{module}").CHECKED
     assert checked == pin(dist), (f"perf/compat/{module}.py was checked against {dist} {checked}, but "
                                   f"requirements.txt pins {pin(dist)}: re-check its names and update CHECKED")
 
