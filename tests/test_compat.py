@@ -16,8 +16,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 from asyncpg.protocol.protocol import BaseProtocol
+from nexios.http import Request, Response
+from nexios.http.response import BaseResponse
+from nexios.routing import Route
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from perf.api.protocol import BoundedHttpProtocol
 from perf.compat import asyncpg as compat_asyncpg
+from perf.compat import nexios as compat_nexios
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,18 +35,19 @@ def pin(dist: str) -> str:
     return found.group(1)
 
 
-def moved(dist: str, name: str, module: str, checked: str) -> str:
-    """The message for a private name that is gone or changed shape."""
-    return (f"{dist} {importlib.metadata.version(dist)} (pinned {pin(dist)}; perf/compat/{module}.py checked "
+def moved(dist: str, name: str) -> str:
+    """The message for a private name of ``dist`` (also the name of its compat module) gone or changed shape."""
+    checked = importlib.import_module(f"perf.compat.{dist}").CHECKED
+    return (f"{dist} {importlib.metadata.version(dist)} (pinned {pin(dist)}; perf/compat/{dist}.py checked "
             f"{checked}): {name} is gone or changed shape; find its new spelling upstream, or the public API "
-            f"that replaced it, and update perf/compat/{module}.py and the list in docs/techniques.md")
+            f"that replaced it, and update perf/compat/{dist}.py and the list in docs/techniques.md")
 
 
-@pytest.mark.parametrize(("module", "dist"), [("asyncpg", "asyncpg")])
-def test_each_compat_module_was_checked_against_the_pinned_version(module: str, dist: str) -> None:
+@pytest.mark.parametrize("module", ["asyncpg", "nexios", "uvicorn"])
+def test_each_compat_module_was_checked_against_the_pinned_version(module: str) -> None:
     checked = importlib.import_module(f"perf.compat.{module}").CHECKED
-    assert checked == pin(dist), (f"perf/compat/{module}.py was checked against {dist} {checked}, but "
-                                  f"requirements.txt pins {pin(dist)}: re-check its names and update CHECKED")
+    assert checked == pin(module), (f"perf/compat/{module}.py was checked against {module} {checked}, but "
+                                    f"requirements.txt pins {pin(module)}: re-check its names and update CHECKED")
 
 
 # -- asyncpg ---------------------------------------------------------------------------------------
@@ -48,28 +55,25 @@ def test_each_compat_module_was_checked_against_the_pinned_version(module: str, 
 @pytest.mark.parametrize("name", ["_top_xact", "_listeners", "_log_listeners", "_transport", "_protocol"])
 def test_asyncpg_connection_slots(name: str) -> None:
     assert name in getattr(asyncpg.Connection, "__slots__", ()), moved(
-        "asyncpg", f"Connection.{name}", "asyncpg", compat_asyncpg.CHECKED)
+        "asyncpg", f"Connection.{name}")
 
 
 def test_asyncpg_protocol_cancellation() -> None:
     ok = (callable(getattr(BaseProtocol, "_is_cancelling", None))
           and inspect.iscoroutinefunction(getattr(BaseProtocol, "_wait_for_cancellation", None)))
-    assert ok, moved("asyncpg", "BaseProtocol._is_cancelling / async _wait_for_cancellation", "asyncpg",
-                     compat_asyncpg.CHECKED)
+    assert ok, moved("asyncpg", "BaseProtocol._is_cancelling / async _wait_for_cancellation")
 
 
 async def test_asyncpg_names_on_a_live_connection(pg_conn: asyncpg.Connection) -> None:
-    where = ("asyncpg", "asyncpg", compat_asyncpg.CHECKED)
-    assert isinstance(pg_conn._listeners, dict), moved(where[0], "Connection._listeners (a dict)", *where[1:])
-    assert isinstance(pg_conn._log_listeners, set), moved(where[0], "Connection._log_listeners (a set)", *where[1:])
+    assert isinstance(pg_conn._listeners, dict), moved("asyncpg", "Connection._listeners (a dict)")
+    assert isinstance(pg_conn._log_listeners, set), moved("asyncpg", "Connection._log_listeners (a set)")
     transport = compat_asyncpg.transport(pg_conn)
     assert transport is not None and transport.get_protocol() is not None, moved(
-        where[0], "Connection._transport (the asyncio transport)", *where[1:])
+        "asyncpg", "Connection._transport (the asyncio transport)")
     assert not compat_asyncpg.left_unfinished(pg_conn)
     transaction = pg_conn.transaction()
     await transaction.start()
-    assert compat_asyncpg.left_unfinished(pg_conn), moved(where[0], "Connection._top_xact (set by start())",
-                                                          *where[1:])
+    assert compat_asyncpg.left_unfinished(pg_conn), moved("asyncpg", "Connection._top_xact (set by start())")
     await pg_conn.execute("ROLLBACK")  # behind the Transaction object's back: it stays set
     await compat_asyncpg.settle(pg_conn)
     assert not compat_asyncpg.left_unfinished(pg_conn)
@@ -77,5 +81,85 @@ async def test_asyncpg_names_on_a_live_connection(pg_conn: asyncpg.Connection) -
         assert pg_conn.is_in_transaction()
     await pg_conn.add_listener("perf_compat", lambda *args: None)
     compat_asyncpg.forget_listeners(pg_conn)
-    assert pg_conn._listeners == {}, moved(where[0], "Connection._listeners (cleared by reset)", *where[1:])
+    assert pg_conn._listeners == {}, moved("asyncpg", "Connection._listeners (cleared by reset)")
     await pg_conn.execute("UNLISTEN *")
+
+
+# -- nexios ----------------------------------------------------------------------------------------
+
+def _request() -> Request:
+    return Request({"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""})
+
+
+def test_nexios_match_status() -> None:
+    ok = (set(compat_nexios.MatchStatus.__members__) == {"NONE", "PARTIAL", "FULL"}
+          and "MatchStatus" in str(inspect.signature(Route.match).return_annotation))
+    assert ok, moved("nexios", "nexios.routing._utils.MatchStatus (Route.match's return type)")
+
+
+async def test_nexios_base_response_sends_what_prepared_response_sets() -> None:
+    assert set(vars(BaseResponse(b"x"))) == {"charset", "status_code", "raw_headers", "_body", "content_type"}, moved(
+        "nexios", "BaseResponse's attributes (_body, raw_headers, ...)")
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    response = compat_nexios.PreparedResponse(b'{"a":1}', 201, "application/json",
+                                              [(b"content-type", b"application/json"), (b"content-length", b"7")])
+    await response({"type": "http"}, receive, send)  # type: ignore[arg-type]
+    assert [m.get("status") for m in sent][:1] == [201] and sent[-1].get("body") == b'{"a":1}', moved(
+        "nexios", "BaseResponse.__call__ sending _body and raw_headers")
+
+
+def test_nexios_response_manager_attributes() -> None:
+    request = _request()
+    manager = Response(request)
+    assert set(vars(manager)) == {"_response", "_request", "_initialized"}, moved(
+        "nexios", "NexiosResponse.__init__'s _response, _request, _initialized")
+    assert request.state._state.get("_response_instance") is manager, moved(
+        "nexios", "NexiosResponse.__new__ storing the manager in request.state")
+    request = _request()
+    detached = compat_nexios.DetachedResponse(request)
+    assert set(vars(detached)) == set(vars(manager)) and "_response_instance" not in request.state._state
+    detached.json({"a": 1}, status_code=201)
+    assert detached.get_response().status_code == 201
+
+
+# -- uvicorn ---------------------------------------------------------------------------------------
+
+UVICORN_HOOKS = ["data_received", "on_message_begin", "on_url", "on_headers_complete", "on_body",
+                 "on_message_complete", "on_response_complete", "send_400_response", "connection_made",
+                 "connection_lost", "shutdown", "_unset_keepalive_if_required"]
+
+
+def _assigned(cls: type) -> set[str]:
+    """The ``self.NAME = ...`` attributes ``cls``'s own methods set."""
+    return set(re.findall(r"^\s*self\.(\w+)(?:\s*:[^=]+)?\s*=", inspect.getsource(cls), re.MULTILINE))
+
+
+@pytest.mark.parametrize("name", UVICORN_HOOKS)
+def test_uvicorn_httptools_hooks(name: str) -> None:
+    assert callable(getattr(HttpToolsProtocol, name, None)), moved(
+        "uvicorn", f"HttpToolsProtocol.{name}")
+
+
+def test_uvicorn_httptools_attributes() -> None:
+    for cls, names in ((HttpToolsProtocol, {"parser", "url", "headers", "cycle", "transport", "flow", "loop",
+                                            "timeout_keep_alive_task"}),
+                       (RequestResponseCycle, {"keep_alive", "more_body", "response_started", "response_complete",
+                                               "disconnected", "message_event"})):
+        missing = sorted(names - _assigned(cls))
+        assert not missing, moved("uvicorn", f"{cls.__name__}.{', '.join(missing)}")
+
+
+def test_our_protocol_attributes_do_not_shadow_uvicorns() -> None:
+    """A private name of ours that uvicorn starts using would silently replace its own."""
+    ours = {name for name in vars(BoundedHttpProtocol) if name.startswith("_") and not name.startswith("__")}
+    theirs = set(dir(HttpToolsProtocol)) | _assigned(HttpToolsProtocol)
+    assert sorted(ours & theirs) == [], (f"uvicorn {importlib.metadata.version('uvicorn')} now has attributes named "
+                                         "like perf.api.protocol.BoundedHttpProtocol's own: rename ours")
+
