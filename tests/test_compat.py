@@ -7,6 +7,7 @@ upgrade that moves a name is caught here rather than as a wrong answer somewhere
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 import inspect
@@ -19,11 +20,15 @@ from asyncpg.protocol.protocol import BaseProtocol
 from nexios.http import Request, Response
 from nexios.http.response import BaseResponse
 from nexios.routing import Route
+from pgqueuer import Queries
+from pgqueuer.adapters.persistence.qb import QueryBuilderEnvironment, QueryQueueBuilder
+from pgqueuer.domain.settings import DBSettings
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from perf.api.protocol import BoundedHttpProtocol
 from perf.compat import asyncpg as compat_asyncpg
 from perf.compat import nexios as compat_nexios
+from perf.compat import pgqueuer as compat_pgqueuer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +48,7 @@ def moved(dist: str, name: str) -> str:
             f"that replaced it, and update perf/compat/{dist}.py and the list in docs/techniques.md")
 
 
-@pytest.mark.parametrize("module", ["asyncpg", "nexios", "uvicorn"])
+@pytest.mark.parametrize("module", ["asyncpg", "nexios", "uvicorn", "pgqueuer"])
 def test_each_compat_module_was_checked_against_the_pinned_version(module: str) -> None:
     checked = importlib.import_module(f"perf.compat.{module}").CHECKED
     assert checked == pin(module), (f"perf/compat/{module}.py was checked against {module} {checked}, but "
@@ -163,3 +168,18 @@ def test_our_protocol_attributes_do_not_shadow_uvicorns() -> None:
     assert sorted(ours & theirs) == [], (f"uvicorn {importlib.metadata.version('uvicorn')} now has attributes named "
                                          "like perf.api.protocol.BoundedHttpProtocol's own: rename ours")
 
+
+# -- pgqueuer --------------------------------------------------------------------------------------
+
+def test_pgqueuer_settings_and_query_builders() -> None:
+    assert {"db_schema", "channel", "queue_table"} <= set(DBSettings.model_fields), moved(
+        "pgqueuer", "pgqueuer.domain.settings.DBSettings(db_schema=, channel=, queue_table)")
+    for builder in (QueryBuilderEnvironment, QueryQueueBuilder):
+        assert "settings" in {field.name for field in dataclasses.fields(builder)}, moved(
+            "pgqueuer", f"pgqueuer.adapters.persistence.qb.{builder.__name__}(settings=)")
+    assert {"qbe", "qbq"} <= {field.name for field in dataclasses.fields(Queries)}, moved(
+        "pgqueuer", "Queries(qbe=, qbq=)")
+    queries = compat_pgqueuer.SchemaQueries("Perf_Compat")
+    assert (queries.channel, queries.queue_table) == ("pgqueuer_perf_compat", "pgqueuer")
+    assert "perf_compat" in queries.environment.build_install_query(), moved(
+        "pgqueuer", "QueryBuilderEnvironment placing the tables in DBSettings.db_schema")
