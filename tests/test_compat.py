@@ -16,16 +16,22 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import redis.asyncio as redis
 from asyncpg.protocol.protocol import BaseProtocol
+from nexios import NexiosApp
 from nexios.http import Request, Response
 from nexios.http.response import BaseResponse
 from nexios.routing import Route
 from pgqueuer import Queries
 from pgqueuer.adapters.persistence.qb import QueryBuilderEnvironment, QueryQueueBuilder
 from pgqueuer.domain.settings import DBSettings
+from redis.asyncio.connection import ConnectionPoolInterface
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from perf.api.app import ApiNexios
+from perf.api.errors import SafeRoute
 from perf.api.protocol import BoundedHttpProtocol
+from perf.cache.redis_cache import BoundedConnectionPool
 from perf.compat import asyncpg as compat_asyncpg
 from perf.compat import nexios as compat_nexios
 from perf.compat import pgqueuer as compat_pgqueuer
@@ -161,14 +167,6 @@ def test_uvicorn_httptools_attributes() -> None:
         assert not missing, moved("uvicorn", f"{cls.__name__}.{', '.join(missing)}")
 
 
-def test_our_protocol_attributes_do_not_shadow_uvicorns() -> None:
-    """A private name of ours that uvicorn starts using would silently replace its own."""
-    ours = {name for name in vars(BoundedHttpProtocol) if name.startswith("_") and not name.startswith("__")}
-    theirs = set(dir(HttpToolsProtocol)) | _assigned(HttpToolsProtocol)
-    assert sorted(ours & theirs) == [], (f"uvicorn {importlib.metadata.version('uvicorn')} now has attributes named "
-                                         "like perf.api.protocol.BoundedHttpProtocol's own: rename ours")
-
-
 # -- pgqueuer --------------------------------------------------------------------------------------
 
 def test_pgqueuer_settings_and_query_builders() -> None:
@@ -183,3 +181,35 @@ def test_pgqueuer_settings_and_query_builders() -> None:
     assert (queries.channel, queries.queue_table) == ("pgqueuer_perf_compat", "pgqueuer")
     assert "perf_compat" in queries.environment.build_install_query(), moved(
         "pgqueuer", "QueryBuilderEnvironment placing the tables in DBSettings.db_schema")
+
+
+# -- redis-py: public API only ---------------------------------------------------------------------
+
+def test_redis_pool_overrides_only_the_public_pool_interface() -> None:
+    overridden = {name for name in vars(BoundedConnectionPool) if not name.startswith("_")} - {"get_connection",
+                                                                                               "release"}
+    assert not overridden, f"BoundedConnectionPool overrides more than get_connection/release: {overridden}"
+    assert {"get_connection", "release"} <= ConnectionPoolInterface.__abstractmethods__, (
+        f"redis {importlib.metadata.version('redis')} (pinned {pin('redis')}): get_connection/release are no "
+        "longer redis.asyncio's public pool interface (ConnectionPoolInterface); re-check BoundedConnectionPool")
+
+
+# -- our subclasses of dependency classes ----------------------------------------------------------
+
+async def _handler(request: Request, response: Response) -> Response:
+    return response
+
+
+@pytest.mark.parametrize(("ours", "theirs", "make"), [
+    (BoundedHttpProtocol, HttpToolsProtocol, None),
+    (BoundedConnectionPool, redis.ConnectionPool, lambda: redis.ConnectionPool(max_connections=2)),
+    (SafeRoute, Route, lambda: Route("/x", _handler)),
+    (ApiNexios, NexiosApp, NexiosApp),
+], ids=["uvicorn", "redis", "nexios-route", "nexios-app"])
+def test_our_subclasses_attributes_shadow_none_of_the_dependencys(ours: type, theirs: type, make: object) -> None:
+    """An attribute of ours that the dependency starts using too would silently replace its own."""
+    own = _assigned(ours) | {name for name in vars(ours) if name.startswith("_") and not name.startswith("__")}
+    own.discard("_abc_impl")  # every subclass of an ABC gets its own
+    upstream = set(dir(theirs)) | _assigned(theirs) | (set(vars(make())) if callable(make) else set())
+    assert sorted(own & upstream) == [], (f"{theirs.__module__}.{theirs.__name__} now has attributes named like "
+                                          f"{ours.__module__}.{ours.__name__}'s own: rename ours")
