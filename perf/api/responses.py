@@ -24,8 +24,6 @@ from perf.compat.nexios import DetachedResponse, PreparedResponse
 
 __all__ = ["JsonBytes", "RouteResponse"]
 
-_JSON = (b"content-type", b"application/json")
-
 
 class JsonBytes(PreparedResponse):
     """``JsonBytes(body, status=200, headers={...})``: an encoded JSON body and its headers, nothing re-done.
@@ -34,11 +32,7 @@ class JsonBytes(PreparedResponse):
     lower-cased, as every HTTP/1.1 server does anyway.
     """
 
-    def __init__(self, body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> None:
-        raw_headers = [_JSON, (b"content-length", b"%d" % len(body))]
-        if headers:
-            raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-        super().__init__(body, status, "application/json", raw_headers)
+    media_type = "application/json"
 
 
 class RouteResponse(DetachedResponse):
