@@ -1,9 +1,10 @@
-"""Floors only run down: services -> measure -> runs -> charts -> techniques -> api/load -> lab/bench/exercises
--> export -> workbook -> the CLI.
+"""Floors only run down: compat -> services -> measure -> runs -> charts -> techniques -> api/load
+-> lab/bench/exercises -> export -> workbook -> the CLI.
 
 Read from the imports of every module under ``perf/``: a module may import its own package, anything
 on a lower floor, and nothing on its own floor or above (a peer import is a crossed wire: apparatus
 that spans two packages belongs one floor up, in ``perf.lab``), except the pairs named below.
+``perf.compat`` (dependencies' private names, quarantined) is on the ground floor: it imports no ``perf`` module.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 PERF = Path(__file__).resolve().parents[1] / "perf"
 
 FLOORS: dict[str, int] = {
-    "config": 0, "asgi": 0, "aio": 0, "lazy": 0,
+    "config": 0, "asgi": 0, "aio": 0, "lazy": 0, "compat": 0,
     "services": 1,
     "measure": 2, "runs": 3, "charts": 4,
     "cache": 5, "db": 5, "pool": 5, "compression": 5, "queue": 5,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+import io
+
 import asyncpg
 import pytest
 
 from perf.pool import Pool, create_pool
 from perf.pool.demo_reset import CASES, Case, observe, reset_guarantees, scratch
-from perf.pool.session import changes_session
+from perf.pool.session import QUERY_METHODS, SessionTrackingConnection, changes_session
 
 
 async def _dirty(conn: asyncpg.Connection, schema: str) -> None:
@@ -103,6 +106,39 @@ def test_changes_session_reads_statement_starts() -> None:
              "SELECT pg_advisory_xact_lock(1)", "INSERT INTO settings (reset) VALUES (1)", "BEGIN", "COMMIT"]
     assert [q for q in changing if not changes_session(q)] == []
     assert [q for q in plain if changes_session(q)] == []
+
+
+def test_every_public_asyncpg_method_that_takes_sql_is_watched() -> None:
+    takes_sql = sorted(name for name, method in inspect.getmembers(asyncpg.Connection, callable)
+                       if not name.startswith("_")
+                       and list(inspect.signature(method).parameters)[1:2] in (["query"], ["command"]))
+    assert takes_sql == sorted(QUERY_METHODS), (
+        f"asyncpg {asyncpg.__version__} Connection methods taking SQL are {takes_sql}: override each new one "
+        "in perf.pool.session.SessionTrackingConnection and list it in QUERY_METHODS")
+    assert [name for name in QUERY_METHODS if name not in vars(SessionTrackingConnection)] == []
+
+
+async def test_each_query_method_notes_a_session_change(database_url: str) -> None:
+    sql = "SELECT set_config('application_name', 'x', false)"
+    calls = {
+        "execute": lambda c: c.execute(sql), "fetch": lambda c: c.fetch(sql), "fetchval": lambda c: c.fetchval(sql),
+        "fetchrow": lambda c: c.fetchrow(sql), "prepare": lambda c: c.prepare(sql),
+        "executemany": lambda c: c.executemany("SELECT set_config('application_name', $1, false)", [("x",)]),
+        "fetchmany": lambda c: c.fetchmany("SELECT set_config('application_name', $1, false)", [("x",)]),
+        "copy_from_query": lambda c: c.copy_from_query(sql, output=io.BytesIO()),
+    }
+    conn = await asyncpg.connect(database_url, connection_class=SessionTrackingConnection)
+    try:
+        for name in QUERY_METHODS:
+            conn.session_changed = False
+            if name == "cursor":
+                async with conn.transaction():
+                    assert len([row async for row in conn.cursor(sql)]) == 1
+            else:
+                await calls[name](conn)
+            assert conn.session_changed, name
+    finally:
+        await conn.close()
 
 
 async def test_reset_names_the_modes_when_wrong(database_url: str) -> None:

@@ -30,11 +30,11 @@ from nexios.exceptions import HTTPException, NotFoundException
 from nexios.http import Request
 from nexios.http.request import ClientDisconnect
 from nexios.routing import Route
-from nexios.routing._utils import MatchStatus  # Route.match's return type; not re-exported
 
 from perf.api.metrics import ROUTE_KEY, UNMATCHED, ApiMetrics, set_route
 from perf.api.responses import RouteResponse
 from perf.asgi import ASGIApp, Message, Scope, Send
+from perf.compat.nexios import MatchStatus  # Route.match's return type; not exported by Nexios
 
 logger = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ the head timer built in (``HTTP1Settings(header_read_timeout=...)``) and bounds 
 uvicorn takes the class as ``http="perf.api.protocol:BoundedHttpProtocol"`` (an import
 string, so every worker process loads it); the limits come from the API settings the CLI
 put in ``PERF_API_SETTINGS`` (``read_timeout``, ``max_head``), else the defaults here. It
-relies on uvicorn's ``HttpToolsProtocol`` attributes ``parser``, ``headers``, ``cycle``
-(``keep_alive``, ``response_started``) and hooks; ``tests/test_api_heads.py`` runs it on a real server.
+relies on uvicorn's ``HttpToolsProtocol`` attributes and hooks (listed in :mod:`perf.compat.uvicorn`,
+checked by ``tests/test_compat.py``); ``tests/test_api_heads.py`` runs it on a real server.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ from http import HTTPStatus
 
 import httptools
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from perf.compat.uvicorn import HttpToolsBase
 
 DEFAULT_HEAD_TIMEOUT = 20.0
 DEFAULT_MAX_HEAD = 64 * 1024
@@ -73,7 +74,7 @@ def error_response(status: int, message: str) -> bytes:
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
 
 
-class BoundedHttpProtocol(HttpToolsProtocol):
+class BoundedHttpProtocol(HttpToolsBase):
     """``HttpToolsProtocol`` with bounded request heads and an honest close (module docstring)."""
 
     _head_timer: asyncio.TimerHandle | None = None
@@ -143,7 +144,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._lingering:
             return  # answered and half-closed: drop the rest
-        self._unset_keepalive_if_required()
+        self.stop_keep_alive_timer()
         charge = len(data) if self._in_head else 0
         completed_before = self._completed
         try:

@@ -1,8 +1,9 @@
 """Nexios responses at the cost of the bytes they send: :class:`JsonBytes` and :class:`RouteResponse`.
 
-Both are subclasses of Nexios' public classes, used through its public API
+Both are subclasses of Nexios' classes, used through its public API
 (``response.make_response(...)``, a handler's ``response`` argument), so handlers keep
-the framework's ``(request, response)`` contract.
+the framework's ``(request, response)`` contract; the private attributes they set live in
+:mod:`perf.compat.nexios`.
 
 * :class:`JsonBytes` is a ``BaseResponse`` whose headers are built once from what the
   body already is: ``BaseResponse.__init__`` re-encodes the body, lower-cases and
@@ -19,40 +20,20 @@ the framework's ``(request, response)`` contract.
 
 from __future__ import annotations
 
-from nexios.http import Request, Response
-from nexios.http.response import BaseResponse
+from perf.compat.nexios import DetachedResponse, PreparedResponse
 
 __all__ = ["JsonBytes", "RouteResponse"]
 
-_JSON = (b"content-type", b"application/json")
 
-
-class JsonBytes(BaseResponse):
+class JsonBytes(PreparedResponse):
     """``JsonBytes(body, status=200, headers={...})``: an encoded JSON body and its headers, nothing re-done.
 
     ``headers`` are extra headers (``Location``, ``Retry-After``): their names are sent
     lower-cased, as every HTTP/1.1 server does anyway.
     """
 
-    def __init__(self, body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> None:
-        # The attributes BaseResponse.__init__ sets, without its per-header rework.
-        self.charset = "utf-8"
-        self.status_code = status
-        self.content_type = "application/json"
-        self._body = body
-        self.raw_headers = [_JSON, (b"content-length", b"%d" % len(body))]
-        if headers:
-            self.raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    media_type = "application/json"
 
 
-class RouteResponse(Response):
+class RouteResponse(DetachedResponse):
     """A Nexios response manager owned by one route call, not stored in the request's state."""
-
-    def __new__(cls, request: Request) -> RouteResponse:
-        # Response.__new__ looks the manager up in (and stores it into) request.state.
-        return object.__new__(cls)
-
-    def __init__(self, request: Request) -> None:
-        self._response = None
-        self._request = request
-        self._initialized = True

@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 
+from perf.compat.asyncpg import forget_listeners, left_unfinished, settle
 from perf.pool.adapter import ConnectionAdapter
 from perf.pool.session import SessionTrackingConnection
 from perf.pool.unavailable import is_unavailable, told_to_close, watch_for_fatal
@@ -83,15 +84,11 @@ class AsyncpgAdapter(ConnectionAdapter[asyncpg.Connection]):
     def in_transaction(self, conn: asyncpg.Connection) -> bool:
         """True when ``conn`` needs cleaning: an open (or failed) transaction, or a query
         the borrower was cancelled in (asyncpg is still cancelling it)."""
-        # The private attributes are the ones asyncpg's own pool consults on release.
-        return (conn.is_in_transaction() or conn._top_xact is not None
-                or conn._protocol._is_cancelling())
+        return conn.is_in_transaction() or left_unfinished(conn)  # what asyncpg's own pool consults on release
 
     async def rollback(self, conn: asyncpg.Connection) -> None:
         """Wait for a pending query cancellation, then ``ROLLBACK`` an open transaction."""
-        if conn._protocol._is_cancelling():
-            await conn._protocol._wait_for_cancellation()
-        conn._top_xact = None  # a Transaction object the borrower abandoned
+        await settle(conn)  # a pending cancellation, a Transaction object the borrower abandoned
         if conn.is_in_transaction():
             await conn.execute("ROLLBACK")
 
@@ -101,11 +98,8 @@ class AsyncpgAdapter(ConnectionAdapter[asyncpg.Connection]):
 
     async def reset_session(self, conn: asyncpg.Connection) -> None:
         """Roll back (if needed) and clear all session state (module docstring), in one round trip."""
-        if conn._protocol._is_cancelling():
-            await conn._protocol._wait_for_cancellation()
-        conn._top_xact = None
-        conn._listeners.clear()  # UNLISTEN * below drops them on the server: as asyncpg's pool does
-        conn._log_listeners.clear()
+        await settle(conn)
+        forget_listeners(conn)  # UNLISTEN * below drops them on the server: as asyncpg's pool does
         query = RESET_HEAD + conn.get_reset_query() + RESET_TAIL
         if conn.is_in_transaction():
             query = "ROLLBACK;\n" + query

@@ -39,6 +39,9 @@ def changes_session(query: str) -> bool:
 class SessionTrackingConnection(asyncpg.Connection):  # type: ignore[misc]
     """An asyncpg connection whose ``session_changed`` turns True once a statement that
     can change session state is sent (through any query method); the pool clears it on reset.
+
+    Each public method that takes SQL text (:data:`QUERY_METHODS`) looks at it first;
+    ``tests/test_pool_reset.py`` fails if asyncpg grows one this class does not watch.
     """
 
     __slots__ = ("session_changed",)
@@ -47,15 +50,60 @@ class SessionTrackingConnection(asyncpg.Connection):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.session_changed = False
 
-    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
-        """:meth:`asyncpg.Connection.execute`, noting a session change (the simple-protocol path)."""
+    def _note(self, query: str) -> None:
         if not self.session_changed and changes_session(query):
             self.session_changed = True
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
+        """:meth:`asyncpg.Connection.execute`, noting a session change."""
+        self._note(query)
         result: str = await super().execute(query, *args, timeout=timeout)
         return result
 
-    async def _get_statement(self, query: str, timeout: float | None, **kwargs: Any) -> Any:
-        # every prepared-statement path (fetch*, execute with args, prepare, cursor) goes through here
-        if not self.session_changed and changes_session(query):
-            self.session_changed = True
-        return await super()._get_statement(query, timeout, **kwargs)
+    async def executemany(self, command: str, args: Any, **kwargs: Any) -> None:
+        """:meth:`asyncpg.Connection.executemany`, noting a session change."""
+        self._note(command)
+        await super().executemany(command, args, **kwargs)
+
+    async def fetch(self, query: str, *args: Any, **kwargs: Any) -> list[Any]:
+        """:meth:`asyncpg.Connection.fetch`, noting a session change."""
+        self._note(query)
+        rows: list[Any] = await super().fetch(query, *args, **kwargs)
+        return rows
+
+    async def fetchval(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        """:meth:`asyncpg.Connection.fetchval`, noting a session change."""
+        self._note(query)
+        return await super().fetchval(query, *args, **kwargs)
+
+    async def fetchrow(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        """:meth:`asyncpg.Connection.fetchrow`, noting a session change."""
+        self._note(query)
+        return await super().fetchrow(query, *args, **kwargs)
+
+    async def fetchmany(self, query: str, args: Any, **kwargs: Any) -> list[Any]:
+        """:meth:`asyncpg.Connection.fetchmany`, noting a session change."""
+        self._note(query)
+        rows: list[Any] = await super().fetchmany(query, args, **kwargs)
+        return rows
+
+    async def prepare(self, query: str, **kwargs: Any) -> Any:
+        """:meth:`asyncpg.Connection.prepare`, noting a session change."""
+        self._note(query)
+        return await super().prepare(query, **kwargs)
+
+    def cursor(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        """:meth:`asyncpg.Connection.cursor`, noting a session change."""
+        self._note(query)
+        return super().cursor(query, *args, **kwargs)
+
+    async def copy_from_query(self, query: str, *args: Any, **kwargs: Any) -> str:
+        """:meth:`asyncpg.Connection.copy_from_query`, noting a session change."""
+        self._note(query)
+        result: str = await super().copy_from_query(query, *args, **kwargs)
+        return result
+
+
+#: asyncpg's public ``Connection`` methods that take SQL text, each watched above.
+QUERY_METHODS = ("execute", "executemany", "fetch", "fetchval", "fetchrow", "fetchmany", "prepare", "cursor",
+                 "copy_from_query")

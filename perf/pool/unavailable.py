@@ -27,6 +27,7 @@ from typing import Any
 
 import asyncpg
 
+from perf.compat import asyncpg as compat_asyncpg
 from perf.pool.errors import PoolError
 
 #: Exception types that always mean "the database is unreachable or went away".
@@ -102,7 +103,9 @@ class FatalWatch(asyncio.Protocol):
 
 def watch_for_fatal(conn: asyncpg.Connection) -> FatalWatch:
     """Interpose a :class:`FatalWatch` on ``conn``'s transport (once) and return it."""
-    transport = conn._transport  # asyncpg keeps no public handle on its transport
+    transport = compat_asyncpg.transport(conn)
+    if transport is None:
+        raise ValueError(f"{conn!r} is closed; watch_for_fatal needs an open connection")
     current = transport.get_protocol()
     if isinstance(current, FatalWatch):
         return current
@@ -115,6 +118,6 @@ def told_to_close(conn: asyncpg.Connection) -> bool:
     """True once ``conn`` is closed or the server sent it a fatal error (it is closing it)."""
     if conn.is_closed():
         return True
-    transport = conn._transport
+    transport = compat_asyncpg.transport(conn)
     protocol = transport.get_protocol() if transport is not None else None
     return isinstance(protocol, FatalWatch) and protocol.fatal

@@ -37,13 +37,10 @@ from typing import Any
 
 import asyncpg
 import orjson
-from pgqueuer import AsyncpgDriver, Job, Queries, QueueManager
-from pgqueuer.adapters.persistence.qb import QueryBuilderEnvironment, QueryQueueBuilder
-from pgqueuer.domain.errors import RetryRequested
-from pgqueuer.domain.settings import DBSettings
-from pgqueuer.domain.types import Channel
+from pgqueuer import Job, Queries, QueueManager, RetryRequested
 
 from perf.aio import cancel_and_wait
+from perf.compat.pgqueuer import SchemaQueries
 from perf.pool.unavailable import is_unavailable
 from perf.queue.status import QueueClosed, QueueFull, QueueUnavailable, TaskExpired, new_task_id, task_id_time
 
@@ -111,9 +108,7 @@ class DurableQueue:
         self.workers, self.max_depth, self.max_attempts = workers, max_depth, max_attempts
         self.backoff, self.timeout, self.lease, self.retention = float(backoff), float(timeout), float(lease), \
             float(retention)
-        db_settings = DBSettings(db_schema=schema.lower(), channel=Channel(f"pgqueuer_{schema.lower()}"))
-        self._qbe, self._qbq = QueryBuilderEnvironment(settings=db_settings), QueryQueueBuilder(settings=db_settings)
-        self._channel = Channel(db_settings.channel)
+        self._pgqueuer = SchemaQueries(schema)  # pgqueuer's tables and NOTIFY channel in this schema
         self._server_settings = {"search_path": schema, "application_name": f"perf-durable-queue-{schema}"}
         self._lock = _LOCK_BASE + sum(map(ord, schema)) % 1000
         self._pool: asyncpg.Pool | None = None
@@ -198,7 +193,7 @@ class DurableQueue:
             listener = None
             try:
                 listener = await asyncpg.connect(self.database_url, server_settings=self._server_settings)
-                self._manager = QueueManager(self._queries(listener), channel=self._channel)
+                self._manager = QueueManager(self._queries(listener), channel=self._pgqueuer.channel)
                 self._manager.entrypoint(name="durable_task")(self._run_job)
                 if self._stopping.is_set():
                     return
@@ -236,7 +231,7 @@ class DurableQueue:
                 await conn.execute("SELECT pg_advisory_unlock($1)", self._lock)
 
     def _queries(self, conn: asyncpg.Connection) -> Queries:
-        return Queries(AsyncpgDriver(conn), qbe=self._qbe, qbq=self._qbq)
+        return self._pgqueuer.on(conn)
 
     def _acquire(self) -> Any:
         if self._pool is None:
@@ -304,7 +299,7 @@ class DurableQueue:
             orphans: list[str] = [row["id"] for row in await conn.fetch(
                 f"SELECT t.id FROM durable_tasks t WHERE t.state IN ('queued', 'running', 'failed') "
                 f"AND t.enqueued_at < clock_timestamp() - make_interval(secs => $1) "
-                f"AND NOT EXISTS (SELECT 1 FROM {self._qbe.settings.queue_table} q WHERE q.id = t.job_id)",
+                f"AND NOT EXISTS (SELECT 1 FROM {self._pgqueuer.queue_table} q WHERE q.id = t.job_id)",
                 self.lease)]
         if orphans:
             logger.warning("durable queue: %d tasks had lost their delivery; enqueued again", len(orphans))
