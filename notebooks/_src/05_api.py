@@ -45,7 +45,7 @@ from perf.load import (
     top_frames,
 )
 from perf.measure import machine_info, summarize
-from perf.runs import current_run
+from perf.runs import current_run, replay_note, replayable, replayable_sync
 from perf.services import ensure_services, pin_process, split_cores, start_together
 
 current_run()  # this notebook's run: every chart below is recorded into it
@@ -65,6 +65,8 @@ TOKEN = new_token()  # the write token every API server here gets, and the scena
 api = dict(database_url=services.database_url, redis_url=services.redis_url, schema=SCHEMA, api_token=TOKEN)
 print("profile:", settings.profile, "| server cores", sorted(server_cores),
       "| generator cores", sorted(generator_cores))
+if replayed := replay_note():  # PERF_REPLAY=<run id>: every measuring step below returns that run's result
+    display(Markdown(f"**{replayed}**"))
 
 # %% [markdown]
 # ## 1 · The code being measured
@@ -117,9 +119,10 @@ print(scenario)
 # %%
 MODES = ["baseline", "naive", "baseline,+cache", "baseline,+pool", "baseline,+keyset", "baseline,+compression",
          "all"]
-modes = await compare_modes(MODES, **api, cpu=sorted(server_cores), products=PRODUCTS, scenario=scenario,
-                            model=ClosedModel(users=16, duration=MODE_SECONDS), rounds=MODE_ROUNDS,
-                            warmup=settings.pick(0.3, 1.0), keep_servers=True)
+modes = await replayable("modes", lambda: compare_modes(
+    MODES, **api, cpu=sorted(server_cores), products=PRODUCTS, scenario=scenario,
+    model=ClosedModel(users=16, duration=MODE_SECONDS), rounds=MODE_ROUNDS, warmup=settings.pick(0.3, 1.0),
+    keep_servers=True))
 table = modes.table()
 table.round(2)
 
@@ -228,14 +231,19 @@ def profiled_api(mode: str) -> ProfiledServer:
                            f"--api-token={TOKEN}"])
 
 
-profiles = {}
-with start_together(profiled_api("baseline"), profiled_api("all")) as profiled_servers:
-    for mode, profiled in zip(("baseline", "all"), profiled_servers, strict=True):
-        pin_process(profiled.pid, server_cores)
-        await run_load(profiled.url, model=ClosedModel(users=16, duration=0.5), scenario=scenario)  # warm, unprofiled
-        profiled.begin()
-        await run_load(profiled.url, model=ClosedModel(users=16, duration=SECONDS * 2), scenario=scenario)
-        profiles[mode] = profiled.end()
+async def measure_profiles():
+    profiles = {}
+    with start_together(profiled_api("baseline"), profiled_api("all")) as profiled_servers:
+        for mode, profiled in zip(("baseline", "all"), profiled_servers, strict=True):
+            pin_process(profiled.pid, server_cores)
+            await run_load(profiled.url, model=ClosedModel(users=16, duration=0.5), scenario=scenario)  # warm-up
+            profiled.begin()
+            await run_load(profiled.url, model=ClosedModel(users=16, duration=SECONDS * 2), scenario=scenario)
+            profiles[mode] = profiled.end()
+    return profiles
+
+
+profiles = await replayable("profiles", measure_profiles)
 frames = top_frames(profiles["all"], n=8)
 frames.assign(share=frames["share"].map("{:.1%}".format)).round(3)
 
@@ -292,10 +300,16 @@ display(Markdown(
 from perf.lab import BARE, DEFAULT, LEAN, framework_apps, framework_costs, framework_profile
 
 framework_settings = ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:framework")
-async with framework_apps(framework_settings) as apps:
-    costs = await framework_costs(apps, repeat=settings.pick(5, 15), number=settings.pick(100, 300),
-                                  write_number=settings.pick(5, 15))
-    profile = await framework_profile(apps, number=settings.pick(500, 2000))
+
+
+async def measure_framework():
+    async with framework_apps(framework_settings) as apps:
+        costs = await framework_costs(apps, repeat=settings.pick(5, 15), number=settings.pick(100, 300),
+                                      write_number=settings.pick(5, 15))
+        return costs, await framework_profile(apps, number=settings.pick(500, 2000))
+
+
+costs, profile = await replayable("framework", measure_framework)
 costs.pivot(index="route", columns="variant", values="median_us").loc[costs.route.unique()].round(1)
 
 # %%
@@ -355,17 +369,23 @@ lean_settings = ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespac
                             bare_routes=True)  # the same routes under /bare/, without Nexios
 default_settings = ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:default",
                                nexios_lean=False)
-with start_together(ApiServer(lean_settings, cpu=sorted(server_cores)),
-                    ApiServer(default_settings, cpu=sorted(server_cores))) as (lean_server, default_server):
-    # the generator's own ceiling, against the API's trivial endpoint: a path near it measures the generator
-    ceiling = await calibrate(lean_server.url, path="/bare/hello", duration=settings.pick(1.0, 2.0))
-    rounds = []
-    for rnd in range(settings.pick(3, 5)):
-        for url, paths in ((lean_server.url, {LEAN: PAGE, BARE: "/bare" + PAGE}),
-                           (default_server.url, {DEFAULT: PAGE})):
-            frame = await compare_paths(url, paths, rounds=1, seconds=settings.pick(0.75, 2.0), users=16)
-            rounds.append(frame.assign(round=rnd))
-under_load = pd.concat(rounds, ignore_index=True)
+
+
+async def measure_under_load():
+    with start_together(ApiServer(lean_settings, cpu=sorted(server_cores)),
+                        ApiServer(default_settings, cpu=sorted(server_cores))) as (lean_server, default_server):
+        # the generator's own ceiling, against the API's trivial endpoint: a path near it measures the generator
+        ceiling = await calibrate(lean_server.url, path="/bare/hello", duration=settings.pick(1.0, 2.0))
+        rounds = []
+        for rnd in range(settings.pick(3, 5)):
+            for url, paths in ((lean_server.url, {LEAN: PAGE, BARE: "/bare" + PAGE}),
+                               (default_server.url, {DEFAULT: PAGE})):
+                frame = await compare_paths(url, paths, rounds=1, seconds=settings.pick(0.75, 2.0), users=16)
+                rounds.append(frame.assign(round=rnd))
+    return ceiling, pd.concat(rounds, ignore_index=True)
+
+
+ceiling, under_load = await replayable("under_load", measure_under_load)
 load_summary = under_load.groupby("path")[["rps", "p50_ms"]].median().loc[[DEFAULT, LEAN, BARE]]
 load_summary.round(1)
 
@@ -395,7 +415,7 @@ display(Markdown(
 # %%
 from perf.lab import compare_workers, run_app_object_workers
 
-seed_run = run_app_object_workers(workers=4)
+seed_run = replayable_sync("app_object_workers", lambda: run_app_object_workers(workers=4))
 print("exit status:", seed_run.returncode)
 print(seed_run.output)
 
@@ -411,11 +431,10 @@ print(seed_run.output)
 # answers with its worker's `pid` and count).
 
 # %%
-balance = await compare_workers(ApiSettings(**api, mode="all", products=PRODUCTS,
-                                            cache_namespace=f"{SCHEMA}:balance"),
-                                workers=(1, 2), users=settings.pick([4, 32], [4, 16, 64, 128]),
-                                duration=settings.pick(0.75, 3.0), warmup=settings.pick(0.3, 1.0),
-                                rounds=3)  # a gain is claimed only when >= 3 rounds agree
+balance = await replayable("workers", lambda: compare_workers(
+    ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:balance"),
+    workers=(1, 2), users=settings.pick([4, 32], [4, 16, 64, 128]), duration=settings.pick(0.75, 3.0),
+    warmup=settings.pick(0.3, 1.0), rounds=3))  # a gain is claimed only when >= 3 rounds agree
 levels = balance.levels.groupby(["workers", "users"])["rps"].agg(["median", "min", "max"])
 levels.round(0)
 
@@ -472,11 +491,17 @@ worker_gain = float(gain) if lows[2] > highs[1] or highs[2] < lows[1] else None
 from perf.load import rss_under_load
 
 RSS_SECONDS = settings.pick(6.0, 60.0)
-with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:rss"),
-               workers=2, cpu=sorted(server_cores)) as server:
-    rss_run = await rss_under_load(server, scenario=product_scenario(products=PRODUCTS, categories=20,
-                                                                     token=server.token),
-                                   duration=RSS_SECONDS, users=16, interval=0.5)
+
+
+async def measure_rss():
+    with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:rss"),
+                   workers=2, cpu=sorted(server_cores)) as server:
+        return await rss_under_load(server, scenario=product_scenario(products=PRODUCTS, categories=20,
+                                                                      token=server.token),
+                                    duration=RSS_SECONDS, users=16, interval=0.5)
+
+
+rss_run = await replayable("rss", measure_rss)
 assert rss_run.result.error_rate == 0 and rss_run.requests > 0
 
 fig, ax = plt.subplots(figsize=(7, 3.5))
