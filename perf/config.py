@@ -16,6 +16,7 @@ Variables
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -118,6 +119,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if replay is not None and (replay in {".", ".."} or "/" in replay or "\\" in replay):
         raise ConfigError(f"PERF_REPLAY={replay!r} is not a run id: name a folder of build/runs "
                           "(`python3 tasks.py runs` lists them), or unset it to measure.")
+    if replay is not None:
+        profile = _replayed_profile(build_dir, replay, profile, asked=get("PERF_PROFILE"))
 
     return Settings(
         database_url=database_url,
@@ -127,6 +130,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         build_dir=build_dir,
         replay=replay,
     )
+
+
+def _replayed_profile(build_dir: Path, replay: str, profile: Profile, *, asked: str | None) -> Profile:
+    """A replay takes the profile its run was recorded in: the notebooks' prose names the rounds
+    and durations that profile measured (a full run's 5 s rounds are not the quick profile's 0.5 s)."""
+    meta_path = build_dir / "runs" / replay / "run.json"
+    try:
+        recorded = str(json.loads(meta_path.read_text(encoding="utf-8"))["profile"])
+    except (OSError, ValueError, KeyError):
+        return profile  # a missing run is reported where the replay opens it, naming the runs folder
+    if recorded not in PROFILES:
+        return profile
+    if asked is not None and asked.lower() != recorded:
+        raise ConfigError(f"PERF_PROFILE={asked!r} but PERF_REPLAY={replay!r} was recorded in the {recorded!r} "
+                          "profile: unset PERF_PROFILE (a replay takes its run's profile)")
+    return recorded
 
 
 @functools.cache

@@ -133,3 +133,15 @@ def test_a_load_result_travels_as_its_own_dict_histograms_included() -> None:
         assert hist.percentiles() == pytest.approx(original.percentiles(), rel=0.01)
     assert (back.result.status_counts, back.result.series, back.result.server_timing) == \
         (result.status_counts, result.series, result.server_timing)
+
+
+def test_a_replay_takes_the_profile_its_run_was_recorded_in(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    run_dir = tmp_path / "runs" / "20261205-000000-workbook"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({"id": run_dir.name, "profile": "full"}))
+    env = {"PERF_BUILD_DIR": str(tmp_path), "PERF_REPLAY": run_dir.name}
+    assert load_settings(env).profile == "full"  # its prose names the rounds that run measured
+    assert load_settings({**env, "PERF_PROFILE": "full"}).profile == "full"
+    with pytest.raises(ConfigError, match=r"PERF_PROFILE='quick' but PERF_REPLAY=.* recorded in the 'full' profile"):
+        load_settings({**env, "PERF_PROFILE": "quick"})
+    assert load_settings({"PERF_BUILD_DIR": str(tmp_path)}).profile == "quick"
