@@ -59,10 +59,32 @@ def _services(args: argparse.Namespace) -> int:
     return 0
 
 
-def _workbook(args: argparse.Namespace) -> int:
-    from perf.workbook import list_notebooks, run_workbook
+def _pick_notebooks(names: list[str]) -> list[Path] | str:
+    """The notebooks ``names`` asks for (numbers such as ``05``, or paths), all when empty; or the
+    message naming what matched nothing."""
+    from perf.workbook import list_notebooks
 
-    notebooks = [Path(p).resolve() for p in args.notebooks] or list_notebooks()
+    known = list_notebooks()
+    picked: list[Path] = []
+    for name in names:
+        by_number = [nb for nb in known if nb.name[:2] == name]
+        if by_number:
+            picked += by_number
+        elif Path(name).is_file():
+            picked.append(Path(name).resolve())
+        else:
+            return (f"no notebook {name!r}: give a number ({' '.join(nb.name[:2] for nb in known)}) "
+                    "or a notebook's path")
+    return picked or known
+
+
+def _workbook(args: argparse.Namespace) -> int:
+    from perf.workbook import run_workbook
+
+    notebooks = _pick_notebooks(args.notebooks)
+    if isinstance(notebooks, str):
+        print(notebooks, file=sys.stderr)
+        return 2
     runs = run_workbook(notebooks)
     failed = [r.name for r in runs if not r.ok]
     if failed:
@@ -187,15 +209,11 @@ def _reset(args: argparse.Namespace) -> int:
 def _slides(args: argparse.Namespace) -> int:
     from perf.config import get_settings
     from perf.export import build_slides
-    from perf.workbook import list_notebooks
 
-    notebooks = list_notebooks()
-    if args.numbers:
-        notebooks = [nb for nb in notebooks if nb.name[:2] in set(args.numbers)]
-        if not notebooks:
-            print(f"no notebook numbered {' '.join(args.numbers)}; they are "
-                  f"{', '.join(nb.name[:2] for nb in list_notebooks())}", file=sys.stderr)
-            return 2
+    notebooks = _pick_notebooks(args.numbers)
+    if isinstance(notebooks, str):
+        print(notebooks, file=sys.stderr)
+        return 2
     out_dir = get_settings().build_dir / "notebooks"
     for path in build_slides(notebooks, out_dir=out_dir, executed_dir=out_dir):
         print(f"slides: {path}")
@@ -214,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     services.add_argument("command_args", nargs=argparse.REMAINDER, help="with exec: -- COMMAND ...")
     services.set_defaults(func=_services)
     workbook = sub.add_parser("workbook", help="execute every notebook headless into build/notebooks")
-    workbook.add_argument("notebooks", nargs="*", help="notebook paths (default: all, in order)")
+    workbook.add_argument("notebooks", nargs="*", help="notebook numbers (05) or paths (default: all, in order)")
     workbook.set_defaults(func=_workbook)
     slides = sub.add_parser("slides", help="reveal.js slides next to the workbook's HTML (build/notebooks)")
     slides.add_argument("numbers", nargs="*", help="notebook numbers, e.g. 01 05 (default: all)")
