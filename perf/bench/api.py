@@ -155,9 +155,11 @@ def print_in_process(costs: pd.DataFrame, layers: pd.DataFrame) -> None:
     verdict = "MET" if worst.ratio_to_bare <= TARGET_IN_PROCESS else "NOT MET"
     print(f"  lean Nexios / bare ASGI on every product route: at most x{worst.ratio_to_bare:.2f} "
           f"({worst.route}); target <= x{TARGET_IN_PROCESS:.0f}: {verdict}")
-    print("  in process, what each piece adds to cached GET /products/7 (median us [q1, q3], cumulative):")
+    print("  in process, cached GET /products/7 with Accept-Encoding, stack by stack: the stack's median us "
+          "[q1, q3], then what the piece adds (median [q1, q3] of per-round differences):")
     for row in layers.itertuples():
-        print(f"    {row.layer:40s} {row.median_us:7.1f} [{row.q1_us:.1f}, {row.q3_us:.1f}]  {row.added_us:+6.1f} us")
+        print(f"    {row.layer:40s} {row.median_us:7.1f} [{row.q1_us:.1f}, {row.q3_us:.1f}]  "
+              f"{row.added_us:+6.1f} us [{row.added_q1_us:+.1f}, {row.added_q3_us:+.1f}]")
 
 
 async def in_process(api: ApiSettings, *, repeat: int, number: int) -> tuple[pd.DataFrame, pd.DataFrame]:
