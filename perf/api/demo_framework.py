@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -151,7 +152,10 @@ async def layer_costs(apps: FrameworkApps, *, path: str = "/products/7", headers
 
     Times are this thread's CPU time (``time.thread_time``): an L1 hit called in process never
     waits on I/O, and a layer of a few µs drowns in wall-clock noise when another process
-    shares the core.
+    shares the core. The cyclic garbage collector is off while it measures, as ``timeit``
+    does: a full collection walks this process' whole heap (pandas' included, not the
+    server's) and lands on whichever stack is running, ±10 µs a request; the lean path
+    leaves no cycles to collect (``tests/test_api_framework.py``).
     """
     stacks: dict[str, Callable[..., Awaitable[None]]] = {"Nexios app (router, handler, service)": apps.lean.nexios}
     stacks.update({f"+ {name}": layer for name, layer in apps.lean.layers})
@@ -165,8 +169,13 @@ async def layer_costs(apps: FrameworkApps, *, path: str = "/products/7", headers
         status, _, body = await client.request("GET", path, headers=sent)
         if status != 200:
             raise RuntimeError(f"{name}: GET {path} answered {status}: {body[:200]!r}")
-    comparison = await compare_async({name: get(c) for name, c in clients.items()}, warmup=2, repeat=repeat,
-                                     number=number, clock=time.thread_time)
+    gc.collect()
+    gc.disable()
+    try:
+        comparison = await compare_async({name: get(c) for name, c in clients.items()}, warmup=2, repeat=repeat,
+                                         number=number, clock=time.thread_time)
+    finally:
+        gc.enable()
     summary = comparison.summary().reindex(list(stacks))
     wide = comparison.samples.pivot(index="round", columns="variant", values="seconds")[list(stacks)] * 1e6
     added = wide.diff(axis=1).fillna(wide)  # per round: this stack minus the one inside it
