@@ -30,8 +30,8 @@ async def test_the_app_s_own_timing_headers_are_replaced_not_repeated():
     async def app(scope, receive, send):  # noqa: ANN001, ANN202
         with timed("cache"):
             set_cache_status("hit-l1")
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"Server-Timing", b"fake;dur=1"), (b"x-cache", b"lie"), (b"content-length", b"2")]})
+        headers = [(b"Server-Timing", b"fake;dur=1"), (b"x-cache", b"lie"), (b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": iter(headers)})  # any iterable
         await send({"type": "http.response.body", "body": b"ok"})
 
     transport = httpx.ASGITransport(app=TimingMiddleware(app))

@@ -121,6 +121,8 @@ class TimingMiddleware:
             if message["type"] == "http.response.start":
                 total = time.perf_counter() - started  # the one clock read of this phase
                 headers = message.get("headers", ())
+                if type(headers) is not list:  # any iterable of pairs: read it once
+                    headers = list(headers)
                 for name, _ in headers:
                     if name.lower() in _REPLACED:  # rare: the app set one itself; ours replaces it
                         headers = [(k, v) for k, v in headers if k.lower() not in _REPLACED]
