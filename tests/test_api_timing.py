@@ -30,7 +30,8 @@ async def test_the_app_s_own_timing_headers_are_replaced_not_repeated():
     async def app(scope, receive, send):  # noqa: ANN001, ANN202
         with timed("cache"):
             set_cache_status("hit-l1")
-        headers = [(b"Server-Timing", b"fake;dur=1"), (b"x-cache", b"lie"), (b"content-length", b"2")]
+        headers = [(b"content-length", b"2"), (b"Server-Timing", b"fake;dur=1"), (b"x-cache", b"lie"),
+                   (b"etag", b'"a"')]
         await send({"type": "http.response.start", "status": 200, "headers": iter(headers)})  # any iterable
         await send({"type": "http.response.body", "body": b"ok"})
 
@@ -40,3 +41,4 @@ async def test_the_app_s_own_timing_headers_are_replaced_not_repeated():
     assert response.headers.get_list("server-timing")[0].startswith("db;dur=0.00, cache;dur=")
     assert len(response.headers.get_list("server-timing")) == 1
     assert response.headers.get_list("x-cache") == ["hit-l1"] and response.text == "ok"
+    assert response.headers["content-length"] == "2" and response.headers["etag"] == '"a"'  # the others kept
