@@ -1,8 +1,9 @@
 """ASGI middleware adding ``Server-Timing`` and ``X-Cache`` to every response, and counting it in /metrics.
 
 It is a pure ASGI wrapper (``TimingMiddleware(app, metrics=...)``) because a Nexios
-function middleware costs ~170 µs a request and cannot see the body; this one costs a
-few µs (counting the request in /metrics adds a few more: :mod:`perf.api.metrics`). Handlers
+function middleware costs ~170 µs a request and cannot see the body; what this one adds to a
+cached read is in ``python -m perf.bench.api``'s layer table (about a third of it is counting
+the request in /metrics: three prometheus_client updates, :mod:`perf.api.metrics`). Handlers
 report where the time went through the request's :class:`RequestTimings`
 (a context variable set here)::
 
