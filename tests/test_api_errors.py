@@ -84,6 +84,47 @@ async def test_body_limit_refuses_declared_and_streamed_bodies_over_the_limit():
         assert streamed.status_code == 413
 
 
+async def _raw_call(app, headers: list[tuple[bytes, bytes]], chunks: list[bytes], *,  # noqa: ANN001
+                    http_version: str = "1.1") -> tuple[list[dict], bool, bool]:
+    """POST ``chunks`` through ``BodyLimitMiddleware(app, max_body=1000)``: what it sent, and whether ``app``
+    got the server's own receive and send."""
+    scope = {"type": "http", "http_version": http_version, "method": "POST", "path": "/", "headers": headers}
+    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+    sent: list[dict] = []
+    seen = {}
+
+    async def receive() -> dict:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def spy(scope, inner_receive, inner_send):  # noqa: ANN001, ANN202
+        seen.update(receive=inner_receive, send=inner_send)
+        await app(scope, inner_receive, inner_send)
+
+    await BodyLimitMiddleware(spy, max_body=1000)(scope, receive, send)
+    return sent, seen.get("receive") is receive, seen.get("send") is send
+
+
+async def test_body_limit_leaves_a_request_without_a_body_alone():
+    """HTTP/1.x with no Content-Length (or 0) and no Transfer-Encoding has no body: the app gets receive and
+    send untouched; anything that may carry a body (a length, chunked, HTTP/2) is guarded."""
+    for headers, version, guarded in (([], "1.1", False), ([(b"content-length", b"0")], "1.0", False),
+                                      ([(b"content-length", b"3")], "1.1", True),
+                                      ([(b"transfer-encoding", b"chunked")], "1.1", True), ([], "2", True)):
+        sent, same_receive, same_send = await _raw_call(_echo_length, headers, [b"abc"], http_version=version)
+        assert (same_receive, same_send) == (not guarded, not guarded), (headers, version)
+        assert sent[0]["status"] == 200, (headers, version)
+
+
+async def test_body_limit_refuses_a_chunked_or_http2_body_over_the_limit_as_it_arrives():
+    for headers, version in (([(b"transfer-encoding", b"chunked")], "1.1"), ([], "2")):
+        sent, _, _ = await _raw_call(_echo_length, headers, [b"y" * 600, b"y" * 600], http_version=version)
+        assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [413], (headers, version)
+        assert b"over 1000 bytes" in sent[1]["body"]
+
+
 async def test_timing_headers_report_db_cache_app_total_and_cache_status():
     async def app(scope, receive, send):  # noqa: ANN001, ANN202
         with timed("db"):

@@ -17,10 +17,20 @@ from nexios.http.response import BaseResponse
 from nexios.routing import Route
 
 from perf.api.app import ApiNexios, create_app
-from perf.api.demo_framework import BARE, DEFAULT, LEAN, ROUTE_CALLS, FrameworkApps, framework_apps, framework_costs
+from perf.api.demo_framework import (
+    BARE,
+    DEFAULT,
+    LEAN,
+    ROUTE_CALLS,
+    FrameworkApps,
+    framework_apps,
+    framework_costs,
+    layer_costs,
+)
 from perf.api.errors import ErrorBoundary, SafeRoute
 from perf.api.responses import JsonBytes
 from perf.api.settings import ApiSettings
+from perf.bench.api import layer_verdicts
 from perf.measure import InProcessClient, profile_requests
 from tests._api_helpers import _drop, unique_name
 
@@ -112,6 +122,15 @@ async def test_the_framework_default_path_costs_several_times_the_lean_one(apps:
     # measured 6-7x (two anyio stream bridges a request); asserted with a wide margin
     assert item.loc[DEFAULT, "median_us"] > 2.5 * item.loc[LEAN, "median_us"]
     assert (costs.ratio_to_bare[costs.variant == BARE] == 1.0).all()
+
+
+async def test_layer_costs_gives_each_layer_its_own_spread(apps: FrameworkApps):
+    layers = await layer_costs(apps, repeat=3, number=30)
+    names = [name for name, _ in apps.lean.layers]
+    assert list(layers.layer) == ["Nexios app (router, handler, service)", *(f"+ {n}" for n in names)]
+    assert (layers.added_q1_us <= layers.added_us).all() and (layers.added_us <= layers.added_q3_us).all()
+    assert layers.added_us.iloc[0] == pytest.approx(layers.median_us.iloc[0]) and layers.added_us.iloc[0] > 0
+    assert layer_verdicts(layers).count(",") == len(names) - 1  # one verdict a layer, none for Nexios
 
 
 async def test_profile_attributes_the_default_path_to_nexios_and_anyio(apps: FrameworkApps):

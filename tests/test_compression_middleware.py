@@ -9,8 +9,15 @@ from typing import Any
 
 import pytest
 
-from perf.compression.codecs import DEFAULT_LEVELS, decompress
-from perf.compression.middleware import NO_COMPRESSION_HEADER, CompressionMiddleware, disable_compression
+from perf.compression.accept_encoding import choose_encoding
+from perf.compression.codecs import DEFAULT_LEVELS, PREFERENCE, decompress
+from perf.compression.middleware import (
+    NEGOTIATION_CACHE_SIZE,
+    NO_COMPRESSION_HEADER,
+    CompressionMiddleware,
+    disable_compression,
+    negotiated,
+)
 from perf.compression.payloads import product_list_json
 
 BODY = product_list_json(20_000)
@@ -237,8 +244,64 @@ def test_disable_compression_marks_nexios_and_starlette_style_responses() -> Non
 
 async def test_negotiation_cache_is_bounded() -> None:
     mw = CompressionMiddleware(make_app(BODY[:2000]))
+    negotiated.cache_clear()
     for i in range(1, 400):
         await call(mw, accept=f"gzip;q=0.{i:03d}")
-    assert len(mw._negotiated) <= 256
+    assert negotiated.cache_info().currsize == NEGOTIATION_CACHE_SIZE == 256
     _, headers, _ = await call(mw, accept="gzip;q=0.999")
     assert headers[b"content-encoding"] == b"gzip"
+
+
+@pytest.mark.parametrize("header", [
+    None, "", "gzip", "GZIP", "x-gzip", "br;q=0.5, gzip;q=0.8", "gzip;q=0.8, br;q=0.8", "zstd;q=0",
+    "identity;q=0", "identity;q=0, gzip;q=0", "identity;q=0, *;q=0", "*", "*;q=0", "*;q=0.5, gzip;q=0",
+    "identity, gzip;q=0.5", "identity;q=0.9, br;q=0.9", " gzip ; q=1.000 , ,br;q=0.001", "gzip;q=1.0001",
+    "gzip;level=1", "br;q=0.5;q=0.6", "deflate, *;q=0.1", "compress, lz4", "gzip, br, zstd, deflate",
+])
+@pytest.mark.parametrize("encodings", [PREFERENCE, ("gzip",), ("gzip", "br")])
+async def test_cached_negotiation_decides_as_choose_encoding(header: str | None, encodings: tuple[str, ...]) -> None:
+    """Cached or not, asked once or twice, the decision is choose_encoding's for every header form."""
+    mw = CompressionMiddleware(make_app(BODY[:2000]), encodings=encodings)
+    expected = choose_encoding(header, encodings)
+    raw = None if header is None else header.encode("latin-1")
+    for _ in range(2):  # the first decides, the second comes from the cache
+        codec = mw.negotiate(raw)
+        assert (codec.name if codec is not None else None) == expected
+        _, headers, bodies = await call(mw, accept=header)
+        assert headers.get(b"content-encoding") == (expected.encode() if expected else None)
+        assert decompress(expected, body_of(bodies)) == BODY[:2000] if expected else body_of(bodies) == BODY[:2000]
+
+
+async def test_a_body_under_the_minimum_size_is_never_negotiated() -> None:
+    """A declared Content-Length under minimum_size is passed through before Accept-Encoding is even read."""
+    negotiated.cache_clear()
+    for content_length in (True, False):
+        status, headers, bodies = await call(CompressionMiddleware(make_app(BODY[:500], content_length=content_length)),
+                                             accept="gzip;q=0.123")
+        assert status == 200 and plain(headers, bodies, BODY[:500]) and headers[b"vary"] == b"Accept-Encoding"
+    # with a Content-Length the header was never negotiated; without one it must be (the body is not known yet)
+    assert negotiated.cache_info().misses == 1
+
+
+@pytest.mark.parametrize("raw", [
+    [(b"Content-Type", b"application/json"), (b"content-length", b"500")],       # a name not lower-case
+    [(b"content-type", bytearray(b"application/json")), (b"content-length", b"500")],  # a value not bytes
+    ((b"content-type", b"application/json"), (b"content-length", b"500")),      # a tuple
+    iter([(b"content-type", b"application/json"), (b"content-length", b"500")]),  # any iterable
+])
+async def test_headers_outside_asgi_s_own_form_are_normalised(raw: Any) -> None:
+    """A list of lower-case byte-string pairs goes on as it is; anything else is lower-cased and made bytes."""
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": raw})
+        await send({"type": "http.response.body", "body": BODY[:500]})
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"accept-encoding", b"gzip")]}
+    await CompressionMiddleware(app)(scope, None, send)
+    assert [tuple(pair) for pair in sent[0]["headers"]] == [
+        (b"content-type", b"application/json"), (b"content-length", b"500"), (b"vary", b"Accept-Encoding")]
+    assert all(type(k) is bytes and type(v) is bytes for k, v in sent[0]["headers"])

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -131,32 +133,56 @@ def _route_order(column: pd.Series) -> pd.Series:
     return column
 
 
-async def layer_costs(apps: FrameworkApps, *, path: str = "/products/7", repeat: int = 10,
-                      number: int = 300) -> pd.DataFrame:
+#: What a browser (and httpx, with brotli and zstandard installed) sends: the compression layer negotiates
+#: on every request that carries it, so the layer table measures with it.
+BROWSER_HEADERS = {"accept-encoding": "gzip, deflate, br, zstd"}
+
+
+async def layer_costs(apps: FrameworkApps, *, path: str = "/products/7", headers: dict[str, str] | None = None,
+                      repeat: int = 10, number: int = 300) -> pd.DataFrame:
     """What each piece of the lean app adds to ``GET path`` (an L1 hit), in process.
 
     Rows, innermost first: Nexios alone (its router, :class:`~perf.api.errors.SafeRoute`, the
     inner error boundary, the handler and service), then each pure ASGI layer of
-    :func:`perf.api.app.api_layers` around it; ``added_us`` is each row's median minus the one below it.
+    :func:`perf.api.app.api_layers` around it. ``median_us``, ``q1_us``, ``q3_us``: the
+    stack up to that row; ``added_us``, ``added_q1_us``, ``added_q3_us``: what the row adds,
+    from round-by-round differences (every stack runs once a round, in shuffled order), so a
+    layer's spread is its own, not the sum of two stacks'. ``headers`` default to
+    :data:`BROWSER_HEADERS`.
+
+    Times are this thread's CPU time (``time.thread_time``): an L1 hit called in process never
+    waits on I/O, and a layer of a few µs drowns in wall-clock noise when another process
+    shares the core. The cyclic garbage collector is off while it measures, as ``timeit``
+    does: a full collection walks this process' whole heap (pandas' included, not the
+    server's) and lands on whichever stack is running, ±10 µs a request; the lean path
+    leaves no cycles to collect (``tests/test_api_framework.py``).
     """
     stacks: dict[str, Callable[..., Awaitable[None]]] = {"Nexios app (router, handler, service)": apps.lean.nexios}
     stacks.update({f"+ {name}": layer for name, layer in apps.lean.layers})
     clients = {name: InProcessClient(app, lifespan=False) for name, app in stacks.items()}
+    sent = BROWSER_HEADERS if headers is None else headers
 
     def get(client: InProcessClient) -> Callable[[], Awaitable[Any]]:
-        return functools.partial(client.request, "GET", path)
+        return functools.partial(client.request, "GET", path, headers=sent)
 
     for name, client in clients.items():
-        status, _, body = await client.request("GET", path)
+        status, _, body = await client.request("GET", path, headers=sent)
         if status != 200:
             raise RuntimeError(f"{name}: GET {path} answered {status}: {body[:200]!r}")
-    comparison = await compare_async({name: get(c) for name, c in clients.items()}, warmup=2, repeat=repeat,
-                                     number=number)
+    gc.collect()
+    gc.disable()
+    try:
+        comparison = await compare_async({name: get(c) for name, c in clients.items()}, warmup=2, repeat=repeat,
+                                         number=number, clock=time.thread_time)
+    finally:
+        gc.enable()
     summary = comparison.summary().reindex(list(stacks))
-    frame = pd.DataFrame({"layer": summary.index, "median_us": summary["median"].to_numpy() * 1e6,
-                          "q1_us": summary["q1"].to_numpy() * 1e6, "q3_us": summary["q3"].to_numpy() * 1e6})
-    frame["added_us"] = frame["median_us"].diff().fillna(frame["median_us"])
-    return frame
+    wide = comparison.samples.pivot(index="round", columns="variant", values="seconds")[list(stacks)] * 1e6
+    added = wide.diff(axis=1).fillna(wide)  # per round: this stack minus the one inside it
+    return pd.DataFrame({"layer": summary.index, "median_us": summary["median"].to_numpy() * 1e6,
+                         "q1_us": summary["q1"].to_numpy() * 1e6, "q3_us": summary["q3"].to_numpy() * 1e6,
+                         "added_us": added.median().to_numpy(), "added_q1_us": added.quantile(0.25).to_numpy(),
+                         "added_q3_us": added.quantile(0.75).to_numpy()})
 
 
 async def framework_profile(apps: FrameworkApps, *, path: str = "/products/7",

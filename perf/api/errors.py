@@ -105,12 +105,13 @@ class ErrorBoundary:
             await self.app(scope, receive, send)
             return
         started = False
-        began = time.perf_counter()
+        began = time.perf_counter() if self.metrics is not None else 0.0  # only the metrics read it
 
-        async def tracking_send(message: Message) -> None:
+        def tracking_send(message: Message) -> Awaitable[None]:
+            # A plain function handing back send's awaitable: no coroutine of its own a message.
             nonlocal started
             started = started or message["type"] == "http.response.start"
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, tracking_send)

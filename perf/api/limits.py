@@ -11,6 +11,9 @@ a byte at a time, which a per-chunk timeout would wait for forever) gets ``408``
 (1 MiB / 20 s: 52 KB/s) is the slowest upload served. A slow request *head* never
 reaches the app and is the server's to bound (:mod:`perf.api.protocol`, granian's
 ``header_read_timeout``).
+
+An HTTP/1.x request that declares no body (no ``Content-Length``, or ``0``, and no
+``Transfer-Encoding``: every GET) has none to guard (RFC 9112 §6.3) and goes to the app untouched.
 """
 
 from __future__ import annotations
@@ -20,6 +23,14 @@ from collections.abc import Awaitable, Callable
 
 from perf.api.errors import ApiError, send_error
 from perf.asgi import Message, Scope
+
+#: HTTP versions whose requests carry a body only when they say so (Content-Length or Transfer-Encoding);
+#: an HTTP/2 or HTTP/3 request may have a body without either.
+_LENGTH_OR_NO_BODY = frozenset({"1.0", "1.1"})
+
+
+async def _dropped() -> None:
+    """What the app's reply becomes once the guard has answered for it."""
 
 
 class BodyLimitMiddleware:
@@ -48,6 +59,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        has_body = False
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 if not (value.isdigit() and len(value) <= 18):
@@ -57,6 +69,14 @@ class BodyLimitMiddleware:
                 if declared > self.max_body:
                     await send_error(send, self._too_large(declared))
                     return
+                has_body = has_body or declared > 0
+            elif name == b"transfer-encoding":
+                has_body = True
+        if not has_body and scope.get("http_version") in _LENGTH_OR_NO_BODY:
+            # An HTTP/1.x request with neither a Content-Length nor a Transfer-Encoding has no body (RFC 9112
+            # §6.3): nothing to count or wait for, so no guard on receive and send (a GET: the common case).
+            await self.app(scope, receive, send)
+            return
         received = 0
         started = refused = body_done = False
         loop = asyncio.get_running_loop()
@@ -88,11 +108,12 @@ class BodyLimitMiddleware:
                 await send_error(send, error)
             return {"type": "http.disconnect"}
 
-        async def guarded_send(message: Message) -> None:
+        def guarded_send(message: Message) -> Awaitable[None]:
+            # A plain function handing back an awaitable: no coroutine of its own a message.
             nonlocal started
             if refused and not started:
-                return
+                return _dropped()
             started = started or message["type"] == "http.response.start"
-            await send(message)
+            return send(message)
 
         await self.app(scope, guarded_receive, guarded_send)

@@ -17,12 +17,15 @@ carry ``Content-Encoding``, ``text/event-stream``, content types not in
 ``compressible_types``, bodies under ``minimum_size``, paths under ``exclude_paths`` and
 responses that opt out with the ``x-no-compression`` header (see
 :func:`disable_compression`; the header is stripped). Every HTTP response gets
-``Vary: Accept-Encoding``.
+``Vary: Accept-Encoding``. ``Accept-Encoding`` is read only for a response that could be
+compressed (so never for a small one that declares its ``Content-Length``), and negotiated
+once per distinct value (:func:`negotiated`, a bounded LRU cache).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from typing import Any
 
 from perf.asgi import ASGIApp, Message, Receive, Scope, Send
@@ -34,6 +37,7 @@ Headers = list[tuple[bytes, bytes]]
 #: A response carrying this header is sent uncompressed (the header itself is removed).
 NO_COMPRESSION_HEADER = "x-no-compression"
 _OPT_OUT = NO_COMPRESSION_HEADER.encode()
+_VARY = (b"vary", b"Accept-Encoding")
 
 #: Media types worth compressing: prefixes, plus any ``+json`` / ``+xml`` suffix type.
 DEFAULT_COMPRESSIBLE_TYPES: tuple[str, ...] = (
@@ -42,8 +46,9 @@ DEFAULT_COMPRESSIBLE_TYPES: tuple[str, ...] = (
 )
 _NEVER_COMPRESS = ("text/event-stream",)  # each event must reach the client when sent
 _SKIP_STATUSES = frozenset({204, 206, 304})
-_CACHE_SIZE = 256
-_MISSING = object()
+#: Distinct ``Accept-Encoding`` values whose decision is kept: clients send a handful (each browser
+#: family one); a client sending a new one a request only evicts the least recent.
+NEGOTIATION_CACHE_SIZE = 256
 
 
 def disable_compression(response: Any) -> Any:
@@ -87,27 +92,23 @@ class CompressionMiddleware:
         self.compressible_types = tuple(t.lower() for t in compressible_types)
         self.exclude_paths = tuple(exclude_paths)
         self._names = tuple(self.codecs)
-        self._negotiated: dict[bytes | None, Codec | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        codec = None
-        if scope.get("method") != "HEAD" and not (self.exclude_paths and
-                                                  scope.get("path", "").startswith(self.exclude_paths)):
-            codec = self._negotiate(_header(scope.get("headers", ()), b"accept-encoding"))
-        await _Responder(self, codec, send).run(scope, receive)
+        eligible = scope.get("method") != "HEAD" and not (self.exclude_paths and
+                                                          scope.get("path", "").startswith(self.exclude_paths))
+        await self.app(scope, receive, _Responder(self, scope if eligible else None, send).on_send)
 
-    def _negotiate(self, header: bytes | None) -> Codec | None:
-        # Clients send a handful of distinct headers: parse each once (bounded cache).
-        codec = self._negotiated.get(header, _MISSING)
-        if codec is _MISSING:
-            name = choose_encoding(header.decode("latin-1") if header is not None else None, self._names)
-            codec = self.codecs[name] if name else None
-            if len(self._negotiated) < _CACHE_SIZE:
-                self._negotiated[header] = codec
-        return codec  # type: ignore[return-value]
+    def negotiate(self, header: bytes | None) -> Codec | None:
+        """The codec to compress with for this ``Accept-Encoding`` value (raw bytes), or None for identity.
+
+        Decided once per distinct value (:func:`negotiated`, a bounded LRU cache), as
+        :func:`~perf.compression.accept_encoding.choose_encoding` decides it.
+        """
+        name = negotiated(header, self._names)
+        return self.codecs[name] if name is not None else None
 
     def is_compressible(self, content_type: str) -> bool:
         """True when ``content_type`` (a ``Content-Type`` value) is worth compressing."""
@@ -118,51 +119,67 @@ class CompressionMiddleware:
 
 
 class _Responder:
-    """The per-request state: the held-back start message, then the stream compressor."""
+    """The per-request state: the held-back start message, then the stream compressor.
 
-    def __init__(self, middleware: CompressionMiddleware, codec: Codec | None, send: Send) -> None:
+    ``scope`` is None when the request may not be compressed (``HEAD``, an excluded path).
+    The ``Accept-Encoding`` header is read and negotiated only for a response that could be
+    compressed: never for one that opts out, is of a skipped status or type, or declares a
+    ``Content-Length`` under the minimum size (a cached product read, say).
+    """
+
+    __slots__ = ("mw", "scope", "send", "codec", "start", "stream", "passthrough")  # one a request: cheaper to make
+
+    def __init__(self, middleware: CompressionMiddleware, scope: Scope | None, send: Send) -> None:
         self.mw = middleware
-        self.codec = codec
+        self.scope = scope
         self.send = send
+        self.codec: Codec | None = None
         self.start: Message | None = None  # held back until the first body chunk
         self.stream: StreamCompressor | None = None
         self.passthrough = False
 
-    async def run(self, scope: Scope, receive: Receive) -> None:
-        await self.mw.app(scope, receive, self.on_send)
-
-    async def on_send(self, message: Message) -> None:
+    def on_send(self, message: Message) -> Awaitable[None]:
+        # A plain function handing back an awaitable: a passed-through message costs no coroutine of its own.
+        if self.passthrough:
+            return self.send(message)
         kind = message["type"]
         if kind == "http.response.start":
-            headers = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers", ())]
-            index = dict(headers)
-            if _OPT_OUT in index:
-                headers = [(k, v) for k, v in headers if k != _OPT_OUT]
-            headers = _add_vary(headers, index.get(b"vary"))
-            message = {**message, "headers": headers}
-            if _OPT_OUT in index or self.codec is None or self._skip(message["status"], index):
-                self.passthrough = True
-                await self.send(message)
-            else:
+            return self._on_start(message)
+        if kind != "http.response.body":
+            return self._other(message)
+        if self.start is not None:
+            return self._first_body(message)
+        return self._next_body(message)
+
+    def _on_start(self, message: Message) -> Awaitable[None]:
+        headers, index = _normalised(message.get("headers", ()))
+        opt_out = _OPT_OUT in index
+        if opt_out:
+            headers = [(k, v) for k, v in headers if k != _OPT_OUT]
+        vary = index.get(b"vary")
+        message = {**message, "headers": [*headers, _VARY] if vary is None else _add_vary(headers, vary)}
+        if not (opt_out or self.scope is None or self._skip(message["status"], index)):
+            self.codec = self.mw.negotiate(_header(self.scope.get("headers", ()), b"accept-encoding"))
+            if self.codec is not None:
                 self.start = message
-        elif kind != "http.response.body" or self.passthrough:
-            if self.start is not None:  # e.g. a pathsend/trailers extension: leave the body alone
-                await self.send(self.start)
-                self.start, self.passthrough = None, True
-            await self.send(message)
-        elif self.start is not None:
-            await self._first_body(message)
-        else:
-            await self._next_body(message)
+                return _done()
+        self.passthrough = True
+        return self.send(message)
+
+    async def _other(self, message: Message) -> None:
+        if self.start is not None:  # e.g. a pathsend/trailers extension: leave the body alone
+            await self.send(self.start)
+            self.start, self.passthrough = None, True
+        await self.send(message)
 
     def _skip(self, status: int, index: dict[bytes, bytes]) -> bool:
         if status < 200 or status in _SKIP_STATUSES or b"content-encoding" in index:
             return True
-        content_type = index.get(b"content-type")
-        if content_type is None or not self.mw.is_compressible(content_type.decode("latin-1")):
+        length = index.get(b"content-length")  # before the type: the cheapest way out for a small body
+        if length is not None and length.isdigit() and int(length) < self.mw.minimum_size:
             return True
-        length = index.get(b"content-length")
-        return length is not None and length.isdigit() and int(length) < self.mw.minimum_size
+        content_type = index.get(b"content-type")
+        return content_type is None or not self.mw.is_compressible(content_type.decode("latin-1"))
 
     async def _first_body(self, message: Message) -> None:
         assert self.start is not None and self.codec is not None
@@ -197,6 +214,39 @@ class _Responder:
         await self.send({"type": "http.response.body", "body": data, "more_body": more})
 
 
+@functools.lru_cache(maxsize=NEGOTIATION_CACHE_SIZE)
+def negotiated(header: bytes | None, available: tuple[str, ...]) -> str | None:
+    """:func:`~perf.compression.accept_encoding.choose_encoding` for a raw ``Accept-Encoding`` value, cached.
+
+    The decision depends on the header and the server's codings alone, so it is made once
+    per distinct pair (least recently used evicted past :data:`NEGOTIATION_CACHE_SIZE`).
+
+    >>> negotiated(b"gzip;q=0.5, br", ("zstd", "br", "gzip"))
+    'br'
+    """
+    return choose_encoding(header.decode("latin-1") if header is not None else None, available)
+
+
+def _normalised(raw: Iterable[tuple[bytes, bytes]]) -> tuple[Sequence[tuple[bytes, bytes]], dict[bytes, bytes]]:
+    """``raw`` as lower-case byte-string pairs, and an index by name (the last value wins)."""
+    if type(raw) is list or type(raw) is tuple:
+        # ASGI's own form (lower-case byte-string names and values: what every app here sends) is taken as it
+        # is; lower-casing and re-typing a copy of every pair cost ~2 µs a response on the benchmark's machine.
+        index = {}
+        for name, value in raw:
+            if type(name) is not bytes or type(value) is not bytes or not name.islower():
+                break
+            index[name] = value
+        else:
+            return raw, index
+    headers = [(bytes(k).lower(), bytes(v)) for k, v in raw]
+    return headers, dict(headers)
+
+
+async def _done() -> None:
+    """An awaitable with nothing to do: the start message is held back."""
+
+
 def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
     for key, value in headers:
         if bytes(key).lower() == name:
@@ -204,17 +254,17 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None
     return None
 
 
-def _set_header(headers: Headers, name: bytes, value: bytes) -> Headers:
+def _set_header(headers: Sequence[tuple[bytes, bytes]], name: bytes, value: bytes) -> Headers:
     return [(k, v) for k, v in headers if k != name] + [(name, value)]
 
 
-def _add_vary(headers: Headers, any_vary: bytes | None) -> Headers:
+def _add_vary(headers: Sequence[tuple[bytes, bytes]], any_vary: bytes | None) -> Headers:
     if any_vary is None:
-        return headers + [(b"vary", b"Accept-Encoding")]
+        return [*headers, _VARY]
     vary = [v for k, v in headers if k == b"vary"]
     tokens = {t.strip().lower() for v in vary for t in v.split(b",")}
     if b"accept-encoding" in tokens or b"*" in tokens:
-        return headers
+        return list(headers)
     merged = b", ".join([*vary, b"Accept-Encoding"])
     return _set_header(headers, b"vary", merged)
 
