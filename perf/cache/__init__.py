@@ -8,6 +8,7 @@ One idea per module:
 * :mod:`perf.cache.lru`: L1, a bounded LRU with per-entry TTL.
 * :mod:`perf.cache.redis_cache`: L2 on ``redis.asyncio``: TTL, tags, ``SCAN`` + ``UNLINK``.
 * :mod:`perf.cache.invalidation`: L1 invalidation across processes through pub/sub.
+* :mod:`perf.cache.relay`: what a cache tells the other processes, and what it does with what they tell it.
 * :mod:`perf.cache.singleflight`: one loader per key in a process; :mod:`perf.cache.lease`: one across processes.
 * :mod:`perf.cache.xfetch`: probabilistic early refresh.
 * :mod:`perf.cache.stats`: hits/misses per level, errors, latency percentiles.

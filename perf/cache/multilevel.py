@@ -12,7 +12,8 @@
   Redis round trips (read-and-lease, store-and-release), not five.
 * XFetch refreshes hot keys early, before they expire, so they never all miss at once.
 * Writes and deletes go through both levels and are published on a pub/sub channel so
-  every other process drops the key from its L1 (:mod:`perf.cache.invalidation`).
+  every other process drops the key from its L1 (:mod:`perf.cache.relay` sends and applies
+  them; :mod:`perf.cache.invalidation` subscribes).
 * Invalidation by key, by tag (per-tag versions, O(tags), no scan) and by namespace version.
 * **No stale store** (the lease and version tokens of "Scaling Memcache at Facebook"): a
   load records the invalidation sequence when it begins, and Redis refuses its store if a
@@ -43,21 +44,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Self, TypeVar
 
-import redis.asyncio as redis
-
 from perf.cache.coherence import L1Coherence, value_digest
 from perf.cache.errors import SerializationError
 from perf.cache.guard import Missed, RedisGuard
-from perf.cache.invalidation import InvalidationBus
 from perf.cache.lru import L1Entry, LRUCache
-from perf.cache.redis_cache import (
-    L2Entry,
-    RedisCache,
-    create_redis_client,
-    no_wait_retry,
-    validate_namespace,
-    validate_tags,
-)
+from perf.cache.redis_cache import L2Entry, RedisCache, create_redis_client, validate_namespace, validate_tags
+from perf.cache.relay import InvalidationRelay
 from perf.cache.serializers import Serializer
 from perf.cache.singleflight import SingleFlight
 from perf.cache.stats import CacheStats
@@ -145,25 +137,20 @@ class MultiLevelCache:
                                     if l1_max_entries and l1_ttl else None)
         self.l2: RedisCache | None = None
         self.coherence = L1Coherence()
-        self._guard = RedisGuard(namespace, stats=self.stats, replay=self._replay, fail_open=fail_open,
-                                 retry_interval=retry_interval, on_change=self._on_redis_state)
-        self._subscribed = False
-        self._bus: InvalidationBus | None = None
-        self._pubsub_client: redis.Redis | None = None
+        # what Redis missed, and whether it is up, concern the relay (built below: the guard
+        # calls these only once the cache has started)
+        self._guard = RedisGuard(namespace, stats=self.stats, replay=lambda missed: self._relay.replay(missed),
+                                 fail_open=fail_open, retry_interval=retry_interval,
+                                 on_change=lambda up: self._relay.redis_state(up))
         self._flight = SingleFlight()
-        self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self._closed = False
         if redis_url is not None:
             client = create_redis_client(redis_url, timeout=redis_timeout, max_connections=redis_max_connections)
             self.l2 = RedisCache(client, namespace=namespace, serializer=serializer, owns_client=True,
                                  lease=lock_lease)
-            # the subscriber blocks on reads: no socket timeout there, only on connect
-            self._pubsub_client = redis.from_url(redis_url, socket_connect_timeout=redis_timeout,
-                                                 retry=no_wait_retry(), health_check_interval=0)
-            self._bus = InvalidationBus(self._pubsub_client, self.l2.channel, on_message=self._on_invalidation,
-                                        on_connect=self._on_bus_connect, on_error=self._on_bus_error)
-            self.coherence.bus("redis", False)  # until subscribed and Redis answers
+        self._relay = InvalidationRelay(self.l1, self.coherence, stats=self.stats, guard=self._guard, l2=self.l2,
+                                        redis_url=redis_url, connect_timeout=redis_timeout)
 
     # lifecycle ---------------------------------------------------------------------------
     async def start(self, *, timeout: float = 2.0) -> Self:
@@ -174,9 +161,8 @@ class MultiLevelCache:
         if self._started:
             return self
         self._started = True
-        if self._bus is not None:
-            self._bus.start()
-            self._guard.open(up=await self._bus.wait_connected(timeout))
+        if self.l2 is not None:
+            self._guard.open(up=await self._relay.start(timeout))
         return self
 
     async def __aenter__(self) -> Self:
@@ -190,20 +176,13 @@ class MultiLevelCache:
         if self._closed:
             return
         self._closed = True
-        if self._tasks:  # invalidations received from another bus, still on their way to Redis
-            await asyncio.wait(list(self._tasks), timeout=timeout)
+        await self._relay.finish(timeout)  # invalidations received from another bus, still on their way to Redis
         self._guard.close()
         if len(self._flight):
             logger.warning("closing cache %r with %d loads in flight", self.namespace, len(self._flight))
-        if self._bus is not None:
-            try:
-                await asyncio.wait_for(self._bus.close(), timeout)
-            except TimeoutError:
-                logger.warning("cache %r: the invalidation subscriber did not stop within %ss", self.namespace, timeout)
+        await self._relay.close(timeout)
         if self.l2 is not None:
             await self.l2.close()
-        if self._pubsub_client is not None:
-            await self._pubsub_client.aclose()
 
     @property
     def retry_interval(self) -> float:
@@ -465,7 +444,7 @@ class MultiLevelCache:
         self.stats.incr("sets")
         if stored:
             # with the digest of what it wrote: a reader this message overtakes, holding that value, serves it
-            await self._publish({"keys": [full], "written": {full: value_digest(written[full])}})
+            await self._relay.publish({"keys": [full], "written": {full: value_digest(written[full])}})
 
     async def _store(self, full: str, value: Any, ttl: float, tags: list[str], delta: float = 0.0, *,
                      start: int, since: int = 0, release: tuple[str, str] | None = None,
@@ -519,7 +498,7 @@ class MultiLevelCache:
         if existed is None:
             self._guard.remember(keys=full)
             return local
-        await self._publish({"keys": full})
+        await self._relay.publish({"keys": full})
         return max(existed, local)
 
     async def invalidate_tags(self, *tags: str) -> int:
@@ -541,7 +520,7 @@ class MultiLevelCache:
         if await self._guard.call(None, self.l2.invalidate_tags, checked) is None:
             self._guard.remember(tags=checked)
             return dropped
-        await self._publish({"tags": checked})
+        await self._relay.publish({"tags": checked})
         return dropped
 
     def receive_invalidation(self, tags: Iterable[str]) -> asyncio.Task[None] | None:
@@ -552,30 +531,7 @@ class MultiLevelCache:
         writer may not have reached it (a task, returned; queued for replay if Redis is down
         here); until Redis confirms, entries carrying them are not read from Redis.
         """
-        checked = validate_tags(tags)
-        self.stats.incr("invalidations_received")
-        self.coherence.invalidated(checked)
-        if self.l1 is not None:
-            self.l1.delete_tags(checked)
-        if self.l2 is None or not checked or self._closed:
-            return None
-        self.coherence.hold(checked)
-        task = asyncio.get_running_loop().create_task(self._invalidate_received(checked))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def _invalidate_received(self, tags: list[str]) -> None:
-        assert self.l2 is not None
-        try:
-            if await self._guard.call(None, self.l2.invalidate_tags, tags) is None:
-                self._guard.remember(tags=tags)  # replayed before this process reads Redis again
-        except Exception:  # closed meanwhile, or fail_open=False: queue it like an outage
-            self._guard.remember(tags=tags)
-        finally:
-            # a read sent to Redis while this was under way may have run before it: not served
-            self.coherence.invalidated(tags)
-            self.coherence.release(tags)
+        return self._relay.receive(tags)
 
     def bus_state(self, name: str, connected: bool, *, resumed: bool = True) -> None:
         """Tell the cache that invalidation bus ``name`` (e.g. ``"postgres"``) is (dis)connected.
@@ -583,8 +539,7 @@ class MultiLevelCache:
         While no bus is connected L1 is neither read nor filled; losing the last bus, or a
         bus coming back after a gap (``resumed``), clears L1 (see :mod:`perf.cache.coherence`).
         """
-        if self.coherence.bus(name, connected, resumed=resumed) and self.l1 is not None:
-            self.l1.clear()
+        self._relay.bus_state(name, connected, resumed=resumed)
 
     async def bump_version(self) -> int:
         """Invalidate the whole namespace at once by incrementing its version (O(1), no scan)."""
@@ -597,7 +552,7 @@ class MultiLevelCache:
         if version is None:
             self._guard.remember(bump=True)
             return self.l2.version
-        await self._publish({"version": version})
+        await self._relay.publish({"version": version})
         return version
 
     async def clear(self, pattern: str = "*") -> int:
@@ -611,71 +566,8 @@ class MultiLevelCache:
         if deleted is None:
             self._guard.remember(bump=True)  # cannot scan now; a new version hides every entry
             return 0
-        await self._publish({"version": self.l2.version})  # tells everyone to clear L1
+        await self._relay.publish({"version": self.l2.version})  # tells everyone to clear L1
         return deleted
-
-    # invalidation messages ---------------------------------------------------------------
-    async def _publish(self, message: dict[str, Any]) -> None:
-        """Tell the other processes to drop ``keys`` or ``tags`` (or everything, for a new ``version``);
-        if Redis fails, the invalidation is queued and replayed on recovery."""
-        assert self.l2 is not None and self._bus is not None
-        if await self._guard.call(None, self.l2.publish, self._bus.encode(message)) is None:
-            self._guard.remember(keys=message.get("keys", ()), tags=message.get("tags", ()),
-                                 bump="version" in message)
-        else:
-            self.stats.incr("invalidations_sent")
-
-    async def _replay(self, missed: Missed) -> None:
-        """Redis is back: catch up on the version, then send what it missed (raises on failure)."""
-        assert self.l2 is not None and self._bus is not None
-        await self.l2.load_version()
-        messages: list[dict[str, Any]] = []
-        if missed.bump:
-            messages.append({"version": await self.l2.bump_version()})
-        if missed.tags:
-            await self.l2.invalidate_tags(missed.tags)
-            messages.append({"tags": sorted(missed.tags)})
-        if missed.keys:
-            keys = list(missed.keys)
-            await self.l2.unlink(*keys)
-            messages.append({"keys": keys})
-        for lock_key, token in missed.leases.items():
-            await self.l2.leases.release(lock_key, token)
-        for message in messages:
-            await self.l2.publish(self._bus.encode(message))
-            self.stats.incr("invalidations_sent")
-
-    async def _on_bus_connect(self, reconnected: bool) -> None:
-        assert self.l2 is not None
-        await self.l2.load_version()
-        self._subscribed = True
-        # a resubscription missed what was published meanwhile
-        self._on_redis_state(not self._guard.failed, resumed=True)
-
-    def _on_bus_error(self, exc: BaseException) -> None:
-        self.stats.error("pubsub")
-        self._subscribed = False
-        self._on_redis_state(False)
-
-    def _on_redis_state(self, up: bool, *, resumed: bool = False) -> None:
-        """Redis counts as a bus while this process is subscribed *and* its calls succeed: a
-        process whose calls fail cannot tell whether the others' invalidations still arrive.
-        Its calls recovering, still subscribed, missed nothing (``resumed=False``)."""
-        self.bus_state("redis", up and self._subscribed, resumed=resumed)
-
-    def _on_invalidation(self, message: dict[str, Any]) -> None:
-        self.stats.incr("invalidations_received")
-        if "version" in message and self.l2 is not None:
-            self.l2.version = int(message["version"])
-            self.coherence.cleared()
-            if self.l1 is not None:
-                self.l1.clear()
-        for field_name in ("keys", "tags"):
-            names = message.get(field_name)
-            if names:
-                self.coherence.invalidated(names, written=message.get("written") if field_name == "keys" else None)
-                if self.l1 is not None:
-                    (self.l1.delete_many if field_name == "keys" else self.l1.delete_tags)(names)
 
     # helpers -----------------------------------------------------------------------------
     def _ttl(self, ttl: float | None) -> float:
