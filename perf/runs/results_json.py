@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+_VALUES = "__values__"  # a series travels as a one-column frame
+
 
 class ResultFormatError(TypeError):
     """A value outside what a saved result may hold, or a saved result that does not decode."""
@@ -32,9 +34,7 @@ def _enc(value: Any, where: str) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, pd.DataFrame | pd.Series):
-        kind = "frame" if isinstance(value, pd.DataFrame) else "series"
-        dtypes = value.dtypes.astype(str).to_dict() if kind == "frame" else str(value.dtype)
-        return {"__" + kind + "__": value.to_json(orient="split", double_precision=15), "dtypes": dtypes}
+        return _enc_frame(value, where)
     if isinstance(value, list | tuple):
         return {"__" + type(value).__name__ + "__": [_enc(v, f"{where}[{i}]") for i, v in enumerate(value)]}
     if isinstance(value, dict):
@@ -49,6 +49,66 @@ def _enc(value: Any, where: str) -> Any:
         return {"__dataclass__": f"{cls.__module__}:{cls.__qualname__}", "fields": fields}
     raise ResultFormatError(f"{where} is a {type(value).__name__}: a replayable result holds frames, numbers, "
                             "strings, lists, dicts and dataclasses of them (return those from the measuring step)")
+
+
+def _enc_frame(value: pd.DataFrame | pd.Series, where: str) -> dict[str, Any]:
+    """A frame (or series) with its index levels as leading columns, so names and levels survive."""
+    series = isinstance(value, pd.Series)
+    frame = value.to_frame(_VALUES) if series else value
+    if frame.columns.nlevels > 1:
+        raise ResultFormatError(f"{where} is a frame with {frame.columns.nlevels} column levels: flatten its "
+                                "columns (or return the tidy frame before the pivot) from the measuring step")
+    index = frame.index
+    default = isinstance(index, pd.RangeIndex) and index.equals(pd.RangeIndex(len(frame))) and index.name is None
+    levels = [] if default else [f"__index{i}__" for i in range(index.nlevels)]
+    flat = frame if default else frame.rename_axis(levels).reset_index()
+    encoded: dict[str, Any] = {
+        "__" + ("series" if series else "frame") + "__": flat.to_json(orient="split", index=False,
+                                                                      double_precision=15, date_format="iso",
+                                                                      date_unit="ns"),
+        "dtypes": [str(t) for t in flat.dtypes],
+        "index": [_enc(n, f"{where}.index.names") for n in index.names] if levels else None,
+    }
+    if series:
+        encoded["name"] = _enc(value.name, f"{where}.name")
+    if frame.attrs:  # e.g. compare_drivers' attrs["skipped"]: why a driver did not run
+        encoded["attrs"] = _enc(dict(frame.attrs), f"{where}.attrs")
+    return encoded
+
+
+def _column(values: pd.Series, dtype: str) -> pd.Series:
+    """``values`` as read from JSON (times and durations as ISO 8601 text) back in ``dtype``."""
+    if dtype.startswith("datetime64"):
+        return pd.to_datetime(values, utc="," in dtype).astype(dtype)  # an aware time travels in UTC
+    if dtype.startswith("timedelta64"):
+        return pd.to_timedelta(values).astype(dtype)
+    return values.astype(dtype)
+
+
+def _dec_frame(value: dict[str, Any]) -> pd.DataFrame | pd.Series:
+    series = "__series__" in value
+    text = value["__series__" if series else "__frame__"]
+    if "index" not in value:  # saved before index levels travelled: the frame or series as pandas wrote it
+        data = pd.read_json(io.StringIO(text), orient="split", typ="series" if series else "frame", dtype=False)
+        try:
+            data = data.astype(value["dtypes"])
+        except (TypeError, ValueError):
+            pass
+        return data
+    frame = pd.read_json(io.StringIO(text), orient="split", typ="frame", dtype=False)
+    for column, dtype in zip(list(frame.columns), value["dtypes"], strict=True):
+        try:
+            frame[column] = _column(frame[column], dtype)
+        except (TypeError, ValueError):
+            pass  # a dtype JSON cannot carry exactly: the values stand
+    if value["index"] is not None:
+        levels = [f"__index{i}__" for i in range(len(value["index"]))]
+        frame = frame.set_index(levels).rename_axis([_dec(n) for n in value["index"]])
+    if "attrs" in value:
+        frame.attrs.update(_dec(value["attrs"]))
+    if series:
+        return frame[_VALUES].rename(_dec(value["name"]))
+    return frame
 
 
 def encode(value: Any) -> bytes:
@@ -74,14 +134,7 @@ def _dec(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
     if "__frame__" in value or "__series__" in value:
-        frame = "__frame__" in value
-        text = value["__frame__" if frame else "__series__"]
-        data = pd.read_json(io.StringIO(text), orient="split", typ="frame" if frame else "series", dtype=False)
-        try:
-            data = data.astype(value["dtypes"])
-        except (TypeError, ValueError):
-            pass  # a dtype JSON cannot carry exactly (e.g. a categorical): the values stand
-        return data
+        return _dec_frame(value)
     if "__list__" in value:
         return [_dec(v) for v in value["__list__"]]
     if "__tuple__" in value:
