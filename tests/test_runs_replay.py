@@ -125,6 +125,9 @@ def test_a_frame_keeps_its_index_levels_names_dtypes_and_attrs() -> None:
     assert back.attrs == {"skipped": {"wrk": "wrk is not on PATH"}}
     series = frame["rps"]
     pd.testing.assert_series_equal(decode(encode(series)), series)
+    # every float exactly (a scrape's t is a row's key when two runs are compared), objects by value
+    exact = pd.DataFrame({"t": [0.3181939070018416, 0.1 + 0.2, 1 / 3, float("nan")], "tags": [["a"], {}, None, "x"]})
+    pd.testing.assert_frame_equal(decode(encode(exact)), exact)
     with pytest.raises(ResultFormatError, match=r"result is a frame with 2 column levels"):
         encode(frame.reset_index().pivot(index="kind", columns="engine", values=["rps", "generators"]))
 

@@ -13,7 +13,6 @@ True
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import sys
 from typing import Any
@@ -52,7 +51,11 @@ def _enc(value: Any, where: str) -> Any:
 
 
 def _enc_frame(value: pd.DataFrame | pd.Series, where: str) -> dict[str, Any]:
-    """A frame (or series) with its index levels as leading columns, so names and levels survive."""
+    """A frame (or series) column by column, its index levels as leading columns, so names and levels survive.
+
+    Values go through Python's JSON, which writes a float's shortest exact repr: a figure read back equals
+    the one measured, so a replaying run's frames match the recorded run's row for row (``runs compare``).
+    """
     series = isinstance(value, pd.Series)
     frame = value.to_frame(_VALUES) if series else value
     if frame.columns.nlevels > 1:
@@ -62,10 +65,10 @@ def _enc_frame(value: pd.DataFrame | pd.Series, where: str) -> dict[str, Any]:
     default = isinstance(index, pd.RangeIndex) and index.equals(pd.RangeIndex(len(frame))) and index.name is None
     levels = [] if default else [f"__index{i}__" for i in range(index.nlevels)]
     flat = frame if default else frame.rename_axis(levels).reset_index()
+    columns = {"columns": [_enc(name, f"{where}.columns") for name in flat.columns],
+               "data": [_values(flat.iloc[:, i], f"{where}[{name!r}]") for i, name in enumerate(flat.columns)]}
     encoded: dict[str, Any] = {
-        "__" + ("series" if series else "frame") + "__": flat.to_json(orient="split", index=False,
-                                                                      double_precision=15, date_format="iso",
-                                                                      date_unit="ns"),
+        "__" + ("series" if series else "frame") + "__": columns,
         "dtypes": [str(t) for t in flat.dtypes],
         "index": [_enc(n, f"{where}.index.names") for n in index.names] if levels else None,
     }
@@ -76,31 +79,34 @@ def _enc_frame(value: pd.DataFrame | pd.Series, where: str) -> dict[str, Any]:
     return encoded
 
 
-def _column(values: pd.Series, dtype: str) -> pd.Series:
-    """``values`` as read from JSON (times and durations as ISO 8601 text) back in ``dtype``."""
+def _values(column: pd.Series, where: str) -> list[Any]:
+    if column.dtype.kind in "mM":  # times and durations as ISO 8601 text
+        return [None if pd.isna(v) else v.isoformat() for v in column]
+    return [None if v is pd.NA or v is pd.NaT else _enc(v, where) for v in column.tolist()]
+
+
+def _column(values: list[Any], dtype: str) -> pd.Series:
+    """A column's decoded ``values`` back in ``dtype``."""
     if dtype.startswith("datetime64"):
-        return pd.to_datetime(values, utc="," in dtype).astype(dtype)  # an aware time travels in UTC
+        return pd.Series(pd.to_datetime(values, utc="," in dtype)).astype(dtype)  # an aware time travels in UTC
     if dtype.startswith("timedelta64"):
-        return pd.to_timedelta(values).astype(dtype)
-    return values.astype(dtype)
+        return pd.Series(pd.to_timedelta(values)).astype(dtype)
+    column = pd.Series(values)
+    try:
+        return column.astype(dtype)
+    except (TypeError, ValueError):
+        return column  # a dtype JSON cannot carry exactly: the values stand
 
 
 def _dec_frame(value: dict[str, Any]) -> pd.DataFrame | pd.Series:
     series = "__series__" in value
-    text = value["__series__" if series else "__frame__"]
-    if "index" not in value:  # saved before index levels travelled: the frame or series as pandas wrote it
-        data = pd.read_json(io.StringIO(text), orient="split", typ="series" if series else "frame", dtype=False)
-        try:
-            data = data.astype(value["dtypes"])
-        except (TypeError, ValueError):
-            pass
-        return data
-    frame = pd.read_json(io.StringIO(text), orient="split", typ="frame", dtype=False)
-    for column, dtype in zip(list(frame.columns), value["dtypes"], strict=True):
-        try:
-            frame[column] = _column(frame[column], dtype)
-        except (TypeError, ValueError):
-            pass  # a dtype JSON cannot carry exactly: the values stand
+    body = value["__series__" if series else "__frame__"]
+    if isinstance(body, str):
+        raise ResultFormatError("a frame saved as pandas' JSON text (before columns travelled one by one)")
+    columns = [_column([_dec(v) for v in values], dtype) for values, dtype in
+               zip(body["data"], value["dtypes"], strict=True)]
+    frame = pd.concat(columns, axis=1) if columns else pd.DataFrame()
+    frame.columns = pd.Index([_dec(name) for name in body["columns"]])
     if value["index"] is not None:
         levels = [f"__index{i}__" for i in range(len(value["index"]))]
         frame = frame.set_index(levels).rename_axis([_dec(n) for n in value["index"]])
