@@ -113,6 +113,25 @@ def test_frames_numbers_and_dataclasses_round_trip_and_other_objects_are_named()
         encode({"f": lambda: 0})
 
 
+def test_a_frame_keeps_its_index_levels_names_dtypes_and_attrs() -> None:
+    """What a notebook reads off a result: ``queues.loc["memory"]``, a grouped frame, ``attrs["skipped"]``."""
+    frame = pd.DataFrame({"engine": ["builtin", "locust"], "generators": [1, 2], "rps": [900.5, 1200.25],
+                          "at": pd.to_datetime(["2026-01-01 10:00", "2026-01-01 10:01"]).tz_localize("UTC"),
+                          "took": pd.to_timedelta([1.5, 2.0], unit="s"), "kind": pd.Categorical(["a", "b"]),
+                          0: [np.nan, 1.0]}).set_index(["engine", "generators"])
+    frame.attrs["skipped"] = {"wrk": "wrk is not on PATH"}
+    back = decode(encode(frame))
+    pd.testing.assert_frame_equal(back, frame)
+    assert back.attrs == {"skipped": {"wrk": "wrk is not on PATH"}}
+    series = frame["rps"]
+    pd.testing.assert_series_equal(decode(encode(series)), series)
+    # every float exactly (a scrape's t is a row's key when two runs are compared), objects by value
+    exact = pd.DataFrame({"t": [0.3181939070018416, 0.1 + 0.2, 1 / 3, float("nan")], "tags": [["a"], {}, None, "x"]})
+    pd.testing.assert_frame_equal(decode(encode(exact)), exact)
+    with pytest.raises(ResultFormatError, match=r"result is a frame with 2 column levels"):
+        encode(frame.reset_index().pivot(index="kind", columns="engine", values=["rps", "generators"]))
+
+
 @dataclasses.dataclass
 class ModeLike:
     mode: str

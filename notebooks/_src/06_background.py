@@ -16,6 +16,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from perf.config import get_settings
+from perf.runs import replay_note, replayable
 from perf.services import ensure_services
 
 notebook_started = time.perf_counter()
@@ -23,6 +24,8 @@ settings = get_settings()
 services = ensure_services(settings)
 SCHEMA = "nb06_queue"  # this notebook's PostgreSQL schemas start with it
 print("profile:", settings.profile)
+if note := replay_note():  # PERF_REPLAY=<run id>: every measuring step below returns that run's result
+    display(Markdown(f"**{note}**"))
 
 # %% [markdown]
 # ## 1 · The syllabus' queue against the corrected one
@@ -40,12 +43,18 @@ import asyncio
 
 from perf.queue import crash_experiment, full_queue_requests, shutdown_drain
 
-full = pd.concat([await full_queue_requests(kind, requests=6, workers=1, max_size=4, task_seconds=0.2)
-                  for kind in ("naive", "corrected")], ignore_index=True)
-stops = {r.queue: r for r in [await shutdown_drain(kind, tasks=8, workers=2, task_seconds=0.05, timeout=2.0)
-                              for kind in ("naive", "corrected")]}
-seed_crash = await asyncio.to_thread(crash_experiment, "naive", services.database_url, tasks=30, delay=0.05,
-                                     schema=f"{SCHEMA}_crash")
+
+async def measure_failures():
+    full = pd.concat([await full_queue_requests(kind, requests=6, workers=1, max_size=4, task_seconds=0.2)
+                      for kind in ("naive", "corrected")], ignore_index=True)
+    stops = {r.queue: r for r in [await shutdown_drain(kind, tasks=8, workers=2, task_seconds=0.05, timeout=2.0)
+                                  for kind in ("naive", "corrected")]}
+    seed_crash = await asyncio.to_thread(crash_experiment, "naive", services.database_url, tasks=30, delay=0.05,
+                                         schema=f"{SCHEMA}_crash")
+    return full, stops, seed_crash
+
+
+full, stops, seed_crash = await replayable("failures", measure_failures)
 full.round(3)
 
 # %%
@@ -83,9 +92,10 @@ display(Markdown(
 # %%
 from perf.queue import compare_queues
 
-queues = await compare_queues(services.database_url, rounds=settings.pick(3, 5),  # ratios need >= 3 rounds
-                              latency_tasks=settings.pick(100, 1000), throughput_tasks=settings.pick(400, 8000),
-                              crash_tasks=settings.pick(30, 200))
+queues = await replayable("queues", lambda: compare_queues(
+    services.database_url, rounds=settings.pick(3, 5),  # ratios need >= 3 rounds
+    latency_tasks=settings.pick(100, 1000), throughput_tasks=settings.pick(400, 8000),
+    crash_tasks=settings.pick(30, 200)))
 queues.round(3)
 
 # %%

@@ -41,7 +41,7 @@ from perf.load import (
     sweep_chart,
 )
 from perf.measure import machine_info, summarize
-from perf.runs import current_run
+from perf.runs import current_run, replay_note, replayable, replayable_sync
 from perf.services import ensure_services, pin_process, split_cores
 
 current_run()  # this notebook's run: every chart below is recorded into it
@@ -61,6 +61,8 @@ api = dict(database_url=services.database_url, redis_url=services.redis_url, sch
 scenario = product_scenario(products=PRODUCTS, categories=20, token=TOKEN)  # notebook 05's traffic mix
 print("profile:", settings.profile, "| server cores", sorted(server_cores),
       "| generator cores", sorted(generator_cores))
+if note := replay_note():  # PERF_REPLAY=<run id>: every measuring step below returns that run's result
+    display(Markdown(f"**{note}**"))
 
 # %% [markdown]
 # ## 1 · Calibrate the generators
@@ -69,9 +71,13 @@ print("profile:", settings.profile, "| server cores", sorted(server_cores),
 # asyncio Protocol, responses parsed by httptools), httpx, and `wrk` (C) when installed.
 
 # %%
-with TestServer(cpu=server_cores) as bare:
-    drivers = await compare_drivers(bare.url, rounds=ROUNDS, seconds=settings.pick(0.5, 3.0), cpu=generator_cores,
-                                    server_pid=bare.pid)
+async def measure_drivers():
+    with TestServer(cpu=server_cores) as bare:
+        return await compare_drivers(bare.url, rounds=ROUNDS, seconds=settings.pick(0.5, 3.0), cpu=generator_cores,
+                                     server_pid=bare.pid)
+
+
+drivers = await replayable("drivers", measure_drivers)
 fig = charts.bar_with_spread(summarize(drivers, by="driver", value="rps"), unit="", value_label="requests/s",
                              title="Load generators against the same bare ASGI server", info=info)
 plt.show()
@@ -115,10 +121,16 @@ display(Markdown(text))
 
 # %%
 USERS = settings.pick([1, 2, 4, 8, 16, 32], [1, 2, 4, 8, 16, 32, 64])
-with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:sweep"),
-               cpu=sorted(server_cores)) as server:
-    swept = await sweep(server.url, users=USERS, duration=SECONDS, warmup=settings.pick(0.5, 2.0),
-                        scenario=scenario)
+
+
+async def measure_sweep():
+    with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:sweep"),
+                   cpu=sorted(server_cores)) as server:
+        return await sweep(server.url, users=USERS, duration=SECONDS, warmup=settings.pick(0.5, 2.0),
+                           scenario=scenario)
+
+
+swept = await replayable("sweep", measure_sweep)
 swept.levels[["users", "rps", "p50_ms", "p99_ms", "error_rate", "little_ratio"]].round(2)
 
 # %%
@@ -145,14 +157,21 @@ display(Markdown(f"{swept.describe()[0].upper()}{swept.describe()[1:]}."))
 # %%
 SLOS = ["p99<200ms", "errors<1%"]
 start_rate = max(round(swept.peak_rps / 4), 5)
-with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:stress",
-                           bare_routes=True),  # /bare/hello: the generator's ceiling
-               cpu=sorted(server_cores)) as server:
-    ceiling = await calibrate(server.url, path="/bare/hello", duration=settings.pick(1.0, 2.0))
-    rates = rate_steps(start_rate, factor=1.5, max_steps=settings.pick(8, 12))
-    report = await stress(server.url, rates=rates, step_seconds=settings.pick(1.0, 3.0), slos=SLOS,
-                          scenario=scenario, connections=64, timeout=2.0, repeats=3,
-                          max_refine=settings.pick(3, 6))
+
+
+async def measure_stress():
+    with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:stress",
+                               bare_routes=True),  # /bare/hello: the generator's ceiling
+                   cpu=sorted(server_cores)) as server:
+        ceiling = await calibrate(server.url, path="/bare/hello", duration=settings.pick(1.0, 2.0))
+        rates = rate_steps(start_rate, factor=1.5, max_steps=settings.pick(8, 12))
+        report = await stress(server.url, rates=rates, step_seconds=settings.pick(1.0, 3.0), slos=SLOS,
+                              scenario=scenario, connections=64, timeout=2.0, repeats=3,
+                              max_refine=settings.pick(3, 6))
+    return ceiling, report
+
+
+ceiling, report = await replayable("stress", measure_stress)
 report.steps.round(2)
 
 # %%
@@ -211,10 +230,16 @@ from perf.load import compare_engines
 
 ENGINE_ROUNDS = settings.pick(1, 3)
 ENGINE_SECONDS = settings.pick(2.0, 10.0)
-with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:engines"),
-               cpu=sorted(server_cores)) as server:
-    engines = compare_engines(server.url, scenario="perf.load.product:READS", users=16,
-                              duration=ENGINE_SECONDS, locust_workers=(1, 2), rounds=ENGINE_ROUNDS)
+
+
+def measure_engines():  # each run is in its own processes: no event loop needed
+    with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:engines"),
+                   cpu=sorted(server_cores)) as server:
+        return compare_engines(server.url, scenario="perf.load.product:READS", users=16,
+                               duration=ENGINE_SECONDS, locust_workers=(1, 2), rounds=ENGINE_ROUNDS)
+
+
+engines = replayable_sync("engines", measure_engines)
 engine_runs = engines.sort_values("round").groupby(["engine", "generators"])
 engine_runs[["rps", "cpu_us_per_request", "p99_ms", "requests"]].median().round(1)
 
@@ -260,11 +285,19 @@ METRIC_ROUNDS = settings.pick(3, 5)
 METRIC_SECONDS = settings.pick(0.5, 2.0)  # each measured run, and each step below
 metric_rate = max(round((report.max_sustainable or start_rate) / 2), 10)
 offered = [(metric_rate * f, METRIC_SECONDS) for f in (0.25, 0.5, 1.0)]
-with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:metrics"),
-               workers=2, cpu=sorted(server_cores)) as server:
-    seen = await server_vs_client(server, scenario=scenario, rounds=METRIC_ROUNDS, warmup=settings.pick(0.5, 1.0),
-                                  model=OpenModel(rate=metric_rate, duration=METRIC_SECONDS))
-    scraped, stepped = await stepped_scrapes(server, scenario=scenario, interval=0.25, steps=offered)
+
+
+async def measure_metrics():
+    with ApiServer(ApiSettings(**api, mode="all", products=PRODUCTS, cache_namespace=f"{SCHEMA}:metrics"),
+                   workers=2, cpu=sorted(server_cores)) as server:
+        seen = await server_vs_client(server, scenario=scenario, rounds=METRIC_ROUNDS,
+                                      warmup=settings.pick(0.5, 1.0),
+                                      model=OpenModel(rate=metric_rate, duration=METRIC_SECONDS))
+        scraped, stepped = await stepped_scrapes(server, scenario=scenario, interval=0.25, steps=offered)
+    return seen, scraped, stepped
+
+
+seen, scraped, stepped = await replayable("metrics", measure_metrics)
 seen.summary().round(2)
 
 # %%

@@ -13,13 +13,14 @@ True
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import sys
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+_VALUES = "__values__"  # a series travels as a one-column frame
 
 
 class ResultFormatError(TypeError):
@@ -32,9 +33,7 @@ def _enc(value: Any, where: str) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, pd.DataFrame | pd.Series):
-        kind = "frame" if isinstance(value, pd.DataFrame) else "series"
-        dtypes = value.dtypes.astype(str).to_dict() if kind == "frame" else str(value.dtype)
-        return {"__" + kind + "__": value.to_json(orient="split", double_precision=15), "dtypes": dtypes}
+        return _enc_frame(value, where)
     if isinstance(value, list | tuple):
         return {"__" + type(value).__name__ + "__": [_enc(v, f"{where}[{i}]") for i, v in enumerate(value)]}
     if isinstance(value, dict):
@@ -49,6 +48,73 @@ def _enc(value: Any, where: str) -> Any:
         return {"__dataclass__": f"{cls.__module__}:{cls.__qualname__}", "fields": fields}
     raise ResultFormatError(f"{where} is a {type(value).__name__}: a replayable result holds frames, numbers, "
                             "strings, lists, dicts and dataclasses of them (return those from the measuring step)")
+
+
+def _enc_frame(value: pd.DataFrame | pd.Series, where: str) -> dict[str, Any]:
+    """A frame (or series) column by column, its index levels as leading columns, so names and levels survive.
+
+    Values go through Python's JSON, which writes a float's shortest exact repr: a figure read back equals
+    the one measured, so a replaying run's frames match the recorded run's row for row (``runs compare``).
+    """
+    series = isinstance(value, pd.Series)
+    frame = value.to_frame(_VALUES) if series else value
+    if frame.columns.nlevels > 1:
+        raise ResultFormatError(f"{where} is a frame with {frame.columns.nlevels} column levels: flatten its "
+                                "columns (or return the tidy frame before the pivot) from the measuring step")
+    index = frame.index
+    default = isinstance(index, pd.RangeIndex) and index.equals(pd.RangeIndex(len(frame))) and index.name is None
+    levels = [] if default else [f"__index{i}__" for i in range(index.nlevels)]
+    flat = frame if default else frame.rename_axis(levels).reset_index()
+    columns = {"columns": [_enc(name, f"{where}.columns") for name in flat.columns],
+               "data": [_values(flat.iloc[:, i], f"{where}[{name!r}]") for i, name in enumerate(flat.columns)]}
+    encoded: dict[str, Any] = {
+        "__" + ("series" if series else "frame") + "__": columns,
+        "dtypes": [str(t) for t in flat.dtypes],
+        "index": [_enc(n, f"{where}.index.names") for n in index.names] if levels else None,
+    }
+    if series:
+        encoded["name"] = _enc(value.name, f"{where}.name")
+    if frame.attrs:  # e.g. compare_drivers' attrs["skipped"]: why a driver did not run
+        encoded["attrs"] = _enc(dict(frame.attrs), f"{where}.attrs")
+    return encoded
+
+
+def _values(column: pd.Series, where: str) -> list[Any]:
+    if column.dtype.kind in "mM":  # times and durations as ISO 8601 text
+        return [None if pd.isna(v) else v.isoformat() for v in column]
+    return [None if v is pd.NA or v is pd.NaT else _enc(v, where) for v in column.tolist()]
+
+
+def _column(values: list[Any], dtype: str) -> pd.Series:
+    """A column's decoded ``values`` back in ``dtype``."""
+    if dtype.startswith("datetime64"):
+        return pd.Series(pd.to_datetime(values, utc="," in dtype)).astype(dtype)  # an aware time travels in UTC
+    if dtype.startswith("timedelta64"):
+        return pd.Series(pd.to_timedelta(values)).astype(dtype)
+    column = pd.Series(values)
+    try:
+        return column.astype(dtype)
+    except (TypeError, ValueError):
+        return column  # a dtype JSON cannot carry exactly: the values stand
+
+
+def _dec_frame(value: dict[str, Any]) -> pd.DataFrame | pd.Series:
+    series = "__series__" in value
+    body = value["__series__" if series else "__frame__"]
+    if isinstance(body, str):
+        raise ResultFormatError("a frame saved as pandas' JSON text (before columns travelled one by one)")
+    columns = [_column([_dec(v) for v in values], dtype) for values, dtype in
+               zip(body["data"], value["dtypes"], strict=True)]
+    frame = pd.concat(columns, axis=1) if columns else pd.DataFrame()
+    frame.columns = pd.Index([_dec(name) for name in body["columns"]])
+    if value["index"] is not None:
+        levels = [f"__index{i}__" for i in range(len(value["index"]))]
+        frame = frame.set_index(levels).rename_axis([_dec(n) for n in value["index"]])
+    if "attrs" in value:
+        frame.attrs.update(_dec(value["attrs"]))
+    if series:
+        return frame[_VALUES].rename(_dec(value["name"]))
+    return frame
 
 
 def encode(value: Any) -> bytes:
@@ -74,14 +140,7 @@ def _dec(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
     if "__frame__" in value or "__series__" in value:
-        frame = "__frame__" in value
-        text = value["__frame__" if frame else "__series__"]
-        data = pd.read_json(io.StringIO(text), orient="split", typ="frame" if frame else "series", dtype=False)
-        try:
-            data = data.astype(value["dtypes"])
-        except (TypeError, ValueError):
-            pass  # a dtype JSON cannot carry exactly (e.g. a categorical): the values stand
-        return data
+        return _dec_frame(value)
     if "__list__" in value:
         return [_dec(v) for v in value["__list__"]]
     if "__tuple__" in value:
