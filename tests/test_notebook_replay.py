@@ -17,13 +17,15 @@ import jupytext
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REPLAYING = ["06_background", "07_load"]  # notebooks whose measuring steps replay; add one once it does
+REPLAYING = ["05_api", "06_background", "07_load"]  # notebooks whose measuring steps replay; add one once it does
 
 # What starts a server, runs load or times something in the notebooks: a new apparatus joins this list.
 MEASURING = frozenset({
     "ApiServer", "TestServer", "start_together", "run_load", "run_processes", "run_locust", "sweep", "stress",
     "calibrate", "compare_drivers", "compare_engines", "compare_paths", "compare_queues", "full_queue_requests",
     "shutdown_drain", "crash_experiment", "server_vs_client", "stepped_scrapes",
+    "compare_modes", "compare_workers", "ProfiledServer", "framework_apps", "framework_costs", "framework_profile",
+    "rss_under_load", "run_app_object_workers",
 })
 WRAPPERS = frozenset({"replayable", "replayable_sync"})
 

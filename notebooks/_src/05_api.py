@@ -224,14 +224,13 @@ from IPython.display import SVG
 from perf.load import flame_svg, widest_frames
 
 
-def profiled_api(mode: str) -> ProfiledServer:
-    return ProfiledServer(["perf", "api", "--port", "{port}", "--mode", mode, "--schema", SCHEMA,
-                           "--products", str(PRODUCTS), "--cache-namespace", f"{SCHEMA}:profile:{mode}",
-                           "--database-url", services.database_url, "--redis-url", services.redis_url,
-                           f"--api-token={TOKEN}"])
-
-
 async def measure_profiles():
+    def profiled_api(mode):
+        return ProfiledServer(["perf", "api", "--port", "{port}", "--mode", mode, "--schema", SCHEMA,
+                               "--products", str(PRODUCTS), "--cache-namespace", f"{SCHEMA}:profile:{mode}",
+                               "--database-url", services.database_url, "--redis-url", services.redis_url,
+                               f"--api-token={TOKEN}"])
+
     profiles = {}
     with start_together(profiled_api("baseline"), profiled_api("all")) as profiled_servers:
         for mode, profiled in zip(("baseline", "all"), profiled_servers, strict=True):
