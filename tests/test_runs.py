@@ -133,3 +133,16 @@ def test_unknown_run_names_the_folder_and_the_fix() -> None:
         open_run("no-such-run")
     assert runs_main(["compare", "no-such-run", "latest"]) == 2
     assert list_run_dirs(Path("/nonexistent")) == []
+
+
+def test_rows_that_share_their_keys_pair_row_for_row() -> None:
+    """A line chart's frame repeats its series' name on every point: a run against an identical run is 1.0x."""
+    frame = pd.DataFrame({"series": ["a"] * 3 + ["b"] * 3, "t": [0.5, 1.0, 1.5] * 2,
+                          "rps": [100.0, 200.0, 400.0, 10.0, 20.0, 40.0]})
+    a = start_run("lines-a", kind="benchmark", source="perf.bench.lines")
+    b = start_run("lines-b", kind="benchmark", source="perf.bench.lines")
+    a.record("over_time", frame)
+    b.record("over_time", frame)
+    table = compare_runs(a, b)
+    rows = table[table["frame"] == "over_time"]
+    assert len(rows) == 2 * len(frame) and (rows["ratio"] == 1.0).all()

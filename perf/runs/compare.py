@@ -11,6 +11,7 @@ ratio is beyond ``min_change`` (5% by default); pyperf's ``compare_to`` likewise
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,18 @@ def _row_label(row: pd.Series, keys: list[str]) -> str:
     return " / ".join(str(row[k]) for k in keys) if keys else str(row.name)
 
 
+def _row_labels(frame: pd.DataFrame, keys: list[str]) -> list[str]:
+    """One label per row, unique: where the keys repeat (a line chart's points share their series'
+    name) the k-th row of a label is ``label #k``, so two runs pair row for row, never all with all."""
+    labels = [_row_label(row, keys) for _, row in frame.iterrows()]
+    total, seen = Counter(labels), Counter[str]()
+    unique = []
+    for label in labels:
+        seen[label] += 1
+        unique.append(label if total[label] == 1 else f"{label} #{seen[label]}")
+    return unique
+
+
 def figures(run: Run, source: str) -> pd.DataFrame:
     """Every comparable figure of ``source`` in ``run``: value, low, high, unit (low/high NaN: no repeats)."""
     rows: list[dict[str, Any]] = []
@@ -39,16 +52,17 @@ def figures(run: Run, source: str) -> pd.DataFrame:
         frame = pd.read_csv(path)
         keys = [k for k in spec.get("keys", []) if k in frame.columns]
         units = spec.get("units", {})
+        labels = _row_labels(frame, keys)
         if spec.get("kind") == "summary":
-            for _, row in frame.iterrows():
-                rows.append({"source": source, "frame": name, "row": _row_label(row, keys), "figure": "median",
+            for label, (_, row) in zip(labels, frame.iterrows(), strict=True):
+                rows.append({"source": source, "frame": name, "row": label, "figure": "median",
                              "unit": units.get("median", ""), "value": row["median"],
                              "low": row["q1"], "high": row["q3"], "n": row.get("n", math.nan)})
         elif len(frame) <= MAX_TABLE_ROWS:
             numeric = [c for c in frame.columns if c not in keys and pd.api.types.is_numeric_dtype(frame[c])]
-            for _, row in frame.iterrows():
+            for label, (_, row) in zip(labels, frame.iterrows(), strict=True):
                 for column in numeric:
-                    rows.append({"source": source, "frame": name, "row": _row_label(row, keys), "figure": column,
+                    rows.append({"source": source, "frame": name, "row": label, "figure": column,
                                  "unit": units.get(column, ""), "value": row[column],
                                  "low": math.nan, "high": math.nan, "n": math.nan})
     return pd.DataFrame(rows, columns=["source", "frame", "row", "figure", "unit", "value", "low", "high", "n"])
@@ -94,7 +108,7 @@ def compare_runs(a: Run, b: Run, *, sources: list[str] | None = None, min_change
     out = []
     for source in common:
         fa, fb = figures(a, source), figures(b, source)
-        merged = fa.merge(fb, on=["source", "frame", "row", "figure"], suffixes=("_a", "_b"))
+        merged = fa.merge(fb, on=["source", "frame", "row", "figure"], suffixes=("_a", "_b"), validate="one_to_one")
         for _, r in merged.iterrows():
             out.append({
                 "source": source, "frame": r["frame"], "row": r["row"], "figure": r["figure"], "unit": r["unit_b"],
