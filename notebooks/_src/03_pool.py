@@ -171,7 +171,8 @@ from perf.pool.demo_race import (
     rank_strategies,
 )
 
-pd.DataFrame({"resets on release": WHAT_IS_RESET})
+with pd.option_context("display.max_colwidth", None):  # the whole sentence, not its first 50 characters
+    display(pd.DataFrame({"resets on release": WHAT_IS_RESET}))
 
 # %%
 concurrencies = settings.pick([1, 10, 50], [1, 10, 50, 100])
