@@ -89,9 +89,11 @@ class LatencyHistogram:
 
     @classmethod
     def decode(cls, encoded: str) -> LatencyHistogram:
-        """Rebuild a histogram from :meth:`encode` output."""
-        hist = cls()
-        hist._hist.decode_and_add(encoded.encode("ascii"))
+        """Rebuild a histogram from :meth:`encode` output, at the precision it was recorded with
+        (a per-second histogram keeps 2 significant figures: decoded into 3, its percentiles moved)."""
+        raw = HdrHistogram.decode(encoded.encode("ascii"))
+        hist = cls(significant_figures=int(raw.significant_figures))
+        hist._hist.add(raw)
         return hist
 
     def spectrum(self, *, ticks_per_half_distance: int = 5) -> pd.DataFrame:
