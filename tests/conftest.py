@@ -25,7 +25,7 @@ import redis.asyncio as redis
 from perf.config import get_settings
 from perf.services import ServiceHandle, ensure_services
 from tests._sentinels import RedisSentinels
-from tests._tiers import MEASUREMENTS, SLOW_SECONDS, starts_a_process, xdist_group
+from tests._tiers import SLOW_SECONDS, starts_a_process, xdist_group
 
 
 @pytest.fixture(scope="session")
@@ -147,16 +147,6 @@ class NotebookCellOrder:
         items[:] = ordered
 
 
-class MeasurementsFirst:
-    """The longest worker group (notebooks and measuring tests, run in turn) is handed out first,
-    so it starts at once on one worker while the other takes every other file (pytest-xdist)."""
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        first = [item for item in items if xdist_group(item) == MEASUREMENTS]
-        items[:] = first + [item for item in items if xdist_group(item) != MEASUREMENTS]
-
-
 def _cell_index(item: pytest.Item) -> int:
     """nbval names a cell ``Cell N``."""
     return int(item.name.rsplit(" ", 1)[-1])
@@ -196,6 +186,5 @@ class SlowReport:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(MeasurementsFirst(), "perf-measurements-first")
     config.pluginmanager.register(NotebookCellOrder(), "perf-notebook-cell-order")
     config.pluginmanager.register(SlowReport(), "perf-slow-report")
