@@ -141,8 +141,6 @@ def main(argv: list[str]) -> int:
         t0 = time.perf_counter()
         if "--fast" in rest:  # the fast tier: tests/_tiers.py marks what starts a process or runs a notebook
             rest = [opt for opt in rest if opt != "--fast"] + ["-m", "not slow"]
-        elif not rest:  # the whole suite: two workers, measurements on one in turn (tests/_tiers.py xdist_group)
-            rest = ["-n", "2", "--dist", "loadgroup"]
         code = run([*perf, "services", "exec", "--", PY, "-m", "pytest", *rest])
         print(f"test command finished in {time.perf_counter() - t0:.0f}s (exit {code})", flush=True)
         return code

@@ -102,23 +102,3 @@ def starts_a_process(item: pytest.Item) -> bool:
     # Fixtures defined in the test module; conftest's (the shared pair) are every test's, not counted.
     fixtures = [getattr(module, name, None) for name in getattr(item, "fixturenames", ())]
     return reaches_a_process_starter([function, *[f for f in fixtures if f is not None]])
-
-
-# -- two workers (``python3 tasks.py test``: pytest-xdist, ``--dist loadgroup``) ------------------
-
-#: Test files that measure throughput or latency on pinned cores, like the notebooks: they run
-#: one after another on one worker (with the notebooks), never beside each other.
-MEASURING_FILES = ("test_load_", "test_bench_", "test_measure", "test_cache_demo_keys", "test_api_demo_workers",
-                   "test_pool_demo_race", "test_services_start_together")
-MEASUREMENTS = "measurements"
-
-
-def xdist_group(item: pytest.Item) -> str:
-    """The worker group of ``item``: :data:`MEASUREMENTS` for notebook cells and the slow tests of
-    :data:`MEASURING_FILES` (one worker, in turn), else its file (a module's tests and its
-    module-scoped servers stay on one worker; files spread over both)."""
-    path = item.nodeid.split("::", 1)[0]
-    name = path.rsplit("/", 1)[-1]
-    if path.endswith(".ipynb") or (name.startswith(MEASURING_FILES) and item.get_closest_marker("slow")):
-        return MEASUREMENTS
-    return path

@@ -25,7 +25,7 @@ import redis.asyncio as redis
 from perf.config import get_settings
 from perf.services import ServiceHandle, ensure_services
 from tests._sentinels import RedisSentinels
-from tests._tiers import SLOW_SECONDS, starts_a_process, xdist_group
+from tests._tiers import SLOW_SECONDS, starts_a_process
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +117,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
         if item.nodeid.split("::", 1)[0].endswith(".ipynb"):
             item.add_marker(pytest.mark.timeout(cell_timeout + 30))
-        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
 
 
 class NotebookCellOrder:
@@ -165,12 +164,10 @@ class SlowReport:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        self.slow_ids |= {item.nodeid for item in items if item.get_closest_marker("slow")}
+        self.slow_ids = {item.nodeid for item in items if item.get_closest_marker("slow")}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.seconds[report.nodeid] = self.seconds.get(report.nodeid, 0.0) + report.duration
-        if "slow" in report.keywords:  # under xdist the workers collect: the report carries the marker
-            self.slow_ids.add(report.nodeid)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.deselected:
