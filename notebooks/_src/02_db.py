@@ -200,9 +200,10 @@ keyset_trend = trend(keyset_mem["rows"].tolist(), keyset_mem["python_peak_mib"].
 display(Markdown(
     f"Fetching all rows peaked at **{peak.loc[small, 'fetch all']:.1f} MiB** for {small:,} rows and "
     f"**{peak.loc[large, 'fetch all']:.1f} MiB** for {large:,} "
-    f"(medians of {memory['round'].nunique()} rounds). Keyset chunks of 1,000 peaked at **{peak.loc[large, 'keyset chunks']:.2f} MiB** "
-    f"and the cursor at **{peak.loc[large, 'server-side cursor']:.2f} MiB** for {large:,} rows, "
-    f"per round against fetching all: {chunked_peak}. Across the sizes read, {keyset_trend}. "
+    f"(medians of {memory['round'].nunique()} rounds). Keyset chunks of 1,000 peaked at "
+    f"**{peak.loc[large, 'keyset chunks']:.2f} MiB** "
+    f"and the cursor at **{peak.loc[large, 'server-side cursor']:.2f} MiB** for {large:,} rows; "
+    f"round by round at that size, {chunked_peak}. Across the sizes read, {keyset_trend}. "
     "A chunked reader holds one chunk at a time by construction; the verdicts say what this run could show of it."
 ))
 
