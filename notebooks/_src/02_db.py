@@ -259,7 +259,7 @@ display(Markdown(
     + str(compare(effect.after_time.samples, effect.before_time.samples, a="the query with the index",
                   b="without it", paired=False))
     + ". Estimated and actual rows are printed per node: when they "
-    f"disagree by orders of magnitude, run `ANALYZE` before blaming the plan."
+    "disagree by orders of magnitude, run `ANALYZE` before blaming the plan."
 ))
 
 # %% [markdown]
