@@ -111,7 +111,8 @@ display(Markdown(
     f"(a ratio of medians of {mem.tasks_per_s / dur.tasks_per_s:,.0f}x), "
     f"{queues.loc['durable~', 'tasks_per_s']:,.0f} with the "
     f"approximate depth limit. `compare_queues` keeps each queue's median and range over the rounds, not the "
-    f"rounds themselves, so these ratios are measurements, not judged comparisons. What the commit buys: after the SIGKILL the in-process queue completed "
+    "rounds themselves, so these ratios are measurements, not judged comparisons. What the commit buys: after "
+    "the SIGKILL the in-process queue completed "
     f"**{mem.completed:.0f} of {mem.accepted:.0f}** accepted tasks, the durable one **{dur.completed:.0f} of "
     f"{dur.accepted:.0f}** (a fresh consumer took them over within {dur.recovery_s:.1f} s, the lease included)."))
 
