@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 02 · PostgreSQL: batch writes, chunked reads, EXPLAIN, indexes and N+1
 #
-# The database is where most web-service time goes, and most of it is lost the same few
+# The database is often where web-service time goes, and it is often lost the same few
 # ways: one round trip (and one commit) per row, pages read with an ever-growing `OFFSET`,
 # a missing index nobody noticed, a query per item in a loop (N+1), and independent
 # queries run one after the other. This notebook measures each on a real PostgreSQL

@@ -1,9 +1,10 @@
 # %% [markdown]
 # # 04 · Response compression, done right and measured
 #
-# A JSON product list compresses 3-5x. On a slow link that is most of the response time;
-# on a fast one the CPU spent compressing can cost more than the bytes it saves.
-# This notebook measures both sides on a realistic payload and a real Nexios server.
+# Compressing a JSON product list saves bytes and spends CPU. Which of the two matters
+# depends on the link: the saved bytes on a slow one, the CPU on a fast one. This notebook
+# measures both sides on a realistic payload and a real Nexios server, and says from its
+# rounds where they break even.
 #
 # It starts with a trap. The tutorial this workbook grew from compresses responses in a
 # Nexios **function middleware**: `response = await call_next()`, then
