@@ -2,8 +2,8 @@
 # # 03 · Connection pooling: a correct, fast pool
 #
 # Opening a PostgreSQL connection costs a TCP handshake, a backend process fork,
-# authentication and session setup: milliseconds, against tens of microseconds for the
-# query itself. A pool keeps connections open and lends them out. Getting a pool *right*
+# authentication and session setup, all before the query itself runs (section 3 measures
+# what that costs on this machine). A pool keeps connections open and lends them out. Getting a pool *right*
 # is harder than it looks, so this notebook first runs the seed tutorial's pool
 # (reproduced faithfully in `perf.pool.naive`, **the thing not to do**) and watches it
 # fail, then races `perf.pool` (in each reset mode) against connecting per request and
@@ -119,7 +119,8 @@ display(Markdown(
     f"Twenty quick callers arrived while one caller was connecting. Behind the seed's lock their median "
     f"acquire wait was **{seed_p50 * 1e3:.0f} ms** (the rest of the slow connect); with `perf.pool`, which "
     f"never holds a lock across an await, it was **{ours_p50 * 1e3:.2f} ms**: they shared the idle "
-    f"connection while the new one was being opened ({seed_p50 / ours_p50:.0f}x less waiting)."))
+    f"connection while the new one was being opened. One burst each: a measurement of the lock's effect, not "
+    "a finding."))
 
 # %% [markdown]
 # The seed's `release` also puts a connection back exactly as it is. Cancel a request in

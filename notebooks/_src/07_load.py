@@ -93,13 +93,19 @@ vs_httpx = compare(by_driver["httpx"], by_driver["builtin"], a="httpx", b="the b
 text = (f"The built-in driver reached **{rps['builtin']:,.0f} req/s**, httpx **{rps['httpx']:,.0f} req/s** "
         f"({vs_httpx}) with its generator at "
         f"{drivers[drivers['driver'] == 'httpx']['cpu'].median():.0%} of a core and the server at "
-        f"{server.loc['httpx', 'server_cpu']:.0%} of its own: httpx spends most of each request in its own "
-        f"Python layers, so a server faster than ~{rps['httpx']:,.0f} req/s measured with it is really "
-        "measuring httpx.")
+        f"{server.loc['httpx', 'server_cpu']:.0%} of its own"
+        + (f": httpx's own Python layers, not the server, set its pace, so a server faster than "
+           f"~{rps['httpx']:,.0f} req/s measured with it is really measuring httpx."
+           if vs_httpx.kind == "slower" else
+           ". These rounds do not show httpx as the limit; calibrate again before trusting it near "
+           f"~{rps['httpx']:,.0f} req/s."))
 if "wrk" in rps:
     vs_wrk = driver_ratios(drivers, "builtin", "wrk")
     busy = min(server.loc["builtin", "server_cpu"], server.loc["wrk", "server_cpu"])
-    text += (f" wrk reached **{rps['wrk']:,.0f} req/s**; the built-in driver ran at **{vs_wrk:.2f}x** of it, "
+    builtin_vs_wrk = compare(by_driver["builtin"], by_driver["wrk"], a="the built-in driver", b="wrk",
+                             larger_is_better=True)
+    text += (f" wrk reached **{rps['wrk']:,.0f} req/s**; the built-in driver ran at **{vs_wrk:.2f}x** of it "
+             f"(median of per-round ratios; {builtin_vs_wrk}), "
              f"with the server at {server.loc['builtin', 'server_cpu']:.0%} and "
              f"{server.loc['wrk', 'server_cpu']:.0%} of its core.")
     if busy >= 0.9:
@@ -114,8 +120,9 @@ display(Markdown(text))
 # %% [markdown]
 # ## 2 · How many users before throughput stops growing?
 # A **concurrency sweep**: the closed model at 1, 2, 4, ... users, one level after another
-# after a warm-up, everything on. Throughput grows while the server has idle capacity;
-# once it is saturated more users only queue, so p99 climbs while throughput stays flat.
+# after a warm-up, everything on. In theory throughput grows while the server has idle
+# capacity, and once it is saturated more users only queue, so p99 climbs while throughput
+# stays flat; the sentence under the chart says what this one sweep showed.
 # Little's law (users = throughput x latency, no think time) must hold at every level:
 # a level where it does not lost requests or left users idle.
 
@@ -190,7 +197,8 @@ display(Markdown(
        "not a measurement of the server. " if client_bound else
        "no step came within 20% of it: the knee is the server's, not the generator's. ")
     + (f"The open model sustains **{sustained:,.0f} req/s** within the SLO, the closed sweep peaked at "
-       f"**{swept.peak_rps:,.0f} req/s** ({sustained / swept.peak_rps:.0%} of it). They answer different "
+       f"**{swept.peak_rps:,.0f} req/s** ({sustained / swept.peak_rps:.0%} of it: one ramp beside one sweep, a "
+       "measurement, not a finding). They answer different "
        "questions: the sweep's peak is *saturation*, the server kept busy by users who wait their turn "
        f"(at that point its p99 was {saturation_p99:,.0f} ms); the ramp's figure is the highest arrival rate "
        f"whose **latency** still meets `{SLOS[0]}` when arrivals do not wait for answers. Queueing theory says "
@@ -325,7 +333,8 @@ fig = charts.line_over(scraped.assign(series="requests/s the server counted"), x
 plt.show()
 
 # %% [markdown]
-# **Take-aways.** Calibrate the generator first (httpx measures itself); use an open model
+# **Take-aways.** Calibrate the generator first (one slower than the server measures itself;
+# section 1 says which did here); use an open model
 # for latency under load, or coordinated omission hides every stall; merge histograms,
 # never average percentiles; and read `Server-Timing` before optimising: it says whether
 # the next millisecond lives in the database, the cache, the framework or the network.
