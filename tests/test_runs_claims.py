@@ -48,3 +48,17 @@ def test_audit_supports_a_recorded_verdict_and_catches_an_edited_one(capsys: pyt
         assert "NOT SUPPORTED 05_api #1" in capsys.readouterr().out
     finally:
         shutil.rmtree(run.path)  # the session's own audit (conftest) would rightly fail on it
+
+
+def test_every_rule_judges_again_in_a_process_that_imported_only_the_auditor() -> None:
+    """The test session's audit runs where no notebook imported perf.measure.judgements: rank, trend,
+    crossover, combine and tail must still be found (they were not, once perf.measure went lazy)."""
+    import subprocess
+    import sys
+
+    code = ("from perf.measure.verdict import rederive\n"
+            "v = rederive('trend', {'x': [1, 2, 3, 4], 'y': [10.0, 20.0, 30.0, 40.0], 'what': 'rss', 'unit': 'MiB'})\n"
+            "print(v.kind)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "rising"
