@@ -9,6 +9,8 @@ import os
 import shutil
 import tempfile
 
+import pytest
+
 _build = tempfile.mkdtemp(prefix="perf-test-build-")
 atexit.register(shutil.rmtree, _build, True)
 os.environ["PERF_BUILD_DIR"] = _build
@@ -17,7 +19,10 @@ os.environ.pop("PERF_RUN_SOURCE", None)
 
 
 def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
-    """Audit the claims of every notebook this session executed: an unsupported claim fails the run."""
+    """Audit the claims of every notebook this session executed: an unsupported claim fails the run
+    (once, in the controller, when xdist runs the tests in workers)."""
+    if hasattr(session.config, "workerinput"):
+        return
     from pathlib import Path
 
     from perf.runs.claims import audit, format_audit
@@ -32,3 +37,27 @@ def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
         failed |= not all(r.supported for r in results)
     if failed and session.exitstatus == 0:
         session.exitstatus = 1
+
+
+def pytest_configure(config):  # type: ignore[no-untyped-def]
+    """An xdist worker writes its runs into the controller's folder, which the controller audits."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "perf_build_dir" in workerinput:
+        os.environ["PERF_BUILD_DIR"] = workerinput["perf_build_dir"]
+        from perf.config import get_settings
+
+        get_settings.cache_clear()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):  # type: ignore[no-untyped-def]
+    """xdist's controller hands each worker its build folder."""
+    node.workerinput["perf_build_dir"] = _build
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):  # type: ignore[no-untyped-def]
+    """Files and notebooks whole, measurements in turn on one worker (tests/_workers.py)."""
+    from tests._workers import SuiteScheduling
+
+    return SuiteScheduling(config, log)

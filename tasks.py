@@ -141,6 +141,8 @@ def main(argv: list[str]) -> int:
         t0 = time.perf_counter()
         if "--fast" in rest:  # the fast tier: tests/_tiers.py marks what starts a process or runs a notebook
             rest = [opt for opt in rest if opt != "--fast"] + ["-m", "not slow"]
+        elif not rest:  # the whole suite on three workers (tests/_workers.py): much of it waits (outages,
+            rest = ["-n", "3"]  # timeouts, slow clients), so even two cores keep three busy
         code = run([*perf, "services", "exec", "--", PY, "-m", "pytest", *rest])
         print(f"test command finished in {time.perf_counter() - t0:.0f}s (exit {code})", flush=True)
         return code

@@ -164,10 +164,12 @@ class SlowReport:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        self.slow_ids = {item.nodeid for item in items if item.get_closest_marker("slow")}
+        self.slow_ids |= {item.nodeid for item in items if item.get_closest_marker("slow")}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.seconds[report.nodeid] = self.seconds.get(report.nodeid, 0.0) + report.duration
+        if "slow" in report.keywords:  # under xdist the workers collect: their reports carry the marker
+            self.slow_ids.add(report.nodeid)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.deselected:

@@ -206,9 +206,14 @@ def start_run(label: str, *, kind: str, source: str | None = None, directory: Pa
     """Create ``<directory>/<id>/run.json`` (``kind``: workbook, notebook, benchmark, session)."""
     directory = directory or runs_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    run_id = new_run_id(label, directory=directory)
-    path = directory / run_id
-    path.mkdir()
+    while True:  # two processes may pick the same free id in the same second: the one whose mkdir loses retries
+        run_id = new_run_id(label, directory=directory)
+        path = directory / run_id
+        try:
+            path.mkdir()
+            break
+        except FileExistsError:
+            continue
     machine = dict(info or machine_info())
     meta: dict[str, Any] = {
         "id": run_id, "kind": kind, "started": _now(), "ended": None,
