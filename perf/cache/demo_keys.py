@@ -42,6 +42,7 @@ class KeysVsScan:
     """Latencies (seconds) of a concurrent ``GET`` while each walk ran, and the walks' own durations."""
 
     keys: int
+    prefix: str = ""  # every key the demo wrote was under it, and is gone afterwards
     get_latencies: dict[str, list[float]] = field(default_factory=dict)  # the first round's, for charts
     worst_gets: dict[str, list[float]] = field(default_factory=dict)  # the slowest GET of each round
     walk_seconds: dict[str, float] = field(default_factory=dict)
@@ -125,7 +126,7 @@ async def keys_vs_scan(redis_url: str, *, keys: int = 200_000, db: int | None = 
         url = redis_url.rsplit("/", 1)[0] + f"/{db}" if redis_url.count("/") >= 3 else f"{redis_url}/{db}"
     prefix = f"demo:{uuid.uuid4().hex[:12]}:"
     client = redis.from_url(url)
-    result = KeysVsScan(keys=keys)
+    result = KeysVsScan(keys=keys, prefix=prefix)
     try:
         await populate(client, keys, prefix=prefix + "key")
         await client.set(prefix + "probe", b"v")
