@@ -7,22 +7,27 @@ classification the pool and the durable queue use too) into
 :class:`~perf.api.errors.ServiceUnavailable` (503 with ``Retry-After``) instead of a 500.
 A connection broken by a server restart, or told by a shutting-down server that it is
 about to be closed, is dropped by the pool and never lent out, and an acquire waits out
-a restart shorter than ``connect_timeout``: the API rides a fast restart without errors.
+a restart shorter than ``connect_timeout``. A read whose connection the server closed while
+the read ran (:meth:`Database.read`) runs again once on a fresh connection: a read is safe
+to repeat, so a GET rides a fast restart without errors. A write is not repeated: its
+statement may have run, and the client is told 503 rather than a guess.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 
 from perf.api.errors import ApiError, ServiceUnavailable
 from perf.api.timing import timed
-from perf.pool import Pool, create_pool
+from perf.pool import Pool, PoolError, create_pool
 from perf.pool.unavailable import is_unavailable
+
+T = TypeVar("T")
 
 #: ``perf``: :mod:`perf.pool`; ``asyncpg``: ``asyncpg.create_pool`` (the syllabus'); ``none``: connect per request.
 PoolKind = Literal["perf", "asyncpg", "none"]
@@ -103,6 +108,19 @@ class Database:
                     raise
                 self.errors += 1
                 raise ServiceUnavailable(f"PostgreSQL is unavailable ({type(exc).__name__}); retry shortly") from exc
+
+    async def read(self, query: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """``await query(conn)`` on a connection, for a query that only reads: when the server closes the
+        connection while it runs (a restart), it runs once more on a fresh one (the acquire waits out the
+        restart, up to ``connect_timeout``); 503 if that fails too, or if no connection came at all."""
+        try:
+            async with self.connection() as conn:
+                return await query(conn)
+        except ServiceUnavailable as exc:
+            if isinstance(exc.__cause__, (PoolError, asyncio.TimeoutError)):
+                raise  # no connection within connect_timeout: waiting again would double the wait
+        async with self.connection() as conn:
+            return await query(conn)
 
     async def ping(self) -> float:
         """Round-trip ``SELECT 1`` and return its seconds (raises ServiceUnavailable)."""

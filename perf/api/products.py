@@ -106,13 +106,14 @@ class ProductService:
     # reads --------------------------------------------------------------------------------
     async def get(self, product_id: int) -> dict[str, Any]:
         """One product with category name and image URLs; 404 if there is none."""
+        async def query(conn: asyncpg.Connection) -> dict[str, Any] | None:
+            if self.mode.join:
+                return await queries.get_product(conn, product_id)
+            rows = await queries.get_products_n_plus_one(conn, [product_id])
+            return rows[0] if rows else None
+
         async def load() -> dict[str, Any]:
-            async with self.db.connection() as conn:
-                if self.mode.join:
-                    row = await queries.get_product(conn, product_id)
-                else:
-                    rows = await queries.get_products_n_plus_one(conn, [product_id])
-                    row = rows[0] if rows else None
+            row = await self.db.read(query)
             if row is None:
                 raise ApiError(404, f"no product with id={product_id}")
             return to_json(row)
@@ -168,17 +169,17 @@ class ProductService:
             # The total changes only when membership does (not on a new price): cached on its own under
             # the membership tag, so a page that a price change dropped reloads with one query, not two.
             total = await self._total(paging.category, membership)
-            async with self.db.connection() as conn:
-                items = await self._page_items(conn, paging, after)
+            items = await self.db.read(lambda conn: self._page_items(conn, paging, after))
         else:  # one connection, count then page, as the seed does (two in parallel cost more CPU per page)
-            async with self.db.connection() as conn:
-                total = await queries.count_products(conn, category_id=paging.category)
-                items = await self._page_items(conn, paging, after)
+            async def count_and_page(conn: asyncpg.Connection) -> tuple[int, builtins.list[dict[str, Any]]]:
+                return (await queries.count_products(conn, category_id=paging.category),
+                        await self._page_items(conn, paging, after))
+
+            total, items = await self.db.read(count_and_page)
         return self._page(paging, items, total)
 
     async def _count(self, category: int | None) -> int:
-        async with self.db.connection() as conn:
-            return await queries.count_products(conn, category_id=category)
+        return await self.db.read(lambda conn: queries.count_products(conn, category_id=category))
 
     async def _page_items(self, conn: asyncpg.Connection, paging: Paging,
                           after: int | None) -> builtins.list[dict[str, Any]]:
