@@ -55,8 +55,9 @@ def test_postgres_down_is_503_with_retry_after_then_recovers(tmp_path: Path, red
     schema = unique_name("t_api_pg")
     with EmbeddedPostgres(tmp_path / "pg") as pg, \
             ApiServer(ApiSettings(database_url=pg.url, redis_url=redis_url, schema=schema, products=50,
-                                  mode="all,-cache")) as api, \
+                                  mode="all,-cache", db_timeout=2.0)) as api, \
             httpx.Client(base_url=api.url, timeout=10, headers=api.auth_headers) as client:
+        # db_timeout=2: each request below waits that long for PostgreSQL before its 503 (default 10 s)
         assert client.get("/products/1").status_code == 200
         pg.stop()
         for path in ("/products/1", "/products", "/health"):
