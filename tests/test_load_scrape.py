@@ -46,11 +46,14 @@ async def test_server_and_generator_count_the_same_requests_per_route(server: Ap
 
 async def test_scraped_series_follow_a_stepped_load(server: ApiServer):
     scenario = product_scenario(products=PRODUCTS, token=server.token, write_weight=0)
-    series, result = await stepped_scrapes(server, scenario=scenario, steps=[(40, 1.5), (320, 1.5)], interval=0.25)
-    assert result.completed == 40 * 1.5 + 320 * 1.5
-    early = series[series["t"] <= 1.4]["rps"].median()
-    late = series[(series["t"] > 1.8) & (series["t"] <= 3.0)]["rps"].median()
-    assert late > 3 * early, series  # 8x the arrivals: the server's counted rate follows
+    series, result = await stepped_scrapes(server, scenario=scenario, steps=[(20, 1.5), (160, 1.5)], interval=0.25)
+    assert result.completed == 20 * 1.5 + 160 * 1.5
+    # What the server counted in each scrape interval (rate x interval), before and after the step. Counts,
+    # not a median of rates: on a machine busy with other work the server falls behind the step and
+    # catches up later, which moves its rates around but not what it counted after the step.
+    counted = series["rps"] * series["t"].diff().fillna(series["t"])
+    before, after = counted[series["t"] <= 1.5].sum(), counted[series["t"] > 1.5].sum()
+    assert after > 3 * before, series  # 8x the arrivals over the same 1.5 s: the server's counts follow
     assert not math.isnan(series["p99_ms"].dropna().iloc[0])
 
 
