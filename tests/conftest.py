@@ -152,9 +152,11 @@ def _cell_index(item: pytest.Item) -> int:
 
 
 class SlowReport:
-    """At the end of a run: how many tests the fast tier left out, and any unmarked test over 5 s."""
+    """At the end of a run: how many tests the fast tier left out, and any unmarked test over 5 s
+    (listed only in a run in one process: beside other workers a test's wall time is not its own)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, parallel: bool) -> None:
+        self.parallel = parallel
         self.seconds: dict[str, float] = {}
         self.slow_ids: set[str] = set()
         self.deselected = 0
@@ -177,7 +179,11 @@ class SlowReport:
                                         "(python3 tasks.py test)")
         unmarked = sorted(((s, nodeid) for nodeid, s in self.seconds.items()
                            if s > SLOW_SECONDS and nodeid not in self.slow_ids), reverse=True)
-        if unmarked:
+        if unmarked and self.parallel:
+            terminalreporter.write_line(f"{len(unmarked)} tests that are not slow took over {SLOW_SECONDS:g}s "
+                                        "beside other workers; a run in one process (python3 tasks.py test "
+                                        "--fast) lists any that are slow on their own")
+        elif unmarked:
             terminalreporter.write_sep("-", f"{len(unmarked)} tests took over {SLOW_SECONDS:g}s but are not slow: "
                                             "add the name that starts their process to tests/_tiers.py")
             for seconds, nodeid in unmarked:
@@ -186,4 +192,5 @@ class SlowReport:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(NotebookCellOrder(), "perf-notebook-cell-order")
-    config.pluginmanager.register(SlowReport(), "perf-slow-report")
+    parallel = bool(config.getoption("numprocesses", None))  # pytest-xdist's -n
+    config.pluginmanager.register(SlowReport(parallel=parallel), "perf-slow-report")
