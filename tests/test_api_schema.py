@@ -70,8 +70,8 @@ def test_schemathesis_finds_nothing(server: ApiServer, tmp_path: Path):
     for param in ("page=", "per_page=", "category=", "after="):
         assert any(param in url for url in urls), f"no request used {param}"
     assert any('"image_urls"' in body for body in bodies)
-    # the count within --max-time depends on the machine (499-600+ seen alone, fewer beside other
-    # tests): a floor that proves a real run, not a speed; what it must have reached is asserted above
-    assert len(entries) >= 100
+    # the count within --max-time depends on the machine (499-600+ seen alone, 71 beside two other
+    # workers): a floor that proves a real run, not a speed; what it must have reached is asserted above
+    assert len(entries) >= 30
     statuses = {e["response"]["status"] for e in entries}
     assert not {s for s in statuses if s >= 500}, statuses
