@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -91,7 +92,16 @@ def test_lab_serves_the_notebooks_and_stops_with_its_services(tmp_path: Path) ->
             assert any("--allow-root" in line for line in seen)
         token = url.rsplit("token=", 1)[1]
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token={token}", timeout=30) as reply:
+        # Jupyter prints its URL as it binds; on a busy machine the first connect can come before it listens
+        for _ in range(60):
+            try:
+                reply = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token={token}", timeout=30)
+                break
+            except urllib.error.URLError as exc:
+                if not isinstance(exc.reason, ConnectionRefusedError) or proc.poll() is not None:
+                    raise
+                time.sleep(0.5)
+        with reply:
             assert reply.status == 200
             listed = {item["name"] for item in json.load(reply)["content"]}
         assert {p.name for p in (ROOT / "notebooks").glob("*.ipynb")} <= listed
