@@ -57,7 +57,7 @@ def pytest_configure_node(node):  # type: ignore[no-untyped-def]
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):  # type: ignore[no-untyped-def]
-    """Files and notebooks whole, measurements in turn on one worker (tests/_workers.py)."""
+    """Each test file whole on one worker; the notebooks in turn, the measuring files in turn (tests/_workers.py)."""
     from tests._workers import SuiteScheduling
 
     return SuiteScheduling(config, log)
