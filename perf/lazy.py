@@ -24,7 +24,9 @@ def lazy_exports(package: str, namespace: MutableMapping[str, Any], homes: Mappi
         home = homes.get(name)
         if home is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}; the front door offers {offered}")
-        value = getattr(importlib.import_module(home), name)
+        module = importlib.import_module(home)
+        # a home named after the export is a module offered whole (``from perf.cache import naive``)
+        value = module if home == f"{package}.{name}" else getattr(module, name)
         namespace[name] = value
         return value
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from perf.cache.decorator import cached
-from perf.cache.demo_decorator import cached_route, metadata, seed_cached, seed_route, serve_users
+from perf.cache.demo_decorator import cached_route, handler_metadata, seed_cached, seed_route, serve_users
 from perf.cache.multilevel import MultiLevelCache
 from perf.cache.naive import CacheManager
 
@@ -33,9 +33,9 @@ def test_the_seed_wrapper_loses_the_handlers_metadata_and_the_fix_keeps_it(redis
     async def get_user(request, response, user_id: int):  # noqa: ANN001, ANN202
         """One user, as JSON."""
 
-    seed = metadata(seed_cached(CacheManager(redis_url), "user")(get_user))
+    seed = handler_metadata(seed_cached(CacheManager(redis_url), "user")(get_user))
     assert seed["name"] == "wrapper" and seed["doc"] == "(none)" and "user_id" not in seed["signature"]
-    fixed = metadata(cached(lambda: None, key="user:{user_id}")(get_user))  # type: ignore[arg-type,return-value]
+    fixed = handler_metadata(cached(lambda: None, key="user:{user_id}")(get_user))  # type: ignore[arg-type,return-value]
     assert fixed["name"] == "get_user" and fixed["doc"] == "One user, as JSON." and "user_id" in fixed["signature"]
 
 

@@ -66,18 +66,18 @@ async def test_timeline_counts_successes_and_errors() -> None:
 def test_compare_and_rank_judge_from_the_rounds() -> None:
     import pandas as pd
 
-    from perf.pool.demo_race import RaceResult, compare, rank_strategies
+    from perf.pool.demo_race import RaceResult, compare_strategies, rank_strategies
 
     def result(**qps: list[float]) -> RaceResult:
         rows = [(r, 10, name, 1, 1.0, q) for name, values in qps.items() for r, q in enumerate(values)]
         return RaceResult(pd.DataFrame(rows, columns=["round", "concurrency", "strategy", "queries", "seconds", "qps"]))
 
-    assert compare(result(A=[2, 2.1, 1.9], B=[1, 1.05, 0.95]), "A", "B", 10).kind == "faster"
-    assert compare(result(A=[1, 1.05, 0.95], B=[2, 2.1, 1.9]), "A", "B", 10).kind == "slower"
+    assert compare_strategies(result(A=[2, 2.1, 1.9], B=[1, 1.05, 0.95]), "A", "B", 10).kind == "faster"
+    assert compare_strategies(result(A=[1, 1.05, 0.95], B=[2, 2.1, 1.9]), "A", "B", 10).kind == "slower"
     # all three rounds agree, but 3 rounds of this spread cannot exclude no difference
-    said = compare(result(A=[1.3, 1.02, 1.1], B=[1, 1, 1]), "A", "B", 10)
+    said = compare_strategies(result(A=[1.3, 1.02, 1.1], B=[1, 1, 1]), "A", "B", 10)
     assert said.kind == "inconclusive" and "3 rounds" in str(said)
     ranked = rank_strategies(result(A=[2, 2.1, 1.9], B=[1, 1.05, 0.95], C=[1.02, 0.98, 1.0]), 10)
     assert ranked.kind == "partly ranked" and ranked.figures["groups"][0] == ["`A`"]
     with pytest.raises(KeyError, match="no bursts at concurrency=50"):
-        compare(result(A=[1, 1, 1], B=[1, 1, 1]), "A", "B", 50)
+        compare_strategies(result(A=[1, 1, 1], B=[1, 1, 1]), "A", "B", 50)

@@ -245,11 +245,11 @@ assert attack.seed_ran_payload and attack.signed_refused and not attack.signed_r
 # %%
 from perf.cache import naive_get_or_load, run_stampede
 
-naive = await run_stampede(lambda k, f: naive_get_or_load(cache, k, f), "stampede:naive", report_loader)
+unguarded = await run_stampede(lambda k, f: naive_get_or_load(cache, k, f), "stampede:naive", report_loader)
 guarded = await run_stampede(lambda k, f: cache.get_or_load(k, f), "stampede:guarded", report_loader)
-assert naive.loader_calls > 1
-pd.DataFrame({"loader calls": [naive.loader_calls, guarded.loader_calls],
-              "burst (ms)": [naive.seconds * 1e3, guarded.seconds * 1e3]},
+assert unguarded.loader_calls > 1
+pd.DataFrame({"loader calls": [unguarded.loader_calls, guarded.loader_calls],
+              "burst (ms)": [unguarded.seconds * 1e3, guarded.seconds * 1e3]},
              index=["naive get/set", "single-flight"]).round(1)
 
 # %%
@@ -258,8 +258,8 @@ print(f"single-flight: {guarded.requests} concurrent requests, loader ran {guard
 
 # %%
 display(Markdown(
-    f"Without coordination the query ran **{naive.loader_calls}** times and the burst took "
-    f"**{naive.seconds * 1e3:.0f} ms** (the connection pool of 10 queues the other queries); with single-flight "
+    f"Without coordination the query ran **{unguarded.loader_calls}** times and the burst took "
+    f"**{unguarded.seconds * 1e3:.0f} ms** (the connection pool of 10 queues the other queries); with single-flight "
     f"it ran **{guarded.loader_calls}** time and everyone had the answer after **{guarded.seconds * 1e3:.0f} ms**. "
     "XFetch prevents most such bursts in the first place: a reader may refresh a hot key early, with a "
     "probability that rises as expiry approaches and with how slow the loader is."))
@@ -510,11 +510,9 @@ display(Markdown(
 # reader tries next, and last `perf.cache.cached` on the data function the handler calls.
 
 # %%
-from perf.cache import cached
-from perf.cache.demo_decorator import cached_route, metadata, seed_cached, seed_route, serve_users
-from perf.cache.naive import CacheManager
+from perf.cache import cached, cached_route, handler_metadata, naive, seed_cached, seed_route, serve_users
 
-seed_cache = CacheManager(services.redis_url)
+seed_cache = naive.CacheManager(services.redis_url)
 routes = {"seed, as written": seed_route(seed_cache),
           "seed, key from every argument": seed_route(seed_cache, key_from="all values"),
           "seed, key from request and path": seed_route(seed_cache, key_from="request and path"),
@@ -546,15 +544,15 @@ display(Markdown(
 async def get_user(request, response, user_id: int):  # noqa: ANN001, ANN201
     """One user, as JSON."""
 
-pd.DataFrame({"seed @cached": metadata(seed_cached(seed_cache, "user")(get_user)),
-              "perf.cache.cached": metadata(cached(cache, key="user:{user_id}")(get_user))})
+pd.DataFrame({"seed @cached": handler_metadata(seed_cached(seed_cache, "user")(get_user)),
+              "perf.cache.cached": handler_metadata(cached(cache, key="user:{user_id}")(get_user))})
 
 # %% [markdown]
 # What the fixed decorator costs on a hit: an L1 hit through `@cached` beside `cache.get` of the
 # same key, interleaved rounds; the extra µs per call with its interquartile range.
 
 # %%
-from perf.bench.cache import decorator_overhead
+from perf.bench import decorator_overhead
 
 overhead = await decorator_overhead(cache, repeat=settings.pick(30, 200), number=200)
 

@@ -209,13 +209,13 @@ display(Markdown(
 
 # %% [markdown]
 # ## 3 · EXPLAIN, and what an index changes
-# `perf.db.explain.explain` runs `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)` and returns a
+# `perf.db.plans.explain` runs `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)` and returns a
 # structured plan. ANALYZE *executes* the statement, so it always runs in a transaction that
 # is rolled back, and anything but a single statement is refused:
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from perf.db.explain import explain
+from perf.db import explain
 
 before = await conn.fetchval("SELECT count(*) FROM product_images")
 plan = await explain(conn, "DELETE FROM product_images WHERE product_id <= $1", 1_000)

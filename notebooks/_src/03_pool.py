@@ -53,8 +53,7 @@ print("profile:", settings.profile)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from perf.pool import drive, server_connections
-from perf.pool.naive import SeedPool
+from perf.pool import SeedPool, drive, server_connections
 
 
 async def connect_seed() -> asyncpg.Connection:
@@ -92,8 +91,7 @@ assert ours_outcomes == ["ok"] * 8
 # caller waits for the lock, even though a free connection sits idle in the queue.
 
 # %%
-from perf.pool import waits_behind_slow_connect
-from perf.pool.naive import SeedPoolTypoFixed
+from perf.pool import SeedPoolTypoFixed, waits_behind_slow_connect
 
 
 async def slow_init(conn: asyncpg.Connection) -> None:
@@ -158,7 +156,7 @@ assert seed_says.startswith("in a transaction: True") and ours_says == "in a tra
 # per round. What each one cleans before the next borrower:
 
 # %%
-from perf.pool.demo_race import (
+from perf.pool import (
     ASYNCPG,
     ASYNCPG_NO_RESET,
     CONNECT,
@@ -167,7 +165,7 @@ from perf.pool.demo_race import (
     OURS_NONE,
     WHAT_IS_RESET,
     Contenders,
-    compare,
+    compare_strategies,
     race,
     rank_strategies,
 )
@@ -202,15 +200,18 @@ plt.show()
 
 # %%
 pools = [name for name in WHAT_IS_RESET if name != CONNECT]
-vs_connect = compare(result, OURS, CONNECT, 10)
+vs_connect = compare_strategies(result, OURS, CONNECT, 10)
 lines = [f"at concurrency {c}, {rank_strategies(result, c, strategies=pools)}" for c in concurrencies]
-lines += [
-    f"{compare(result, OURS_NONE, ASYNCPG_NO_RESET, 10)} at concurrency 10 (neither resets the session)",
-    f"{compare(result, OURS_ALWAYS, ASYNCPG, 10)} at concurrency 10 (both reset the session on every release)",
-    f"{compare(result, OURS_ALWAYS, OURS_NONE, 10)} at concurrency 10 (the cost of resetting, perf.pool)",
-    f"{compare(result, ASYNCPG, ASYNCPG_NO_RESET, 10)} at concurrency 10 (the cost of resetting, asyncpg)",
+pairs_at_10 = [
+    (OURS_NONE, ASYNCPG_NO_RESET, "neither resets the session"),
+    (OURS_ALWAYS, ASYNCPG, "both reset the session on every release"),
+    (OURS_ALWAYS, OURS_NONE, "the cost of resetting, perf.pool"),
+    (ASYNCPG, ASYNCPG_NO_RESET, "the cost of resetting, asyncpg"),
 ]
-lines += [f"{compare(result, OURS, OURS_NONE, c)} at concurrency {c} (reset only when needed)" for c in concurrencies]
+lines += [f"{compare_strategies(result, variant, baseline, 10)} at concurrency 10 ({why})"
+          for variant, baseline, why in pairs_at_10]
+lines += [f"{compare_strategies(result, OURS, OURS_NONE, c)} at concurrency {c} (reset only when needed)"
+          for c in concurrencies]
 lines.append(f"{vs_connect} at concurrency 10: the >= 20x target is "
              + ("met" if vs_connect.kind == "faster" and vs_connect.low >= 20 else
                 "not shown met (the interval's low end is below 20x)" if vs_connect.kind == "faster" else
@@ -251,7 +252,7 @@ from perf.measure import percentile_table
 wait_table = percentile_table({name: result.waits[(name, top)] for name in per_strategy})
 display(wait_table.round(2))
 pairs = [(OURS_NONE, ASYNCPG_NO_RESET), (OURS_ALWAYS, ASYNCPG)]
-lines = [f"* {compare(result, ours, theirs, top, value='wait_p99_s')} (p99 over all rounds: "
+lines = [f"* {compare_strategies(result, ours, theirs, top, value='wait_p99_s')} (p99 over all rounds: "
          f"{wait_table.loc[ours, 'p99_ms']:.1f} vs {wait_table.loc[theirs, 'p99_ms']:.1f} ms)."
          for ours, theirs in pairs]
 display(Markdown(
@@ -265,7 +266,7 @@ display(Markdown(
 # Too small: callers queue. `perf.pool` at concurrency 50 with 1 to 20 connections:
 
 # %%
-from perf.pool.demo_race import Contender, run_burst
+from perf.pool import Contender, run_burst
 
 SIZES = settings.pick([1, 2, 5, 10, 20], [1, 2, 5, 10, 20, 40])
 sizing_rows = []

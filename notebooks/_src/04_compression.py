@@ -27,19 +27,23 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from perf import charts
-from perf.compression import DEFAULT_LEVELS, PREFERENCE, CompressionMiddleware, choose_encoding, decompress
-from perf.compression.demo_app import create_demo_app
-from perf.compression.demo_race import (
+from perf.compression import (
+    DEFAULT_LEVELS,
+    PREFERENCE,
+    CompressionMiddleware,
     asgi_get,
+    choose_encoding,
     codec_curve,
     codec_rounds,
+    create_demo_app,
+    create_naive_compression_middleware,
+    decompress,
     delivery_rounds,
     end_to_end,
     level_grid,
+    product_list_json,
     transfer_times,
 )
-from perf.compression.naive import create_naive_compression_middleware
-from perf.compression.payloads import product_list_json
 from perf.config import get_settings
 from perf.measure import compare_async, machine_info, summarize
 from perf.runs import current_run
@@ -114,7 +118,7 @@ for header in headers_to_try:
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from perf.compression.naive import seed_negotiation_table
+from perf.compression import seed_negotiation_table
 
 print(seed_negotiation_table().to_string(index=False))
 
@@ -317,7 +321,7 @@ for path in ("/stream?chunks=20&size=5000", "/events", "/private?q=guess"):
 # is not counted) as the body grows.
 
 # %%
-from perf.compression.demo_memory import compression_memory
+from perf.compression import compression_memory
 
 BODY_SIZES = settings.pick([1, 4, 16], [1, 4, 16, 64, 128])
 streamed = await compression_memory(sizes=[mib * 2**20 for mib in BODY_SIZES], repeat=settings.pick(2, 3))

@@ -30,6 +30,8 @@ from perf.cache.redis_cache import RedisCache
 from perf.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from perf.cache import naive
+    from perf.cache.demo_decorator import cached_route, handler_metadata, seed_cached, seed_route, serve_users
     from perf.cache.demo_keys import keys_vs_scan
     from perf.cache.demo_memory import l1_rss, payload_sizes
     from perf.cache.demo_pickle import pickle_attack
@@ -43,6 +45,12 @@ if TYPE_CHECKING:
 # The other names a notebook uses (apparatus included), imported on first use: a process that
 # imports one module of this package (the API server, a worker) pays for none of them.
 _LAZY = {
+    "naive": "perf.cache.naive",  # the syllabus' CacheManager, bugs kept: offered as the module it is
+    "cached_route": "perf.cache.demo_decorator",
+    "handler_metadata": "perf.cache.demo_decorator",
+    "seed_cached": "perf.cache.demo_decorator",
+    "seed_route": "perf.cache.demo_decorator",
+    "serve_users": "perf.cache.demo_decorator",
     "keys_vs_scan": "perf.cache.demo_keys",
     "l1_rss": "perf.cache.demo_memory",
     "payload_sizes": "perf.cache.demo_memory",
@@ -63,8 +71,9 @@ _LAZY = {
 __all__ = [
     "CacheError", "CacheResult", "CacheUnavailable", "CacheWorker", "JsonSerializer", "MultiLevelCache",
     "OrjsonSerializer", "RedisCache", "SerializationError", "SignedPickleSerializer", "Source", "cached",
-    "create_catalog", "hit_ratio_timeline", "keys_vs_scan", "l1_rss", "load_category_report", "load_product",
-    "make_key", "naive_get_or_load", "payload_sizes", "pickle_attack", "run_stampede", "warm", "zipf_ids",
+    "cached_route", "create_catalog", "handler_metadata", "hit_ratio_timeline", "keys_vs_scan", "l1_rss",
+    "load_category_report", "load_product", "make_key", "naive", "naive_get_or_load", "payload_sizes",
+    "pickle_attack", "run_stampede", "seed_cached", "seed_route", "serve_users", "warm", "zipf_ids",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

@@ -190,7 +190,7 @@ def _error_line(text: str) -> str:
     return text.strip()[:120]
 
 
-def metadata(handler: Handler) -> dict[str, str]:
+def handler_metadata(handler: Handler) -> dict[str, str]:
     """What a decorated handler still says about itself: name, docstring's first line, signature."""
     doc = (handler.__doc__ or "").strip().splitlines()
     return {"name": handler.__name__, "doc": doc[0] if doc else "(none)", "signature": str(inspect.signature(handler))}

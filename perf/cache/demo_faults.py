@@ -14,15 +14,14 @@ it, and reports the longest time after the resume during which no request comple
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from perf.cache.multilevel import MultiLevelCache
+from perf.services.process import freeze as freeze_process
 
 
 @dataclass
@@ -96,11 +95,7 @@ async def freeze_under_load(redis_url: str, redis_pid: int, *, freeze: float = 5
         tasks = [asyncio.create_task(client(cache, w * clients + c))
                  for w, cache in enumerate(caches) for c in range(clients)]
         await asyncio.sleep(before)
-        os.kill(redis_pid, signal.SIGSTOP)
-        try:
-            await asyncio.sleep(freeze)
-        finally:
-            os.kill(redis_pid, signal.SIGCONT)
+        await freeze_process(redis_pid, freeze)
         result.resumed_at = time.monotonic() - origin
         await asyncio.sleep(after)
         result.ended_at = time.monotonic() - origin

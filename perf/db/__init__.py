@@ -1,8 +1,8 @@
 """PostgreSQL techniques: the product schema, batch writes, chunked reads, EXPLAIN, indexes, queries.
 
 The names a notebook uses are offered here (``from perf.db import ensure_seeded, insert_copy``),
-loaded on first use. :func:`perf.db.explain.explain` is imported from its module: a front-door
-name the same as a submodule's would be replaced by the module once that is imported.
+loaded on first use. :func:`explain` lives in :mod:`perf.db.plans` (a front-door name the same as
+a submodule's would be replaced by the module once that is imported).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         seq_scan_heavy_tables,
         unused_indexes,
     )
+    from perf.db.plans import ExplainResult, explain
     from perf.db.queries import (
         count_products,
         get_products,
@@ -56,15 +57,17 @@ _LAZY = {
     "list_page": "perf.db.queries",
     "list_page_concurrent": "perf.db.queries",
     "list_products_keyset": "perf.db.queries",
+    "ExplainResult": "perf.db.plans",
+    "explain": "perf.db.plans",
     "ensure_seeded": "perf.db.schema",
     "BatchWriteError": "perf.db.writes",
     "insert_copy": "perf.db.writes",
 }
 __all__ = [
-    "BatchWriteError", "PRODUCT_COLUMNS", "compare_index", "count_products", "create_index", "drop_index",
-    "ensure_seeded", "flush_stats", "get_products", "get_products_n_plus_one", "insert_copy", "list_indexes",
-    "list_page", "list_page_concurrent", "list_products_keyset", "page_growth", "page_profile", "product_rows",
-    "race_inserts", "read_memory", "seq_scan_heavy_tables", "unused_indexes",
+    "BatchWriteError", "ExplainResult", "PRODUCT_COLUMNS", "compare_index", "count_products", "create_index",
+    "drop_index", "ensure_seeded", "explain", "flush_stats", "get_products", "get_products_n_plus_one",
+    "insert_copy", "list_indexes", "list_page", "list_page_concurrent", "list_products_keyset", "page_growth",
+    "page_profile", "product_rows", "race_inserts", "read_memory", "seq_scan_heavy_tables", "unused_indexes",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

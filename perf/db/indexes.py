@@ -24,8 +24,8 @@ from typing import Any
 import asyncpg
 import pandas as pd
 
-from perf.db.explain import ExplainResult, explain
 from perf.db.ident import qualified, quote_ident
+from perf.db.plans import ExplainResult, explain
 from perf.measure import Timing, time_async
 
 __all__ = [

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from perf.config import Settings
-from perf.db.explain import explain
+from perf.db.plans import explain
 from perf.db.queries import get_products
 from perf.db.schema import ensure_seeded
 from perf.exercises.core import Report, call_learner, exercise, scratch_names, service_urls

@@ -10,8 +10,6 @@ never sent, or those still in flight at the end, reports the fast requests only.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -20,6 +18,7 @@ from perf.load.models import OpenModel
 from perf.load.results import LoadResult
 from perf.load.runner import run_load
 from perf.load.scenarios import Scenario
+from perf.services.process import freeze
 
 
 @dataclass
@@ -49,11 +48,7 @@ class StallRun:
 
 async def _stall(pid: int, at: float, seconds: float) -> None:
     await asyncio.sleep(at)
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        await asyncio.sleep(seconds)
-    finally:
-        os.kill(pid, signal.SIGCONT)
+    await freeze(pid, seconds)
 
 
 async def run_stalled(base_url: str, pid: int, *, stall: float, stall_at: float = 0.5, rate: float = 100.0,

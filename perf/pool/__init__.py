@@ -56,8 +56,24 @@ def create_pool(dsn: str | None = None, *, adapter: ConnectionAdapter[Any] | Non
 if TYPE_CHECKING:
     from perf.pool.asyncpg_adapter import server_connections
     from perf.pool.demo_failures import drive, next_borrower_after_cancel, waits_behind_slow_connect
+    from perf.pool.demo_race import (
+        ASYNCPG,
+        ASYNCPG_NO_RESET,
+        CONNECT,
+        OURS,
+        OURS_ALWAYS,
+        OURS_NONE,
+        WHAT_IS_RESET,
+        Contender,
+        Contenders,
+        compare_strategies,
+        race,
+        rank_strategies,
+        run_burst,
+    )
     from perf.pool.demo_reset import reset_guarantees
     from perf.pool.demo_timeline import run_timeline, sample_stats
+    from perf.pool.naive import SeedPool, SeedPoolTypoFixed
 
 # The other names a notebook uses (apparatus included), imported on first use: a process that
 # imports one module of this package (the API server, a worker) pays for none of them.
@@ -66,14 +82,21 @@ _LAZY = {
     "drive": "perf.pool.demo_failures",
     "next_borrower_after_cancel": "perf.pool.demo_failures",
     "waits_behind_slow_connect": "perf.pool.demo_failures",
+    **{name: "perf.pool.demo_race" for name in (
+        "ASYNCPG", "ASYNCPG_NO_RESET", "CONNECT", "OURS", "OURS_ALWAYS", "OURS_NONE", "WHAT_IS_RESET", "Contender",
+        "Contenders", "compare_strategies", "race", "rank_strategies", "run_burst")},
     "reset_guarantees": "perf.pool.demo_reset",
+    "SeedPool": "perf.pool.naive",
+    "SeedPoolTypoFixed": "perf.pool.naive",
     "run_timeline": "perf.pool.demo_timeline",
     "sample_stats": "perf.pool.demo_timeline",
 }
 __all__ = [
-    "AsyncpgAdapter", "CloseReport", "ConnectionAdapter", "Pool", "PoolClosed", "PoolConnectError", "PoolError",
-    "PoolStats", "PoolTimeout", "PoolTooManyWaiters", "ResetMode", "create_pool", "drive",
-    "next_borrower_after_cancel", "reset_guarantees", "run_timeline", "sample_stats", "server_connections",
+    "ASYNCPG", "ASYNCPG_NO_RESET", "AsyncpgAdapter", "CONNECT", "CloseReport", "ConnectionAdapter", "Contender",
+    "Contenders", "OURS", "OURS_ALWAYS", "OURS_NONE", "Pool", "PoolClosed", "PoolConnectError", "PoolError",
+    "PoolStats", "PoolTimeout", "PoolTooManyWaiters", "ResetMode", "SeedPool", "SeedPoolTypoFixed", "WHAT_IS_RESET",
+    "compare_strategies", "create_pool", "drive", "next_borrower_after_cancel", "race", "rank_strategies",
+    "reset_guarantees", "run_burst", "run_timeline", "sample_stats", "server_connections",
     "waits_behind_slow_connect",
 ]
 

@@ -226,7 +226,8 @@ async def race(contenders: Contenders, *, concurrencies: Sequence[int], rounds: 
     return RaceResult(frame, waits)
 
 
-def compare(result: RaceResult, variant: str, baseline: str, concurrency: int, *, value: str = "qps") -> Verdict:
+def compare_strategies(result: RaceResult, variant: str, baseline: str, concurrency: int, *,
+                       value: str = "qps") -> Verdict:
     """Judge ``variant`` against ``baseline`` at ``concurrency`` from the race's rounds.
 
     :func:`perf.measure.compare` on the same-round pairs: a direction only when the

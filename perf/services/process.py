@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -46,6 +47,19 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except psutil.Error:
         return True
+
+
+async def freeze(pid: int, seconds: float) -> None:
+    """Stop process ``pid`` (``SIGSTOP``) for ``seconds``, then let it go on (``SIGCONT``), even if cancelled.
+
+    A frozen server keeps its sockets open and answers nothing: the fault a long GC pause, a
+    swapped-out host or a stuck disk looks like from outside, unlike a crash (connections refused).
+    """
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def terminate(pid: int, *, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:

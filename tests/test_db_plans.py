@@ -1,11 +1,11 @@
-"""perf.db.explain: structured plans, always rolled back, one statement only."""
+"""perf.db.plans: structured plans, always rolled back, one statement only."""
 
 from __future__ import annotations
 
 import asyncpg
 import pytest
 
-from perf.db.explain import explain
+from perf.db.plans import explain
 from perf.db.schema import ensure_seeded
 
 
