@@ -22,7 +22,7 @@ import asyncpg
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from perf import charts
+from perf import charts, exercises
 from perf.config import get_settings
 from perf.measure import collect_machine_info
 from perf.runs import current_run
@@ -31,6 +31,7 @@ from perf.services import ensure_services
 current_run()  # this notebook's run: every chart below is recorded into it
 settings = get_settings()
 services = ensure_services(settings)
+URLS = {"database_url": services.database_url, "redis_url": services.redis_url}  # for the exercises' checks
 info = await collect_machine_info(database_url=services.database_url)
 SCHEMA = "nb_db"  # this notebook's own schema: runs never collide with tests or other notebooks
 PRODUCTS = settings.pick(100_000, 1_000_000)
@@ -53,8 +54,7 @@ conn = await asyncpg.connect(services.database_url, server_settings={"search_pat
 seeded_now = await ensure_seeded(conn, products=PRODUCTS, categories=20, images_per_product=3, seed=0)
 print("seeded just now" if seeded_now else "reused the data seeded by an earlier run")
 
-# %%
-# The sizes depend on the profile, so this cell asserts instead of comparing output.
+# The sizes depend on the profile, so these counts are asserted, not compared as output.
 counts = {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in ("categories", "products", "product_images")}
 for table, count in counts.items():
     print(f"{table:<15} {count:>10,} rows")
@@ -186,7 +186,6 @@ charts.line_over(mem, x="rows", y="python_peak_mib", hue="strategy", title="Peak
                  xlabel="rows read", ylabel="peak Python allocation (MiB, median of rounds)", info=info)
 plt.show()
 
-# %%
 from perf.measure import compare, trend
 
 peak = mem.pivot(index="rows", columns="strategy", values="python_peak_mib")
@@ -397,11 +396,6 @@ display(Markdown(
 # afterwards) and answers with what passed, what failed and a hint. Reference solutions are in
 # `notebooks/solutions/`; try first. `exercises.progress()` shows what you have done.
 
-# %% tags=["plumbing"]
-from perf import exercises
-
-URLS = {"database_url": services.database_url, "redis_url": services.redis_url}  # the services above
-
 # %% [markdown]
 # ### Exercise 02.index: find and add the missing index
 # `exercises.SLOW_QUERY` (the 20 cheapest products above a price) scans the whole table. Read its
@@ -435,6 +429,23 @@ async def products_with_images(conn, ids):
 
 # %%
 await exercises.check("02.one_query", products_with_images, **URLS)
+
+# %% [markdown]
+# ### Exercise 02.batch: batch a slow insert path
+# The starter stores each row with its own `INSERT`: 5,000 rows, 5,000 statements and 5,000 commits.
+# Make `insert_products(conn, rows)` store `rows` (`(name, category_id, price)` tuples) in `products`
+# with **at most 3 statements**, and **all or nothing**: when one row is bad (a category that does not
+# exist), no row of that call is stored and the error reaches the caller.
+
+# %%
+# EXERCISE 02.batch: edit this cell, then run the check below
+async def insert_products(conn, rows):
+    for name, category_id, price in rows:
+        await conn.execute("INSERT INTO products (name, category_id, price) VALUES ($1, $2, $3)",
+                           name, category_id, price)
+
+# %%
+await exercises.check("02.batch", insert_products, **URLS)
 
 # %%
 exercises.progress()

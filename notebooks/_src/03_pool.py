@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from perf import charts
+from perf import charts, exercises
 from perf.config import get_settings
 from perf.measure import collect_machine_info
 from perf.runs import current_run
@@ -36,6 +36,7 @@ from perf.services import EmbeddedPostgres, ensure_services
 current_run()  # this notebook's run: every chart below is recorded into it
 settings = get_settings()
 services = ensure_services(settings)
+URLS = {"database_url": services.database_url, "redis_url": services.redis_url}  # for the exercises' checks
 dsn = services.database_url
 app_name = f"nb03-{uuid.uuid4().hex[:8]}"  # our backends in pg_stat_activity
 info = await collect_machine_info(database_url=dsn)
@@ -341,7 +342,6 @@ charts.line_over(frame.melt(id_vars=["t", "pool"], value_vars=["ok", "errors"]).
     ylabel="requests per 0.25 s", info=info)
 plt.show()
 
-# %%
 too_big, fits = timelines[40], timelines[15]
 display(Markdown(
     f"The oversized pool opened connections until PostgreSQL refused (*too many clients*), and "
@@ -403,7 +403,6 @@ charts.line_over(restart_timeline.frame.melt(id_vars="t", value_vars=["ok", "err
                  xlabel="seconds", ylabel="queries per 0.1 s", logy=False, info=info)
 plt.show()
 
-# %%
 recovered = restart_timeline.recovered_after(1.0)
 display(Markdown(
     f"{restart_timeline.frame['errors'].sum()} queries failed ({dict(restart_timeline.errors)}); "
@@ -426,11 +425,6 @@ assert restart_timeline.frame["ok"].iloc[-5:].sum() > 0
 # against the real PostgreSQL and Redis (in a scratch schema and key prefix it drops
 # afterwards) and answers with what passed, what failed and a hint. Reference solutions are in
 # `notebooks/solutions/`; try first. `exercises.progress()` shows what you have done.
-
-# %% tags=["plumbing"]
-from perf import exercises
-
-URLS = {"database_url": services.database_url, "redis_url": services.redis_url}  # the services above
 
 # %% [markdown]
 # ### Exercise 03.release: every borrowed connection goes back, even on an error

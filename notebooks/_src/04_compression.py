@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from perf import charts
+from perf import charts, exercises
 from perf.compression import (
     DEFAULT_LEVELS,
     PREFERENCE,
@@ -52,6 +52,7 @@ from perf.services import ensure_services
 current_run()  # this notebook's run: every chart below is recorded into it
 settings = get_settings()
 services = ensure_services(settings)  # not used for compression itself; kept for the workbook's contract
+URLS = {"database_url": services.database_url, "redis_url": services.redis_url}  # for the exercises' checks
 info = machine_info()
 print("profile:", settings.profile)
 
@@ -363,11 +364,6 @@ display(Markdown(
 # against the real PostgreSQL and Redis (in a scratch schema and key prefix it drops
 # afterwards) and answers with what passed, what failed and a hint. Reference solutions are in
 # `notebooks/solutions/`; try first. `exercises.progress()` shows what you have done.
-
-# %% tags=["plumbing"]
-from perf import exercises
-
-URLS = {"database_url": services.database_url, "redis_url": services.redis_url}  # the services above
 
 # %% [markdown]
 # ### Exercise 04.negotiate: negotiate `Accept-Encoding` like RFC 9110

@@ -15,6 +15,7 @@ import time
 import pandas as pd
 from IPython.display import Markdown, display
 
+from perf import exercises
 from perf.config import get_settings
 from perf.runs import replay_note, replayable
 from perf.services import ensure_services
@@ -122,9 +123,6 @@ display(Markdown(
 # against a real `asyncio.Queue` drained by real worker tasks and answers with what passed, what
 # failed, and a hint if you ask for one (`hint=1`, then `hint=2`). Reference solutions are in
 # `notebooks/solutions/`; try first.
-
-# %% tags=["plumbing"]
-from perf import exercises
 
 # %% [markdown]
 # ### Exercise 06.backpressure: an upload handler that answers a full queue at once

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from perf import charts
+from perf import charts, exercises
 from perf.api import ApiServer, ApiSettings, new_token
 from perf.config import get_settings
 from perf.lab import cleanup
@@ -42,7 +42,7 @@ from perf.load import (
 )
 from perf.measure import machine_info, summarize
 from perf.runs import current_run, replay_note, replayable, replayable_sync
-from perf.services import ensure_services, pin_process, split_cores
+from perf.services import current_affinity, ensure_services, pin_process, split_cores
 
 current_run()  # this notebook's run: every chart below is recorded into it
 notebook_started = time.perf_counter()
@@ -54,7 +54,7 @@ PRODUCTS = settings.pick(2_000, 20_000)
 SECONDS = settings.pick(1.0, 5.0)  # length of each measured run
 ROUNDS = 3  # a verdict needs >= 3 interleaved rounds: the quick profile makes each one shorter
 server_cores, generator_cores = split_cores()
-original_affinity = os.sched_getaffinity(0)
+original_affinity = current_affinity()  # None where the platform cannot pin
 pin_process(os.getpid(), generator_cores)  # the generator (this kernel) stays off the server's cores
 TOKEN = new_token()  # the write token every API server here gets, and the scenario's writes send
 api = dict(database_url=services.database_url, redis_url=services.redis_url, schema=SCHEMA, api_token=TOKEN)
@@ -344,9 +344,6 @@ plt.show()
 # Edit each cell marked `# EXERCISE`, run it, then run the check under it: it puts a real
 # server under real load with `perf.load` and answers with what passed, what failed and a
 # hint. Reference solutions are in `notebooks/solutions/`; try first.
-
-# %% tags=["plumbing"]
-from perf import exercises
 
 # %% [markdown]
 # ### Exercise 07.slo: an SLO gate that fails the slow build and passes the fast one

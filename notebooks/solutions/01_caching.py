@@ -1,15 +1,50 @@
 """Reference solutions for the exercises of notebook 01."""
 
+import json
+import time
+from collections import OrderedDict
+
 from perf.cache.warming import warm
 
 
-async def update_price(shop, product_id, price):
-    """Store the new price, then drop every cached page that shows the product, in every process."""
-    async with shop.pool.acquire() as conn:
-        category = await conn.fetchval(
-            f"UPDATE {shop.schema}.catalog SET price = $2 WHERE id = $1 RETURNING category", product_id, price)
-    # after the commit: invalidating before it would let a concurrent read cache the old row again
-    await shop.cache.invalidate_tags(f"product:{product_id}", f"category:{category}")
+class TwoLevelCache:
+    """An LRU of (value, expiry) in front of Redis, holding JSON; counts what each get found."""
+
+    def __init__(self, redis, prefix, max_entries=100):
+        self.redis, self.prefix, self.max_entries = redis, prefix, max_entries
+        self.l1 = OrderedDict()
+        self.counts = {"l1_hits": 0, "l2_hits": 0, "misses": 0}
+
+    async def get(self, key):
+        entry = self.l1.get(key)
+        if entry is not None and entry[1] > time.monotonic():
+            self.l1.move_to_end(key)
+            self.counts["l1_hits"] += 1
+            return entry[0]
+        self.l1.pop(key, None)  # expired, or absent
+        data = await self.redis.get(self.prefix + key)
+        if data is None:
+            self.counts["misses"] += 1
+            return None
+        self.counts["l2_hits"] += 1
+        ttl = await self.redis.ttl(self.prefix + key)  # keep it in L1 no longer than Redis does
+        value = json.loads(data)
+        self._keep(key, value, max(ttl, 0))
+        return value
+
+    async def set(self, key, value, ttl):
+        await self.redis.set(self.prefix + key, json.dumps(value), ex=ttl)
+        self._keep(key, value, ttl)
+
+    def _keep(self, key, value, ttl):
+        self.l1[key] = (value, time.monotonic() + ttl)
+        self.l1.move_to_end(key)
+        while len(self.l1) > self.max_entries:
+            self.l1.popitem(last=False)  # the least recently used
+
+    def stats(self):
+        gets = sum(self.counts.values())
+        return {**self.counts, "hit_ratio": (self.counts["l1_hits"] + self.counts["l2_hits"]) / gets if gets else 0.0}
 
 
 async def warm_top(shop, ids):

@@ -19,3 +19,8 @@ async def products_with_images(conn, ids):
         ORDER BY p.id
         """, list(ids))
     return [dict(r) for r in rows]
+
+
+async def insert_products(conn, rows):
+    """One COPY: every row in one statement, and one statement is one transaction (all or nothing)."""
+    await conn.copy_records_to_table("products", records=rows, columns=["name", "category_id", "price"])

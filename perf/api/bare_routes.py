@@ -7,7 +7,7 @@ handlers in :mod:`perf.api.routes`. What differs is only what the framework does
 router, no request or response objects, no per-request context; a dict lookup on the path
 and two ``send`` calls. So on one server, ``GET /products/7`` and ``GET /bare/products/7``
 answer the same JSON from the same cache, and the difference in time is what Nexios costs
-(``python -m perf.bench.api``, notebook 05 "profile the framework").
+(``python -m perf.bench.api``, notebook 09 "the framework").
 
 =================================  =========================================
 ``GET /bare/hello``                ``hello`` (compare ``GET /hello``)

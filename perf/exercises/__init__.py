@@ -3,7 +3,7 @@
 Edit the marked exercise cell, run it, then run its check::
 
     from perf import exercises
-    await exercises.check("01.invalidation", update_price)   # a checklist: what passed, what failed, a hint
+    await exercises.check("08.invalidation", update_price)   # a checklist: what passed, what failed, a hint
     exercises.progress()                                      # done / to do
 
 Every check runs the learner's code against the real PostgreSQL and Redis, in a scratch

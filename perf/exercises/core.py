@@ -108,7 +108,7 @@ Check = Callable[..., Awaitable[Report]]
 
 @dataclass(frozen=True)
 class Exercise:
-    """A registered exercise: ``key`` like ``"01.invalidation"``, its notebook, title and answer name."""
+    """A registered exercise: ``key`` like ``"08.invalidation"``, its notebook, title and answer name."""
 
     key: str
     notebook: str
@@ -127,7 +127,7 @@ def exercise(key: str, *, title: str, answer: str, nudge: str) -> Callable[[Chec
     ``nudge`` is the first-level hint: where to look, not what to write."""
     notebook = key.split(".", 1)[0]
     if not notebook.isdigit() or len(notebook) != 2:
-        raise ValueError(f"key={key!r} must start with the notebook number, e.g. '01.invalidation'")
+        raise ValueError(f"key={key!r} must start with the notebook number, e.g. '08.invalidation'")
     if not nudge.strip():
         raise ValueError(f"exercise {key!r}: nudge= must say where to look (the first hint a learner asks for)")
 

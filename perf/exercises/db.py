@@ -1,10 +1,12 @@
-"""Exercises for notebook 02: the missing index, and an N+1 turned into one query."""
+"""Exercises for notebook 02: the missing index, an N+1 turned into one query, a batched insert."""
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -88,6 +90,22 @@ class _CountingConnection:
         self.statements += 1
         return await self._conn.fetchval(sql, *args)
 
+    async def execute(self, sql: str, *args: Any) -> str:
+        self.statements += 1
+        return str(await self._conn.execute(sql, *args))
+
+    async def executemany(self, sql: str, args: Any) -> None:
+        self.statements += 1  # one prepared statement, its argument tuples streamed in one round trip
+        await self._conn.executemany(sql, args)
+
+    async def copy_records_to_table(self, table: str, **kwargs: Any) -> str:
+        self.statements += 1
+        return str(await self._conn.copy_records_to_table(table, **kwargs))
+
+    def transaction(self, **kwargs: Any) -> Any:
+        """BEGIN and COMMIT come with a batch; they are not counted."""
+        return self._conn.transaction(**kwargs)
+
 
 Loader = Callable[[Any, Sequence[int]], Awaitable[list[dict[str, Any]]]]
 
@@ -114,4 +132,41 @@ async def one_query(products_with_images: Loader, *, settings: Settings, databas
         report.require(f"the same {len(want)} products, categories and image urls as get_products", same,
                        f"{len(rows) if isinstance(rows, list) else type(rows).__name__} rows")
         report.require("one statement for all of them", counting.statements == 1, f"{counting.statements} statements")
+    return report
+
+
+BATCH_ROWS = 5_000
+Inserter = Callable[[Any, list[tuple[str, int, Decimal]]], Awaitable[None]]
+
+
+@exercise("02.batch", title="batch a slow insert path", answer="insert_products",
+          nudge="Count the statements the starter sends for 5,000 rows; section 1 measured the other ways.")
+async def batch(insert_products: Inserter, *, settings: Settings, database_url: str | None = None,
+                **_ignored: Any) -> Report:
+    """``await insert_products(conn, rows)`` stores ``rows`` (``(name, category_id, price)`` tuples) in
+    ``products``, sending at most 3 statements for 5,000 rows, and all or nothing: when one row is bad
+    (a category that does not exist) no row of that call is stored and the error reaches the caller."""
+    report = Report(hint="Send the rows together: one statement that carries every row (PostgreSQL's bulk "
+                         "load, or one prepared INSERT run for the whole list of argument tuples). A single "
+                         "statement is also a single transaction, so a bad row stops all of them.")
+    rows = [(f"batch-{i}", 1 + i % 20, Decimal(f"{i % 500}.99")) for i in range(BATCH_ROWS)]
+    async with _catalog("02.batch", settings, database_url) as conn:
+        counting = _CountingConnection(conn)
+        t0 = time.perf_counter()
+        await call_learner(report, f"insert_products(conn, {BATCH_ROWS:,} rows)", insert_products, counting, rows,
+                           hint=report.hint)
+        seconds = time.perf_counter() - t0
+        stored = await conn.fetchval("SELECT count(*) FROM products WHERE name LIKE 'batch-%'")
+        report.require(f"all {BATCH_ROWS:,} rows stored once", stored == BATCH_ROWS, f"{stored:,} rows")
+        report.require("in at most 3 statements", counting.statements <= 3,
+                       f"{counting.statements:,} statements, {BATCH_ROWS / seconds:,.0f} rows/s")
+        bad = [(f"bad-{i}", 1 + i % 20 if i != 50 else 999_999, Decimal("1.00")) for i in range(100)]
+        try:
+            await insert_products(_CountingConnection(conn), bad)
+            raised = ""
+        except Exception as exc:  # the error the caller must see
+            raised = type(exc).__name__
+        kept = await conn.fetchval("SELECT count(*) FROM products WHERE name LIKE 'bad-%'")
+        report.require("a batch with one bad row raises and stores none of its rows", raised != "" and kept == 0,
+                       f"{'raised ' + raised if raised else 'no error'}; {kept} of 100 rows stored")
     return report

@@ -34,7 +34,7 @@ async def cleanup(services: ServiceHandle, *, key_prefix: str, affinity: Iterabl
         raise ValueError(f"batch={batch!r} must be >= 1 (e.g. 500)")
     cores = set(affinity) if affinity is not None else None
     if cores is not None and not cores:
-        raise ValueError("affinity is empty: pass the cores os.sched_getaffinity(0) gave before pinning, or None")
+        raise ValueError("affinity is empty: pass what perf.services.current_affinity() gave before pinning, or None")
     deleted = 0
     client = redis.from_url(services.redis_url)
     try:

@@ -10,7 +10,7 @@ measurement may use, and pinning processes to them: :mod:`perf.services.cpu`.
 """
 
 from perf.services.binaries import ServiceUnavailable, postgres_bin_dir, redis_server_path
-from perf.services.cpu import pin_process, process_cpu_seconds, split_cores, usable_cores
+from perf.services.cpu import current_affinity, pin_process, process_cpu_seconds, split_cores, usable_cores
 from perf.services.manager import ServiceHandle, ensure_services, services_status, stop_services
 from perf.services.postgres_server import EmbeddedPostgres
 from perf.services.redis_server import EmbeddedRedis
@@ -19,9 +19,10 @@ from perf.services.server_process import ServerProcess, start_together
 __all__ = [
     "EmbeddedPostgres",
     "EmbeddedRedis",
-    "ServiceHandle",
     "ServerProcess",
+    "ServiceHandle",
     "ServiceUnavailable",
+    "current_affinity",
     "ensure_services",
     "pin_process",
     "postgres_bin_dir",

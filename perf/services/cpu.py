@@ -39,6 +39,12 @@ def usable_cores() -> set[int]:
     return set(_CORES_AT_START) | set(os.sched_getaffinity(0))
 
 
+def current_affinity() -> set[int] | None:
+    """The cores this process runs on now, to hand back after pinning; None where the platform cannot say
+    (macOS, Windows: no ``os.sched_getaffinity``, and nothing was pinned either)."""
+    return set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+
+
 def pin_process(pid: int, cpus: Iterable[int]) -> bool:
     """Pin ``pid`` to the usable subset of ``cpus``; False when the platform or cores do not allow it."""
     wanted = set(cpus) & usable_cores()
