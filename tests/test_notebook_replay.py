@@ -17,7 +17,8 @@ import jupytext
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REPLAYING = ["05_api", "06_background", "07_load", "09_framework"]  # notebooks whose measuring steps replay; add one once it does
+# notebooks whose measuring steps replay; add one once it does
+REPLAYING = ["05_api", "06_background", "07_load", "09_framework"]
 
 # What starts a server, runs load or times something in the notebooks: a new apparatus joins this list.
 MEASURING = frozenset({

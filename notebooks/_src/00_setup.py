@@ -81,8 +81,7 @@ comparison = await compare_async(
     number=10,
 )
 summary = comparison.summary()
-summary[["n", "median", "q1", "q3", "ratio_to_baseline"]].style.format(
-    {"median": "{:.2e} s", "q1": "{:.2e} s", "q3": "{:.2e} s", "ratio_to_baseline": "{:.2f}x"})
+comparison.table("µs")  # median and quartiles to 3 significant figures
 
 # %%
 import matplotlib.pyplot as plt

@@ -34,7 +34,7 @@ from IPython.display import Markdown, display
 from perf import charts, exercises
 from perf.cache import MultiLevelCache, create_catalog, load_category_report, load_product, zipf_ids
 from perf.config import get_settings
-from perf.measure import collect_machine_info, compare_async, compare_sync
+from perf.measure import collect_machine_info, compare_async, compare_sync, readable
 from perf.runs import current_run
 from perf.services import ensure_services
 
@@ -76,7 +76,7 @@ levels = await compare_async(
     warmup=3, repeat=settings.pick(15, 60), number=settings.pick(3, 10), baseline="loader (PostgreSQL)")
 assert l2_only.stats.counts["l2_hits"] > 0 and not l2_only.stats.counts["bypass"]
 levels_summary = levels.summary()
-levels_summary[["median", "q1", "q3", "speedup_vs_baseline"]]
+levels.table("µs")
 
 # %%
 charts.bar_with_spread(levels_summary, title="Reading one category report", unit="µs", log=True, info=info)
@@ -243,7 +243,7 @@ assert attack.seed_ran_payload and attack.signed_refused and not attack.signed_r
 # `stats.to_frame()` the same as a table; the latency histograms are HDR, so they merge across workers.
 
 # %%
-display(cache.stats.to_frame().set_index("metric").head(16).T)
+display(cache.stats.to_frame(readable=True).set_index("metric").head(16).T)
 
 # %% [markdown]
 # For the latency spectrum we replay the Zipf sequence once more against the cold run's
@@ -295,7 +295,7 @@ from perf.cache import l1_rss, payload_sizes
 products = [await load_product(pool, pid, schema=SCHEMA) for pid in range(1, 201)]
 reports = [await load_category_report(pool, category, schema=SCHEMA) for category in range(20)]
 payloads = payload_sizes({"product": products, "category report": reports}).set_index("payload")
-display(payloads.round(2))
+display(readable(payloads))
 L1_BUDGET = settings.pick(1, 8) * 2**20  # serialized bytes
 ENTRIES = settings.pick((1_000, 5_000, 10_000, 20_000), (10_000, 50_000, 100_000, 200_000))
 l1_memory = l1_rss(products, sizes=ENTRIES, max_bytes=L1_BUDGET)

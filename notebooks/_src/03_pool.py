@@ -29,7 +29,7 @@ from IPython.display import Markdown, display
 
 from perf import charts, exercises
 from perf.config import get_settings
-from perf.measure import collect_machine_info
+from perf.measure import collect_machine_info, readable
 from perf.runs import current_run
 from perf.services import EmbeddedPostgres, ensure_services
 
@@ -251,7 +251,7 @@ plt.show()
 from perf.measure import percentile_table
 
 wait_table = percentile_table({name: result.waits[(name, top)] for name in per_strategy})
-display(wait_table.round(2))
+display(readable(wait_table))
 pairs = [(OURS_NONE, ASYNCPG_NO_RESET), (OURS_ALWAYS, ASYNCPG)]
 lines = [f"* {compare_strategies(result, ours, theirs, top, value='wait_p99_s')} (p99 over all rounds: "
          f"{wait_table.loc[ours, 'p99_ms']:.1f} vs {wait_table.loc[theirs, 'p99_ms']:.1f} ms)."
@@ -283,7 +283,7 @@ async with AsyncExitStack() as stack:  # every size's pool open at once, so roun
                                 "wait p99 (ms)": burst.waits.percentile(99) * 1e3})
 sizing_rounds = pd.DataFrame(sizing_rows)
 sizing = sizing_rounds.groupby("max_size").median().drop(columns="round").reset_index()
-sizing.round(2)
+readable(sizing)
 
 # %%
 charts.line_over(sizing.melt(id_vars="max_size", value_vars=["wait p50 (ms)", "wait p99 (ms)"]),

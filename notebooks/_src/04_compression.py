@@ -45,7 +45,7 @@ from perf.compression import (
     transfer_times,
 )
 from perf.config import get_settings
-from perf.measure import compare_async, machine_info, summarize
+from perf.measure import compare_async, machine_info, readable, summarize
 from perf.runs import current_run
 from perf.services import ensure_services
 
@@ -158,7 +158,7 @@ for point in curve.itertuples():  # each point is a level: say which
     fig.axes[0].annotate(point.label.rsplit("-", 1)[-1], (point.compress_mb_s, point.ratio), fontsize=7,
                          xytext=(3, 3), textcoords="offset points")
 plt.show()
-curve[["label", "ratio", "bytes_out", "compress_mb_s", "decompress_mb_s"]].round(2)
+readable(curve[["label", "ratio", "bytes_out", "compress_mb_s", "decompress_mb_s"]])
 
 # %%
 from perf.measure import compare
@@ -204,7 +204,7 @@ charts.bar_with_spread(cpu, title="Server CPU per 100 KB response", unit="ms", v
 plt.show()
 wire = e2e.groupby("setting", sort=False).agg(encoding=("encoding", "last"), wire_bytes=("wire_bytes", "median"),
                                                latency_ms=("latency_s", lambda s: 1e3 * s.median()))
-wire.join(cpu["median"].rename("cpu_ms") * 1e3).round(2)
+readable(wire.join(cpu["median"].rename("cpu_ms") * 1e3))
 
 # %%
 base_cpu = cpu.loc["no compression", "median"]

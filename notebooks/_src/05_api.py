@@ -44,7 +44,7 @@ from perf.load import (
     time_breakdown,
     top_frames,
 )
-from perf.measure import machine_info, summarize
+from perf.measure import machine_info, readable, summarize
 from perf.runs import current_run, replay_note, replayable, replayable_sync
 from perf.services import current_affinity, ensure_services, pin_process, split_cores, start_together
 
@@ -124,7 +124,7 @@ modes = await replayable("modes", lambda: compare_modes(
     model=ClosedModel(users=16, duration=MODE_SECONDS), rounds=MODE_ROUNDS, warmup=settings.pick(0.3, 1.0),
     keep_servers=True))
 table = modes.table()
-table.round(2)
+readable(table)
 
 # %%
 fig = charts.bar_with_spread(summarize(modes.speedups(), by="mode", value="speedup"), unit="",
@@ -195,7 +195,7 @@ plt.show()
 
 # %%
 breakdowns = pd.concat({m: time_breakdown(modes.merged(m)) for m in ("baseline", "all")}, names=["mode", "endpoint"])
-breakdowns.round(3)
+readable(breakdowns)
 
 # %%
 from perf.load import mix_breakdown
@@ -247,7 +247,7 @@ async def measure_profiles():
 
 profiles = await replayable("profiles", measure_profiles)
 frames = top_frames(profiles["all"], n=8)
-frames.assign(share=frames["share"].map("{:.1%}".format)).round(3)
+readable(frames.assign(share=frames["share"].map("{:.1%}".format)))
 
 # %% [markdown]
 # The table lists *self* time (time in a function itself). A **flame graph** shows the whole

@@ -17,6 +17,7 @@ from IPython.display import Markdown, display
 
 from perf import exercises
 from perf.config import get_settings
+from perf.measure import readable
 from perf.runs import replay_note, replayable
 from perf.services import ensure_services
 
@@ -56,7 +57,7 @@ async def measure_failures():
 
 
 full, stops, seed_crash = await replayable("failures", measure_failures)
-full.round(3)
+readable(full)
 
 # %%
 by_kind = full.groupby("queue")["seconds"]
@@ -98,7 +99,7 @@ queues = await replayable("queues", lambda: compare_queues(
     services.database_url, rounds=settings.pick(3, 5),  # ratios need >= 3 rounds
     latency_tasks=settings.pick(100, 1000), throughput_tasks=settings.pick(400, 8000),
     crash_tasks=settings.pick(30, 200)))
-queues.round(3)
+readable(queues)
 
 # %%
 mem, dur = queues.loc["memory"], queues.loc["durable"]

@@ -40,7 +40,7 @@ from perf.load import (
     sweep,
     sweep_chart,
 )
-from perf.measure import machine_info, summarize
+from perf.measure import machine_info, readable, summarize
 from perf.runs import current_run, replay_note, replayable, replayable_sync
 from perf.services import current_affinity, ensure_services, pin_process, split_cores
 
@@ -138,7 +138,7 @@ async def measure_sweep():
 
 
 swept = await replayable("sweep", measure_sweep)
-swept.levels[["users", "rps", "p50_ms", "p99_ms", "error_rate", "little_ratio"]].round(2)
+readable(swept.levels[["users", "rps", "p50_ms", "p99_ms", "error_rate", "little_ratio"]])
 
 # %%
 fig = sweep_chart(swept, title="Concurrency sweep, everything on: throughput and p99 against users")
@@ -179,7 +179,7 @@ async def measure_stress():
 
 
 ceiling, report = await replayable("stress", measure_stress)
-report.steps.round(2)
+readable(report.steps)
 
 # %%
 fig = knee_chart(report, title="Latency vs offered load, everything on (the knee, SLO dashed)")
@@ -249,7 +249,7 @@ def measure_engines():  # each run is in its own processes: no event loop needed
 
 engines = replayable_sync("engines", measure_engines)
 engine_runs = engines.sort_values("round").groupby(["engine", "generators"])
-engine_runs[["rps", "cpu_us_per_request", "p99_ms", "requests"]].median().round(1)
+readable(engine_runs[["rps", "cpu_us_per_request", "p99_ms", "requests"]].median())  # medians of the rounds
 
 # %%
 med = engine_runs[["rps", "cpu_us_per_request"]].median()
@@ -306,7 +306,7 @@ async def measure_metrics():
 
 
 seen, scraped, stepped = await replayable("metrics", measure_metrics)
-seen.summary().round(2)
+readable(seen.summary())
 
 # %%
 display(Markdown(f"At {metric_rate:,} req/s offered, {seen.n_rounds} rounds of {METRIC_SECONDS:g} s. "

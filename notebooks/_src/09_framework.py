@@ -24,7 +24,7 @@ from perf.api import ApiServer, ApiSettings, new_token
 from perf.config import get_settings
 from perf.lab import cleanup
 from perf.load import calibrate, compare_paths
-from perf.measure import compare, machine_info
+from perf.measure import compare, machine_info, readable
 from perf.runs import current_run, replay_note, replayable
 from perf.services import current_affinity, ensure_services, pin_process, split_cores, start_together
 
@@ -79,7 +79,7 @@ async def measure_framework():
 
 
 costs, profile = await replayable("framework", measure_framework)
-costs.pivot(index="route", columns="variant", values="median_us").loc[costs.route.unique()].round(1)
+costs.pivot(index="route", columns="variant", values="median_us").loc[costs.route.unique()].pipe(readable)
 
 # %%
 bars = costs.assign(label=costs.route + " · " + costs.variant.astype(str)).set_index("label")
@@ -117,7 +117,7 @@ display(Markdown(
 # the columns, not the absolute values). `C` is built-in code such as `orjson.dumps`.
 
 # %%
-profile.head(8).round(1)
+readable(profile.head(8))
 
 # %%
 shares = profile.set_index("package")
@@ -160,7 +160,7 @@ async def measure_under_load():
 
 ceiling, under_load = await replayable("under_load", measure_under_load)
 load_summary = under_load.groupby("path")[["rps", "p50_ms"]].median().loc[[DEFAULT, LEAN, BARE]]
-load_summary.round(1)
+readable(load_summary)
 
 # %%
 per_round = under_load.pivot(index="round", columns="path", values="rps")

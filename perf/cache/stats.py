@@ -114,12 +114,17 @@ class CacheStats:
                 out[f"{name}_{label}"] = value
         return out
 
-    def to_frame(self) -> pd.DataFrame:
-        """The snapshot as a two-column DataFrame (``metric``, ``value``)."""
+    def to_frame(self, *, readable: bool = False) -> pd.DataFrame:
+        """The snapshot as a two-column DataFrame (``metric``, ``value``).
+
+        ``readable=True`` gives each value as text at the precision it has: counts as integers, the hit
+        ratio as a percentage, latencies in ms to 3 significant figures (the histograms keep 3), ``-``
+        where nothing was recorded."""
         import pandas as pd
 
         snap = self.snapshot()
-        return pd.DataFrame({"metric": list(snap), "value": list(snap.values())})
+        values = [_readable(name, value) for name, value in snap.items()] if readable else list(snap.values())
+        return pd.DataFrame({"metric": list(snap), "value": values})
 
     def reset(self) -> None:
         """Zero every counter and histogram."""
@@ -128,6 +133,16 @@ class CacheStats:
         self._l2_pending.clear()
         self._load_pending.clear()
         self._l2 = self._load = None
+
+
+def _readable(name: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if name == "hit_ratio":
+        return f"{value:.1%}"
+    if isinstance(value, float) and name.startswith(("l2_latency_", "load_time_")):
+        return f"{value * 1e3:.3g} ms"
+    return f"{value:,}"
 
 
 def hit_ratio_timeline(sources: list[str], *, window: int = 100, label: str = "cache") -> pd.DataFrame:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from perf.measure.latency import DEFAULT_PERCENTILES, LatencyHistogram, percentile_table
     from perf.measure.machine import collect_machine_info, describe, machine_info, service_versions
     from perf.measure.memory import MemoryPeak, peak_memory, peak_memory_async
-    from perf.measure.stats import rate_summary, summarize
+    from perf.measure.stats import figure, rate_summary, readable, summarize
     from perf.measure.timing import Comparison, Timing, compare_async, compare_cpu, compare_sync, time_async, time_sync
     from perf.measure.verdict import Verdict, compare
 
@@ -49,7 +49,9 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), {
     "MemoryPeak": "perf.measure.memory",
     "peak_memory": "perf.measure.memory",
     "peak_memory_async": "perf.measure.memory",
+    "figure": "perf.measure.stats",
     "rate_summary": "perf.measure.stats",
+    "readable": "perf.measure.stats",
     "summarize": "perf.measure.stats",
     "Comparison": "perf.measure.timing",
     "Timing": "perf.measure.timing",
@@ -63,32 +65,9 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), {
 })
 
 __all__ = [
-    "peak_memory",
-    "peak_memory_async",
-    "DEFAULT_PERCENTILES",
-    "Comparison",
-    "InProcessClient",
-    "LatencyHistogram",
-    "MemoryPeak",
-    "Timing",
-    "collect_machine_info",
-    "Verdict",
-    "combine",
-    "compare",
-    "compare_async",
-    "compare_cpu",
-    "compare_sync",
-    "describe",
-    "machine_info",
-    "percentile_table",
-    "profile_requests",
-    "rank",
-    "rate_summary",
-    "service_versions",
-    "summarize",
-    "tail",
-    "time_async",
-    "time_sync",
-    "trend",
-    "crossover",
+    "Comparison", "DEFAULT_PERCENTILES", "InProcessClient", "LatencyHistogram", "MemoryPeak", "Timing", "Verdict",
+    "collect_machine_info", "combine", "compare", "compare_async", "compare_cpu", "compare_sync", "crossover",
+    "describe", "figure", "machine_info", "peak_memory", "peak_memory_async", "percentile_table",
+    "profile_requests", "rank", "rate_summary", "readable", "service_versions", "summarize", "tail", "time_async",
+    "time_sync", "trend",
 ]

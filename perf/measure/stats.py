@@ -35,3 +35,32 @@ def rate_summary(samples: pd.DataFrame, *, work: float, by: str = "variant",
         raise ValueError(f"work must be > 0, got {work!r}")
     rates = samples.assign(**{unit: work / samples[value]})
     return summarize(rates, by=by, value=unit)
+
+
+def figure(value: object, figures: int = 3) -> str:
+    """``value`` as a reader wants it in a table: ``figures`` significant figures, never more decimals
+    than that, thousands separated, whole numbers without ``.0``, and ``-`` for a missing value.
+
+    A measurement repeated on a shared machine moves by a few per cent, so its fourth figure is noise:
+    ``38332.123`` is shown ``38,332``, ``0.0041234`` ``0.00412``, ``48.0`` ``48``.
+    """
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    magnitude = len(str(int(abs(value)))) if abs(value) >= 1 else 0  # digits before the point
+    if magnitude >= figures:
+        return f"{value:,.0f}"
+    if magnitude > 0:
+        return f"{value:,.{figures - magnitude}f}"
+    return f"{value:.{figures}g}"
+
+
+def readable(frame: pd.DataFrame, figures: int = 3) -> pd.io.formats.style.Styler:
+    """``frame`` shown with every number at ``figures`` significant figures (see :func:`figure`); the
+    data itself is untouched (a Styler only formats), so the numbers stay exact for code that reads them."""
+    if figures < 1:
+        raise ValueError(f"figures={figures!r} must be >= 1 (3 suits measurements that move by a few per cent)")
+    return frame.style.format(lambda v: figure(v, figures))

@@ -93,6 +93,9 @@ async def time_async(fn: AsyncFn, *, warmup: int = 3, repeat: int = 20, number: 
     return Timing(label or str(getattr(fn, "__name__", "fn")), samples, number)
 
 
+_UNIT_SCALE = {"s": 1.0, "ms": 1e3, "µs": 1e6, "us": 1e6, "ns": 1e9}
+
+
 @dataclass
 class Comparison:
     """Interleaved samples of several variants; ``baseline`` is the one ratios divide by."""
@@ -108,6 +111,20 @@ class Comparison:
         summary["ratio_to_baseline"] = summary.index.map(ratios)
         summary["speedup_vs_baseline"] = 1.0 / summary["ratio_to_baseline"]
         return summary
+
+    def table(self, unit: str = "µs") -> pd.DataFrame:
+        """:meth:`summary` for reading: median and quartiles in ``unit`` (``s``, ``ms``, ``µs``, ``ns``) to 3
+        significant figures, the speedup to 2 decimals, rounds as an integer (what a notebook shows)."""
+        scale = _UNIT_SCALE.get(unit)
+        if scale is None:
+            raise ValueError(f"unit={unit!r}: use one of {sorted(_UNIT_SCALE)}")
+        summary = self.summary()
+        shown = pd.DataFrame(index=summary.index)
+        for column in ("median", "q1", "q3"):
+            shown[f"{column} ({unit})"] = [float(f"{v * scale:.3g}") for v in summary[column]]
+        shown["rounds"] = summary["n"].astype(int)
+        shown[f"speedup vs {self.baseline}"] = summary["speedup_vs_baseline"].round(2)
+        return shown
 
     def ratios(self) -> pd.DataFrame:
         """Round-by-round ``seconds / baseline seconds`` for every variant (baseline rows are 1.0)."""
