@@ -69,7 +69,7 @@ print("Redis says", int(await cache.get("workbook:setup:answer")))
 # so drift on a shared machine hits both alike, and reports the ratio round by round.
 
 # %%
-from perf.measure import compare_async
+from perf.measure import compare_async, readable
 
 comparison = await compare_async(
     {
@@ -81,7 +81,7 @@ comparison = await compare_async(
     number=10,
 )
 summary = comparison.summary()
-comparison.table("µs")  # median and quartiles to 3 significant figures
+readable(comparison.table("µs"))  # median and quartiles to 3 significant figures
 
 # %%
 import matplotlib.pyplot as plt

@@ -76,7 +76,7 @@ levels = await compare_async(
     warmup=3, repeat=settings.pick(15, 60), number=settings.pick(3, 10), baseline="loader (PostgreSQL)")
 assert l2_only.stats.counts["l2_hits"] > 0 and not l2_only.stats.counts["bypass"]
 levels_summary = levels.summary()
-levels.table("µs")
+readable(levels.table("µs"))
 
 # %%
 charts.bar_with_spread(levels_summary, title="Reading one category report", unit="µs", log=True, info=info)

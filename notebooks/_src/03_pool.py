@@ -182,7 +182,7 @@ per_strategy[CONNECT] = max(queries // 20, 50)
 async with Contenders(dsn, max_size=10, application_name=app_name) as contenders:
     result = await race(contenders, concurrencies=concurrencies, rounds=settings.pick(5, 9), queries=per_strategy)
 summary = result.summary()
-summary.pivot(index="strategy", columns="concurrency", values="median_qps").round(0)
+readable(summary.pivot(index="strategy", columns="concurrency", values="median_qps"))
 
 # %%
 charts.line_over(summary, x="concurrency", y="median_qps", hue="strategy", band=("q1_qps", "q3_qps"),

@@ -306,7 +306,7 @@ balance = await replayable("workers", lambda: compare_workers(
     workers=(1, 2), users=settings.pick([4, 32], [4, 16, 64, 128]), duration=settings.pick(0.75, 3.0),
     warmup=settings.pick(0.3, 1.0), rounds=3))  # a gain is claimed only when >= 3 rounds agree
 levels = balance.levels.groupby(["workers", "users"])["rps"].agg(["median", "min", "max"])
-levels.round(0)
+readable(levels)
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.5))
