@@ -509,6 +509,42 @@ def db_share(result):
 # %%
 await exercises.check("05.db_share", db_share)
 
+# %% [markdown]
+# ### Exercise 05.recommend: optimization recommendations that rest on the evidence
+# Write `recommend_next(m)`: from the figures of one load run, the **one** most urgent action.
+# `m` is a dict: `error_rate` (share of the scheduled requests that failed), `client_bound`
+# (True when the throughput came within 20% of the generator's calibrated ceiling),
+# `cpu_per_worker` (server CPU in cores per worker process), `pool_wait_p99_ms` (p99 wait for a
+# pool connection), `hit_ratio` (cache hits over responses), and `db_share`, `cache_share`,
+# `app_share` (each `Server-Timing` phase's share of the server's time). A figure that is `None`
+# was not measured and fires no rule. Return one of these labels, from the **first** rule that
+# fires, in this order (the order of `recommend()` in section 6):
+#
+# 1. `client_bound` → `"fix the load generator"`, whatever else the run shows: its server
+#    figures are a floor, so no server change can be read from them;
+# 2. `error_rate` above 1% (`> 0.01`) → `"fix errors"`: a failing service is fixed before it is tuned;
+# 3. `cpu_per_worker >= 0.9` → `"add a worker"`;
+# 4. `pool_wait_p99_ms > 5` → `"bigger pool"`;
+# 5. `hit_ratio < 0.8` → `"cache more"`;
+# 6. `db_share >= 0.5` → `"add an index / fewer queries"`;
+# 7. `app_share >= 0.5` → `"trim the framework"`;
+# 8. none of these → `"nothing to do"`.
+#
+# `cache_share` fires no rule (time in Redis is what the cache costs, not a reason for more of it).
+# The check runs cases of known answer, then a real run of this API without its cache and
+# compares with what `recommend()` says first on the same figures. The starter jumps to the
+# database, the usual mistake.
+
+# %%
+# EXERCISE 05.recommend: edit this cell, then run the check below
+def recommend_next(m):
+    if m["db_share"] >= 0.5:
+        return "add an index / fewer queries"
+    return "nothing to do"
+
+# %%
+await exercises.check("05.recommend", recommend_next)
+
 # %% tags=["plumbing"]
 await cleanup(services, key_prefix=f"{SCHEMA}:", affinity=original_affinity)
 

@@ -371,6 +371,38 @@ def error_rate(result):
 # %%
 await exercises.check("07.error_rate", error_rate)
 
+# %% [markdown]
+# ### Exercise 07.knee: stress testing: the highest rate the server sustains
+# Write `sustainable_rate(steps, slo_p99_ms)`. `steps` is a list of dicts, one per measured
+# **round** of a stress step, in the order measured: `offered_rps` (the rate scheduled),
+# `achieved_rps` (what came back per second), `p99_ms`, and `repeat` (1 for the first round
+# at that rate, 2 for the second, …). Return the highest offered rate the rounds show
+# **sustained**, or `None`. The rules are those `stress()` (section 3) decides by:
+#
+# 1. A round **passes** when `achieved_rps >= 0.95 * offered_rps` and `p99_ms < slo_p99_ms`.
+# 2. A rate **holds** when more than half of its rounds pass.
+# 3. A rate is **sustained** when it holds over **at least 3 rounds**: one lucky round, or
+#    two, is not evidence.
+# 4. The answer is the highest sustained rate **below which every measured rate holds** (a
+#    rate measured once below it must have passed that round): a sustained rate above one that
+#    failed is an isolated lucky rate, not the knee. No such rate: `None`.
+#
+# The check runs ramps whose answer is known (a clean one, a rate that passed once and failed its
+# repeats, a rate with only two rounds, none sustained, a lucky rate above a failing one) and a
+# real stress of the demo server, whose answer is the one `stress()` gave on the same rounds (its
+# `max_sustainable`; its `knee` is another figure: where the median starts to climb). The starter
+# takes the best single round, the usual mistake.
+
+# %%
+# EXERCISE 07.knee: edit this cell, then run the check below
+def sustainable_rate(steps, slo_p99_ms):
+    passed = [s["offered_rps"] for s in steps
+              if s["achieved_rps"] >= 0.95 * s["offered_rps"] and s["p99_ms"] < slo_p99_ms]
+    return max(passed, default=None)
+
+# %%
+await exercises.check("07.knee", sustainable_rate)
+
 # %%
 exercises.progress()
 

@@ -9,3 +9,19 @@ def error_rate(result):
     if result.scheduled == 0:
         return 0.0
     return (result.failed + result.timed_out + result.dropped) / result.scheduled
+
+
+def sustainable_rate(steps, slo_p99_ms):
+    """The highest rate held by most of >= 3 rounds, with no failing rate below it (the knee)."""
+    outcomes = {}
+    for step in steps:
+        passed = step["achieved_rps"] >= 0.95 * step["offered_rps"] and step["p99_ms"] < slo_p99_ms
+        outcomes.setdefault(step["offered_rps"], []).append(passed)
+    best = None
+    for rate in sorted(outcomes):
+        rounds = outcomes[rate]
+        if sum(rounds) * 2 <= len(rounds):
+            break  # most of this rate's rounds failed: no rate above it is the knee
+        if len(rounds) >= 3:
+            best = rate
+    return best
