@@ -9,8 +9,10 @@ A connection broken by a server restart, or told by a shutting-down server that 
 about to be closed, is dropped by the pool and never lent out, and an acquire waits out
 a restart shorter than ``connect_timeout``. A read whose connection the server closed while
 the read ran (:meth:`Database.read`) runs again once on a fresh connection: a read is safe
-to repeat, so a GET rides a fast restart without errors. A write is not repeated: its
-statement may have run, and the client is told 503 rather than a guess.
+to repeat, so a GET rides a fast restart without errors. A write (:meth:`Database.write`)
+learns its transaction id before ``COMMIT``; when its connection breaks, a fresh one asks
+PostgreSQL whether it committed (:mod:`perf.pool.outcome`): if so it is answered as done, if
+not it runs again once. So a committed write is never reported as failed, nor applied twice.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import asyncpg
 
 from perf.api.errors import ApiError, ServiceUnavailable
 from perf.api.timing import timed
-from perf.pool import Pool, PoolError, create_pool
+from perf.pool import Pool, create_pool
+from perf.pool.outcome import run_write, waited_out
 from perf.pool.unavailable import is_unavailable
 
 T = TypeVar("T")
@@ -117,10 +120,26 @@ class Database:
             async with self.connection() as conn:
                 return await query(conn)
         except ServiceUnavailable as exc:
-            if isinstance(exc.__cause__, (PoolError, asyncio.TimeoutError)):
+            if waited_out(exc):
                 raise  # no connection within connect_timeout: waiting again would double the wait
         async with self.connection() as conn:
             return await query(conn)
+
+    async def write(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """``await work(conn)`` in one transaction and return its result; for every write.
+
+        When the connection breaks (a restart), a fresh one (the acquire waits out the restart, up
+        to ``connect_timeout``) asks PostgreSQL whether the transaction committed: if it did, what
+        ``work`` returned inside it is returned (the caller then runs its after-commit steps as
+        usual); if not, ``work`` runs once more. 503 if that fails too, or if no connection came at
+        all. ``work`` must not commit itself, and its result must hold all the caller needs after
+        the commit. See :func:`perf.pool.outcome.run_write`.
+
+        >>> await db.write(lambda conn: conn.fetchval("DELETE FROM products WHERE id = $1 RETURNING id", 7))
+        7
+        """
+        return await run_write(self.connection, work, broken=lambda exc: isinstance(exc, ServiceUnavailable),
+                               wait=self._connect_kwargs["timeout"])
 
     async def ping(self) -> float:
         """Round-trip ``SELECT 1`` and return its seconds (raises ServiceUnavailable)."""
