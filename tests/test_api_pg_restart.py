@@ -1,5 +1,5 @@
 """The API across fast PostgreSQL restarts (``pg_ctl -m fast`` stop, then start) under a small
-load: no 500, ever. A private PostgreSQL: never restart the shared one."""
+load of reads and writes: no 5xx, ever. A private PostgreSQL: never restart the shared one."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _load(url: str, headers: dict[str, str], stop: threading.Event, statuses: Co
 
 
 @pytest.mark.slow
-def test_three_fast_restarts_under_load_give_no_500(tmp_path: Path, redis_url: str) -> None:
+def test_three_fast_restarts_under_load_give_no_5xx(tmp_path: Path, redis_url: str) -> None:
     schema = unique_name("t_api_restart")
     with EmbeddedPostgres(tmp_path / "pg") as pg, \
             ApiServer(ApiSettings(database_url=pg.url, redis_url=redis_url, schema=schema, products=50,
@@ -59,14 +59,12 @@ def test_three_fast_restarts_under_load_give_no_500(tmp_path: Path, redis_url: s
             for thread in clients:
                 thread.join(timeout=30)
         log = api.log()
-    assert statuses[500] == 0, (statuses, bodies, log[-3000:])
+    print(f"\nstatuses over 3 fast restarts: {dict(statuses)}")
     # No connection the server had told it was closing was lent (InternalClientError), and
     # acquires waited out each restart (no PoolTimeout/PoolConnectError). A read whose connection
-    # the server closed while it ran runs again on a fresh one: no GET fails. Left: a write whose
-    # connection closed mid-transaction gets a 503: its statement may have run, so it is not repeated.
-    assert set(statuses) <= {200, 503}, (statuses, bodies)
-    assert not [b for b in bodies if b.startswith("GET")], bodies
-    assert not [b for b in bodies if "InternalClientError" in b or "Pool" in b], bodies
+    # the server closed while it ran runs again on a fresh one; a write whose connection closed
+    # mid-transaction is settled by asking PostgreSQL whether it committed (answered as done) or
+    # not (run again): no request fails, GET or PATCH.
+    assert set(statuses) <= {200}, (statuses, bodies, log[-3000:])
     assert statuses[200] > 100, statuses
     assert "Traceback" not in log, log[-3000:]  # one warning per outage and recovery, no tracebacks
-    print(f"\nstatuses over 3 fast restarts: {dict(statuses)}")
