@@ -125,8 +125,12 @@ class Database:
         async with self.connection() as conn:
             return await query(conn)
 
-    async def write(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def write(self, work: Callable[[asyncpg.Connection], Awaitable[T]], *,
+                    xid_of: Callable[[T], int | None] | None = None) -> T:
         """``await work(conn)`` in one transaction and return its result; for every write.
+
+        The transaction's id is learned before ``COMMIT``: ``xid_of(result)`` when ``work``
+        selected ``pg_current_xact_id()`` in a statement of its own, else one more statement.
 
         When the connection breaks (a restart), a fresh one (the acquire waits out the restart, up
         to ``connect_timeout``) asks PostgreSQL whether the transaction committed: if it did, what
@@ -138,7 +142,8 @@ class Database:
         >>> await db.write(lambda conn: conn.fetchval("DELETE FROM products WHERE id = $1 RETURNING id", 7))
         7
         """
-        return await run_write(self.connection, work, broken=lambda exc: isinstance(exc, ServiceUnavailable),
+        return await run_write(self.connection, work, xid_of=xid_of,
+                               broken=lambda exc: isinstance(exc, ServiceUnavailable),
                                wait=self._connect_kwargs["timeout"])
 
     async def ping(self) -> float:

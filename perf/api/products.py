@@ -70,6 +70,13 @@ async def _written(conn: asyncpg.Connection, product_id: int) -> dict[str, Any]:
     return row
 
 
+def _sent_xid(written: tuple[Any, ...]) -> int | None:
+    """The transaction id the write's NOTIFY selected (:class:`Sent`, last of ``written``): with the
+    PostgreSQL bus, :meth:`Database.write` needs no statement of its own to learn it."""
+    sent: Sent | None = written[-1]
+    return sent.xid if sent is not None else None
+
+
 def to_json(product: dict[str, Any]) -> dict[str, Any]:
     """A product row as JSON-ready values: ``price`` a string with 2 decimals, ``created_at`` ISO 8601."""
     out = dict(product)
@@ -253,7 +260,7 @@ class ProductService:
             tags = self._tags(product_id, fields["category_id"])
             return row, tags, await self._announce(conn, tags)
 
-        row, tags, sent = await self.db.write(insert)
+        row, tags, sent = await self.db.write(insert, xid_of=_sent_xid)
         await self._invalidate(row["id"], tags, sent)
         return to_json(row)
 
@@ -282,7 +289,7 @@ class ProductService:
                 tags = self._tags(product_id, old_category, row["category_id"])  # moved: membership changed
             return row, tags, await self._announce(conn, tags)
 
-        row, tags, sent = await self.db.write(change)
+        row, tags, sent = await self.db.write(change, xid_of=_sent_xid)
         await self._invalidate(product_id, tags, sent)
         return to_json(row)
 
@@ -295,5 +302,5 @@ class ProductService:
             tags = self._tags(product_id, category)
             return tags, await self._announce(conn, tags)
 
-        tags, sent = await self.db.write(remove)
+        tags, sent = await self.db.write(remove, xid_of=_sent_xid)
         await self._invalidate(product_id, tags, sent)

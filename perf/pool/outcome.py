@@ -7,7 +7,8 @@ After ``COMMIT`` was sent and before its answer arrived the write *may* have com
 The textbook resolution of this "commit outcome unknown" problem (PostgreSQL 13+):
 
 1. inside its transaction, before ``COMMIT``, the write learns its transaction id
-   (``pg_current_xact_id()``: one more statement, :data:`XID_SQL`);
+   (``pg_current_xact_id()``): from one of its own statements when it selects it there
+   (``xid_of``: no extra round trip), else with one more statement, :data:`XID_SQL`;
 2. when the connection breaks, a fresh connection asks ``pg_xact_status(xid)``
    (:func:`commit_status`): ``committed``: the write happened, and what it returned inside
    its transaction is what committed; ``aborted``: it did not, run it again;
@@ -93,15 +94,17 @@ class _Attempt(Generic[T]):
 
     acquired: bool = False  # a connection was lent: something may have been sent
     xid: int | None = None  # learned before COMMIT: its status can be asked
-    finished: bool = False  # work returned: COMMIT was (about to be) sent
+    finished: bool = False  # work returned and xid is known: COMMIT was (about to be) sent
     result: T | None = None
 
 
 async def _run(conn: asyncpg.Connection, work: Callable[[asyncpg.Connection], Awaitable[T]],
-               attempt: _Attempt[T]) -> T:
+               xid_of: Callable[[T], int | None] | None, attempt: _Attempt[T]) -> T:
     async with conn.transaction():
-        attempt.xid = int(await conn.fetchval(XID_SQL))
         result = attempt.result = await work(conn)
+        # learned after work, still before COMMIT: all that matters (a break before this never committed)
+        xid = xid_of(result) if xid_of is not None else None
+        attempt.xid = xid if xid is not None else int(await conn.fetchval(XID_SQL))
         attempt.finished = True
     return result
 
@@ -114,8 +117,13 @@ def waited_out(exc: BaseException) -> bool:
 
 async def run_write(acquire: Callable[[], AbstractAsyncContextManager[Any]],
                     work: Callable[[asyncpg.Connection], Awaitable[T]], *,
+                    xid_of: Callable[[T], int | None] | None = None,
                     broken: Callable[[BaseException], bool] = is_unavailable, wait: float = 5.0) -> T:
     """``await work(conn)`` in a transaction on a connection from ``acquire()``; return what it returned.
+
+    ``xid_of(result)``: the transaction id ``work`` selected in one of its statements
+    (``pg_current_xact_id()``), or None; without one (or without ``xid_of``) it is asked
+    for with :data:`XID_SQL` after ``work``, before ``COMMIT`` (one round trip).
 
     When the attempt fails with an error ``broken`` accepts (default
     :func:`~perf.pool.unavailable.is_unavailable`: the connection broke), a fresh connection
@@ -131,7 +139,7 @@ async def run_write(acquire: Callable[[], AbstractAsyncContextManager[Any]],
     try:
         async with acquire() as conn:
             first.acquired = True
-            return await _run(conn, work, first)
+            return await _run(conn, work, xid_of, first)
     except Exception as exc:
         if not broken(exc) or (not first.acquired and waited_out(exc)):
             raise
@@ -140,4 +148,4 @@ async def run_write(acquire: Callable[[], AbstractAsyncContextManager[Any]],
         if first.finished and first.xid is not None \
                 and await commit_status(conn, first.xid, wait=wait) == "committed":
             return cast(T, first.result)  # what work returned inside the transaction is what committed
-        return await _run(conn, work, _Attempt())
+        return await _run(conn, work, xid_of, _Attempt())
