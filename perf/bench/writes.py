@@ -136,7 +136,8 @@ def measure_patches(url: str, scn: Scenario, *, rate: float, duration: float) ->
 def ack_cost(database_url: str, redis_url: str, *, products: int = 2_000, rounds: int = 3, duration: float = 8.0,
              rate: float = 100.0) -> pd.DataFrame:
     """PATCH p50/p99 on the four servers of :data:`ACK_VARIANTS`, ``rounds`` interleaved rounds
-    (every other one backwards); one row per round and variant."""
+    (every other one backwards); one row per round and variant, with the writes that gave up
+    waiting for an acknowledgement (1 s) during the run."""
     server_cores, client_cpu = split_cores()
     server_cpu = sorted(server_cores)
     pin_process(os.getpid(), client_cpu)
@@ -155,9 +156,16 @@ def ack_cost(database_url: str, redis_url: str, *, products: int = 2_000, rounds
         for round_ in range(rounds):
             order = list(servers) if round_ % 2 == 0 else list(servers)[::-1]
             for label in order:
+                before = _ack_timeouts(servers[label])
                 figures = measure_patches(servers[label].url, scenarios[label], rate=rate, duration=duration)
-                rows.append({"round": round_, "variant": label, **figures})
+                rows.append({"round": round_, "variant": label, **figures,
+                             "ack_timeouts": _ack_timeouts(servers[label]) - before})
     return pd.DataFrame(rows)
+
+
+def _ack_timeouts(server: ApiServer) -> int:
+    """Writes of ``server`` that gave up waiting for an acknowledgement so far (its log's warnings)."""
+    return server.log(limit=10_000_000).count("no acknowledgement of invalidation")
 
 
 def _spread(values: Sequence[float], fmt: str = "{:.2f}") -> str:
@@ -186,7 +194,7 @@ def print_ack_cost(frame: pd.DataFrame, *, rate: float, duration: float) -> None
     for label, _, _ in ACK_VARIANTS:
         rows = frame[frame.variant == label]
         print(f"    {label:20s} p50 {_spread(list(rows.p50_ms))} ms  p99 {_spread(list(rows.p99_ms))} ms  "
-              f"non-2xx {int(rows.errors.sum())}")
+              f"non-2xx {int(rows.errors.sum())}, acknowledgements given up on {int(rows.ack_timeouts.sum())}")
     for value in ("p50_ms", "p99_ms"):
         wide = frame.pivot(index="round", columns="variant", values=value)
         on = wide["2 workers, bus on"] - wide["1 worker, bus on"]
