@@ -12,7 +12,8 @@ the read ran (:meth:`Database.read`) runs again once on a fresh connection: a re
 to repeat, so a GET rides a fast restart without errors. A write (:meth:`Database.write`)
 learns its transaction id before ``COMMIT``; when its connection breaks, a fresh one asks
 PostgreSQL whether it committed (:mod:`perf.pool.outcome`): if so it is answered as done, if
-not it runs again once. So a committed write is never reported as failed, nor applied twice.
+not it runs again once. So a write cut off once is never reported as failed when it committed,
+nor applied twice; cut off a second time it is a 503.
 """
 
 from __future__ import annotations
