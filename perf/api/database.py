@@ -28,7 +28,7 @@ import asyncpg
 from perf.api.errors import ApiError, ServiceUnavailable
 from perf.api.timing import timed
 from perf.pool import Pool, create_pool
-from perf.pool.outcome import run_write, waited_out
+from perf.pool.outcome import on_live_connection, run_write, waited_out
 from perf.pool.unavailable import is_unavailable
 
 T = TypeVar("T")
@@ -115,16 +115,18 @@ class Database:
 
     async def read(self, query: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """``await query(conn)`` on a connection, for a query that only reads: when the server closes the
-        connection while it runs (a restart), it runs once more on a fresh one (the acquire waits out the
-        restart, up to ``connect_timeout``); 503 if that fails too, or if no connection came at all."""
+        connection while it runs (a restart), it runs once more on a fresh one that answers
+        (:func:`~perf.pool.outcome.on_live_connection`; waiting out the restart, up to ``connect_timeout``);
+        503 if that fails too, or if no connection came at all."""
         try:
             async with self.connection() as conn:
                 return await query(conn)
         except ServiceUnavailable as exc:
             if waited_out(exc):
                 raise  # no connection within connect_timeout: waiting again would double the wait
-        async with self.connection() as conn:
-            return await query(conn)
+        # a moment later, on a connection that answers: not one the restart is dropping too
+        return await on_live_connection(self.connection, query, broken=self._broken,
+                                        wait=self._connect_kwargs["timeout"])
 
     async def write(self, work: Callable[[asyncpg.Connection], Awaitable[T]], *,
                     xid_of: Callable[[T], int | None] | None = None) -> T:
@@ -143,9 +145,13 @@ class Database:
         >>> await db.write(lambda conn: conn.fetchval("DELETE FROM products WHERE id = $1 RETURNING id", 7))
         7
         """
-        return await run_write(self.connection, work, xid_of=xid_of,
-                               broken=lambda exc: isinstance(exc, ServiceUnavailable),
+        return await run_write(self.connection, work, xid_of=xid_of, broken=self._broken,
                                wait=self._connect_kwargs["timeout"])
+
+    @staticmethod
+    def _broken(exc: BaseException) -> bool:
+        """What :meth:`connection` raises when the connection broke or none came (its cause says which)."""
+        return isinstance(exc, ServiceUnavailable)
 
     async def ping(self) -> float:
         """Round-trip ``SELECT 1`` and return its seconds (raises ServiceUnavailable)."""
