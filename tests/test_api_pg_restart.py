@@ -1,5 +1,5 @@
 """The API across fast PostgreSQL restarts (``pg_ctl -m fast`` stop, then start) under a small
-load: no 500, ever. A private PostgreSQL: never restart the shared one."""
+load of reads and writes: no 5xx, ever. A private PostgreSQL: never restart the shared one."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from perf.api.server import ApiServer
 from perf.api.settings import ApiSettings
@@ -35,12 +36,25 @@ def _load(url: str, headers: dict[str, str], stop: threading.Event, statuses: Co
             time.sleep(0.01)
 
 
+def _unlink_namespace(redis_url: str, namespace: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+        if keys:
+            client.unlink(*keys)
+    finally:
+        client.close()
+
+
 @pytest.mark.slow
-def test_three_fast_restarts_under_load_give_no_500(tmp_path: Path, redis_url: str) -> None:
+# "all": the writes learn their transaction id from their NOTIFY and wait for the other worker's
+# acknowledgement; "all,-cache": one statement more, no bus
+@pytest.mark.parametrize("mode", ["all,-cache", "all"])
+def test_three_fast_restarts_under_load_give_no_5xx(tmp_path: Path, redis_url: str, mode: str) -> None:
     schema = unique_name("t_api_restart")
     with EmbeddedPostgres(tmp_path / "pg") as pg, \
             ApiServer(ApiSettings(database_url=pg.url, redis_url=redis_url, schema=schema, products=50,
-                                  mode="all,-cache"), workers=2) as api:
+                                  mode=mode), workers=2) as api:
         stop = threading.Event()
         statuses: Counter[int] = Counter()
         bodies: list[str] = []
@@ -58,15 +72,14 @@ def test_three_fast_restarts_under_load_give_no_500(tmp_path: Path, redis_url: s
             stop.set()
             for thread in clients:
                 thread.join(timeout=30)
+            _unlink_namespace(redis_url, schema)  # mode "all" cached under it (the PostgreSQL is private)
         log = api.log()
-    assert statuses[500] == 0, (statuses, bodies, log[-3000:])
+    print(f"\nstatuses over 3 fast restarts, mode {mode}: {dict(statuses)}")
     # No connection the server had told it was closing was lent (InternalClientError), and
     # acquires waited out each restart (no PoolTimeout/PoolConnectError). A read whose connection
-    # the server closed while it ran runs again on a fresh one: no GET fails. Left: a write whose
-    # connection closed mid-transaction gets a 503: its statement may have run, so it is not repeated.
-    assert set(statuses) <= {200, 503}, (statuses, bodies)
-    assert not [b for b in bodies if b.startswith("GET")], bodies
-    assert not [b for b in bodies if "InternalClientError" in b or "Pool" in b], bodies
+    # the server closed while it ran runs again on a fresh one; a write whose connection closed
+    # mid-transaction is settled by asking PostgreSQL whether it committed (answered as done) or
+    # not (run again): no request fails, GET or PATCH.
+    assert set(statuses) <= {200}, (statuses, bodies, log[-3000:])
     assert statuses[200] > 100, statuses
     assert "Traceback" not in log, log[-3000:]  # one warning per outage and recovery, no tracebacks
-    print(f"\nstatuses over 3 fast restarts: {dict(statuses)}")

@@ -154,3 +154,28 @@ async def test_the_consumer_reconnects_after_its_connections_are_killed(database
                 await asyncio.sleep(0.1)
         record = await queue.wait(task_id, timeout=20)
     assert record["state"] == "done" and record["result"]["text"] == "after"
+
+
+async def test_a_submit_whose_connection_is_cut_mid_transaction_is_accepted_once(database_url: str, pg_schema: str,
+                                                                                 pg_conn: asyncpg.Connection):
+    """A restart's cut, on one backend: the submit is settled (not committed: run again), not a 503."""
+    async with DurableQueue(database_url, schema=pg_schema, workers=0) as queue:
+        locker = await asyncpg.connect(database_url, server_settings={"search_path": pg_schema})
+        try:
+            hold = locker.transaction()
+            await hold.start()
+            await locker.execute("LOCK TABLE durable_tasks IN ACCESS EXCLUSIVE MODE")  # the submit waits inside
+            submit = asyncio.create_task(queue.submit("echo", b"cut"))
+            for _ in range(500):
+                pid = await pg_conn.fetchval("SELECT pid FROM pg_stat_activity WHERE application_name = $1 "
+                                             "AND wait_event_type = 'Lock'", f"perf-durable-queue-{pg_schema}")
+                if pid is not None:
+                    break
+                await asyncio.sleep(0.01)
+            assert await pg_conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+            await hold.rollback()
+            task_id = await submit
+        finally:
+            await locker.close()
+        assert [r["id"] for r in await pg_conn.fetch("SELECT id FROM durable_tasks")] == [task_id]
+        assert queue.counts["submitted"] == 1

@@ -9,8 +9,11 @@ A connection broken by a server restart, or told by a shutting-down server that 
 about to be closed, is dropped by the pool and never lent out, and an acquire waits out
 a restart shorter than ``connect_timeout``. A read whose connection the server closed while
 the read ran (:meth:`Database.read`) runs again once on a fresh connection: a read is safe
-to repeat, so a GET rides a fast restart without errors. A write is not repeated: its
-statement may have run, and the client is told 503 rather than a guess.
+to repeat, so a GET rides a fast restart without errors. A write (:meth:`Database.write`)
+learns its transaction id before ``COMMIT``; when its connection breaks, a fresh one asks
+PostgreSQL whether it committed (:mod:`perf.pool.outcome`): if so it is answered as done, if
+not it runs again once. So a write cut off once is never reported as failed when it committed,
+nor applied twice; cut off a second time it is a 503.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import asyncpg
 
 from perf.api.errors import ApiError, ServiceUnavailable
 from perf.api.timing import timed
-from perf.pool import Pool, PoolError, create_pool
+from perf.pool import Pool, create_pool
+from perf.pool.outcome import on_live_connection, run_write, waited_out
 from perf.pool.unavailable import is_unavailable
 
 T = TypeVar("T")
@@ -111,16 +115,43 @@ class Database:
 
     async def read(self, query: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """``await query(conn)`` on a connection, for a query that only reads: when the server closes the
-        connection while it runs (a restart), it runs once more on a fresh one (the acquire waits out the
-        restart, up to ``connect_timeout``); 503 if that fails too, or if no connection came at all."""
+        connection while it runs (a restart), it runs once more on a fresh one that answers
+        (:func:`~perf.pool.outcome.on_live_connection`; waiting out the restart, up to ``connect_timeout``);
+        503 if that fails too, or if no connection came at all."""
         try:
             async with self.connection() as conn:
                 return await query(conn)
         except ServiceUnavailable as exc:
-            if isinstance(exc.__cause__, (PoolError, asyncio.TimeoutError)):
+            if waited_out(exc):
                 raise  # no connection within connect_timeout: waiting again would double the wait
-        async with self.connection() as conn:
-            return await query(conn)
+        # a moment later, on a connection that answers: not one the restart is dropping too
+        return await on_live_connection(self.connection, query, broken=self._broken,
+                                        wait=self._connect_kwargs["timeout"])
+
+    async def write(self, work: Callable[[asyncpg.Connection], Awaitable[T]], *,
+                    xid_of: Callable[[T], int | None] | None = None) -> T:
+        """``await work(conn)`` in one transaction and return its result; for every write.
+
+        The transaction's id is learned before ``COMMIT``: ``xid_of(result)`` when ``work``
+        selected ``pg_current_xact_id()`` in a statement of its own, else one more statement.
+
+        When the connection breaks (a restart), a fresh one (the acquire waits out the restart, up
+        to ``connect_timeout``) asks PostgreSQL whether the transaction committed: if it did, what
+        ``work`` returned inside it is returned (the caller then runs its after-commit steps as
+        usual); if not, ``work`` runs once more. 503 if that fails too, or if no connection came at
+        all. ``work`` must not commit itself, and its result must hold all the caller needs after
+        the commit. See :func:`perf.pool.outcome.run_write`.
+
+        >>> await db.write(lambda conn: conn.fetchval("DELETE FROM products WHERE id = $1 RETURNING id", 7))
+        7
+        """
+        return await run_write(self.connection, work, xid_of=xid_of, broken=self._broken,
+                               wait=self._connect_kwargs["timeout"])
+
+    @staticmethod
+    def _broken(exc: BaseException) -> bool:
+        """What :meth:`connection` raises when the connection broke or none came (its cause says which)."""
+        return isinstance(exc, ServiceUnavailable)
 
     async def ping(self) -> float:
         """Round-trip ``SELECT 1`` and return its seconds (raises ServiceUnavailable)."""

@@ -14,7 +14,9 @@ only parse and serialise), so each ``mode`` switch is visible in one place:
   inside its transaction (:mod:`perf.cache.pg_invalidation`: it reaches every worker if and
   only if the write commits, Redis up or down), then in Redis after the commit; the write
   answers once every other worker has acknowledged that it dropped its copies (up to 1 s),
-  so a read after a write's 2xx is fresh in every worker.
+  so a read after a write's 2xx is fresh in every worker. Each write is one transaction run by
+  :meth:`~perf.api.database.Database.write`: cut off by a restart, it is answered as done if it
+  committed and run again if not, and its after-commit steps run either way;
   A change to a product's fields (a new price) changes only the pages that show it:
   ``product:<id>``. Creating or deleting a product, or moving it to another category,
   changes membership: the list tags too. (Tagging pages by membership alone dropped every
@@ -55,6 +57,10 @@ _INSERT_IMAGES = ("INSERT INTO product_images (product_id, url, position) "
                   "SELECT $1, url, ord - 1 FROM unnest($2::text[]) WITH ORDINALITY AS t(url, ord)")
 _UPDATABLE = ("name", "price", "category_id", "description")
 
+#: What a write's transaction hands to its after-commit steps: the row as committed, the tags it
+#: changed, its NOTIFY (None without the PostgreSQL bus).
+_Written = tuple[dict[str, Any], list[str], Sent | None]
+
 
 async def _written(conn: asyncpg.Connection, product_id: int) -> dict[str, Any]:
     """The product this transaction just wrote (it exists: the row is locked or new)."""
@@ -62,6 +68,13 @@ async def _written(conn: asyncpg.Connection, product_id: int) -> dict[str, Any]:
     if row is None:
         raise RuntimeError(f"product {product_id} vanished inside its own transaction")
     return row
+
+
+def _sent_xid(written: tuple[Any, ...]) -> int | None:
+    """The transaction id the write's NOTIFY selected (:class:`Sent`, last of ``written``): with the
+    PostgreSQL bus, :meth:`Database.write` needs no statement of its own to learn it."""
+    sent: Sent | None = written[-1]
+    return sent.xid if sent is not None else None
 
 
 def to_json(product: dict[str, Any]) -> dict[str, Any]:
@@ -212,7 +225,16 @@ class ProductService:
 
     async def _invalidate(self, product_id: int, tags: builtins.list[str], sent: Sent | None) -> None:
         """After the commit: drop ``tags`` here and in Redis, then wait until every other worker
-        has applied the write's notification (``sent``): their L1 copies are gone."""
+        has applied the write's notification (``sent``): their L1 copies are gone.
+
+        Also after a commit whose answer a restart cut off (:meth:`Database.write` found it
+        committed): its NOTIFY went out at the commit, but Redis and this worker's L1 are not yet
+        invalidated, so this runs the same. A peer whose listening connection the restart cut too
+        may never acknowledge (the message or its acknowledgement was lost), and the wait for it
+        ends at the timeout: it clears its L1 when it listens again (``L1Coherence.bus`` on a
+        resumed bus, via ``InvalidationRelay.bus_state``), and until then trusts L1 only while it
+        hears Redis pub/sub, which carries this write's invalidation too.
+        """
         if self.seed_cache is not None:
             await self.seed_cache.invalidate(product_id)
         if self.cache is not None:
@@ -228,55 +250,57 @@ class ProductService:
 
     async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Insert a product and its images in one transaction; return it as GET would."""
-        async with self.db.connection() as conn:
-            async with conn.transaction():
-                await self._check_category(conn, fields["category_id"])
-                product_id = await conn.fetchval(_INSERT, fields["category_id"], fields["name"], fields["price"],
-                                                 fields.get("description"))
-                if fields.get("image_urls"):
-                    await conn.execute(_INSERT_IMAGES, product_id, fields["image_urls"])
-                row = await _written(conn, product_id)
-                tags = self._tags(product_id, fields["category_id"])
-                sent = await self._announce(conn, tags)
-        await self._invalidate(product_id, tags, sent)
+        async def insert(conn: asyncpg.Connection) -> _Written:
+            await self._check_category(conn, fields["category_id"])
+            product_id = await conn.fetchval(_INSERT, fields["category_id"], fields["name"], fields["price"],
+                                             fields.get("description"))
+            if fields.get("image_urls"):
+                await conn.execute(_INSERT_IMAGES, product_id, fields["image_urls"])
+            row = await _written(conn, product_id)
+            tags = self._tags(product_id, fields["category_id"])
+            return row, tags, await self._announce(conn, tags)
+
+        row, tags, sent = await self.db.write(insert, xid_of=_sent_xid)
+        await self._invalidate(row["id"], tags, sent)
         return to_json(row)
 
     async def update(self, product_id: int, fields: dict[str, Any]) -> dict[str, Any]:
         """Change some fields (and optionally replace the images) in one transaction; 404 if absent."""
-        async with self.db.connection() as conn:
-            async with conn.transaction():
-                old_category = await conn.fetchval("SELECT category_id FROM products WHERE id = $1 FOR UPDATE",
-                                                   product_id)
-                if old_category is None:
-                    raise ApiError(404, f"no product with id={product_id}")
-                if "category_id" in fields and fields["category_id"] != old_category:
-                    await self._check_category(conn, fields["category_id"])
-                columns = [c for c in _UPDATABLE if c in fields]  # names from a constant list, values bound
-                if columns:
-                    assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=2))
-                    await conn.execute(f"UPDATE products SET {assignments} WHERE id = $1", product_id,
-                                       *(fields[c] for c in columns))
-                if "image_urls" in fields:
-                    await conn.execute("DELETE FROM product_images WHERE product_id = $1", product_id)
-                    if fields["image_urls"]:
-                        await conn.execute(_INSERT_IMAGES, product_id, fields["image_urls"])
-                row = await _written(conn, product_id)
-                if row["category_id"] == old_category:
-                    tags = self._tags(product_id)  # same pages, one changed row
-                else:
-                    tags = self._tags(product_id, old_category, row["category_id"])  # moved: membership changed
-                sent = await self._announce(conn, tags)
+        async def change(conn: asyncpg.Connection) -> _Written:
+            old_category = await conn.fetchval("SELECT category_id FROM products WHERE id = $1 FOR UPDATE",
+                                               product_id)
+            if old_category is None:
+                raise ApiError(404, f"no product with id={product_id}")
+            if "category_id" in fields and fields["category_id"] != old_category:
+                await self._check_category(conn, fields["category_id"])
+            columns = [c for c in _UPDATABLE if c in fields]  # names from a constant list, values bound
+            if columns:
+                assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=2))
+                await conn.execute(f"UPDATE products SET {assignments} WHERE id = $1", product_id,
+                                   *(fields[c] for c in columns))
+            if "image_urls" in fields:
+                await conn.execute("DELETE FROM product_images WHERE product_id = $1", product_id)
+                if fields["image_urls"]:
+                    await conn.execute(_INSERT_IMAGES, product_id, fields["image_urls"])
+            row = await _written(conn, product_id)
+            if row["category_id"] == old_category:
+                tags = self._tags(product_id)  # same pages, one changed row
+            else:
+                tags = self._tags(product_id, old_category, row["category_id"])  # moved: membership changed
+            return row, tags, await self._announce(conn, tags)
+
+        row, tags, sent = await self.db.write(change, xid_of=_sent_xid)
         await self._invalidate(product_id, tags, sent)
         return to_json(row)
 
     async def delete(self, product_id: int) -> None:
         """Delete a product (its images cascade); 404 if absent."""
-        async with self.db.connection() as conn:
-            async with conn.transaction():
-                category = await conn.fetchval("DELETE FROM products WHERE id = $1 RETURNING category_id",
-                                               product_id)
-                if category is None:
-                    raise ApiError(404, f"no product with id={product_id}")
-                tags = self._tags(product_id, category)
-                sent = await self._announce(conn, tags)
+        async def remove(conn: asyncpg.Connection) -> tuple[builtins.list[str], Sent | None]:
+            category = await conn.fetchval("DELETE FROM products WHERE id = $1 RETURNING category_id", product_id)
+            if category is None:
+                raise ApiError(404, f"no product with id={product_id}")
+            tags = self._tags(product_id, category)
+            return tags, await self._announce(conn, tags)
+
+        tags, sent = await self.db.write(remove, xid_of=_sent_xid)
         await self._invalidate(product_id, tags, sent)

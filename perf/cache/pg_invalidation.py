@@ -26,9 +26,9 @@ cleared when its connection came back); one that dies before it answers is waite
 
 The listening connection is watched: while it is down the cache is told (``bus_state``) and
 stops trusting L1 unless Redis pub/sub is heard; when it returns, L1 is cleared (messages
-sent meanwhile were lost). Cost: per write, one statement in its transaction (the message and
-the list of listeners) and one acknowledgement from each other process: with n processes, n
-messages per write, each delivered to n listeners.
+sent meanwhile were lost). Cost: per write, one statement in its transaction (the message,
+the list of listeners and the transaction's id) and one acknowledgement from each other
+process: with n processes, n messages per write, each delivered to n listeners.
 """
 
 from __future__ import annotations
@@ -64,6 +64,9 @@ class Sent:
 
     id: int
     peers: frozenset[str]
+    #: The id of the transaction it was sent in (``pg_current_xact_id()``, selected in the same
+    #: statement): a write cut off after its COMMIT asks PostgreSQL with it whether it committed.
+    xid: int | None = None
 
 
 class PgInvalidationBus:
@@ -126,11 +129,11 @@ class PgInvalidationBus:
         delivered if and only if that commits). Returns what :meth:`acknowledged` waits for."""
         sent = next(self._ids)
         payload = orjson.dumps({"tags": tags, "origin": self.origin, "id": sent}).decode()
-        names = await conn.fetchval(
-            "SELECT array(SELECT application_name FROM pg_stat_activity WHERE application_name LIKE $3)"
-            " FROM pg_notify($1, $2)", self.channel, payload, f"{self.channel}:%")
+        row = await conn.fetchrow(
+            "SELECT array(SELECT application_name FROM pg_stat_activity WHERE application_name LIKE $3) AS names,"
+            " pg_current_xact_id() AS xid FROM pg_notify($1, $2)", self.channel, payload, f"{self.channel}:%")
         prefix = len(self.channel) + 1
-        return Sent(sent, frozenset(name[prefix:] for name in names) - {self.origin})
+        return Sent(sent, frozenset(name[prefix:] for name in row["names"]) - {self.origin}, int(row["xid"]))
 
     async def acknowledged(self, sent: Sent, *, timeout: float = 1.0) -> bool:
         """Wait until every process listening when ``sent`` was sent has applied it (dropped its

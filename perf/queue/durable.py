@@ -41,6 +41,7 @@ from pgqueuer import Job, Queries, QueueManager, RetryRequested
 
 from perf.aio import cancel_and_wait
 from perf.compat.pgqueuer import SchemaQueries
+from perf.pool.outcome import run_write
 from perf.pool.unavailable import is_unavailable
 from perf.queue.status import QueueClosed, QueueFull, QueueUnavailable, TaskExpired, new_task_id, task_id_time
 
@@ -244,7 +245,9 @@ class DurableQueue:
 
         Raises :class:`QueueFull` (with ``retry_after``) when ``max_depth`` tasks are
         unfinished across all processes, :class:`QueueClosed` before start or while stopping,
-        :class:`QueueUnavailable` when PostgreSQL cannot be reached.
+        :class:`QueueUnavailable` when PostgreSQL cannot be reached. A connection that breaks
+        mid-submit is settled once (:func:`perf.pool.outcome.run_write`): the task is accepted
+        exactly once, or refused.
         """
         if not self._accepting:
             raise QueueClosed("the durable queue is not accepting tasks: call start() first, or it is stopping")
@@ -259,8 +262,8 @@ class DurableQueue:
                                    "retry shortly") from exc
 
     async def _submit(self, name: str, payload: bytes) -> str:
-        task_id = new_task_id()
-        async with self._acquire() as conn, conn.transaction():
+        async def enqueue(conn: asyncpg.Connection) -> str:
+            task_id = new_task_id()
             if self.exact_depth:
                 # One enqueue at a time per schema, lock held to the commit: the limit is exact across
                 # processes, but commits (fsyncs) are serialised. Without it two submitters may both
@@ -275,6 +278,11 @@ class DurableQueue:
             job_ids = await self._queries(conn).enqueue("durable_task", task_id.encode())
             await conn.execute("INSERT INTO durable_tasks (id, name, payload, job_id) VALUES ($1, $2, $3, $4)",
                                task_id, name, payload, job_ids[0])
+            return task_id
+
+        # a connection broken mid-submit (a restart) is settled by asking whether the task committed:
+        # a 202 for a task that was accepted, never a 503, and never a task accepted twice
+        task_id = await run_write(self._acquire, enqueue)
         self.counts["submitted"] += 1
         return task_id
 
