@@ -11,7 +11,7 @@
     python3 tasks.py runs audit [RUN]    # judge every claim a run's notebooks stated again (claims.json)
     python3 tasks.py reset       # drop the schemas and Redis keys the notebooks and the API made (--yes, --runs)
     python3 tasks.py services up|status|down
-    python3 tasks.py bench NAME  # python -m perf.bench.NAME (cache, db, pool, compression, api, load)
+    python3 tasks.py bench NAME  # python -m perf.bench.NAME (cache, db, pool, compression, api, load, queue, ...)
     python3 tasks.py setup       # only create .venv and install requirements + perf (editable)
 
 Every option after the command goes, untouched, to the tool underneath (pytest, ruff,
@@ -149,8 +149,9 @@ def main(argv: list[str]) -> int:
     if command == "check":
         return check(rest)
     if command == "bench":
-        if not rest:
-            print("usage: python3 tasks.py bench NAME [args]  (cache, db, pool, compression, api, load)")
+        benches = sorted(p.stem for p in (ROOT / "perf" / "bench").glob("*.py") if p.stem != "__init__")
+        if not rest or rest[0] not in benches:
+            print(f"usage: python3 tasks.py bench NAME [args]  (NAME: {', '.join(benches)})")
             return 2
         return run([PY, "-m", f"perf.bench.{rest[0]}", *rest[1:]])
     # workbook, lab, slides, runs, reset, services: `python -m perf COMMAND ...` with the options as given
