@@ -10,8 +10,8 @@ from perf.cache.multilevel import MultiLevelCache
 from perf.cache.naive import CacheManager
 
 
-async def test_each_seed_bug_fails_on_a_real_route_and_the_fix_loads_once_per_user(redis_url: str,
-                                                                                     redis_prefix: str) -> None:
+async def test_each_seed_bug_fails_on_a_real_route_and_the_fix_loads_once_per_user(
+        redis_url: str, redis_prefix: str, capfd: pytest.CaptureFixture[str]) -> None:
     seed = CacheManager(redis_url)
     try:
         written = await serve_users("as written", seed_route(seed), requests=6, users=2)
@@ -27,6 +27,9 @@ async def test_each_seed_bug_fails_on_a_real_route_and_the_fix_loads_once_per_us
         fixed = await serve_users("perf.cache.cached", cached_route(cache), requests=6, users=2)
     assert fixed.statuses == [200] * 6 and fixed.loads == 2
     assert sorted(set(fixed.keys_asked)) == ["user:1", "user:2"]
+    # each 500's framework traceback is counted, not printed (a notebook showed 40 copies of one)
+    assert written.tracebacks_logged == 6 and every.tracebacks_logged == 6 and fixed.tracebacks_logged == 0
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_the_seed_wrapper_loses_the_handlers_metadata_and_the_fix_keeps_it(redis_url: str) -> None:

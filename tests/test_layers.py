@@ -15,7 +15,7 @@ from pathlib import Path
 PERF = Path(__file__).resolve().parents[1] / "perf"
 
 FLOORS: dict[str, int] = {
-    "config": 0, "asgi": 0, "aio": 0, "lazy": 0, "compat": 0,
+    "config": 0, "asgi": 0, "aio": 0, "lazy": 0, "logs": 0, "compat": 0,
     "services": 1,
     "measure": 2, "runs": 3, "charts": 4,
     "cache": 5, "db": 5, "pool": 5, "compression": 5, "queue": 5,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from perf.aio import cancel_and_wait
+from perf.logs import warn_once
 from perf.pool.adapter import ConnectionAdapter
 from perf.pool.errors import PoolClosed, PoolConnectError, PoolTimeout, PoolTooManyWaiters
 from perf.pool.options import check_number, validate_options
@@ -365,8 +366,9 @@ class Pool(Generic[C]):
         if self._outage_since is None:
             self._outage_since = asyncio.get_running_loop().time()
             self._outage_failures = 0
-            log.warning("cannot open connections (%s: %s); retrying quietly, one line when one opens",
-                        type(exc).__name__, exc)
+            # every pool on the server notices at once: the same line once per process, not once per pool
+            warn_once(log, "cannot open connections (%s: %s); retrying quietly, one line when one opens",
+                      type(exc).__name__, exc)
         self._outage_failures += 1
 
     def _outage_ended(self) -> None:
