@@ -29,9 +29,10 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocat
 
 from perf.measure.latency import LatencyHistogram
 from perf.measure.machine import describe, machine_info
+from perf.measure.timing import PER_SECOND
 from perf.runs.store import Run, active_run, current_run
 
-UNITS: dict[str, float] = {"s": 1.0, "ms": 1e3, "µs": 1e6, "us": 1e6, "ns": 1e9}
+UNITS = PER_SECOND  # one table of time units for charts and tables
 #: ``unit=RAW`` plots the values as they are (rates, ratios): no scaling, no unit in the label.
 RAW = ""
 #: Column names that say nothing as a legend title (pandas' ``melt`` default and friends).

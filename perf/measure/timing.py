@@ -93,7 +93,8 @@ async def time_async(fn: AsyncFn, *, warmup: int = 3, repeat: int = 20, number: 
     return Timing(label or str(getattr(fn, "__name__", "fn")), samples, number)
 
 
-_UNIT_SCALE = {"s": 1.0, "ms": 1e3, "µs": 1e6, "us": 1e6, "ns": 1e9}
+#: How many of each time unit make one second: a table or chart in ``unit`` multiplies seconds by it.
+PER_SECOND: dict[str, float] = {"s": 1.0, "ms": 1e3, "µs": 1e6, "us": 1e6, "ns": 1e9}
 
 
 @dataclass
@@ -115,9 +116,9 @@ class Comparison:
     def table(self, unit: str = "µs") -> pd.DataFrame:
         """:meth:`summary` for reading: median and quartiles in ``unit`` (``s``, ``ms``, ``µs``, ``ns``) to 3
         significant figures, the speedup to 2 decimals, rounds as an integer (what a notebook shows)."""
-        scale = _UNIT_SCALE.get(unit)
+        scale = PER_SECOND.get(unit)
         if scale is None:
-            raise ValueError(f"unit={unit!r}: use one of {sorted(_UNIT_SCALE)}")
+            raise ValueError(f"unit={unit!r}: use one of {sorted(PER_SECOND)}")
         summary = self.summary()
         shown = pd.DataFrame(index=summary.index)
         for column in ("median", "q1", "q3"):
