@@ -29,11 +29,17 @@ async def test_stress_finds_the_knee_of_a_server_with_known_capacity() -> None:
     assert ramp["sustained"].iloc[:-1].all() and not ramp["sustained"].iloc[-1]
     if ramp["offered"].iloc[-1] == 800:
         assert ramp["p99_ms"].iloc[-1] > 5 * ramp["p99_ms"].iloc[0]
-    # Bisection narrowed the bracket to within 10% (or ran out of refine steps trying).
+    # Bisection narrowed the search to within 10% (or ran out of refine steps trying) ...
+    searched = steps[steps["phase"] != "repeat"]
+    passing, failing = searched[searched["sustained"]]["offered"], searched[~searched["sustained"]]["offered"]
+    refined = steps[steps["phase"] == "refine"]
+    assert failing.min() <= passing.max() * 1.10 or len(refined) == 6
+    # ... and the reported bracket is the confirmed rate up to the lowest rate that failed, searched or
+    # repeated: a top rate that lost its repeats widens it again (CI #18: 231 failed them, 187.5 held).
     assert report.bracket is not None
     low, high = report.bracket
-    refined = steps[steps["phase"] == "refine"]
-    assert high <= low * 1.10 or len(refined) == 6
+    lost = [rate for rate, reps in steps[steps["phase"] == "repeat"].groupby("offered") if reps["sustained"].sum() < 2]
+    assert high == min([failing.min(), *lost])
     assert low == report.max_sustainable and 50 <= low < high <= 800
     assert len(report.repeats) == 3 and (report.repeats["offered"] == low).all()
     assert report.repeats["sustained"].sum() >= 2  # the majority of its repeats sustained it
