@@ -9,7 +9,7 @@ from perf.load.analysis.calibrate import Calibration, calibrate, flag_client_bou
 from perf.load.analysis.recommend import measurements_from, recommend
 from perf.load.demo_server import TestServer
 from perf.load.models import ClosedModel
-from perf.load.ramp import rate_steps, stress
+from perf.load.ramp import _confirm, rate_steps, stress
 from perf.load.results import LoadResult
 from perf.load.runner import run_load
 from perf.load.scenarios import Endpoint, Scenario
@@ -49,6 +49,31 @@ async def test_stress_finds_the_knee_of_a_server_with_known_capacity() -> None:
         result.check_accounting()
     assert report.knee is not None and report.knee <= 250
     assert "max sustainable rate" in report.describe() and "repeated 3x" in report.describe()
+
+
+class _ScriptedSteps:
+    """The confirm phase's decisions alone: each rate passes or fails its repeats as scripted."""
+
+    def __init__(self, script: dict[float, list[bool]]) -> None:
+        self.script = script
+        self.ran: list[float] = []
+
+    async def run(self, rate: float, phase: str, *, record: bool = True) -> bool:
+        self.ran.append(rate)
+        return self.script[rate].pop(0)
+
+
+async def test_a_top_rate_that_loses_its_repeats_is_stepped_down_from_and_tops_the_bracket() -> None:
+    steps = _ScriptedSteps({231.2: [False, True, False], 187.5: [True, False, True], 100: [True] * 3})
+    good, bad = await _confirm(steps, [50, 100, 187.5, 231.2], 231.2, 253.1,  # type: ignore[arg-type]
+                               repeats=3, max_stepdowns=3)
+    assert (good, bad) == (187.5, 231.2)
+    assert steps.ran == [231.2] * 3 + [187.5] * 3  # a winner runs all its repeats: its spread is reported
+    steps = _ScriptedSteps({231.2: [False, False], 187.5: [False, False], 100: [False, False]})
+    good, bad = await _confirm(steps, [50, 100, 187.5, 231.2], 231.2, 253.1,  # type: ignore[arg-type]
+                               repeats=3, max_stepdowns=2)
+    assert (good, bad) == (None, 100)  # a lost majority stops after two runs; at most 2 step-downs
+    assert steps.ran == [231.2, 231.2, 187.5, 187.5, 100, 100]
 
 
 async def test_a_rate_is_sustainable_only_by_the_majority_of_at_least_three_repeats() -> None:
