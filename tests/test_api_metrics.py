@@ -217,3 +217,25 @@ def test_summary_reads_the_same_registry_as_the_exposition():
     assert summary["count"] == 4 and summary["by_status"] == {"200": 3, "404": 1}
     assert summary["by_route"] == {f"GET {ITEM}": 3, f"PATCH {ITEM}": 1}
     assert _route_total(metrics.exposition().decode(), ITEM) == 3
+
+
+def _registry_count(metrics: ApiMetrics) -> float:
+    return sum(s.value for family in metrics.registry.collect() for s in family.samples
+               if s.name == "http_requests_total")
+
+
+def test_a_busy_worker_folds_its_counts_in_when_it_publishes_and_an_idle_one_at_once():
+    metrics = ApiMetrics()
+    metrics.active = 2  # requests in flight: counting goes to plain dicts
+    for seconds in (0.0002, 0.0004, 0.003, 20.0):
+        metrics.record("GET", ITEM, 200, "hit-l1", seconds)
+    assert _registry_count(metrics) == 0
+    metrics.publish()  # the sampler's second (and every scrape on this worker)
+    assert _registry_count(metrics) == 4
+    text = metrics.exposition().decode()
+    buckets = {float(s.labels["le"]): s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == "http_request_duration_seconds_bucket"}
+    assert (buckets[0.00025], buckets[0.0005], buckets[0.003], buckets[10.0], buckets[math.inf]) == (1, 2, 3, 3, 4)
+    metrics.active = 0
+    metrics.record("BREW", ITEM, 418, "bypass", 0.001)  # nothing in flight: folded at once
+    assert _registry_count(metrics) == 5 and metrics.summary()["by_route"] == {f"GET {ITEM}": 4, f"other {ITEM}": 1}

@@ -7,10 +7,12 @@ upgrade that moves a name is caught here rather than as a wrong answer somewhere
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import importlib
 import importlib.metadata
 import inspect
+import math
 import re
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from nexios.routing import Route
 from pgqueuer import Queries
 from pgqueuer.adapters.persistence.qb import QueryBuilderEnvironment, QueryQueueBuilder
 from pgqueuer.domain.settings import DBSettings
+from prometheus_client import CollectorRegistry, Histogram
 from redis.asyncio.connection import ConnectionPoolInterface
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
@@ -35,13 +38,15 @@ from perf.cache.redis_cache import BoundedConnectionPool
 from perf.compat import asyncpg as compat_asyncpg
 from perf.compat import nexios as compat_nexios
 from perf.compat import pgqueuer as compat_pgqueuer
+from perf.compat import prometheus_client as compat_prometheus
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def pin(dist: str) -> str:
     """The version ``requirements.txt`` pins ``dist`` to."""
-    found = re.search(rf"^{re.escape(dist)}==([^\s;#]+)", (ROOT / "requirements.txt").read_text(), re.MULTILINE)
+    name = re.escape(dist).replace("_", "[-_]")  # prometheus_client is pinned as prometheus-client
+    found = re.search(rf"^{name}==([^\s;#]+)", (ROOT / "requirements.txt").read_text(), re.MULTILINE)
     assert found, f"{dist} is not pinned in requirements.txt"
     return found.group(1)
 
@@ -54,7 +59,7 @@ def moved(dist: str, name: str) -> str:
             f"that replaced it, and update perf/compat/{dist}.py and the list in docs/techniques.md")
 
 
-@pytest.mark.parametrize("module", ["asyncpg", "nexios", "uvicorn", "pgqueuer"])
+@pytest.mark.parametrize("module", ["asyncpg", "nexios", "uvicorn", "pgqueuer", "prometheus_client"])
 def test_each_compat_module_was_checked_against_the_pinned_version(module: str) -> None:
     checked = importlib.import_module(f"perf.compat.{module}").CHECKED
     assert checked == pin(module), (f"perf/compat/{module}.py was checked against {module} {checked}, but "
@@ -181,6 +186,34 @@ def test_pgqueuer_settings_and_query_builders() -> None:
     assert (queries.channel, queries.queue_table) == ("pgqueuer_perf_compat", "pgqueuer")
     assert "perf_compat" in queries.environment.build_install_query(), moved(
         "pgqueuer", "QueryBuilderEnvironment placing the tables in DBSettings.db_schema")
+
+
+# -- prometheus_client -----------------------------------------------------------------------------
+
+def test_prometheus_histogram_storage_folds_to_what_observe_records() -> None:
+    bounds = (0.001, 0.01, 0.1)
+    values = [0.0005, 0.001, 0.002, 0.05, 0.5, 3.0, 0.001]
+    one_by_one, folded = CollectorRegistry(), CollectorRegistry()
+    reference = Histogram("h", "h", ["r"], buckets=bounds, registry=one_by_one).labels("x")
+    for value in values:
+        reference.observe(value)
+    child = Histogram("h", "h", ["r"], buckets=bounds, registry=folded).labels("x")
+    try:
+        assert compat_prometheus.upper_bounds(child) == (*bounds, math.inf)
+        counts = [0] * (len(bounds) + 1)
+        for value in values:
+            counts[bisect.bisect_left(bounds, value)] += 1
+        compat_prometheus.observe_counts(child, counts, sum(values))
+    except (AttributeError, TypeError) as error:
+        raise AssertionError(moved("prometheus_client", f"Histogram child _upper_bounds/_buckets/_sum ({error})")) \
+            from error
+    samples = {(s.name, s.labels.get("le")): s.value for m in folded.collect() for s in m.samples
+               if not s.name.endswith("_created")}
+    expected = {(s.name, s.labels.get("le")): s.value for m in one_by_one.collect() for s in m.samples
+                if not s.name.endswith("_created")}
+    assert samples == expected, moved("prometheus_client", "Histogram child buckets (per bucket, not cumulative)")
+    with pytest.raises(ValueError, match="counts has 2 buckets, the histogram 4"):
+        compat_prometheus.observe_counts(child, [1, 1], 0.1)
 
 
 # -- redis-py: public API only ---------------------------------------------------------------------

@@ -5,9 +5,17 @@
 A tiny ASGI app (labels its route, answers 200) behind :class:`~perf.api.timing.TimingMiddleware`,
 called in process (no sockets), with ``metrics=None`` and with an :class:`~perf.api.metrics.ApiMetrics`
 in multiprocess mode, as ``python -m perf api`` serves it (memory-mapped files in a
-temporary directory). Each round interleaves the two (:func:`perf.measure.compare_async`)
-and yields one figure, the difference of their medians in µs per request; the rounds'
-median and range are printed.
+temporary directory), twice:
+
+* **idle**: nothing else in flight, so every response is folded into the metrics at once
+  (what a lightly loaded server pays, and what a request cost before counts were folded);
+* **busy**: another request in flight the whole time (as under load), so responses are counted
+  in plain dicts and folded once per sample of ``number`` requests (the sampler folds once a
+  second: at 2,000 req/s a worker, the same amortisation).
+
+Each round interleaves the three (:func:`perf.measure.compare_async`) and yields one figure
+per metrics variant, the difference of its median from the plain timing layer's in µs per
+request; the rounds' median and range are printed.
 """
 
 from __future__ import annotations
@@ -33,21 +41,45 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-async def metrics_cost(*, metrics_dir: str, rounds: int = 5, repeat: int = 15, number: int = 2000) -> list[float]:
-    """µs per request the metrics add to the timing layer, one figure per round (``metrics_dir``: multiprocess)."""
+IDLE, BUSY = "idle (folded per response)", "busy (folded per sample)"
+
+
+async def metrics_cost(*, metrics_dir: str, rounds: int = 5, repeat: int = 15,
+                       number: int = 2000) -> dict[str, list[float]]:
+    """µs per request the metrics add to the timing layer, idle and busy: one figure a round each.
+
+    ``metrics_dir``: the multiprocess directory (set as ``PROMETHEUS_MULTIPROC_DIR`` before
+    prometheus_client's first import).
+    """
     from perf.api.metrics import ApiMetrics
     from perf.api.timing import TimingMiddleware
     from perf.measure import InProcessClient, compare_async
 
     plain = InProcessClient(TimingMiddleware(_app), lifespan=False)
-    counted = InProcessClient(TimingMiddleware(_app, metrics=ApiMetrics(multiprocess_dir=metrics_dir)), lifespan=False)
-    figures = []
+    idle = InProcessClient(TimingMiddleware(_app, metrics=ApiMetrics(multiprocess_dir=metrics_dir)), lifespan=False)
+    busy_metrics = ApiMetrics(multiprocess_dir=metrics_dir)
+    busy = InProcessClient(TimingMiddleware(_app, metrics=busy_metrics), lifespan=False)
+    calls = [0]
+
+    async def busy_request() -> None:
+        busy_metrics.active += 1  # the other request in flight
+        try:
+            await busy.request("GET", "/products/7")
+        finally:
+            busy_metrics.active -= 1
+        calls[0] += 1
+        if calls[0] % number == 0:
+            busy_metrics.publish()  # the sampler's fold, once a sample
+
+    figures: dict[str, list[float]] = {IDLE: [], BUSY: []}
     for _ in range(rounds):
         comparison = await compare_async({"timing": lambda: plain.request("GET", "/products/7"),
-                                          "timing + metrics": lambda: counted.request("GET", "/products/7")},
+                                          IDLE: lambda: idle.request("GET", "/products/7"),
+                                          BUSY: busy_request},
                                          warmup=2, repeat=repeat, number=number)
         medians = comparison.samples.groupby("variant")["seconds"].median()
-        figures.append(float(medians["timing + metrics"] - medians["timing"]) * 1e6)
+        for variant, found in figures.items():
+            found.append(float(medians[variant] - medians["timing"]) * 1e6)
     return figures
 
 
@@ -66,9 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures = asyncio.run(metrics_cost(metrics_dir=metrics_dir, rounds=args.rounds, number=args.number))
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
-    print("metrics cost per request (µs), by round:", " ".join(f"{f:.2f}" for f in figures))
-    print(f"median {statistics.median(figures):.2f} µs, range {min(figures):.2f}-{max(figures):.2f} "
-          f"({len(figures)} rounds)")
+    for variant, found in figures.items():
+        print(f"metrics cost per request, {variant}: median {statistics.median(found):.2f} µs, range "
+              f"{min(found):.2f}-{max(found):.2f} ({len(found)} rounds: {' '.join(f'{f:.2f}' for f in found)})")
     return 0
 
 
