@@ -120,14 +120,18 @@ def _serve_granian(args: argparse.Namespace, settings: ApiSettings) -> None:
             ).serve()
 
 
-def _serve_uvicorn(args: argparse.Namespace) -> None:
+def serve_uvicorn(factory: str, *, host: str, port: int, workers: int = 1, log_level: str = "warning") -> None:
+    """Serve the app that ``factory`` (``"module:function"``) returns under uvicorn as the product is served.
+
+    uvloop, this API's bounded httptools protocol (:mod:`perf.api.protocol`), no access log, no
+    websockets, a 5 s keep-alive and a 30 s graceful shutdown: ``python -m perf api`` and the
+    benchmark's other apps (``perf.bench.starlette_twin``) run on exactly the same server.
+    """
     import uvicorn
 
-    uvicorn.run("perf.api.cli:worker_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level, access_log=False, loop="uvloop",
-                http="perf.api.protocol:BoundedHttpProtocol", ws="none", lifespan="on",
-                timeout_graceful_shutdown=30,
-                timeout_keep_alive=5)
+    uvicorn.run(factory, factory=True, host=host, port=port, workers=workers, log_level=log_level,
+                access_log=False, loop="uvloop", http="perf.api.protocol:BoundedHttpProtocol", ws="none",
+                lifespan="on", timeout_graceful_shutdown=30, timeout_keep_alive=5)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -174,7 +178,8 @@ def _serve(args: argparse.Namespace) -> int:
         if args.server == "granian":
             _serve_granian(args, settings)
         else:
-            _serve_uvicorn(args)
+            serve_uvicorn("perf.api.cli:worker_app", host=args.host, port=args.port, workers=args.workers,
+                          log_level=args.log_level)
     finally:
         if handle is not None:
             handle.close()
