@@ -30,6 +30,7 @@ import os
 import random
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 
 import httpx
 import pandas as pd
@@ -37,6 +38,7 @@ import pandas as pd
 from perf.api.demo_framework import LEAN, framework_apps, framework_costs, layer_costs
 from perf.api.server import ApiServer
 from perf.api.settings import ApiMode, ApiSettings
+from perf.bench.starlette_twin import STARLETTE, TwinServer, starlette_available
 from perf.config import get_settings
 from perf.load.drivers import DRIVERS
 from perf.load.models import ClosedModel
@@ -46,11 +48,14 @@ from perf.load.scenarios import Endpoint, Scenario
 from perf.measure import machine_info, summarize
 from perf.services import ensure_services
 from perf.services.cpu import pin_process, split_cores
+from perf.services.server_process import ServerProcess
 
 SCHEMA = "bench_api"
 TARGET_IN_PROCESS = 2.0  # lean Nexios / bare ASGI, in-process time per request, every product route
 TARGET_UNDER_LOAD = 0.8  # lean Nexios / bare ASGI req/s, cached GET /products?page=1
 TARGET_LAYER_US = 3.0  # what each pure ASGI layer adds to a cached read, in process (issue #29)
+TARGET_STARLETTE = 0.9  # the product / the same logic on bare Starlette, req/s, both cached routes (issue #29)
+STARLETTE_ITEM, STARLETTE_PAGE = "GET /products/{id}, bare Starlette", "GET /products?page=1, bare Starlette"
 
 
 def _product_path(prefix: str, ids: int, rng: random.Random) -> str:
@@ -159,9 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         pin_process(os.getpid(), client_cpu)  # the generator off the server's cores (same cores on one core)
         lean_settings = dataclasses.replace(api("all"), bare_routes=True)  # /bare/...: the baseline without Nexios
         default_settings = dataclasses.replace(api("all"), nexios_lean=False, cache_namespace=f"{SCHEMA}:default")
-        with ApiServer(lean_settings, cpu=server_cpu) as lean, \
-                ApiServer(default_settings, cpu=server_cpu) as default, \
-                ApiServer(api("all,-cache"), cpu=server_cpu) as uncached:
+        with ExitStack() as servers:
+            lean = servers.enter_context(ApiServer(lean_settings, cpu=server_cpu))
+            default = servers.enter_context(ApiServer(default_settings, cpu=server_cpu))
+            uncached = servers.enter_context(ApiServer(api("all,-cache"), cpu=server_cpu))
+            on_granian = servers.enter_context(ApiServer(api("all"), cpu=server_cpu, server="granian"))
             variants = {
                 "GET /products/{id}": (lean.url, scenario("/products/", args.ids)),
                 "GET /bare/products/{id}": (lean.url, scenario("/bare/products/", args.ids)),
@@ -171,8 +178,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "GET /products/{id}, uncached": (uncached.url, scenario("/products/", args.ids)),
                 "GET /hello": (lean.url, scenario("/hello")),
                 "GET /bare/hello": (lean.url, scenario("/bare/hello")),
+                "GET /products/{id}, granian": (on_granian.url, scenario("/products/", args.ids)),
+                "GET /products?page=1, granian": (on_granian.url, scenario("/products?page=1")),
             }
-            for server in (lean, default):  # every id once: the cached runs measure hits, not misses
+            warmed: list[ServerProcess] = [lean, default, on_granian]
+            if starlette_available():
+                twin = servers.enter_context(TwinServer(api("all"), cpu=server_cpu))
+                variants[STARLETTE_ITEM] = (twin.url, scenario("/products/", args.ids))
+                variants[STARLETTE_PAGE] = (twin.url, scenario("/products?page=1"))
+                warmed.append(twin)
+            else:
+                print(f"perf.bench.api: Starlette is not installed, so no bare-Starlette yardstick "
+                      f"(pip install {STARLETTE})", file=sys.stderr)
+            for server in warmed:  # every id once: the cached runs measure hits, not misses
                 with httpx.Client(base_url=server.url, timeout=30) as client:
                     for pid in range(1, args.ids + 1):
                         client.get(f"/products/{pid}").raise_for_status()
@@ -218,6 +236,17 @@ def main(argv: Sequence[str] | None = None) -> int:
           + _ratio(wide, item, "GET /products/{id}, uncached")
           + f" (a bare ASGI hello on this server costs {1e6 / rps.loc['GET /bare/hello', 'median']:.0f} us a request)")
     print("  GET /hello, Nexios / bare ASGI req/s: " + _ratio(wide, "GET /hello", "GET /bare/hello"))
+    if STARLETTE_ITEM in wide:
+        for ours, theirs in (("GET /products/{id}", STARLETTE_ITEM), ("GET /products?page=1", STARLETTE_PAGE)):
+            ratio = wide[ours] / wide[theirs]
+            verdict = ("MET" if ratio.min() >= TARGET_STARLETTE else "NOT MET" if ratio.max() < TARGET_STARLETTE
+                       else "inconclusive")
+            print(f"  cached {ours}, the product / the same logic on bare Starlette req/s: "
+                  f"{_ratio(wide, ours, theirs)}; target >= x{TARGET_STARLETTE}: {verdict} "
+                  "(MET or NOT MET only when every round's ratio is on one side of it)")
+    for route in ("GET /products/{id}", "GET /products?page=1"):
+        print(f"  cached {route}, granian / uvicorn req/s (the product, mode all): "
+              + _ratio(wide, f"{route}, granian", route))
     return 0
 
 
