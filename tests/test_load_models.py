@@ -123,6 +123,8 @@ async def test_wrk_driver_runs_or_says_how_to_install(server: TestServer, monkey
         result = await run_wrk(server.url + "/", connections=4, duration=1)
         assert result.driver == "wrk" and result.completed > 100
         assert result.overall().count == pytest.approx(result.completed, rel=0.05)
+        # wrk's own CPU, from the kernel's account of the finished child: busy for a second, not idle
+        assert 0.01 < result.client_cpu < 2 * result.duration
     monkeypatch.setenv("PATH", "")
     with pytest.raises(DriverUnavailable, match="not on PATH"):
         await run_wrk(server.url + "/", connections=4, duration=1)

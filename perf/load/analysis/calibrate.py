@@ -80,7 +80,8 @@ async def compare_drivers(base_url: str, *, drivers: tuple[str, ...] = ("builtin
     """Each driver's ceiling against the same endpoint, interleaved round by round.
 
     Returns a tidy frame (``driver``, ``round``, ``rps``, ``cpu``: the generator's share of
-    a core, NaN for wrk) plus a ``skipped`` attribute (``frame.attrs["skipped"]``: driver ->
+    a core, ``client_us``: the generator's CPU µs per completed request, wrk's from its own
+    process) plus a ``skipped`` attribute (``frame.attrs["skipped"]``: driver ->
     why) for drivers that cannot run here (wrk not on PATH). ``cpu`` pins wrk to those
     cores. With ``server_pid`` (the server's process, all its threads) two more columns:
     ``server_cpu``, its share of a core during the run, and ``server_us``, its CPU µs per
@@ -101,19 +102,18 @@ async def compare_drivers(base_url: str, *, drivers: tuple[str, ...] = ("builtin
             if driver == "wrk":
                 result = await run_wrk(base_url.rstrip("/") + path, connections=users,
                                        duration=max(seconds, 1.0), cpu=cpu)
-                cpu_used = float("nan")
             else:
                 result = await run_load(base_url, model=ClosedModel(users=users, duration=seconds),
                                         scenario=Scenario.single(path), driver=driver)
-                cpu_used = result.client_cpu_fraction
-            row = {"driver": driver, "round": rnd, "rps": result.throughput, "cpu": cpu_used}
+            row = {"driver": driver, "round": rnd, "rps": result.throughput, "cpu": result.client_cpu_fraction,
+                   "client_us": result.client_cpu / max(result.completed, 1) * 1e6}
             if server_pid:
                 # wall time from before the run: wrk's start-up is in it (errs low, never high)
                 used = process_cpu_seconds(server_pid) - server0
                 row["server_cpu"] = used / (time.perf_counter() - wall0)
                 row["server_us"] = used / max(result.completed, 1) * 1e6
             rows.append(row)
-    columns = ["driver", "round", "rps", "cpu"] + (["server_cpu", "server_us"] if server_pid else [])
+    columns = ["driver", "round", "rps", "cpu", "client_us"] + (["server_cpu", "server_us"] if server_pid else [])
     frame = pd.DataFrame(rows, columns=columns)
     frame.attrs["skipped"] = skipped
     return frame

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import shutil
 import tempfile
 import time
@@ -73,6 +74,7 @@ async def run_wrk(url: str, *, connections: int = 32, duration: float = 5.0, thr
         args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(round(duration))}s",
                 f"--timeout={timeout:g}s", "-s", str(script), url]
         started = time.monotonic()
+        children_before = _children_cpu()
         proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
                                                     stderr=asyncio.subprocess.PIPE)
         if cpu:
@@ -83,6 +85,9 @@ async def run_wrk(url: str, *, connections: int = 32, duration: float = 5.0, thr
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+    # wrk's own CPU: what the children this process waited for used meanwhile (wrk is the one that
+    # ended during the run; servers started by this process are still running and not counted)
+    wrk_cpu = _children_cpu() - children_before
     line = next((ln for ln in stdout.decode().splitlines() if ln.startswith("PERF-JSON ")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed (exit {proc.returncode}): {stderr.decode()[-500:] or stdout.decode()[-500:]}")
@@ -106,4 +111,11 @@ async def run_wrk(url: str, *, connections: int = 32, duration: float = 5.0, thr
     result.scheduled = result.accounted
     result.series = {0: [ok, result.failed + timeouts]}
     result.meta["wall"] = time.monotonic() - started
+    result.client_cpu = wrk_cpu
     return result
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of every child process that has ended and been waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
