@@ -129,6 +129,11 @@ def _install_with_uv() -> str | None:
 def _pip_sources(pip: list[str]) -> tuple[list[str], dict[str, str]]:
     """pip's configured indexes, find-links, constraints and certificate (pip.conf and PIP_*) as uv flags and env."""
     listed = subprocess.run([*pip, "config", "list"], capture_output=True, text=True, cwd=ROOT).stdout
+    return _uv_sources(listed)
+
+
+def _uv_sources(listed: str) -> tuple[list[str], dict[str, str]]:
+    """uv's flags and environment for the output of ``pip config list``."""
     flags: list[str] = []
     env: dict[str, str] = {}
     for line in listed.splitlines():  # global.extra-index-url='file:///a file:///b'

@@ -126,3 +126,21 @@ def test_lab_serves_the_notebooks_and_stops_with_its_services(tmp_path: Path) ->
     assert not any(pid_alive(pid) for pid in server_pids), "the lab's PostgreSQL / Redis outlived it"
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, "JupyterLab still answers after the stop"
+
+
+def test_the_uv_install_takes_pips_sources_from_its_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    # what `pip config list` prints (files and PIP_* variables) becomes uv's flags: uv reads no pip.conf
+    listed = ("global.extra-index-url='file:///mirror/a file:///mirror/b'\n"
+              "global.find-links='/wheels'\nglobal.cert='/etc/ssl/ca.pem'\ninstall.constraint='/etc/caps.txt'\n"
+              ":env:.index-url='https://mirror.example/simple'\n:env:.default-timeout='180'\n")
+    flags, env = tasks._uv_sources(listed)
+    assert flags == ["--extra-index-url", "file:///mirror/a", "--extra-index-url", "file:///mirror/b",
+                     "--find-links", "/wheels", "--constraint", "/etc/caps.txt",
+                     "--index-url", "https://mirror.example/simple"]
+    assert env == {"SSL_CERT_FILE": "/etc/ssl/ca.pem"}
+    # and pip itself is asked: its environment variables reach the flags (no configuration file read)
+    for name in [n for n in os.environ if n.startswith("PIP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_FIND_LINKS", "/here/wheels")
+    assert tasks._pip_sources([sys.executable, "-m", "pip"]) == (["--find-links", "/here/wheels"], {})
