@@ -181,6 +181,12 @@ def test_uploads_during_shutdown_answer_503_fast_and_running_work_returns_to_the
     try:
         with httpx.Client(base_url=api.url, headers=api.auth_headers, timeout=10, limits=FRESH) as client:
             accepted = [_post_until_accepted(client, b"before %d" % i) for i in range(4)]  # 2 running, 2 queued
+            # the premise: each worker runs one when the signal comes (on a loaded machine a worker's
+            # consumer can take a moment to pick its task up; CI #20 signalled with one running)
+            deadline = time.monotonic() + 30
+            while sum(client.get(f"/tasks/{t}").json()["state"] == "running" for t in accepted) < 2:
+                assert time.monotonic() < deadline, "two uploads never ran at once on the two workers"
+                time.sleep(0.05)
             closer = threading.Thread(target=api.close)  # SIGTERM, then wait for the exit
             closer.start()
             while closer.is_alive():
