@@ -40,7 +40,7 @@ from perf.api.server import ApiServer
 from perf.api.settings import ApiMode, ApiSettings
 from perf.bench.starlette_twin import STARLETTE, TwinServer, starlette_available
 from perf.config import get_settings
-from perf.load.drivers import DRIVERS
+from perf.load.drivers import DRIVERS, run_wrk
 from perf.load.models import ClosedModel
 from perf.load.runner import run_load
 from perf.load.scale import run_event_loop
@@ -62,22 +62,33 @@ def _product_path(prefix: str, ids: int, rng: random.Random) -> str:
     return f"{prefix}{rng.randint(1, ids)}"
 
 
-def scenario(target: str, ids: int | None = None) -> Scenario:
-    """``GET target`` (``ids``: ``GET <target>1..ids``, drawn at random)."""
+def scenario(target: str, ids: int | None = None, *, driver: str = "builtin") -> Scenario | str:
+    """``GET target`` (``ids``: ``GET <target>1..ids``, drawn at random; for wrk, which sends one URL,
+    ``<target>1``)."""
+    if driver == "wrk":
+        return target if ids is None else f"{target}1"
     if ids is None:
         return Scenario.single(target)
     return Scenario([Endpoint(f"GET {target}{{id}}", functools.partial(_product_path, target, ids))])
 
 
-def measure_load(base_url: str, scn: Scenario, *, duration: float, connections: int,
+def measure_load(base_url: str, scn: Scenario | str, *, duration: float, connections: int,
                  driver: str = "builtin") -> dict[str, float]:
     """One closed-model run of ``scn`` through :func:`perf.load.run_load`: req/s, p50 and p99 (ms), errors.
 
-    ``errors`` counts every request that got no 2xx answer (any other status, a transport
-    failure, a give-up).
+    ``driver="wrk"``: ``scn`` is one path, sent by ``wrk`` (C, one thread; it inherits this
+    process' cores) for ``duration`` seconds rounded to a whole second. ``errors`` counts every
+    request that got no 2xx answer (any other status, a transport failure, a give-up).
     """
-    result = run_event_loop(run_load(base_url, model=ClosedModel(users=connections, duration=duration),
-                                      scenario=scn, driver=driver))
+    if driver == "wrk":
+        if not isinstance(scn, str):
+            raise TypeError(f"wrk sends one path: pass it as a str, not {scn!r}")
+        result = run_event_loop(run_wrk(base_url + scn, connections=connections, duration=max(duration, 1.0)))
+    else:
+        if isinstance(scn, str):
+            scn = Scenario.single(scn)
+        result = run_event_loop(run_load(base_url, model=ClosedModel(users=connections, duration=duration),
+                                          scenario=scn, driver=driver))
     ok = sum(n for status, n in result.status_counts.items() if 200 <= status < 300)
     latency = result.overall()
     return {"rps": result.throughput, "p50_ms": latency.percentile(50) * 1e3,
@@ -146,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--products", type=int, default=settings.pick(2_000, 100_000))
     parser.add_argument("--ids", type=int, default=1_000, help="distinct product ids requested")
-    parser.add_argument("--driver", choices=sorted(DRIVERS), default="builtin", help="perf.load driver")
+    parser.add_argument("--driver", choices=[*sorted(DRIVERS), "wrk"], default="builtin",
+                        help="perf.load driver, or wrk (C; one path per variant: /products/1 for the item)")
     parser.add_argument("--in-process", action="store_true", help="only the in-process framework costs (seconds)")
     args = parser.parse_args(argv)
     with ensure_services(settings) as services:
@@ -169,23 +181,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             default = servers.enter_context(ApiServer(default_settings, cpu=server_cpu))
             uncached = servers.enter_context(ApiServer(api("all,-cache"), cpu=server_cpu))
             on_granian = servers.enter_context(ApiServer(api("all"), cpu=server_cpu, server="granian"))
+            def target(path: str, ids: int | None = None) -> Scenario | str:
+                return scenario(path, ids, driver=args.driver)
+
             variants = {
-                "GET /products/{id}": (lean.url, scenario("/products/", args.ids)),
-                "GET /bare/products/{id}": (lean.url, scenario("/bare/products/", args.ids)),
-                "GET /products?page=1": (lean.url, scenario("/products?page=1")),
-                "GET /bare/products?page=1": (lean.url, scenario("/bare/products?page=1")),
-                "GET /products/{id}, Nexios default": (default.url, scenario("/products/", args.ids)),
-                "GET /products/{id}, uncached": (uncached.url, scenario("/products/", args.ids)),
-                "GET /hello": (lean.url, scenario("/hello")),
-                "GET /bare/hello": (lean.url, scenario("/bare/hello")),
-                "GET /products/{id}, granian": (on_granian.url, scenario("/products/", args.ids)),
-                "GET /products?page=1, granian": (on_granian.url, scenario("/products?page=1")),
+                "GET /products/{id}": (lean.url, target("/products/", args.ids)),
+                "GET /bare/products/{id}": (lean.url, target("/bare/products/", args.ids)),
+                "GET /products?page=1": (lean.url, target("/products?page=1")),
+                "GET /bare/products?page=1": (lean.url, target("/bare/products?page=1")),
+                "GET /products/{id}, Nexios default": (default.url, target("/products/", args.ids)),
+                "GET /products/{id}, uncached": (uncached.url, target("/products/", args.ids)),
+                "GET /hello": (lean.url, target("/hello")),
+                "GET /bare/hello": (lean.url, target("/bare/hello")),
+                "GET /products/{id}, granian": (on_granian.url, target("/products/", args.ids)),
+                "GET /products?page=1, granian": (on_granian.url, target("/products?page=1")),
             }
             warmed: list[ServerProcess] = [lean, default, on_granian]
             if starlette_available():
                 twin = servers.enter_context(TwinServer(api("all"), cpu=server_cpu))
-                variants[STARLETTE_ITEM] = (twin.url, scenario("/products/", args.ids))
-                variants[STARLETTE_PAGE] = (twin.url, scenario("/products?page=1"))
+                variants[STARLETTE_ITEM] = (twin.url, target("/products/", args.ids))
+                variants[STARLETTE_PAGE] = (twin.url, target("/products?page=1"))
                 warmed.append(twin)
             else:
                 print(f"perf.bench.api: Starlette is not installed, so no bare-Starlette yardstick "
