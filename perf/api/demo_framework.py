@@ -150,6 +150,11 @@ async def layer_costs(apps: FrameworkApps, *, path: str = "/products/7", headers
     layer's spread is its own, not the sum of two stacks'. ``headers`` default to
     :data:`BROWSER_HEADERS`.
 
+    The worker counts as busy while it measures (one more request in flight, as under load):
+    the timing layer then counts each response in plain dicts and the counts are folded into
+    the metrics once at the end, as the sampler folds them once a second under load; an idle
+    worker folds every response at once (``python -m perf.bench.metrics`` shows both).
+
     Times are this thread's CPU time (``time.thread_time``): an L1 hit called in process never
     waits on I/O, and a layer of a few µs drowns in wall-clock noise when another process
     shares the core. The cyclic garbage collector is off while it measures, as ``timeit``
@@ -171,10 +176,14 @@ async def layer_costs(apps: FrameworkApps, *, path: str = "/products/7", headers
             raise RuntimeError(f"{name}: GET {path} answered {status}: {body[:200]!r}")
     gc.collect()
     gc.disable()
+    metrics = apps.lean.state.metrics
+    metrics.active += 1  # as under load: another request in flight, so counts are folded in by the sampler
     try:
         comparison = await compare_async({name: get(c) for name, c in clients.items()}, warmup=2, repeat=repeat,
                                          number=number, clock=time.thread_time)
     finally:
+        metrics.active -= 1
+        metrics.publish()
         gc.enable()
     summary = comparison.summary().reindex(list(stacks))
     wide = comparison.samples.pivot(index="round", columns="variant", values="seconds")[list(stacks)] * 1e6
