@@ -6,7 +6,13 @@ import asyncio
 import uuid
 
 import asyncpg
+import httpx
 import redis.asyncio as redis
+
+#: A client's idle connections expire before the server's (uvicorn's keep-alive is 5 s, httpx's default
+#: expiry too): otherwise the server can close one just as the client sends on it, and the request gets
+#: "Server disconnected without sending a response" (the keep-alive race; CI #21, a burst on a loaded machine).
+KEEPALIVE = httpx.Limits(keepalive_expiry=1.0)
 
 
 def unique_name(prefix: str) -> str:

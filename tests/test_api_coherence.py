@@ -21,7 +21,7 @@ from perf.api.server import ApiServer
 from perf.api.settings import ApiSettings
 from perf.services import EmbeddedRedis
 from perf.services.process import free_port
-from tests._api_helpers import drop_namespace, unique_name
+from tests._api_helpers import KEEPALIVE, drop_namespace, unique_name
 
 PRODUCTS = 30
 
@@ -61,8 +61,8 @@ def test_redis_killed_or_frozen_no_worker_returns_the_old_value(tmp_path: Path, 
         with ApiServer(ApiSettings(database_url=database_url, redis_url=valkey.url, schema=schema,
                                    products=PRODUCTS)) as one, \
                 ApiServer(ApiSettings(database_url=database_url, redis_url=valkey.url, schema=schema)) as two, \
-                httpx.Client(base_url=one.url, headers=one.auth_headers, timeout=10) as a, \
-                httpx.Client(base_url=two.url, timeout=10) as b:
+                httpx.Client(base_url=one.url, headers=one.auth_headers, timeout=10, limits=KEEPALIVE) as a, \
+                httpx.Client(base_url=two.url, timeout=10, limits=KEEPALIVE) as b:
             for client in (a, b):  # cached in both workers' L1
                 for pid in range(1, 6):
                     client.get(f"/products/{pid}")
@@ -99,8 +99,9 @@ def test_a_writer_that_cannot_reach_redis_still_invalidates_the_others(tmp_path:
                                    products=PRODUCTS)) as up, \
                 ApiServer(ApiSettings(database_url=database_url, redis_url=dead, schema=schema,
                                       cache_namespace=schema)) as cut_off, \
-                httpx.Client(base_url=cut_off.url, headers=cut_off.auth_headers, timeout=10) as writer, \
-                httpx.Client(base_url=up.url, timeout=10) as reader:
+                httpx.Client(base_url=cut_off.url, headers=cut_off.auth_headers, timeout=10,
+                             limits=KEEPALIVE) as writer, \
+                httpx.Client(base_url=up.url, timeout=10, limits=KEEPALIVE) as reader:
             for pid in range(1, 6):
                 reader.get(f"/products/{pid}")
                 assert reader.get(f"/products/{pid}").headers["x-cache"] == "hit-l1"
@@ -109,7 +110,7 @@ def test_a_writer_that_cannot_reach_redis_still_invalidates_the_others(tmp_path:
                 assert writer.patch(f"/products/{pid}", json={"price": price}).status_code == 200
                 _assert_fresh([reader], pid, price)
             with ApiServer(ApiSettings(database_url=database_url, redis_url=redis_url, schema=schema)) as third, \
-                    httpx.Client(base_url=third.url, timeout=10) as fresh:
+                    httpx.Client(base_url=third.url, timeout=10, limits=KEEPALIVE) as fresh:
                 for n, pid in enumerate(range(1, 6)):  # what is in Redis is right too
                     item = fresh.get(f"/products/{pid}")
                     assert item.json()["price"] == f"{n + 7}.50", item.headers
@@ -136,7 +137,8 @@ def test_twenty_bursts_of_writes_and_reads_on_two_workers_leave_nothing_stale(da
 async def _bursts(servers: list[ApiServer], database_url: str, schema: str,
                   rounds: int) -> list[tuple[int, str, int]]:
     stale: list[tuple[int, str, int]] = []
-    clients = [httpx.AsyncClient(base_url=s.url, headers=s.auth_headers, timeout=20) for s in servers]
+    clients = [httpx.AsyncClient(base_url=s.url, headers=s.auth_headers, timeout=20, limits=KEEPALIVE)
+               for s in servers]
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
     try:
         for round_ in range(rounds):
@@ -179,7 +181,8 @@ def test_a_flood_of_list_urls_does_not_grow_the_cache(tmp_path: Path, database_u
             assert config.config_get("maxmemory")["maxmemory"] == str(64 * 1024 * 1024)
             assert config.config_get("maxmemory-policy")["maxmemory-policy"] == "volatile-lru"
             with ApiServer(ApiSettings(database_url=database_url, redis_url=valkey.url, schema=schema,
-                                       products=300)) as api, httpx.Client(base_url=api.url, timeout=10) as client:
+                                       products=300)) as api, \
+                    httpx.Client(base_url=api.url, timeout=10, limits=KEEPALIVE) as client:
                 worker = client.get("/health").json()["pid"]
                 first = client.get("/products", params={"after": 0, "per_page": 100, "page": 1}).json()
                 client.get("/products", params={"per_page": 100, "page": 2})
