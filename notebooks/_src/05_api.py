@@ -158,14 +158,17 @@ display(Markdown(
     f"The syllabus' design (baseline) served **{table.loc['baseline', 'rps']:,.0f} req/s** "
     f"(p50 {table.loc['baseline', 'p50_ms']:,.1f} ms), everything on **{table.loc['all', 'rps']:,.0f} req/s** "
     f"(p50 {table.loc['all', 'p50_ms']:,.1f} ms), the naive design **{table.loc['naive', 'rps']:,.0f} req/s** "
-    f"(medians of {MODE_ROUNDS} interleaved rounds of {MODE_SECONDS:g} s). In throughput, {everything}; "
+    f"(medians of {len(rps)} interleaved rounds of {MODE_SECONDS:g} s). In throughput, {everything}; "
     f"{naive}.\n\n"
-    "Each switch alone against the baseline:\n\n"
+    + "".join(f"(Round {rnd + 1} is left out of every figure here: `{mode}` got no response in its "
+              f"{MODE_SECONDS:g} s, a stalled server or a core taken by something else, so that round puts "
+              "nothing beside the other modes.)\n\n" for rnd, mode in modes.unanswered())
+    + "Each switch alone against the baseline:\n\n"
     + "\n".join(f"- {verdict}" for verdict in alone.values())
     + f"\n\nRanked by throughput, {ranking}. (`keyset` changes only the `list_after` pages, "
     f"{scenario.shares()['list_after']:.0%} of the mix.) Against the single switches, {together}.\n\n"
     + ("" if all(v.decided for v in (everything, ranking, together, *alone.values())) else
-       f"Where a line says *inconclusive*, {MODE_ROUNDS} rounds of {MODE_SECONDS:g} s on this machine cannot "
+       f"Where a line says *inconclusive*, {len(rps)} rounds of {MODE_SECONDS:g} s on this machine cannot "
        "decide it: the full profile (`PERF_PROFILE=full`, rounds of 5 s) and this section's chart of per-round "
        "speedups are where to look.\n\n")
     + f"**On the wire.** The scenario sends a browser's `Accept-Encoding`, so compression has something to do: "

@@ -68,9 +68,22 @@ class ModeComparison:
                          "hit_ratio": hit_ratio(run.metrics), "bytes_per_response": r.bytes_per_response()})
         return pd.DataFrame(rows)
 
+    def unanswered(self) -> list[tuple[int, str]]:
+        """``(round, mode)`` of every run that got no response at all (a stalled server, a starved core).
+
+        Their rounds are left out of :meth:`table`, :meth:`speedups` and :meth:`rounds`: a round
+        where one mode measured nothing puts nothing beside the others.
+        """
+        return [(run.round, run.mode) for run in self.runs if run.result.responses == 0]
+
+    def _answered(self) -> pd.DataFrame:
+        frame = self.frame()
+        dropped = {rnd for rnd, _ in self.unanswered()}
+        return frame[~frame["round"].isin(dropped)] if dropped else frame
+
     def table(self) -> pd.DataFrame:
         """Per mode: median rps, p50, p99, and the rps speedup vs the baseline (median of per-round ratios)."""
-        frame = self.frame()
+        frame = self._answered()
         columns = ["rps", "p50_ms", "p99_ms", "error_rate", "server_cpu", "hit_ratio", "bytes_per_response"]
         table = frame.groupby("mode", sort=False)[columns].median()
         wide = frame.pivot(index="round", columns="mode", values="rps")
@@ -79,13 +92,13 @@ class ModeComparison:
 
     def speedups(self) -> pd.DataFrame:
         """Round by round, each mode's rps / the baseline's in that round (``mode``, ``round``, ``speedup``)."""
-        wide = self.frame().pivot(index="round", columns="mode", values="rps")
+        wide = self._answered().pivot(index="round", columns="mode", values="rps")
         ratio = wide.div(wide[self.baseline], axis=0)
         return ratio.reset_index().melt(id_vars="round", var_name="mode", value_name="speedup")
 
     def rounds(self, column: str = "rps") -> pd.DataFrame:
-        """``column`` of every run, one row per round and one column per mode (for a verdict's rounds)."""
-        return self.frame().pivot(index="round", columns="mode", values=column)
+        """``column`` of every answered round, one row per round and one column per mode (a verdict's rounds)."""
+        return self._answered().pivot(index="round", columns="mode", values=column)
 
     def merged(self, mode: str) -> LoadResult:
         """Every round of ``mode`` merged into one result (histograms added, counts summed)."""
