@@ -38,6 +38,7 @@ import pandas as pd
 from perf.api.demo_framework import LEAN, framework_apps, framework_costs, layer_costs
 from perf.api.server import ApiServer
 from perf.api.settings import ApiMode, ApiSettings
+from perf.bench import rounds_verdict
 from perf.bench.starlette_twin import STARLETTE, TwinServer, starlette_available
 from perf.config import get_settings
 from perf.load.drivers import DRIVERS, run_wrk
@@ -254,8 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if STARLETTE_ITEM in wide:
         for ours, theirs in (("GET /products/{id}", STARLETTE_ITEM), ("GET /products?page=1", STARLETTE_PAGE)):
             ratio = wide[ours] / wide[theirs]
-            verdict = ("MET" if ratio.min() >= TARGET_STARLETTE else "NOT MET" if ratio.max() < TARGET_STARLETTE
-                       else "inconclusive")
+            verdict = rounds_verdict(ratio, TARGET_STARLETTE, at_least=True)
             print(f"  cached {ours}, the product / the same logic on bare Starlette req/s: "
                   f"{_ratio(wide, ours, theirs)}; target >= x{TARGET_STARLETTE}: {verdict} "
                   "(MET or NOT MET only when every round's ratio is on one side of it)")

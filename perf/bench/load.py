@@ -21,6 +21,7 @@ import argparse
 import os
 import sys
 
+from perf.bench import rounds_verdict
 from perf.config import get_settings
 from perf.load.analysis.calibrate import compare_drivers, driver_ratios
 from perf.load.demo_server import TestServer
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     if "wrk" not in frame.attrs["skipped"]:
         per_round = frame.pivot(index="round", columns="driver", values="client_us")
         cost = per_round["builtin"] / per_round["wrk"]
-        verdict = ("MET" if cost.max() <= TARGET_CPU else "NOT MET" if cost.min() > TARGET_CPU else "inconclusive")
+        verdict = rounds_verdict(cost, TARGET_CPU, at_least=False)
         print(f"generator CPU per request, builtin / wrk: {cost.median():.2f}x (rounds {cost.min():.2f}x-"
               f"{cost.max():.2f}x; {per_round['builtin'].median():.1f} vs {per_round['wrk'].median():.1f} us); "
               f"target <= {TARGET_CPU:g}x: {verdict}")
