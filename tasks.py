@@ -70,6 +70,9 @@ def setup() -> None:
     """Create .venv and (re)install when requirements.txt or pyproject.toml changed."""
     if sys.version_info < (3, 11):  # noqa: UP036  # this script runs under whatever python3 is first
         sys.exit(f"Python 3.11+ is needed, this is {sys.version.split()[0]}")
+    chosen = os.environ.get("PERF_INSTALLER", "uv")
+    if chosen not in ("uv", "pip"):
+        sys.exit(f"PERF_INSTALLER={chosen!r}: use 'uv' (the default; falls back to pip) or 'pip'")
     digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes()
                             + (ROOT / "pyproject.toml").read_bytes()
                             + sys.version.encode()).hexdigest()
@@ -82,7 +85,7 @@ def setup() -> None:
     if not PY.exists():
         if run([sys.executable, "-m", "venv", VENV]) != 0:
             sys.exit("Creating .venv failed: on Debian/Ubuntu install python3-venv (apt-get install python3-venv).")
-    installer = _install_with_uv() if os.environ.get("PERF_INSTALLER", "uv") == "uv" else None
+    installer = _install_with_uv() if chosen == "uv" else None
     if installer is None:
         installer = "pip"
         pip = [PY, "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
